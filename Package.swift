@@ -1,0 +1,32 @@
+// swift-tools-version:6.0
+// Tern: an on-device LLM inference runtime. Modules follow the data path:
+// file (TernFormat) -> weights/kernels (TernKernels) -> model forward (TernModels)
+// -> tokens (TernTokenizer) -> engine (Tern) -> front ends (tern, tern-quantize).
+import PackageDescription
+
+let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Tern",
+    products: [
+        .library(name: "Tern", targets: ["Tern"]),
+        .executable(name: "tern", targets: ["tern"]),
+        .executable(name: "tern-quantize", targets: ["tern-quantize"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "TernFormat", dependencies: ["CZstd"]),
+        .target(name: "TernKernels"),
+        .target(name: "TernGGML", dependencies: ["TernFormat", "TernKernels"]),
+        .target(name: "TernTokenizer", dependencies: ["TernFormat"]),
+        .target(name: "TernModels", dependencies: ["TernFormat", "TernKernels"]),
+        .target(name: "Tern", dependencies: ["TernFormat", "TernKernels", "TernModels", "TernTokenizer"]),
+        .executableTarget(name: "tern", dependencies: ["Tern", "TernFormat", "TernTokenizer"]),
+        .executableTarget(name: "tern-quantize", dependencies: ["TernFormat", "TernGGML", "TernKernels"], path: "quantize"),
+        .testTarget(name: "TernFormatTests", dependencies: ["TernFormat", "TernGGML", "TernKernels"]),
+        .testTarget(name: "TernKernelsTests", dependencies: ["TernKernels"]),
+        .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer", "TernFormat"]),
+        .testTarget(name: "TernModelTests", dependencies: ["Tern", "TernFormat", "TernGGML", "TernKernels", "TernModels", "TernTokenizer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

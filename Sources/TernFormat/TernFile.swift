@@ -1,0 +1,243 @@
+/// The `.tern` container: constants shared by reader and writer. docs/format.md is the byte-level spec.
+public enum TernContainer {
+    public static let magic: [UInt8] = Array("TERNCKPT".utf8)
+    /// Version 1: row-major block-interleaved q8/q4 (see ``DType``).
+    public static let version: UInt32 = 1
+    public static let headerSize = 64
+    public static let alignment = 64
+    /// Bytes of one chunk-index entry of a zstd tensor: offset, size, xxh64 (u64 each).
+    public static let chunkEntryBytes = 24
+}
+
+/// One entry of the tensor table, validated against the file.
+public struct TensorInfo: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let codec: Codec
+    /// Dimensions, outermost first; the last is the row length.
+    public let shape: [Int]
+    /// Absolute file offset of the stored bytes.
+    public let offset: Int
+    /// Stored (possibly compressed) byte count.
+    public let storedSize: Int
+    /// XXH64 of the stored bytes.
+    public let checksum: UInt64
+    /// Rows per zstd chunk (0 for raw).
+    public let rowsPerChunk: Int
+
+    public var cols: Int { shape.last ?? 1 }
+    public var rows: Int { shape.dropLast().reduce(1, *) }
+    public var elementCount: Int { rows * cols }
+    /// Bytes of one decoded row.
+    public var rowBytes: Int { dtype.rowBytes(cols: cols)! }
+    /// Bytes of the decoded tensor in memory.
+    public var byteSize: Int { rows * rowBytes }
+    public var chunkCount: Int { codec == .raw ? 1 : (rows + rowsPerChunk - 1) / rowsPerChunk }
+}
+
+/// A read-only, validated `.tern` checkpoint, memory-mapped. Opening checks the
+/// header, metadata, tensor table and every offset and size against the file; data
+/// checksums are checked on demand (``verify(_:)``) and always for zstd chunks as they are read.
+public final class TernFile: @unchecked Sendable {
+    public let path: String
+    public let version: Int
+    public let metadata: Metadata
+    public let tensors: [TensorInfo]
+    public let map: MappedFile
+    private let index: [String: Int]
+
+    public convenience init(path: String) throws {
+        try self.init(map: MappedFile(path: path))
+    }
+
+    public init(map: MappedFile) throws {
+        self.map = map
+        let path = map.path
+        self.path = path
+        let file = map.bytes
+        var r = ByteReader(file, file: path)
+        let magic = try r.bytes(8, "header: magic")
+        guard Array(magic) == TernContainer.magic else {
+            throw FormatError(file: path, field: "header: magic", "not a .tern checkpoint (expected 'TERNCKPT'); convert GGUF files with tern-quantize")
+        }
+        let ver = try r.u32("header: version")
+        guard ver == TernContainer.version else {
+            throw FormatError(file: path, field: "header: version", "format version \(ver) is not supported (this Tern reads version \(TernContainer.version)); re-convert with this tern-quantize")
+        }
+        version = Int(ver)
+        let hsize = try r.u32("header: header size")
+        guard hsize == UInt32(TernContainer.headerSize) else {
+            throw FormatError(file: path, field: "header: header size", "is \(hsize), expected \(TernContainer.headerSize)")
+        }
+        let metaOff = try r.count("header: metadata offset", limit: file.count)
+        let metaSize = try r.count("header: metadata size", limit: file.count)
+        let tableOff = try r.count("header: tensor table offset", limit: file.count)
+        let tableSize = try r.count("header: tensor table size", limit: file.count)
+        let tensorCount = try r.count("header: tensor count", limit: file.count / 40)
+        let structSum = try r.u64("header: checksum")
+        guard metaOff == TernContainer.headerSize, let metaEnd = safeAdd(metaOff, metaSize), metaEnd == tableOff,
+              let tableEnd = safeAdd(tableOff, tableSize), tableEnd <= file.count else {
+            throw FormatError(file: path, field: "header: section offsets", "metadata [\(metaOff), +\(metaSize)) and tensor table [\(tableOff), +\(tableSize)) do not fit the \(file.count)-byte file")
+        }
+        // The structure checksum covers header bytes 0..<56, metadata and table.
+        var h = [UInt8](UnsafeRawBufferPointer(rebasing: file[0..<56]))
+        h.append(contentsOf: UnsafeRawBufferPointer(rebasing: file[metaOff..<tableEnd]))
+        guard XXH64.hash(h) == structSum else {
+            throw FormatError(file: path, field: "header: checksum", "header, metadata or tensor table is corrupt (checksum mismatch)")
+        }
+        var mr = ByteReader(UnsafeRawBufferPointer(rebasing: file[0..<metaEnd]), offset: metaOff, file: path)
+        metadata = try Metadata.decode(&mr, file: path)
+        guard mr.remaining == 0 else {
+            throw FormatError(file: path, field: "metadata", "\(mr.remaining) unexpected trailing bytes")
+        }
+        var tr = ByteReader(UnsafeRawBufferPointer(rebasing: file[0..<tableEnd]), offset: tableOff, file: path)
+        var list: [TensorInfo] = []
+        var idx: [String: Int] = [:]
+        var lastEnd = tableEnd
+        for i in 0..<tensorCount {
+            let t = try Self.readEntry(&tr, i: i, file: file, path: path, dataStart: tableEnd, lastEnd: &lastEnd)
+            guard idx[t.name] == nil else {
+                throw FormatError(file: path, field: "tensor \(t.name)", "name appears twice in the tensor table")
+            }
+            idx[t.name] = list.count
+            list.append(t)
+        }
+        guard tr.remaining == 0 else {
+            throw FormatError(file: path, field: "tensor table", "\(tr.remaining) unexpected trailing bytes")
+        }
+        tensors = list
+        index = idx
+    }
+
+    private static func readEntry(_ r: inout ByteReader, i: Int, file: UnsafeRawBufferPointer, path: String,
+                                  dataStart: Int, lastEnd: inout Int) throws -> TensorInfo {
+        let name = try r.string("tensor[\(i)]: name", lengthBytes: 4)
+        let f = "tensor \(name)"
+        let dt = try r.u8(f + ": dtype")
+        guard let dtype = DType(rawValue: dt) else {
+            throw FormatError(file: path, field: f + ": dtype", "unknown dtype \(dt) (known: f32, f16, q8, q4)")
+        }
+        let cd = try r.u8(f + ": codec")
+        guard let codec = Codec(rawValue: cd) else {
+            throw FormatError(file: path, field: f + ": codec", "unknown codec \(cd) (known: raw, zstd)")
+        }
+        let ndim = Int(try r.u8(f + ": ndim"))
+        guard (1...4).contains(ndim) else { throw FormatError(file: path, field: f + ": ndim", "\(ndim) dimensions (1 to 4 allowed)") }
+        _ = try r.u8(f + ": reserved")
+        var shape: [Int] = []
+        var elements = 1
+        for d in 0..<ndim {
+            let v = try r.count(f + ": shape[\(d)]", limit: Int(Int32.max))
+            guard v > 0, let e = safeMul(elements, v) else {
+                throw FormatError(file: path, field: f + ": shape[\(d)]", "dimension \(v) is zero or the element count overflows")
+            }
+            elements = e
+            shape.append(v)
+        }
+        let cols = shape.last!
+        guard let rowBytes = dtype.rowBytes(cols: cols), let size = safeMul(elements / cols, rowBytes) else {
+            throw FormatError(file: path, field: f + ": shape", "row length \(cols) is not a multiple of the \(dtype) block size \(dtype.blockElements)")
+        }
+        let offset = try r.count(f + ": offset", limit: file.count)
+        let stored = try r.count(f + ": stored size", limit: file.count)
+        let sum = try r.u64(f + ": checksum")
+        let rpc = Int(try r.u32(f + ": rows per chunk"))
+        _ = try r.u32(f + ": reserved")
+        guard offset % TernContainer.alignment == 0, offset >= lastEnd, let end = safeAdd(offset, stored), end <= file.count else {
+            throw FormatError(file: path, field: f + ": offset", "data [\(offset), +\(stored)) is unaligned, overlaps earlier data or runs past the end of the \(file.count)-byte file")
+        }
+        _ = dataStart
+        lastEnd = end
+        let rows = elements / cols
+        switch codec {
+        case .raw:
+            guard stored == size, rpc == 0 else {
+                throw FormatError(file: path, field: f + ": stored size", "is \(stored) bytes, expected \(size) for \(dtype) \(shape)")
+            }
+        case .zstd:
+            guard rpc > 0 else { throw FormatError(file: path, field: f + ": rows per chunk", "is 0 for a zstd tensor") }
+            let chunks = (rows + rpc - 1) / rpc
+            guard let indexBytes = safeMul(chunks, TernContainer.chunkEntryBytes), indexBytes <= stored else {
+                throw FormatError(file: path, field: f + ": chunk index", "\(chunks) chunks do not fit in \(stored) stored bytes")
+            }
+            var cr = ByteReader(UnsafeRawBufferPointer(rebasing: file[offset..<end]), file: path)
+            var prev = indexBytes
+            for c in 0..<chunks {
+                let co = try cr.count(f + ": chunk \(c) offset", limit: stored)
+                let cs = try cr.count(f + ": chunk \(c) size", limit: stored)
+                _ = try cr.u64(f + ": chunk \(c) checksum")
+                guard co >= prev, let ce = safeAdd(co, cs), ce <= stored, cs > 0 else {
+                    throw FormatError(file: path, field: f + ": chunk \(c)", "compressed bytes [\(co), +\(cs)) fall outside the tensor's \(stored) stored bytes")
+                }
+                prev = ce
+            }
+        }
+        return TensorInfo(name: name, dtype: dtype, codec: codec, shape: shape, offset: offset,
+                          storedSize: stored, checksum: sum, rowsPerChunk: rpc)
+    }
+
+    public func tensor(_ name: String) -> TensorInfo? { index[name].map { tensors[$0] } }
+
+    /// The stored bytes of `t`, in place in the map.
+    public func stored(_ t: TensorInfo) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: map.bytes[t.offset..<t.offset + t.storedSize])
+    }
+
+    /// Checks the whole-tensor checksum (and every chunk's, for zstd).
+    public func verify(_ t: TensorInfo) throws {
+        guard XXH64.hash(stored(t)) == t.checksum else {
+            throw FormatError(file: path, field: "tensor \(t.name): checksum", "data is corrupt (checksum mismatch); re-convert or re-download the file")
+        }
+        if t.codec == .zstd { for c in 0..<t.chunkCount { _ = try chunkBytes(t, c) } }
+    }
+
+    /// The checksum-verified compressed bytes of chunk `c` and the rows it holds.
+    func chunkBytes(_ t: TensorInfo, _ c: Int) throws -> (UnsafeRawBufferPointer, Range<Int>) {
+        let s = stored(t)
+        let e = c * TernContainer.chunkEntryBytes
+        let co = Int(s.loadUnaligned(fromByteOffset: e, as: UInt64.self).littleEndian)
+        let cs = Int(s.loadUnaligned(fromByteOffset: e + 8, as: UInt64.self).littleEndian)
+        let sum = s.loadUnaligned(fromByteOffset: e + 16, as: UInt64.self).littleEndian
+        let bytes = UnsafeRawBufferPointer(rebasing: s[co..<co + cs])
+        guard XXH64.hash(bytes) == sum else {
+            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "compressed data is corrupt (checksum mismatch); re-convert or re-download the file")
+        }
+        let r0 = c * t.rowsPerChunk
+        return (bytes, r0..<min(t.rows, r0 + t.rowsPerChunk))
+    }
+
+    /// Decodes chunk `c` of a zstd tensor into `dst`, which must hold exactly its rows.
+    public func readChunk(_ t: TensorInfo, _ c: Int, into dst: UnsafeMutableRawBufferPointer) throws {
+        guard t.codec == .zstd, c >= 0, c < t.chunkCount else {
+            throw FormatError(file: path, field: "tensor \(t.name)", "chunk \(c) does not exist")
+        }
+        let (bytes, rows) = try chunkBytes(t, c)
+        guard dst.count == rows.count * t.rowBytes, Zstd.decompress(bytes, into: dst) else {
+            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "does not decompress to \(rows.count) rows of \(t.rowBytes) bytes")
+        }
+    }
+
+    /// Copies or decompresses the whole tensor into `dst` (exactly ``TensorInfo/byteSize`` bytes).
+    public func read(_ t: TensorInfo, into dst: UnsafeMutableRawBufferPointer) throws {
+        guard dst.count == t.byteSize else {
+            throw FormatError(file: path, field: "tensor \(t.name)", "destination holds \(dst.count) bytes, tensor needs \(t.byteSize)")
+        }
+        if t.codec == .raw {
+            dst.copyMemory(from: stored(t))
+            return
+        }
+        for c in 0..<t.chunkCount {
+            let r0 = c * t.rowsPerChunk
+            let r1 = min(t.rows, r0 + t.rowsPerChunk)
+            try readChunk(t, c, into: UnsafeMutableRawBufferPointer(rebasing: dst[r0 * t.rowBytes..<r1 * t.rowBytes]))
+        }
+    }
+
+    /// Verifies every tensor; `progress` is called with (index, tensor) before each.
+    public func verifyAll(progress: (Int, TensorInfo) -> Void = { _, _ in }) throws {
+        for (i, t) in tensors.enumerated() {
+            progress(i, t)
+            try verify(t)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A tensor ready to be written: decoded bytes in the layout of its dtype.
+public struct PendingTensor: Sendable {
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+    public var data: [UInt8]
+
+    public init(name: String, dtype: DType, shape: [Int], data: [UInt8]) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.data = data
+    }
+}
+
+/// Writes `.tern` files atomically: temp file in the target directory, fsync, rename.
+public enum TernWriter {
+    /// Target uncompressed bytes per zstd chunk.
+    public static let chunkTarget = 256 * 1024
+
+    /// Encodes one tensor's stored bytes: raw, or a chunk index followed by zstd frames.
+    static func encode(_ t: PendingTensor, level: Int32?) throws -> (stored: [UInt8], rowsPerChunk: Int) {
+        guard let level else { return (t.data, 0) }
+        let cols = t.shape.last ?? 1
+        let rowBytes = t.dtype.rowBytes(cols: cols) ?? t.data.count
+        let rows = rowBytes == 0 ? 1 : t.data.count / rowBytes
+        let rpc = max(1, chunkTarget / max(1, rowBytes))
+        let chunks = (rows + rpc - 1) / rpc
+        var index = ByteWriter()
+        var body: [UInt8] = []
+        var pos = chunks * TernContainer.chunkEntryBytes
+        try t.data.withUnsafeBytes { src in
+            for c in 0..<chunks {
+                let a = c * rpc * rowBytes, b = min(rows, (c + 1) * rpc) * rowBytes
+                guard let z = Zstd.compress(UnsafeRawBufferPointer(rebasing: src[a..<b]), level: level) else {
+                    throw FormatError(file: t.name, field: "zstd", "compression failed at level \(level)")
+                }
+                index.u64(UInt64(pos)); index.u64(UInt64(z.count)); index.u64(XXH64.hash(z))
+                body.append(contentsOf: z)
+                pos += z.count
+            }
+        }
+        return (index.bytes + body, rpc)
+    }
+
+    /// Writes `tensors` with `metadata` to `path`. `compressLevel` nil writes raw tensors;
+    /// otherwise every tensor of at least `minCompressBytes` is zstd-chunked.
+    /// `progress(name, bytesDone, bytesTotal)` is called after each tensor.
+    public static func write(path: String, metadata: Metadata, tensors: [PendingTensor], compressLevel: Int32? = nil,
+                             minCompressBytes: Int = 64 * 1024,
+                             progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
+        let total = tensors.reduce(0) { $0 + $1.data.count }
+        var done = 0
+        var encoded: [(PendingTensor, [UInt8], Int)] = []
+        for t in tensors {
+            guard let rb = t.dtype.rowBytes(cols: t.shape.last ?? 0), !t.shape.isEmpty, t.shape.count <= 4,
+                  t.shape.allSatisfy({ $0 > 0 }), t.data.count == t.shape.dropLast().reduce(1, *) * rb else {
+                throw FormatError(file: path, field: "tensor \(t.name)", "data size \(t.data.count) does not match \(t.dtype) \(t.shape)")
+            }
+            let level = t.data.count >= minCompressBytes ? compressLevel : nil
+            let (stored, rpc) = try encode(t, level: level)
+            encoded.append((t, stored, rpc))
+            done += t.data.count
+            progress(t.name, done, total)
+        }
+        var meta = ByteWriter()
+        metadata.encode(into: &meta)
+        // Table entries have a fixed size given the name and ndim, so offsets can be laid out first.
+        let tableSize = encoded.reduce(0) { $0 + 4 + $1.0.name.utf8.count + 4 + 8 * $1.0.shape.count + 32 }
+        var offset = TernContainer.headerSize + meta.bytes.count + tableSize
+        var table = ByteWriter()
+        var offsets: [Int] = []
+        for (t, stored, rpc) in encoded {
+            offset = (offset + TernContainer.alignment - 1) / TernContainer.alignment * TernContainer.alignment
+            offsets.append(offset)
+            table.string32(t.name)
+            table.u8(t.dtype.rawValue)
+            table.u8(rpc == 0 ? Codec.raw.rawValue : Codec.zstd.rawValue)
+            table.u8(UInt8(t.shape.count))
+            table.u8(0)
+            for d in t.shape { table.u64(UInt64(d)) }
+            table.u64(UInt64(offset))
+            table.u64(UInt64(stored.count))
+            table.u64(XXH64.hash(stored))
+            table.u32(UInt32(rpc))
+            table.u32(0)
+            offset += stored.count
+        }
+        precondition(table.bytes.count == tableSize)
+        var header = ByteWriter()
+        header.bytes.append(contentsOf: TernContainer.magic)
+        header.u32(TernContainer.version)
+        header.u32(UInt32(TernContainer.headerSize))
+        header.u64(UInt64(TernContainer.headerSize))
+        header.u64(UInt64(meta.bytes.count))
+        header.u64(UInt64(TernContainer.headerSize + meta.bytes.count))
+        header.u64(UInt64(tableSize))
+        header.u64(UInt64(encoded.count))
+        header.u64(XXH64.hash(header.bytes + meta.bytes + table.bytes))
+
+        try AtomicFile.write(path: path) { out in
+            try out.write(header.bytes)
+            try out.write(meta.bytes)
+            try out.write(table.bytes)
+            for (i, (_, stored, _)) in encoded.enumerated() {
+                try out.pad(to: offsets[i])
+                try out.write(stored)
+            }
+        }
+    }
+}
+
+/// A file written under a temporary name in the target directory, fsynced and renamed
+/// into place only when the body succeeds. On failure nothing is left at `path`.
+public final class AtomicFile {
+    let fd: Int32
+    let tempPath: String
+    let path: String
+    public private(set) var position = 0
+
+    /// The temporary path being written, for a signal handler that must unlink it.
+    nonisolated(unsafe) public static var currentTemp: UnsafeMutablePointer<CChar>?
+
+    init(path: String) throws {
+        self.path = path
+        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        tempPath = (dir.isEmpty ? "/" : dir + "/") + ".\(base).partial-\(getpid())"
+        fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw FormatError(file: path, field: "create", "cannot create \(tempPath): \(String(cString: strerror(errno))); check the directory exists and is writable")
+        }
+        AtomicFile.currentTemp = strdup(tempPath)
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { b in
+            var off = 0
+            while off < b.count {
+                let n = Glibc.write(fd, b.baseAddress! + off, b.count - off)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    throw FormatError(file: path, field: "write", String(cString: strerror(errno)))
+                }
+                off += n
+            }
+        }
+        position += bytes.count
+    }
+
+    public func pad(to offset: Int) throws {
+        if offset > position { try write([UInt8](repeating: 0, count: offset - position)) }
+    }
+
+    public static func write(path: String, body: (AtomicFile) throws -> Void) throws {
+        let f = try AtomicFile(path: path)
+        var ok = false
+        defer {
+            if !ok { close(f.fd); unlink(f.tempPath) }
+            free(AtomicFile.currentTemp); AtomicFile.currentTemp = nil
+        }
+        try body(f)
+        guard fsync(f.fd) == 0 else { throw FormatError(file: path, field: "fsync", String(cString: strerror(errno))) }
+        close(f.fd)
+        guard rename(f.tempPath, path) == 0 else {
+            unlink(f.tempPath)
+            ok = true
+            throw FormatError(file: path, field: "rename", String(cString: strerror(errno)))
+        }
+        ok = true
+        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+}

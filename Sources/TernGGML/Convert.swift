@@ -1,0 +1,68 @@
+import TernFormat
+import TernKernels
+
+/// Dequantization and conversion of GGUF tensors to tern dtypes.
+public enum GGMLConvert {
+    /// Dequantizes a whole GGUF tensor to f32 exactly as ggml's reference dequantization does.
+    public static func dequantize(_ type: GGMLType, _ src: UnsafeRawBufferPointer, count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { out, n in
+            dequantize(type, src.baseAddress!, count: count, into: out.baseAddress!)
+            n = count
+        }
+    }
+
+    static func dequantize(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+        switch type {
+        case .f32: GGMLFloat.dequantize(0, src, count: count, into: out)
+        case .f16: GGMLFloat.dequantize(1, src, count: count, into: out)
+        case .bf16: GGMLFloat.dequantize(2, src, count: count, into: out)
+        case .q4_0: GGMLQ4_0.dequantize(src, count: count, into: out)
+        case .q4_1: GGMLQ4_1.dequantize(src, count: count, into: out)
+        case .q5_0: GGMLQ5_0.dequantize(src, count: count, into: out)
+        case .q8_0: GGMLQ8_0.dequantize(src, count: count, into: out)
+        case .q4_K: GGMLQ4_K.dequantize(src, count: count, into: out)
+        case .q6_K: GGMLQ6_K.dequantize(src, count: count, into: out)
+        }
+    }
+
+    /// The tern dtype a GGML type maps to without requantizing, if any.
+    public static func exactTarget(_ type: GGMLType) -> DType? {
+        switch type {
+        case .q8_0, .q5_0: .q8
+        case .q4_0, .q4_1, .q4_K: .q4
+        case .f32, .f16, .bf16, .q6_K: nil
+        }
+    }
+
+    /// Converts `src` (a GGUF tensor's bytes, `count` elements) to `target`. Uses the exact
+    /// mapping when `exactTarget(type) == target`, otherwise dequantizes and requantizes
+    /// with round-to-nearest (or stores floats for f32/f16).
+    public static func convert(_ type: GGMLType, _ src: UnsafeRawBufferPointer, count: Int, to target: DType) -> [UInt8] {
+        let bytes = target.rowBytes(cols: count)!
+        return [UInt8](unsafeUninitializedCapacity: bytes) { out, n in
+            n = bytes
+            let s = src.baseAddress!, d = UnsafeMutableRawPointer(out.baseAddress!)
+            if exactTarget(type) == target {
+                switch type {
+                case .q8_0: GGMLQ8_0.toQ8(s, count: count, into: d)
+                case .q5_0: GGMLQ5_0.toQ8(s, count: count, into: d)
+                case .q4_0: GGMLQ4_0.toQ4(s, count: count, into: d)
+                case .q4_1: GGMLQ4_1.toQ4(s, count: count, into: d)
+                case .q4_K: GGMLQ4_K.toQ4(s, count: count, into: d)
+                default: fatalError("unreachable: no exact mapping for \(type)")
+                }
+                return
+            }
+            let f = dequantize(type, src, count: count)
+            f.withUnsafeBufferPointer { x in
+                let x = x.baseAddress!
+                switch target {
+                case .f32: d.copyMemory(from: x, byteCount: count * 4)
+                case .f16: for i in 0..<count { d.storeBytes(of: floatToHalf(x[i]).littleEndian, toByteOffset: i * 2, as: UInt16.self) }
+                case .q8: Q8.quantize(x, count: count, into: d)
+                case .q4: Q4.quantize(x, count: count, into: d)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import TernKernels
+
+/// ggml Q6_K: super-blocks of 256 = [ql: 128][qh: 64][scales: 16 x i8][d: f16];
+/// x = d * scale[i/16] * (q - 32) with 6-bit q split over ql (low 4 bits) and qh (high 2).
+/// Tern has no 6-bit type: the converter requantizes the dequantized values.
+enum GGMLQ6_K {
+    static let bytes = 210
+
+    static func dequantize(_ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+        for sb in 0..<count / 256 {
+            let p = src + sb * bytes
+            let d = halfToFloat(u16(p, 208))
+            let y = out + sb * 256
+            for n in 0..<2 {
+                let ql = p + 64 * n, qh = p + 128 + 32 * n, sc = p + 192 + 8 * n
+                func b(_ q: UnsafeRawPointer, _ i: Int) -> Int { Int(q.load(fromByteOffset: i, as: UInt8.self)) }
+                func s(_ i: Int) -> Float { Float(sc.load(fromByteOffset: i, as: Int8.self)) }
+                for l in 0..<32 {
+                    let i = l / 16
+                    let q1 = ((b(ql, l) & 0xF) | (((b(qh, l) >> 0) & 3) << 4)) - 32
+                    let q2 = ((b(ql, l + 32) & 0xF) | (((b(qh, l) >> 2) & 3) << 4)) - 32
+                    let q3 = ((b(ql, l) >> 4) | (((b(qh, l) >> 4) & 3) << 4)) - 32
+                    let q4 = ((b(ql, l + 32) >> 4) | (((b(qh, l) >> 6) & 3) << 4)) - 32
+                    y[128 * n + l] = d * s(i) * Float(q1)
+                    y[128 * n + l + 32] = d * s(i + 2) * Float(q2)
+                    y[128 * n + l + 64] = d * s(i + 4) * Float(q3)
+                    y[128 * n + l + 96] = d * s(i + 6) * Float(q4)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+/// One activation vector quantized to int8 in groups of 32 (symmetric, f32 scale), with
+/// each group's scale * sum(q) precomputed for the min term of q4 weights.
+public struct QuantizedVector {
+    public let q: UnsafeMutablePointer<Int8>
+    public let scale: UnsafeMutablePointer<Float>
+    public let scaledSum: UnsafeMutablePointer<Float>
+}
+
+/// Preallocated int8 activations for up to `capacity` vectors of `cols` elements.
+public final class QuantizedActivations: @unchecked Sendable {
+    public let cols: Int
+    public let capacity: Int
+    let q: UnsafeMutablePointer<Int8>
+    let scale: UnsafeMutablePointer<Float>
+    let sums: UnsafeMutablePointer<Float>
+
+    public init(cols: Int, capacity: Int) {
+        precondition(cols % 32 == 0 && capacity > 0)
+        self.cols = cols
+        self.capacity = capacity
+        q = .allocate(capacity: cols * capacity)
+        scale = .allocate(capacity: cols / 32 * capacity)
+        sums = .allocate(capacity: cols / 32 * capacity)
+    }
+
+    deinit { q.deallocate(); scale.deallocate(); sums.deallocate() }
+
+    @inline(__always) public func vector(_ b: Int) -> QuantizedVector {
+        QuantizedVector(q: q + b * cols, scale: scale + b * cols / 32, scaledSum: sums + b * cols / 32)
+    }
+
+    /// Quantizes `batch` vectors read from `x` (row stride `stride` floats).
+    public func quantize(_ x: UnsafePointer<Float>, batch: Int, stride: Int) {
+        precondition(batch <= capacity)
+        for b in 0..<batch {
+            let v = vector(b)
+            let src = x + b * stride
+            for g in 0..<cols / 32 {
+                var amax: Float = 0
+                for i in 0..<32 { amax = max(amax, abs(src[g * 32 + i])) }
+                let d = amax / 127
+                let inv: Float = d == 0 ? 0 : 1 / d
+                var s: Int32 = 0
+                for i in 0..<32 {
+                    let qi = Int8((src[g * 32 + i] * inv).rounded(.toNearestOrAwayFromZero))
+                    v.q[g * 32 + i] = qi
+                    s += Int32(qi)
+                }
+                v.scale[g] = d
+                v.scaledSum[g] = d * Float(s)
+            }
+        }
+    }
+}

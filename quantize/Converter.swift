@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import TernFormat
+import TernGGML
+
+/// Decides each tensor's target type and writes the .tern file.
+enum ConverterPlan {
+    static let version = "0.1.0"
+    static let architectures = ["gemma3"]
+
+    struct Options {
+        var compressLevel: Int32?
+        var lmHead: DType?
+        var requantType: DType = .q8
+    }
+
+    /// The tern dtype for one GGUF tensor under `options`.
+    static func target(_ t: GGUFTensor, _ o: Options) -> DType {
+        if t.shape.count == 1 || t.cols % 32 != 0 { return .f32 }
+        if t.name == "token_embd.weight" || t.name == "output.weight", let lm = o.lmHead { return lm }
+        return GGMLConvert.exactTarget(t.type) ?? o.requantType
+    }
+
+    static func run(input: String, output: String, options: Options, progress: Progress) throws {
+        guard output != input else { throw FormatError(file: output, field: "output", "output path equals the input path") }
+        let gguf = try GGUFFile(path: input)
+        let arch = gguf.metadata.string("general.architecture") ?? "(none)"
+        guard architectures.contains(arch) else {
+            throw FormatError(file: input, field: "metadata 'general.architecture'", "architecture '\(arch)' is not supported (supported: \(architectures.joined(separator: ", ")))")
+        }
+        progress.note("hashing \(input)")
+        let sha = SHA256.hex(gguf.map.bytes)
+        var meta = gguf.metadata
+        meta["general.alignment"] = nil
+        if arch == "gemma3" {
+            // llama.cpp's defaults for Gemma 3 that GGUF files do not carry.
+            if meta[arch + ".rope.freq_base_swa"] == nil { meta[arch + ".rope.freq_base_swa"] = .float(10_000) }
+            if meta[arch + ".attention.sliding_window_pattern"] == nil { meta[arch + ".attention.sliding_window_pattern"] = .int(6) }
+        }
+        meta["tern.source.file"] = .string(String(input.split(separator: "/").last ?? ""))
+        meta["tern.source.sha256"] = .string(sha)
+        meta["tern.converter.version"] = .string("tern-quantize \(version)")
+
+        var pending: [PendingTensor] = []
+        let total = gguf.tensors.reduce(0) { $0 + $1.byteSize }
+        var done = 0
+        let start = Date()
+        for t in gguf.tensors {
+            let dt = target(t, options)
+            let data = GGMLConvert.convert(t.type, gguf.bytes(t), count: t.rows * t.cols, to: dt)
+            pending.append(PendingTensor(name: t.name, dtype: dt, shape: t.shape, data: data))
+            done += t.byteSize
+            progress.update("convert \(t.name) \(t.type)->\(dt)", done, total, start)
+        }
+        progress.finish()
+        let wstart = Date()
+        try TernWriter.write(path: output, metadata: meta, tensors: pending, compressLevel: options.compressLevel) { name, d, tot in
+            progress.update("write \(name)", d, tot, wstart)
+        }
+        progress.finish()
+        progress.note("verifying \(output)")
+        let f = try TernFile(path: output)
+        try f.verifyAll()
+        let outSize = f.map.bytes.count
+        let raw = f.tensors.reduce(0) { $0 + $1.byteSize }
+        var byType: [DType: Int] = [:]
+        for t in f.tensors { byType[t.dtype, default: 0] += 1 }
+        let types = byType.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        print("wrote \(output): \(f.tensors.count) tensors (\(types)), \(mb(outSize)) on disk, \(mb(raw)) in memory, from \(input) (\(mb(gguf.map.bytes.count)))")
+    }
+}
+
+func mb(_ n: Int) -> String { String(format: "%.1f MB", Double(n) / 1e6) }
+
+/// Progress on stderr: a redrawn bar on a terminal, plain lines otherwise.
+final class Progress {
+    let tty: Bool
+    var lastLine = 0.0
+    init(enabled: Bool) { tty = enabled }
+
+    func note(_ s: String) { writeStderr("tern-quantize: \(s)\n") }
+
+    func update(_ what: String, _ done: Int, _ total: Int, _ start: Date) {
+        let secs = max(1e-6, Date().timeIntervalSince(start))
+        let line = String(format: "%@ %.1f/%.1f MB %.0f MB/s", what, Double(done) / 1e6, Double(total) / 1e6, Double(done) / 1e6 / secs)
+        if tty {
+            let pct = total > 0 ? done * 30 / total : 30
+            let bar = String(repeating: "#", count: pct) + String(repeating: ".", count: 30 - pct)
+            writeStderr("\r\u{1B}[K[\(bar)] \(line)")
+        } else {
+            writeStderr("tern-quantize: \(line)\n")
+        }
+    }
+
+    func finish() { if tty { writeStderr("\n") } }
+}
