@@ -1,1 +1,38 @@
-print("x")
+// tern: command-line front end (run, tokenize, inspect).
+import Foundation
+import Tern
+import TernFormat
+
+let commands: [String: (String, ([String]) throws -> Void)] = [
+    "run": ("generate text from a prompt", RunCommand.main),
+    "tokenize": ("print the token ids of a text", TokenizeCommand.main),
+    "inspect": ("show a checkpoint's metadata and tensors", InspectCommand.main),
+]
+
+let topUsage = """
+usage: tern COMMAND [options]
+
+commands:
+\(commands.keys.sorted().map { "  \($0.padding(toLength: 10, withPad: " ", startingAt: 0))\(commands[$0]!.0)" }.joined(separator: "\n"))
+
+Run 'tern COMMAND --help' for a command's options.
+"""
+
+let argv = Array(CommandLine.arguments.dropFirst())
+guard let name = argv.first, name != "-h", name != "--help", name != "help" else {
+    print(topUsage)
+    exit(argv.isEmpty ? 1 : 0)
+}
+guard let cmd = commands[name] else {
+    writeStderr("tern: unknown command '\(name)'\n\n\(topUsage)\n")
+    exit(1)
+}
+do {
+    try cmd.1(Array(argv.dropFirst()))
+} catch let e as UsageError {
+    writeStderr("tern \(name): \(e.message)\n")
+    exit(2)
+} catch {
+    writeStderr("tern \(name): error: \(error)\n")
+    exit(1)
+}

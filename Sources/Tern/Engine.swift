@@ -1,0 +1,114 @@
+import Foundation
+import TernFormat
+import TernKernels
+import TernModels
+import TernTokenizer
+
+/// Errors from the engine API.
+public enum TernError: Error, CustomStringConvertible {
+    case format(FormatError)
+    case usage(String)
+
+    public var description: String {
+        switch self {
+        case .format(let e): e.description
+        case .usage(let s): s
+        }
+    }
+}
+
+/// A loaded checkpoint: weights (mapped in place), architecture and tokenizer.
+public final class TernModel: @unchecked Sendable {
+    public let file: TernFile
+    public let tokenizer: SentencePieceTokenizer
+    public let model: any LanguageModel
+    let store: WeightStore
+
+    /// Opens a `.tern` file. A GGUF file is refused with the command that converts it.
+    public init(path: String) throws {
+        let map = try MappedFile(path: path)
+        if map.bytes.count >= 4, map.bytes.loadUnaligned(as: UInt32.self) == 0x4655_4747 {
+            let out = (path.hasSuffix(".gguf") ? String(path.dropLast(5)) : path) + ".tern"
+            throw TernError.usage("\(path) is a GGUF file; convert it first:\n  tern-quantize \(path) \(out)")
+        }
+        file = try TernFile(map: map)
+        tokenizer = try SentencePieceTokenizer(metadata: file.metadata, file: path)
+        store = WeightStore(file: file)
+        let arch = file.metadata.string("general.architecture") ?? "(none)"
+        switch arch {
+        case "gemma3": model = try Gemma3Model(store: store, vocab: tokenizer.vocab.count)
+        default:
+            throw FormatError(file: path, field: "metadata 'general.architecture'", "architecture '\(arch)' is not supported (supported: gemma3)")
+        }
+    }
+}
+
+/// Timings and counts of one generation.
+public struct GenerationStats: Sendable {
+    public var promptTokens: [Int32] = []
+    public var tokens: [Int32] = []
+    public var promptSeconds = 0.0
+    public var generationSeconds = 0.0
+    public var promptTPS: Double { promptSeconds > 0 ? Double(promptTokens.count) / promptSeconds : 0 }
+    /// Tokens per second over the decode steps (the first token comes from prefill).
+    public var generationTPS: Double { generationSeconds > 0 ? Double(max(0, tokens.count - 1)) / generationSeconds : 0 }
+}
+
+/// One generation session over a model: owns the KV cache and scratch for its sequence.
+public final class Generator {
+    public let model: TernModel
+    public let parallel: Parallel
+    public static let prefillBatch = 32
+
+    public init(model: TernModel, threads: Int) {
+        self.model = model
+        parallel = Parallel(threads: threads)
+    }
+
+    /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.
+    public func generate(prompt: String, maxTokens: Int, sampling: SamplingParameters,
+                         onToken: (Int32) -> Bool = { _ in true }) throws -> GenerationStats {
+        var stats = GenerationStats()
+        let ids = model.tokenizer.encode(prompt)
+        guard !ids.isEmpty else { throw TernError.usage("the prompt is empty and the vocabulary adds no BOS token") }
+        stats.promptTokens = ids
+        let lm = model.model
+        let capacity = ids.count + max(0, maxTokens)
+        guard capacity <= lm.contextLength else {
+            throw TernError.usage("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the model's context of \(lm.contextLength)")
+        }
+        let state = lm.makeState(capacity: capacity, maxBatch: min(Generator.prefillBatch, ids.count))
+        var sampler = Sampler(sampling)
+        let t0 = Date()
+        var pos = 0
+        while pos < ids.count {
+            let chunk = Array(ids[pos..<min(ids.count, pos + state.maxBatch)])
+            lm.forward(tokens: chunk, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
+            pos += chunk.count
+        }
+        stats.promptSeconds = Date().timeIntervalSince(t0)
+        guard maxTokens > 0 else { return stats }
+        let t1 = Date()
+        var next = sampler.sample(state.logitsRow(0))
+        let eos = model.tokenizer.vocab.eos
+        while true {
+            stats.tokens.append(next)
+            if !onToken(next) || next == eos || stats.tokens.count >= maxTokens { break }
+            lm.forward(tokens: [next], startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
+            pos += 1
+            next = sampler.sample(state.logitsRow(0))
+        }
+        stats.generationSeconds = Date().timeIntervalSince(t1)
+        return stats
+    }
+}
+
+/// Peak resident set size of this process (VmHWM from /proc/self/status), in bytes.
+public func peakRSSBytes() -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kb * 1024
+    }
+    return 0
+}

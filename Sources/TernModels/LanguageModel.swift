@@ -1,0 +1,57 @@
+import TernKernels
+
+/// What the engine needs from an architecture. One type per model family implements it.
+public protocol LanguageModel: AnyObject, Sendable {
+    var vocabSize: Int { get }
+    var layerCount: Int { get }
+    var contextLength: Int { get }
+    /// Bytes of weights read to decode one token (matrices and vectors, LM head included).
+    var bytesPerToken: Int { get }
+
+    /// Per-sequence state (KV cache, scratch) for up to `capacity` positions, batches of up to `maxBatch`.
+    func makeState(capacity: Int, maxBatch: Int) -> ModelState
+
+    /// Runs `tokens` at positions `startPos...` through layers `layers`; `embed` starts from the
+    /// token embeddings (else from `state.hidden`), and when `layers` ends at the last layer, logits
+    /// are computed for the last position (or every position when `allLogits`).
+    func forward(tokens: [Int32], startPos: Int, layers: Range<Int>, embed: Bool, allLogits: Bool,
+                 state: ModelState, parallel: Parallel)
+}
+
+/// Per-sequence buffers, allocated once and reused for every step.
+public final class ModelState: @unchecked Sendable {
+    public let capacity: Int
+    public let maxBatch: Int
+    /// Residual stream, `maxBatch` rows of the model width.
+    public let hidden: UnsafeMutablePointer<Float>
+    /// Logits, one row of `vocab` per position asked for.
+    public let logits: UnsafeMutablePointer<Float>
+    public let vocab: Int
+    let buffers: [UnsafeMutablePointer<Float>]
+    let acts: [QuantizedActivations]
+
+    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, scratch: [Int], activationWidths: [Int]) {
+        acts = activationWidths.map { QuantizedActivations(cols: $0, capacity: maxBatch) }
+        self.capacity = capacity
+        self.maxBatch = maxBatch
+        self.vocab = vocab
+        hidden = .allocate(capacity: maxBatch * width)
+        logits = .allocate(capacity: maxBatch * vocab)
+        buffers = scratch.map { n in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
+            p.initialize(repeating: 0, count: max(1, n))
+            return p
+        }
+    }
+
+    deinit {
+        hidden.deallocate()
+        logits.deallocate()
+        for b in buffers { b.deallocate() }
+    }
+
+    /// Logits row `i` of the last forward call.
+    public func logitsRow(_ i: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: logits + i * vocab, count: vocab)
+    }
+}

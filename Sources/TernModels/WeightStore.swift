@@ -1,0 +1,56 @@
+import TernFormat
+import TernKernels
+
+/// Hands out a checkpoint's tensors as kernel views: raw tensors in place from the map,
+/// zstd tensors decompressed once into buffers owned here. Checks dtype and shape of each.
+public final class WeightStore: @unchecked Sendable {
+    public let file: TernFile
+    private var owned: [UnsafeMutableRawBufferPointer] = []
+    /// Bytes decompressed into owned buffers.
+    public private(set) var decompressedBytes = 0
+
+    public init(file: TernFile) { self.file = file }
+
+    deinit { for b in owned { b.deallocate() } }
+
+    func info(_ name: String) throws -> TensorInfo {
+        guard let t = file.tensor(name) else {
+            throw FormatError(file: file.path, field: "tensor \(name)", "missing from the checkpoint; re-convert it with tern-quantize")
+        }
+        return t
+    }
+
+    func bytes(_ t: TensorInfo) throws -> UnsafeRawPointer {
+        if t.codec == .raw { return file.stored(t).baseAddress! }
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: t.byteSize, alignment: 64)
+        do { try file.read(t, into: buf) } catch { buf.deallocate(); throw error }
+        owned.append(buf)
+        decompressedBytes += t.byteSize
+        return UnsafeRawPointer(buf.baseAddress!)
+    }
+
+    /// A q8/q4 matrix named `name` with the given shape.
+    public func matrix(_ name: String, rows: Int, cols: Int) throws -> QMatrix {
+        let t = try info(name)
+        guard t.shape == [rows, cols] else {
+            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's hyperparameters need [\(rows), \(cols)]")
+        }
+        let kind: QuantKind
+        switch t.dtype {
+        case .q8: kind = .q8
+        case .q4: kind = .q4
+        default:
+            throw FormatError(file: file.path, field: "tensor \(name): dtype", "is \(t.dtype), expected q8 or q4; re-convert with tern-quantize")
+        }
+        return QMatrix(kind: kind, rows: rows, cols: cols, base: try bytes(t))
+    }
+
+    /// An f32 vector named `name` of `count` elements.
+    public func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
+        let t = try info(name)
+        guard t.dtype == .f32, t.elementCount == count else {
+            throw FormatError(file: file.path, field: "tensor \(name)", "is \(t.dtype) \(t.shape), expected f32 [\(count)]")
+        }
+        return try bytes(t).assumingMemoryBound(to: Float.self)
+    }
+}

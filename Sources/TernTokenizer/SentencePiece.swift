@@ -1,0 +1,196 @@
+import TernFormat
+
+/// SentencePiece-style tokenizer (GGUF `tokenizer.ggml.model = llama`): spaces become U+2581,
+/// adjacent symbols merge by highest vocabulary score (ties: leftmost first), unknown pieces
+/// fall back to `<0xNN>` byte tokens. Behaviour follows llama.cpp's SPM tokenizer so token ids
+/// match it, including splitting out user-defined (and, with `parseSpecial`, control) tokens first.
+public final class SentencePieceTokenizer: @unchecked Sendable {
+    public let vocab: Vocabulary
+    private var ids: [ArraySlice<UInt8>: Int32] = [:]
+    private var byteTokens = [Int32](repeating: -1, count: 256)
+    /// Special tokens to split out, longest text first: (text, id, isUserDefined).
+    private var specials: [([UInt8], Int32, Bool)] = []
+
+    public init(vocab: Vocabulary) {
+        self.vocab = vocab
+        ids.reserveCapacity(vocab.count)
+        for (i, t) in vocab.tokens.enumerated() where ids[t[...]] == nil { ids[t[...]] = Int32(i) }
+        let hex = Array("0123456789ABCDEF".utf8)
+        for b in 0..<256 {
+            let name: [UInt8] = Array("<0x".utf8) + [hex[b >> 4], hex[b & 15]] + [UInt8(ascii: ">")]
+            if let id = ids[name[...]] { byteTokens[b] = id }
+        }
+        for (i, k) in vocab.kinds.enumerated() where (k == .control || k == .userDefined || k == .unknown) && !vocab.tokens[i].isEmpty {
+            specials.append((vocab.tokens[i], Int32(i), k == .userDefined))
+        }
+        specials.sort { $0.0.count > $1.0.count }
+    }
+
+    public convenience init(metadata: Metadata, file: String) throws {
+        self.init(vocab: try Vocabulary(metadata: metadata, file: file))
+    }
+
+    enum Fragment { case text([UInt8]), token(Int32) }
+
+    /// Encodes `text`. `addSpecial` adds BOS/EOS as the vocabulary asks; `parseSpecial`
+    /// lets control-token text (e.g. `<start_of_turn>`) in the input become those tokens.
+    public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = false) -> [Int32] {
+        var frags: [Fragment] = [.text(Array(text.utf8))]
+        for (s, id, user) in specials where user || parseSpecial {
+            var next: [Fragment] = []
+            for f in frags {
+                guard case .text(let t) = f else { next.append(f); continue }
+                var start = 0, i = 0
+                while i + s.count <= t.count {
+                    if t[i] == s[0] && t[i..<i + s.count].elementsEqual(s) {
+                        if i > start { next.append(.text(Array(t[start..<i]))) }
+                        next.append(.token(id))
+                        i += s.count
+                        start = i
+                    } else {
+                        i += 1
+                    }
+                }
+                if start < t.count { next.append(.text(Array(t[start...]))) }
+            }
+            frags = next
+        }
+        var out: [Int32] = []
+        if addSpecial, vocab.addBOS, let b = vocab.bos { out.append(b) }
+        var prevSpecial = true
+        for f in frags {
+            switch f {
+            case .token(let id):
+                out.append(id)
+                prevSpecial = true
+            case .text(let t):
+                var bytes: [UInt8] = vocab.addSpacePrefix && prevSpecial ? [0x20] : []
+                bytes.append(contentsOf: t)
+                var escaped: [UInt8] = []
+                escaped.reserveCapacity(bytes.count * 3)
+                for c in bytes { if c == 0x20 { escaped += [0xE2, 0x96, 0x81] } else { escaped.append(c) } }
+                tokenize(escaped, into: &out)
+                prevSpecial = false
+            }
+        }
+        if addSpecial, vocab.addEOS, let e = vocab.eos { out.append(e) }
+        return out
+    }
+
+    struct Symbol { var start: Int; var n: Int; var prev: Int; var next: Int }
+    struct Bigram: Comparable {
+        var left: Int, right: Int, score: Float, size: Int
+        // Max-heap order: higher score first, then the leftmost pair.
+        static func < (a: Bigram, b: Bigram) -> Bool { a.score < b.score || (a.score == b.score && a.left > b.left) }
+    }
+
+    func tokenize(_ text: [UInt8], into out: inout [Int32]) {
+        if text.isEmpty { return }
+        var sym: [Symbol] = []
+        var off = 0
+        while off < text.count {
+            let lead = text[off]
+            let len = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+            let n = min(len, text.count - off)
+            sym.append(Symbol(start: off, n: n, prev: sym.count - 1, next: off + n == text.count ? -1 : sym.count + 1))
+            off += n
+        }
+        var heap = Heap<Bigram>()
+        var revMerge: [ArraySlice<UInt8>: (Int, Int)] = [:]
+        func tryAdd(_ l: Int, _ r: Int) {
+            guard l >= 0, r >= 0 else { return }
+            let piece = text[sym[l].start..<sym[l].start + sym[l].n + sym[r].n]
+            guard let id = ids[piece] else { return }
+            heap.push(Bigram(left: l, right: r, score: vocab.scores[Int(id)], size: piece.count))
+            revMerge[piece] = (l, r)
+        }
+        for i in 1..<sym.count { tryAdd(i - 1, i) }
+        while let b = heap.pop() {
+            let l = sym[b.left], r = sym[b.right]
+            if l.n == 0 || r.n == 0 || l.n + r.n != b.size { continue }
+            sym[b.left].n += r.n
+            sym[b.right].n = 0
+            sym[b.left].next = r.next
+            if r.next >= 0 { sym[r.next].prev = b.left }
+            tryAdd(sym[b.left].prev, b.left)
+            tryAdd(b.left, sym[b.left].next)
+        }
+        func resegment(_ s: Symbol) {
+            let piece = text[s.start..<s.start + s.n]
+            if let id = ids[piece] { out.append(id); return }
+            if let (l, r) = revMerge[piece] {
+                resegment(sym[l]); resegment(sym[r])
+                return
+            }
+            for c in piece {
+                let id = byteTokens[Int(c)]
+                if id >= 0 { out.append(id) } else if let u = vocab.unk { out.append(u) }
+            }
+        }
+        var i = 0
+        while i != -1 {
+            resegment(sym[i])
+            i = sym[i].next
+        }
+    }
+
+    /// The bytes token `id` stands for in text (U+2581 as space, byte tokens as their byte,
+    /// control tokens as nothing unless `special`). Unknown ids give no bytes.
+    public func piece(_ id: Int32, special: Bool = false) -> [UInt8] {
+        guard id >= 0, Int(id) < vocab.count else { return [] }
+        let t = vocab.tokens[Int(id)]
+        switch vocab.kinds[Int(id)] {
+        case .normal, .userDefined, .unused:
+            var out: [UInt8] = []
+            out.reserveCapacity(t.count)
+            var i = 0
+            while i < t.count {
+                if i + 2 < t.count, t[i] == 0xE2, t[i + 1] == 0x96, t[i + 2] == 0x81 { out.append(0x20); i += 3 } else { out.append(t[i]); i += 1 }
+            }
+            return out
+        case .byte:
+            if t.count == 6, let v = UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) { return [v] }
+            return []
+        case .unknown: return Array("\u{2585}".utf8)
+        case .control: return special ? t : []
+        }
+    }
+
+    /// Decodes ids to text (invalid UTF-8 becomes U+FFFD).
+    public func decode(_ ids: [Int32]) -> String {
+        String(decoding: ids.flatMap { piece($0) }, as: UTF8.self)
+    }
+}
+
+/// Turns a stream of token ids into text without splitting UTF-8 sequences: bytes of an
+/// incomplete character are held until the token that completes it arrives.
+public struct StreamingDecoder {
+    let tokenizer: SentencePieceTokenizer
+    var pending: [UInt8] = []
+
+    public init(_ tokenizer: SentencePieceTokenizer) { self.tokenizer = tokenizer }
+
+    /// Text that became complete with token `id` (possibly empty).
+    public mutating func push(_ id: Int32) -> String {
+        pending += tokenizer.piece(id)
+        // Hold back a trailing incomplete sequence (at most 3 bytes).
+        var cut = pending.count
+        var back = 1
+        while back <= min(3, pending.count) {
+            let c = pending[pending.count - back]
+            if c & 0xC0 == 0x80 { back += 1; continue }
+            let need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1
+            if need > back { cut = pending.count - back }
+            break
+        }
+        let text = String(decoding: pending[..<cut], as: UTF8.self)
+        pending.removeFirst(cut)
+        return text
+    }
+
+    /// Whatever is still held (as U+FFFD if incomplete).
+    public mutating func flush() -> String {
+        defer { pending.removeAll() }
+        return String(decoding: pending, as: UTF8.self)
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// A command-line usage error (exit status 2).
+struct UsageError: Error { let message: String }
+
+/// Minimal option parser: `-x VALUE`, `--long VALUE`, `--long=VALUE`, flags and positionals.
+struct Arguments {
+    var values: [String: String] = [:]
+    var flags: Set<String> = []
+    var positional: [String] = []
+
+    /// `valued` lists options that take a value, `flagNames` those that do not; the first
+    /// spelling of each alias group is the key.
+    init(_ args: [String], valued: [[String]], flagNames: [[String]], usage: String) throws {
+        func key(_ a: String, in groups: [[String]]) -> String? { groups.first { $0.contains(a) }?.first }
+        var i = 0
+        while i < args.count {
+            var a = args[i]
+            var inline: String?
+            if a.hasPrefix("--"), let eq = a.firstIndex(of: "=") {
+                inline = String(a[a.index(after: eq)...])
+                a = String(a[..<eq])
+            }
+            if a == "-h" || a == "--help" {
+                print(usage)
+                exit(0)
+            } else if let k = key(a, in: valued) {
+                if let inline { values[k] = inline } else {
+                    i += 1
+                    guard i < args.count else { throw UsageError(message: "\(a) needs a value (see --help)") }
+                    values[k] = args[i]
+                }
+            } else if let k = key(a, in: flagNames), inline == nil {
+                flags.insert(k)
+            } else if a.hasPrefix("-") && a.count > 1 {
+                throw UsageError(message: "unknown option \(a) (see --help)")
+            } else {
+                positional.append(a)
+            }
+            i += 1
+        }
+    }
+
+    func string(_ k: String) -> String? { values[k] }
+
+    func int(_ k: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let s = values[k] else { return d }
+        guard let v = Int(s), range.contains(v) else { throw UsageError(message: "\(k) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(s)'") }
+        return v
+    }
+
+    func float(_ k: String, default d: Float, range: ClosedRange<Float>) throws -> Float {
+        guard let s = values[k] else { return d }
+        guard let v = Float(s), range.contains(v) else { throw UsageError(message: "\(k) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(s)'") }
+        return v
+    }
+}
+
+/// JSON string literal with escapes.
+func jsonString(_ s: String) -> String {
+    var o = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": o += "\\\""
+        case "\\": o += "\\\\"
+        case "\n": o += "\\n"
+        case "\r": o += "\\r"
+        case "\t": o += "\\t"
+        case _ where u.value < 0x20: o += String(format: "\\u%04x", u.value)
+        default: o.unicodeScalars.append(u)
+        }
+    }
+    return o + "\""
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Tern
+import TernFormat
+import TernTokenizer
+
+enum RunCommand {
+    static let usage = """
+    usage: tern run -m MODEL.tern -p PROMPT [options]
+
+    Generates text after PROMPT and streams it to stdout; timings go to stderr.
+
+    options:
+      -m, --model PATH     checkpoint (.tern; a .gguf gets the command to convert it)
+      -p, --prompt TEXT    prompt text
+      -n, --n-predict N    tokens to generate (default 128)
+      -t, --threads N      worker threads (default: all cores)
+      --temp T             temperature, 0 = greedy (default 0.8)
+      --top-k K            keep the K most likely tokens, 0 = all (default 40)
+      --top-p P            nucleus sampling threshold (default 0.95)
+      --seed S             random seed (default: from the clock)
+      --json               print one JSON object instead of streaming text
+    """
+
+    static func main(_ argv: [String]) throws {
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--prompt"], ["-n", "--n-predict"], ["-t", "--threads"],
+                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"]],
+                              flagNames: [["--json"]], usage: usage)
+        guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
+        guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
+        let n = try a.int("-n", default: 128, range: 0...1_000_000)
+        let threads = try a.int("-t", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
+        var sp = SamplingParameters()
+        sp.temperature = try a.float("--temp", default: 0.8, range: 0...100)
+        sp.topK = try a.int("--top-k", default: 40, range: 0...Int(Int32.max))
+        sp.topP = try a.float("--top-p", default: 0.95, range: 0...1)
+        if let s = a.string("--seed") {
+            guard let v = UInt64(s) else { throw UsageError(message: "--seed must be a non-negative integer, got '\(s)'") }
+            sp.seed = v
+        } else {
+            sp.seed = UInt64(Date().timeIntervalSince1970 * 1e6)
+        }
+        let json = a.flags.contains("--json")
+
+        let model = try TernModel(path: path)
+        let gen = Generator(model: model, threads: threads)
+        var decoder = StreamingDecoder(model.tokenizer)
+        var text = ""
+        let stats = try gen.generate(prompt: prompt, maxTokens: n, sampling: sp) { id in
+            let piece = decoder.push(id)
+            text += piece
+            if !json {
+                FileHandle.standardOutput.write(Data(piece.utf8))
+            }
+            return true
+        }
+        let rest = decoder.flush()
+        text += rest
+        let rss = peakRSSBytes()
+        if json {
+            let obj = "{\"prompt_tokens\":[\(stats.promptTokens.map(String.init).joined(separator: ","))],"
+                + "\"tokens\":[\(stats.tokens.map(String.init).joined(separator: ","))],"
+                + "\"text\":\(jsonString(text)),"
+                + "\"prompt_tps\":\(String(format: "%.3f", stats.promptTPS)),"
+                + "\"gen_tps\":\(String(format: "%.3f", stats.generationTPS)),"
+                + "\"peak_rss_bytes\":\(rss)}"
+            print(obj)
+        } else {
+            FileHandle.standardOutput.write(Data((rest + "\n").utf8))
+        }
+        writeStderr(String(format: "\ntern: prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | %d threads | peak RSS %.1f MiB\n",
+                           stats.promptTokens.count, stats.promptTPS, stats.tokens.count, stats.generationTPS, threads,
+                           Double(rss) / 1048576))
+    }
+}
