@@ -23,10 +23,13 @@ let package = Package(
         .target(name: "Tern", dependencies: ["TernFormat", "TernKernels", "TernModels", "TernTokenizer"]),
         .executableTarget(name: "tern", dependencies: ["Tern", "TernFormat", "TernTokenizer"]),
         .executableTarget(name: "tern-quantize", dependencies: ["TernFormat", "TernGGML", "TernKernels"], path: "quantize"),
-        .testTarget(name: "TernFormatTests", dependencies: ["TernFormat", "TernGGML", "TernKernels"]),
+        .target(name: "TernTestSupport", dependencies: ["TernFormat"], path: "Tests/TernTestSupport"),
+        .testTarget(name: "TernFormatTests", dependencies: ["TernFormat", "TernGGML", "TernKernels", "TernTestSupport"]),
         .testTarget(name: "TernKernelsTests", dependencies: ["TernKernels"]),
-        .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer", "TernFormat"]),
-        .testTarget(name: "TernModelTests", dependencies: ["Tern", "TernFormat", "TernGGML", "TernKernels", "TernModels", "TernTokenizer"]),
+        .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer", "TernFormat", "TernTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "TernModelTests", dependencies: ["Tern", "TernFormat", "TernGGML", "TernKernels", "TernModels",
+                                                          "TernTokenizer", "TernTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

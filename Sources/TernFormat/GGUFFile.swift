@@ -111,7 +111,8 @@ public final class GGUFFile: @unchecked Sendable {
             let off = try r.count(f + ": offset", limit: file.count)
             infos.append((name, dims.reversed(), type, off))
         }
-        guard let dataStart = safeAdd(r.offset, alignment - 1).map({ $0 / alignment * alignment }), dataStart <= file.count else {
+        // A vocabulary-only file may end right after the tensor infos, before any padding.
+        guard let dataStart = safeAdd(r.offset, alignment - 1).map({ $0 / alignment * alignment }), infos.isEmpty || dataStart <= file.count else {
             throw FormatError(file: path, field: "tensor data", "data section starts past the end of the file (truncated)")
         }
         var list: [GGUFTensor] = []

@@ -29,7 +29,24 @@ public final class MappedFile: @unchecked Sendable {
             throw FormatError(file: path, field: "mmap", String(cString: strerror(errno)))
         }
         bytes = UnsafeRawBufferPointer(start: p, count: size)
+        owned = false
     }
 
-    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
+    private let owned: Bool
+
+    /// An in-memory copy of `data` presented as if mapped from `path` (tests, fuzzing, pipes).
+    public init(copying data: [UInt8], path: String) throws {
+        guard !data.isEmpty else { throw FormatError(file: path, field: "size", "file is empty") }
+        self.path = path
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count, alignment: 64)
+        p.copyBytes(from: data)
+        bytes = UnsafeRawBufferPointer(p)
+        owned = true
+    }
+
+    deinit {
+        if owned { UnsafeMutableRawBufferPointer(mutating: bytes).deallocate() } else {
+            munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        }
+    }
 }

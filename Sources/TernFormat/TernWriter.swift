@@ -25,12 +25,12 @@ public enum TernWriter {
     public static let chunkTarget = 256 * 1024
 
     /// Encodes one tensor's stored bytes: raw, or a chunk index followed by zstd frames.
-    static func encode(_ t: PendingTensor, level: Int32?) throws -> (stored: [UInt8], rowsPerChunk: Int) {
+    static func encode(_ t: PendingTensor, level: Int32?, chunkBytes: Int) throws -> (stored: [UInt8], rowsPerChunk: Int) {
         guard let level else { return (t.data, 0) }
         let cols = t.shape.last ?? 1
         let rowBytes = t.dtype.rowBytes(cols: cols) ?? t.data.count
         let rows = rowBytes == 0 ? 1 : t.data.count / rowBytes
-        let rpc = max(1, chunkTarget / max(1, rowBytes))
+        let rpc = max(1, chunkBytes / max(1, rowBytes))
         let chunks = (rows + rpc - 1) / rpc
         var index = ByteWriter()
         var body: [UInt8] = []
@@ -50,10 +50,10 @@ public enum TernWriter {
     }
 
     /// Writes `tensors` with `metadata` to `path`. `compressLevel` nil writes raw tensors;
-    /// otherwise every tensor of at least `minCompressBytes` is zstd-chunked.
+    /// otherwise every tensor of at least `minCompressBytes` is zstd-chunked, about `chunkBytes` per chunk.
     /// `progress(name, bytesDone, bytesTotal)` is called after each tensor.
     public static func write(path: String, metadata: Metadata, tensors: [PendingTensor], compressLevel: Int32? = nil,
-                             minCompressBytes: Int = 64 * 1024,
+                             minCompressBytes: Int = 64 * 1024, chunkBytes: Int = chunkTarget,
                              progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
         let total = tensors.reduce(0) { $0 + $1.data.count }
         var done = 0
@@ -64,7 +64,7 @@ public enum TernWriter {
                 throw FormatError(file: path, field: "tensor \(t.name)", "data size \(t.data.count) does not match \(t.dtype) \(t.shape)")
             }
             let level = t.data.count >= minCompressBytes ? compressLevel : nil
-            let (stored, rpc) = try encode(t, level: level)
+            let (stored, rpc) = try encode(t, level: level, chunkBytes: chunkBytes)
             encoded.append((t, stored, rpc))
             done += t.data.count
             progress(t.name, done, total)

@@ -35,7 +35,7 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
     /// Encodes `text`. `addSpecial` adds BOS/EOS as the vocabulary asks; `parseSpecial`
     /// lets control-token text (e.g. `<start_of_turn>`) in the input become those tokens.
     public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = false) -> [Int32] {
-        var frags: [Fragment] = [.text(Array(text.utf8))]
+        var frags: [Fragment] = text.isEmpty ? [] : [.text(Array(text.utf8))]
         for (s, id, user) in specials where user || parseSpecial {
             var next: [Fragment] = []
             for f in frags {

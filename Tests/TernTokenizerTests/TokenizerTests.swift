@@ -1,0 +1,104 @@
+import Foundation
+import TernFormat
+import TernTestSupport
+import TernTokenizer
+import XCTest
+
+final class TokenizerTests: XCTestCase {
+    /// llama.cpp's own tokenizer test vectors for its SentencePiece vocabulary (all cases).
+    func testMatchesLlamaCppSPMVectors() throws {
+        guard let dir = TestSupport.peerTokenizerDir else {
+            throw XCTSkip("../shared/peer/tokenizer not present: llama.cpp SPM vectors not checked")
+        }
+        print("TokenizerTests: using llama.cpp vectors from \(dir)")
+        let base = dir + "/ggml-vocab-llama-spm.gguf"
+        let tok = try SentencePieceTokenizer(metadata: loadMetadata(path: base), file: base)
+        let inp = String(decoding: readFile(base + ".inp"), as: UTF8.self).components(separatedBy: "\n__ggml_vocab_test__\n")
+        let out = String(decoding: readFile(base + ".out"), as: UTF8.self).components(separatedBy: "\n")
+        XCTAssertEqual(inp.count, out.count)
+        var checked = 0
+        for (text, line) in zip(inp, out) where !(text.isEmpty && line.isEmpty && checked == inp.count - 1) {
+            let want = line.split(separator: " ").map { Int32($0)! }
+            XCTAssertEqual(tok.encode(text, addSpecial: false), want, "text: \(text.debugDescription)")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 40)
+    }
+
+    /// Gemma 3's vocabulary against llama-tokenize's ids (fixture made with llama.cpp on the same GGUF).
+    func testMatchesLlamaCppOnGemma() throws {
+        let gguf = try TestSupport.gemmaGGUF()
+        let tok = try SentencePieceTokenizer(metadata: loadMetadata(path: gguf), file: gguf)
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "gemma3-llamacpp", withExtension: "jsonl", subdirectory: "Fixtures"))
+        let lines = String(decoding: try Data(contentsOf: url), as: UTF8.self).split(separator: "\n")
+        XCTAssertGreaterThan(lines.count, 30)
+        struct Row: Decodable { let text: String; let parse_special: Bool; let ids: [Int32] }
+        for l in lines {
+            let r = try JSONDecoder().decode(Row.self, from: Data(l.utf8))
+            XCTAssertEqual(tok.encode(r.text, parseSpecial: r.parse_special), r.ids, "text: \(r.text.debugDescription) parse_special: \(r.parse_special)")
+            // Detokenizing (without BOS) gives the text back for plain input.
+            if !r.parse_special {
+                XCTAssertEqual(tok.decode(r.ids), r.text, "round trip of \(r.text.debugDescription)")
+            }
+        }
+        XCTAssertEqual(tok.encode(TestSupport.capitalPrompt), TestSupport.capitalPromptIds)
+    }
+
+    func testStreamingNeverSplitsUTF8() throws {
+        let gguf = try TestSupport.gemmaGGUF()
+        let tok = try SentencePieceTokenizer(metadata: loadMetadata(path: gguf), file: gguf)
+        // A character that is likely byte-fallback encoded, plus multi-byte text.
+        let text = "日本 🦙x\u{10FFFD}é"
+        let ids = tok.encode(text, addSpecial: false)
+        XCTAssertTrue(ids.contains { tok.vocab.kinds[Int($0)] == .byte }, "test needs byte-fallback tokens")
+        var dec = StreamingDecoder(tok)
+        var pieces: [String] = []
+        for id in ids { pieces.append(dec.push(id)) }
+        pieces.append(dec.flush())
+        XCTAssertEqual(pieces.joined(), text)
+        for p in pieces { XCTAssertFalse(p.contains("\u{FFFD}"), "a piece split a character: \(pieces)") }
+    }
+
+    func testUnsupportedTokenizerModelIsAClearError() throws {
+        var m = Metadata()
+        m["tokenizer.ggml.model"] = .string("gpt2")
+        m["tokenizer.ggml.tokens"] = .strings(["a"])
+        XCTAssertThrowsError(try SentencePieceTokenizer(metadata: m, file: "v.gguf")) { e in
+            XCTAssertTrue("\(e)".contains("tokenizer 'gpt2' is not supported"), "\(e)")
+        }
+        m["tokenizer.ggml.model"] = .string("llama")
+        m["tokenizer.ggml.scores"] = .floats([0, 1])
+        XCTAssertThrowsError(try SentencePieceTokenizer(metadata: m, file: "v.gguf")) { e in
+            XCTAssertTrue("\(e)".contains("tokenizer.ggml.scores"), "\(e)")
+        }
+        m["tokenizer.ggml.scores"] = .floats([0])
+        m["tokenizer.ggml.bos_token_id"] = .int(5)
+        XCTAssertThrowsError(try SentencePieceTokenizer(metadata: m, file: "v.gguf")) { e in
+            XCTAssertTrue("\(e)".contains("bos_token_id"), "\(e)")
+        }
+    }
+
+    /// A tiny hand-made vocabulary: score order decides merges, unknown bytes fall back.
+    func testMergeOrderAndByteFallback() {
+        var m = Metadata()
+        m["tokenizer.ggml.model"] = .string("llama")
+        let toks = ["<unk>", "<s>", "▁", "a", "b", "c", "ab", "bc", "▁a", "cab", "<0xC3>", "<0xA9>"]
+        m["tokenizer.ggml.tokens"] = .strings(toks)
+        m["tokenizer.ggml.scores"] = .floats([0, 0, -1, -1, -1, -1, -3, -2, -5, -4, 0, 0])
+        m["tokenizer.ggml.token_type"] = .ints([2, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, 6])
+        m["tokenizer.ggml.bos_token_id"] = .int(1)
+        m["tokenizer.ggml.unknown_token_id"] = .int(0)
+        m["tokenizer.ggml.add_space_prefix"] = .bool(false)
+        let tok = try! SentencePieceTokenizer(metadata: m, file: "v")
+        // "abc": bc (-2) merges before ab (-3); then a+bc is not a token, so [a, bc].
+        XCTAssertEqual(tok.encode("abc", addSpecial: false), [3, 7])
+        XCTAssertEqual(tok.encode("abc"), [1, 3, 7])
+        // "cab": only a+b merges, then c+ab forms "cab".
+        XCTAssertEqual(tok.encode("cab", addSpecial: false), [9])
+        // é (C3 A9) has no token: byte fallback; "x" has no byte token either: <unk>.
+        XCTAssertEqual(tok.encode("é", addSpecial: false), [10, 11])
+        XCTAssertEqual(tok.encode("x", addSpecial: false), [0])
+        XCTAssertEqual(tok.decode([10, 11, 3]), "éa")
+        XCTAssertEqual(tok.decode([1, 2, 3]), " a", "control tokens decode to nothing")
+    }
+}
