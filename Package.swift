@@ -4,8 +4,6 @@
 // -> tokens (TernTokenizer) -> engine (Tern) -> front ends (tern, tern-quantize).
 import PackageDescription
 
-let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-
 let package = Package(
     name: "Tern",
     products: [

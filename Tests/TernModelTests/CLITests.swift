@@ -1,0 +1,126 @@
+import Foundation
+import TernFormat
+import TernTestSupport
+import XCTest
+
+/// The `tern` and `tern-quantize` binaries as a user runs them.
+final class CLITests: XCTestCase {
+    let tern = TestSupport.binary("tern")
+    let quantize = TestSupport.binary("tern-quantize")
+
+    func testRunJSONGivesGoldenTokens() throws {
+        let model = try TestSupport.convertedGemma()
+        let r = try TestSupport.run(tern, ["run", "-m", model, "-p", TestSupport.capitalPrompt, "-n", "24", "--temp", "0", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["prompt_tokens"] as? [Int], TestSupport.capitalPromptIds.map(Int.init))
+        XCTAssertEqual(obj["tokens"] as? [Int], TestSupport.capitalGolden.map(Int.init))
+        XCTAssertEqual(obj["text"] as? String, " Berlin. The capital of the United States is Washington, D.C.\n\nThe capital of the United Kingdom is London")
+        XCTAssertGreaterThan(obj["gen_tps"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(obj["peak_rss_bytes"] as? Int ?? 0, 100_000_000)
+        XCTAssertTrue(r.stderr.contains("peak RSS"), r.stderr)
+    }
+
+    func testRunStreamsText() throws {
+        let r = try TestSupport.run(tern, ["run", "-m", try TestSupport.convertedGemma(), "-p", TestSupport.capitalPrompt, "-n", "5", "--temp", "0"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix(" Berlin. The capital"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("t/s"), r.stderr)
+    }
+
+    func testRunOnGGUFPrintsTheConvertCommand() throws {
+        let gguf = try TestSupport.gemmaGGUF()
+        let r = try TestSupport.run(tern, ["run", "-m", gguf, "-p", "hi"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("tern-quantize \(gguf) \(gguf.dropLast(5)).tern"), r.stderr)
+    }
+
+    func testTokenizeAcceptsGGUFAndTern() throws {
+        for m in [try TestSupport.gemmaGGUF(), try TestSupport.convertedGemma()] {
+            let r = try TestSupport.run(tern, ["tokenize", "-m", m, "-p", TestSupport.capitalPrompt, "--ids"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, "[2, 818, 5279, 529, 7001, 563, 9079, 236761, 669, 5279, 529, 9405, 563]\n")
+        }
+        let r = try TestSupport.run(tern, ["tokenize", "-m", try TestSupport.gemmaGGUF(), "-p", "<start_of_turn>", "--ids", "--no-bos", "--parse-special"])
+        XCTAssertEqual(r.stdout, "[105]\n")
+    }
+
+    func testInspectVerifyAndCorruption() throws {
+        let model = try TestSupport.convertedGemma()
+        var r = try TestSupport.run(tern, ["inspect", model, "--verify"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("general.architecture = \"gemma3\""), r.stdout)
+        XCTAssertTrue(r.stdout.contains("tern.source.sha256 = \"a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818\""))
+        XCTAssertTrue(r.stdout.contains("verify: all 236 tensor checksums OK"), r.stdout)
+        // Flip one byte inside blk.3.ffn_up.weight's data: --verify names the tensor.
+        let f = try TernFile(path: model)
+        let t = try XCTUnwrap(f.tensor("blk.3.ffn_up.weight"))
+        var bytes = readFile(model)
+        bytes[t.offset + t.storedSize / 2] ^= 0x10
+        let bad = TestSupport.tempDir() + "/bad.tern"
+        writeFile(bad, bytes)
+        r = try TestSupport.run(tern, ["inspect", bad, "--verify"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("tensor blk.3.ffn_up.weight: checksum"), r.stderr)
+        r = try TestSupport.run(tern, ["inspect", "/nonexistent.tern"])
+        XCTAssertTrue(r.stderr.contains("/nonexistent.tern: open:"), r.stderr)
+    }
+
+    func testHelpOnEveryCommand() throws {
+        for args in [["--help"], ["run", "--help"], ["tokenize", "--help"], ["inspect", "--help"]] {
+            let r = try TestSupport.run(tern, args)
+            XCTAssertEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stdout.contains("usage: tern"), "\(args): \(r.stdout)")
+        }
+        let q = try TestSupport.run(quantize, ["--help"])
+        XCTAssertEqual(q.status, 0)
+        XCTAssertTrue(q.stdout.contains("--compress") && q.stdout.contains("Q4_K"))
+        let bad = try TestSupport.run(tern, ["run", "--bogus"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("unknown option --bogus"))
+    }
+
+    func testQuantizeFailuresLeaveNoFile() throws {
+        let dir = TestSupport.tempDir()
+        // Unsupported architecture: a clear error listing the supported ones.
+        var g = GGUFBuilder()
+        g.string("general.architecture", "mamba")
+        g.tensor("w", shape: [32], type: 0, data: [UInt8](repeating: 0, count: 128))
+        writeFile(dir + "/m.gguf", g.bytes())
+        var r = try TestSupport.run(quantize, [dir + "/m.gguf", dir + "/m.tern"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("architecture 'mamba' is not supported (supported: gemma3)"), r.stderr)
+        // Truncated input.
+        writeFile(dir + "/t.gguf", Array(readFile(dir + "/m.gguf").prefix(40)))
+        r = try TestSupport.run(quantize, [dir + "/t.gguf", dir + "/t.tern"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("t.gguf"), r.stderr)
+        // Unwritable destination.
+        r = try TestSupport.run(quantize, [try TestSupport.gemmaGGUF(), dir + "/no/such/dir/x.tern"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("cannot create"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["m.gguf", "t.gguf"])
+    }
+
+    func testInterruptedConversionLeavesNoFile() throws {
+        let dir = TestSupport.tempDir()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: quantize)
+        p.arguments = [try TestSupport.gemmaGGUF(), dir + "/x.tern", "--compress=19"]
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        // Wait until the temp file is being written (level 19 makes writing slow), then interrupt.
+        var sawPartial = false
+        for _ in 0..<600 where !sawPartial {
+            usleep(50_000)
+            sawPartial = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.contains { $0.contains(".partial-") } ?? false
+        }
+        XCTAssertTrue(sawPartial, "the converter writes to a temp file first")
+        usleep(200_000)
+        p.interrupt()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 128 + SIGINT)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [], "no .tern and no partial file")
+    }
+}

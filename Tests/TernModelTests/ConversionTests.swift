@@ -1,0 +1,107 @@
+import Foundation
+import TernFormat
+import TernGGML
+import TernKernels
+import TernTestSupport
+import XCTest
+
+/// The converted real checkpoint against GGUF's dequantization, tensor by tensor.
+final class ConversionTests: XCTestCase {
+    func storedBytes(_ f: TernFile, _ t: TensorInfo) throws -> [UInt8] {
+        var raw = [UInt8](repeating: 0, count: t.byteSize)
+        try raw.withUnsafeMutableBytes { try f.read(t, into: $0) }
+        return raw
+    }
+
+    func dequantize(_ f: TernFile, _ t: TensorInfo) throws -> [Float] {
+        let raw = try storedBytes(f, t)
+        var out = [Float](repeating: 0, count: t.elementCount)
+        raw.withUnsafeBytes { src in
+            out.withUnsafeMutableBufferPointer { o in
+                switch t.dtype {
+                case .q8: Q8.dequantize(src.baseAddress!, count: t.elementCount, into: o.baseAddress!)
+                case .q4: Q4.dequantize(src.baseAddress!, count: t.elementCount, into: o.baseAddress!)
+                case .f32: _ = o.initialize(from: src.bindMemory(to: Float.self))
+                case .f16: for i in 0..<t.elementCount { o[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+                }
+            }
+        }
+        return out
+    }
+
+    func checkAll(_ ternPath: String) throws {
+        let gguf = try GGUFFile(path: try TestSupport.gemmaGGUF())
+        let tern = try TernFile(path: ternPath)
+        XCTAssertEqual(tern.tensors.count, gguf.tensors.count)
+        var exactCount = 0, boundCount = 0
+        for g in gguf.tensors {
+            let t = try XCTUnwrap(tern.tensor(g.name), g.name)
+            XCTAssertEqual(t.shape, g.shape, g.name)
+            let ref = GGMLConvert.dequantize(g.type, gguf.bytes(g), count: g.rows * g.cols)
+            let got = try dequantize(tern, t)
+            switch g.type {
+            case .f32, .q8_0, .q5_0:
+                XCTAssertEqual(t.dtype, g.type == .f32 ? .f32 : .q8, g.name)
+                let same = zip(got, ref).allSatisfy { $0.bitPattern == $1.bitPattern }
+                XCTAssertTrue(same, "\(g.name) (\(g.type)) must dequantize bit for bit as GGUF")
+                exactCount += 1
+            case .q4_K:
+                // Folding d*sc and dmin*m into f16: error <= 15 e(scale) + e(min), e = half an f16 ulp.
+                XCTAssertEqual(t.dtype, .q4)
+                var worst: Float = 0
+                let raw = try storedBytes(tern, t)
+                for i in 0..<got.count {
+                    let blk = (i / 32) * 20
+                    let d = abs(halfToFloat(UInt16(raw[blk]) | UInt16(raw[blk + 1]) << 8))
+                    let m = abs(halfToFloat(UInt16(raw[blk + 2]) | UInt16(raw[blk + 3]) << 8))
+                    let e = { (x: Float) in max(x * 0x1p-11, 0x1p-25) * 1.001 }
+                    worst = max(worst, abs(got[i] - ref[i]) / (15 * e(d) + e(m) + abs(ref[i]) * 0x1p-22 + 1e-30))
+                }
+                XCTAssertLessThanOrEqual(worst, 1, "\(g.name): Q4_K folding bound")
+                boundCount += 1
+            case .q6_K:
+                // Requantized to q8 by round to nearest: error <= half the block's step.
+                XCTAssertEqual(t.dtype, .q8)
+                let raw = try storedBytes(tern, t)
+                for i in 0..<got.count {
+                    let blk = (i / 32) * 34
+                    let d = halfToFloat(UInt16(raw[blk]) | UInt16(raw[blk + 1]) << 8)
+                    if abs(got[i] - ref[i]) > 0.5 * d * 1.0001 + abs(ref[i]) * 0x1p-22 {
+                        XCTFail("\(g.name)[\(i)]: \(got[i]) vs \(ref[i]) exceeds d/2 = \(d / 2)")
+                        break
+                    }
+                }
+                boundCount += 1
+            default:
+                XCTFail("unexpected type \(g.type) in the test model")
+            }
+        }
+        XCTAssertEqual(exactCount, 109 + 81 + 10)
+        XCTAssertEqual(boundCount, 27 + 9)
+    }
+
+    func testRawConversionMatchesGGUFDequantization() throws { try checkAll(try TestSupport.convertedGemma()) }
+    func testCompressedConversionMatchesGGUFDequantization() throws { try checkAll(try TestSupport.convertedGemma(["--compress"])) }
+
+    /// Tern's GGML dequantization against gguf-py's numpy implementation (an independent
+    /// reference, run as a subprocess) on one real tensor of each type in the model.
+    func testGGMLDequantizationMatchesGGUFPy() throws {
+        let path = try TestSupport.gemmaGGUF()
+        let gguf = try GGUFFile(path: path)
+        let names = ["blk.0.attn_k.weight", "blk.0.attn_output.weight", "blk.0.attn_v.weight", "blk.0.ffn_down.weight", "blk.0.attn_norm.weight"]
+        let dir = TestSupport.tempDir()
+        let script = TestSupport.packageRoot.appendingPathComponent("Tests/reference/gguf_dequant.py").path
+        let r = try TestSupport.run("/usr/bin/env", ["python3", script, path, dir] + names)
+        XCTAssertEqual(r.status, 0, "reference script failed (pip install gguf numpy): \(r.stderr)")
+        guard r.status == 0 else { return }
+        print("ConversionTests: gguf-py reference: \(r.stdout.split(separator: "\n").joined(separator: "; "))")
+        for n in names {
+            let g = try XCTUnwrap(gguf.tensor(n))
+            let ours = GGMLConvert.dequantize(g.type, gguf.bytes(g), count: g.rows * g.cols)
+            let theirs = readFile(dir + "/" + n + ".f32").withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            XCTAssertEqual(theirs.count, ours.count, n)
+            let diff = zip(ours, theirs).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(diff, 0, "\(n) (\(g.type)): \(diff) elements differ from gguf-py")
+        }
+    }
+}

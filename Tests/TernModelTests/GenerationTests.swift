@@ -1,0 +1,82 @@
+import Foundation
+import Tern
+import TernFormat
+import TernKernels
+import TernTestSupport
+import XCTest
+
+/// Greedy generation on the real Gemma 3 270M against llama.cpp's tokens.
+final class GenerationTests: XCTestCase {
+    func greedy(_ path: String, threads: Int = 2) throws -> GenerationStats {
+        let model = try TernModel(path: path)
+        return try Generator(model: model, threads: threads)
+            .generate(prompt: TestSupport.capitalPrompt, maxTokens: 24, sampling: SamplingParameters(temperature: 0))
+    }
+
+    func testGreedyGoldenRaw() throws {
+        let s = try greedy(try TestSupport.convertedGemma())
+        XCTAssertEqual(s.promptTokens, TestSupport.capitalPromptIds)
+        XCTAssertEqual(s.tokens, TestSupport.capitalGolden)
+    }
+
+    func testGreedyGoldenCompressed() throws {
+        let path = try TestSupport.convertedGemma(["--compress"])
+        let f = try TernFile(path: path)
+        XCTAssertTrue(f.tensors.contains { $0.codec == .zstd }, "the compressed file has zstd tensors")
+        XCTAssertEqual(try greedy(path).tokens, TestSupport.capitalGolden)
+    }
+
+    func testGreedyGoldenSingleThread() throws {
+        XCTAssertEqual(try greedy(try TestSupport.convertedGemma(), threads: 1).tokens, TestSupport.capitalGolden)
+    }
+
+    /// A prompt longer than one prefill batch gives the same next tokens whether prefilled in
+    /// batches or fed one token at a time (the batch-of-positions seam).
+    func testBatchedPrefillEqualsTokenByToken() throws {
+        let model = try TernModel(path: try TestSupport.convertedGemma())
+        let lm = model.model
+        let ids = model.tokenizer.encode(String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 6))
+        XCTAssertGreaterThan(ids.count, Generator.prefillBatch)
+        let par = Parallel(threads: 2)
+        let a = lm.makeState(capacity: ids.count, maxBatch: 32)
+        var pos = 0
+        while pos < ids.count {
+            let chunk = Array(ids[pos..<min(ids.count, pos + 32)])
+            lm.forward(tokens: chunk, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: a, parallel: par)
+            pos += chunk.count
+        }
+        let b = lm.makeState(capacity: ids.count, maxBatch: 1)
+        for (i, t) in ids.enumerated() {
+            lm.forward(tokens: [t], startPos: i, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: b, parallel: par)
+        }
+        let la = a.logitsRow(0), lb = b.logitsRow(0)
+        XCTAssertEqual(Sampler.argmax(la), Sampler.argmax(lb))
+        var worst: Float = 0
+        for i in 0..<la.count { worst = max(worst, abs(la[i] - lb[i])) }
+        XCTAssertLessThan(worst, 1e-3, "batched and sequential logits agree")
+    }
+
+    /// Running layers 0..<k then k..<L equals running 0..<L (the layer-range seam).
+    func testSplitLayerRangeEqualsFullForward() throws {
+        let model = try TernModel(path: try TestSupport.convertedGemma())
+        let lm = model.model
+        let ids = TestSupport.capitalPromptIds
+        let par = Parallel(threads: 2)
+        let a = lm.makeState(capacity: 16, maxBatch: 16), b = lm.makeState(capacity: 16, maxBatch: 16)
+        lm.forward(tokens: ids, startPos: 0, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: a, parallel: par)
+        lm.forward(tokens: ids, startPos: 0, layers: 0..<7, embed: true, allLogits: true, state: b, parallel: par)
+        lm.forward(tokens: ids, startPos: 0, layers: 7..<lm.layerCount, embed: false, allLogits: true, state: b, parallel: par)
+        for r in 0..<ids.count { XCTAssertEqual(Array(a.logitsRow(r)), Array(b.logitsRow(r)), "row \(r)") }
+        XCTAssertEqual(Sampler.argmax(a.logitsRow(ids.count - 1)), TestSupport.capitalGolden[0])
+    }
+
+    func testSamplingIsReproducibleBySeed() throws {
+        let model = try TernModel(path: try TestSupport.convertedGemma())
+        let g = Generator(model: model, threads: 2)
+        let p = SamplingParameters(temperature: 0.9, topK: 40, topP: 0.95, seed: 1234)
+        let a = try g.generate(prompt: "Once upon a time", maxTokens: 12, sampling: p).tokens
+        let b = try g.generate(prompt: "Once upon a time", maxTokens: 12, sampling: p).tokens
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(a.count, 12)
+    }
+}

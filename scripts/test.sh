@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# All of Tern's tests, the model tests included (they need the real Gemma 3 270M GGUF,
+# fetched here). Fails if the model tests did not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+apt_install libzstd-dev pkg-config
+# The independent numpy reference used by the conversion tests.
+python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet gguf numpy >&2
+export TERN_TEST_GGUF="$(bash scripts/fetch-model.sh)"
+swift build -c release --build-tests
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+swift test -c release --skip-build 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+for t in GenerationTests.testGreedyGoldenRaw GenerationTests.testGreedyGoldenCompressed ConversionTests.testRawConversionMatchesGGUFDequantization \
+         CLITests.testRunJSONGivesGoldenTokens TokenizerTests.testMatchesLlamaCppOnGemma; do
+  grep -q "Test Case '$t' passed" "$log" || { echo "test.sh: model test $t did not pass" >&2; status=1; }
+done
+exit "$status"
