@@ -14,7 +14,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "TernFormat", dependencies: ["CZstd"]),
-        .target(name: "TernKernels"),
+        .target(name: "CTernKernels", exclude: ["x86_gemm.inc"]),
+        .target(name: "TernKernels", dependencies: ["CTernKernels"]),
         .target(name: "TernGGML", dependencies: ["TernFormat", "TernKernels"]),
         .target(name: "TernTokenizer", dependencies: ["TernFormat"]),
         .target(name: "TernModels", dependencies: ["TernFormat", "TernKernels"]),

@@ -6,6 +6,8 @@ public struct QuantizedVector {
     public let scaledSum: UnsafeMutablePointer<Float>
 }
 
+import CTernKernels
+
 /// Preallocated int8 activations for up to `capacity` vectors of `cols` elements.
 public final class QuantizedActivations: @unchecked Sendable {
     public let cols: Int
@@ -25,30 +27,44 @@ public final class QuantizedActivations: @unchecked Sendable {
 
     deinit { q.deallocate(); scale.deallocate(); sums.deallocate() }
 
+    /// The C kernels' view of these activations.
+    var cAct: tern_acts {
+        tern_acts(q: UnsafePointer(q), scale: UnsafePointer(scale), ssum: UnsafePointer(sums), q_stride: cols, s_stride: cols / 32)
+    }
+
     @inline(__always) public func vector(_ b: Int) -> QuantizedVector {
         QuantizedVector(q: q + b * cols, scale: scale + b * cols / 32, scaledSum: sums + b * cols / 32)
     }
 
-    /// Quantizes `batch` vectors read from `x` (row stride `stride` floats).
-    public func quantize(_ x: UnsafePointer<Float>, batch: Int, stride: Int) {
+    /// Quantizes `batch` vectors read from `x` (row stride `stride` floats): per group of 32,
+    /// scale = max|x| / 127, q = round-half-even(x / scale). Every ISA gives the same bytes.
+    public func quantize(_ x: UnsafePointer<Float>, batch: Int, stride: Int, isa: KernelISA = .active) {
         precondition(batch <= capacity)
-        for b in 0..<batch {
-            let v = vector(b)
-            let src = x + b * stride
-            for g in 0..<cols / 32 {
-                var amax: Float = 0
-                for i in 0..<32 { amax = max(amax, abs(src[g * 32 + i])) }
-                let d = amax / 127
-                let inv: Float = d == 0 ? 0 : 1 / d
-                var s: Int32 = 0
-                for i in 0..<32 {
-                    let qi = Int8((src[g * 32 + i] * inv).rounded(.toNearestOrAwayFromZero))
-                    v.q[g * 32 + i] = qi
-                    s += Int32(qi)
-                }
-                v.scale[g] = d
-                v.scaledSum[g] = d * Float(s)
+        for b in 0..<batch { quantizeOne(x + b * stride, into: b, isa: isa) }
+    }
+
+    /// Quantizes one vector into slot `b`.
+    public func quantizeOne(_ src: UnsafePointer<Float>, into b: Int, isa: KernelISA = .active) {
+        let v = vector(b)
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni {
+            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum)
+            return
+        }
+        #endif
+        for g in 0..<cols / 32 {
+            var amax: Float = 0
+            for i in 0..<32 { amax = max(amax, abs(src[g * 32 + i])) }
+            let d = amax / 127
+            let inv: Float = d == 0 ? 0 : 1 / d
+            var s: Int32 = 0
+            for i in 0..<32 {
+                let qi = Int8((src[g * 32 + i] * inv).rounded(.toNearestOrEven))
+                v.q[g * 32 + i] = qi
+                s += Int32(qi)
             }
+            v.scale[g] = d
+            v.scaledSum[g] = d * Float(s)
         }
     }
 }

@@ -1,8 +1,10 @@
+import CTernKernels
 import Foundation
 
-/// Element-wise float operations of the forward pass.
+/// Element-wise float operations of the forward pass. Vectorized in C where the active ISA has
+/// a path; the Swift versions compute the same formulas (they are the reference).
 public enum Ops {
-    /// out = x / sqrt(mean(x^2) + eps) * w   (w may be nil: no weight).
+    /// out = x / sqrt(mean(x^2) + eps) * w   (w may be nil: no weight). `out` may alias `x`.
     public static func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>?, count n: Int, eps: Float,
                                out: UnsafeMutablePointer<Float>) {
         var ss: Float = 0
@@ -15,25 +17,71 @@ public enum Ops {
         }
     }
 
-    /// Rotary embedding, NEOX layout (pairs i and i + dim/2), in place on `heads` vectors of `dim`.
-    /// `inv` holds base^(-2i/dim) for i in 0..<dim/2.
-    public static func ropeNeox(_ x: UnsafeMutablePointer<Float>, heads: Int, dim: Int, pos: Int, inv: UnsafePointer<Float>) {
-        let half = dim / 2
+    /// Fills `cos`/`sin` (dim/2 each) for position `pos`: angle i = pos * inv[i].
+    public static func ropeTable(pos: Int, inv: UnsafePointer<Float>, half: Int,
+                                 cos c: UnsafeMutablePointer<Float>, sin s: UnsafeMutablePointer<Float>) {
         for i in 0..<half {
             let theta = Float(pos) * inv[i]
-            let c = cos(theta), s = sin(theta)
-            for h in 0..<heads {
-                let p = x + h * dim
+            c[i] = Foundation.cos(theta)
+            s[i] = Foundation.sin(theta)
+        }
+    }
+
+    /// Rotary embedding, NEOX layout (pairs i and i + dim/2), in place on `heads` vectors of `dim`,
+    /// with a table from ``ropeTable(pos:inv:half:cos:sin:)``.
+    public static func ropeNeox(_ x: UnsafeMutablePointer<Float>, heads: Int, dim: Int,
+                                cos c: UnsafePointer<Float>, sin s: UnsafePointer<Float>) {
+        let half = dim / 2
+        for h in 0..<heads {
+            let p = x + h * dim
+            for i in 0..<half {
                 let a = p[i], b = p[i + half]
-                p[i] = a * c - b * s
-                p[i + half] = a * s + b * c
+                p[i] = a * c[i] - b * s[i]
+                p[i + half] = a * s[i] + b * c[i]
             }
         }
     }
 
+    /// Rotary embedding computing its own angles (tests and one-off use).
+    public static func ropeNeox(_ x: UnsafeMutablePointer<Float>, heads: Int, dim: Int, pos: Int, inv: UnsafePointer<Float>) {
+        let half = dim / 2
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: dim)
+        defer { c.deallocate() }
+        ropeTable(pos: pos, inv: inv, half: half, cos: c, sin: c + half)
+        ropeNeox(x, heads: heads, dim: dim, cos: c, sin: c + half)
+    }
+
+    /// tanh as the rational function the C path uses (odd degree-13 over even degree-6, the
+    /// approximation Eigen uses for float), so every ISA computes the same GELU.
+    @inline(__always) static func tanhRational(_ x: Float) -> Float {
+        let x = min(max(x, -7.905_311_107_635_498), 7.905_311_107_635_498)
+        let x2 = x * x
+        var p: Float = -2.760_768_477_423_55e-16
+        p = x2 * p + 2.000_187_904_824_77e-13
+        p = x2 * p + -8.604_671_522_137_35e-11
+        p = x2 * p + 5.122_297_090_371_14e-08
+        p = x2 * p + 1.485_722_357_179_79e-05
+        p = x2 * p + 6.372_619_288_754_36e-04
+        p = x2 * p + 4.893_524_558_917_86e-03
+        p = x * p
+        var q: Float = 1.198_258_394_667_02e-06
+        q = x2 * q + 1.185_347_056_866_54e-04
+        q = x2 * q + 2.268_434_632_439_00e-03
+        q = x2 * q + 4.893_525_185_543_85e-03
+        return p / q
+    }
+
     /// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     @inline(__always) public static func gelu(_ x: Float) -> Float {
-        0.5 * x * (1 + tanh(0.797_884_56 * (x + 0.044715 * x * x * x)))
+        0.5 * x * (1 + tanhRational(0.797_884_56 * (x + 0.044715 * x * x * x)))
+    }
+
+    /// g[i] = gelu(g[i]) * u[i].
+    public static func geluMul(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count n: Int, isa: KernelISA = .active) {
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni { tern_gelu_mul_avx2(g, u, n); return }
+        #endif
+        for i in 0..<n { g[i] = gelu(g[i]) * u[i] }
     }
 
     /// In-place softmax over `n` values.
@@ -44,5 +92,45 @@ public enum Ops {
         for i in 0..<n { x[i] = exp(x[i] - m); s += x[i] }
         let inv = 1 / s
         for i in 0..<n { x[i] *= inv }
+    }
+
+    /// f32 -> f16 (round to nearest even).
+    public static func toHalf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<UInt16>, count n: Int, isa: KernelISA = .active) {
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni { tern_f32_to_f16_avx2(x, y, n); return }
+        #elseif arch(arm64)
+        if isa == .neon { tern_f32_to_f16_neon(x, y, n); return }
+        #endif
+        for i in 0..<n { y[i] = floatToHalf(x[i]) }
+    }
+
+    /// Fused attention for one query head over `count` positions of f16 K/V (online softmax):
+    /// out = sum_t softmax(scale * q.k_t) v_t. Positions are `stride` elements apart.
+    public static func attend(q: UnsafePointer<Float>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>, stride: Int,
+                              count: Int, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni { tern_attend_f16_avx2(q, k, v, stride, count, dim, scale, out); return }
+        #elseif arch(arm64)
+        if isa == .neon { tern_attend_f16_neon(q, k, v, stride, count, dim, scale, out); return }
+        #endif
+        var m = -Float.infinity, l: Float = 0
+        out.initialize(repeating: 0, count: dim)
+        for t in 0..<count {
+            let kt = k + t * stride, vt = v + t * stride
+            var s: Float = 0
+            for i in 0..<dim { s += q[i] * halfToFloat(kt[i]) }
+            s *= scale
+            if s > m {
+                let c = exp(m - s)
+                for i in 0..<dim { out[i] *= c }
+                l *= c
+                m = s
+            }
+            let p = exp(s - m)
+            l += p
+            for i in 0..<dim { out[i] += p * halfToFloat(vt[i]) }
+        }
+        let inv = 1 / l
+        for i in 0..<dim { out[i] *= inv }
     }
 }

@@ -92,17 +92,17 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         bytesPerToken = mats.reduce(0) { $0 + $1.rows * $1.rowBytes } + c.layers * (4 * c.width + 2 * c.headDim) * 4
     }
 
-    // Scratch buffer indices in ModelState.buffers.
-    enum B { static let xn = 0, q = 1, k = 2, v = 3, att = 4, o = 5, gate = 6, up = 7, scores = 8, kv = 9 }
+    // Scratch buffer indices in ModelState.buffers; the f16 K/V cache of layer l is halves[2l], halves[2l+1].
+    enum B { static let xn = 0, q = 1, k = 2, v = 3, att = 4, o = 5, gate = 6, up = 7, rope = 8 }
 
     public func makeState(capacity: Int, maxBatch: Int) -> ModelState {
         let c = config
         let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
-        var sizes = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
-                     maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * c.heads * capacity]
-        for _ in 0..<c.layers { sizes += [capacity * kv, capacity * kv] }
+        let sizes = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
+                     maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * 2 * c.headDim]
+        let kvSizes = [Int](repeating: capacity * kv, count: 2 * c.layers)
         return ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab, scratch: sizes,
-                          activationWidths: [c.width, q, c.ffn])
+                          halfScratch: kvSizes, activationWidths: [c.width, q, c.ffn])
     }
 
     public func forward(tokens: [Int32], startPos: Int, layers range: Range<Int>, embed: Bool, allLogits: Bool,
@@ -118,6 +118,17 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
                 for i in 0..<c.width { x[b * c.width + i] *= scale }
             }
         }
+        // RoPE angles once per position for both bases: rows of [cos|sin] local, then global.
+        let rope = s.buffers[B.rope], half = c.headDim / 2
+        invFreqLocal.withUnsafeBufferPointer { loc in
+            invFreqGlobal.withUnsafeBufferPointer { glob in
+                for b in 0..<n {
+                    let r = rope + b * 2 * c.headDim
+                    Ops.ropeTable(pos: startPos + b, inv: loc.baseAddress!, half: half, cos: r, sin: r + half)
+                    Ops.ropeTable(pos: startPos + b, inv: glob.baseAddress!, half: half, cos: r + c.headDim, sin: r + c.headDim + half)
+                }
+            }
+        }
         for l in range { layer(l, n: n, startPos: startPos, s, parallel) }
         guard range.upperBound == c.layers else { return }
         let first = allLogits ? 0 : n - 1
@@ -127,61 +138,75 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         MatMul.run(embedding, s.acts[0], batch: n - first, out: s.logits, outStride: c.vocab, parallel: parallel)
     }
 
+    /// Runs `body(b)` for each batch row, in parallel when there are several.
+    @inline(__always) func rows(_ n: Int, _ parallel: Parallel, _ body: (Int) -> Void) {
+        if n == 1 { body(0); return }
+        parallel.forEach(n, minChunk: 1) { r in for b in r { body(b) } }
+    }
+
     func layer(_ l: Int, n: Int, startPos: Int, _ s: ModelState, _ parallel: Parallel) {
         let c = config, L = layers[l]
-        let x = s.hidden, xn = s.buffers[B.xn]
-        let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim
-        let qb = s.buffers[B.q], kb = s.buffers[B.k], vb = s.buffers[B.v]
-        let kc = s.buffers[B.kv + 2 * l], vc = s.buffers[B.kv + 2 * l + 1]
+        let x = UnsafeSendable(s.hidden), xn = UnsafeSendable(s.buffers[B.xn])
+        let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, w = c.width
+        let qb = UnsafeSendable(s.buffers[B.q]), kb = UnsafeSendable(s.buffers[B.k]), vb = s.buffers[B.v]
+        let kc = UnsafeSendable(s.halves[2 * l]), vc = UnsafeSendable(s.halves[2 * l + 1])
+        let rope = UnsafeSendable(s.buffers[B.rope] + (c.isSliding(l) ? 0 : c.headDim))
+        let a0 = s.acts[0]
 
-        for b in 0..<n { Ops.rmsNorm(x + b * c.width, L.attnNorm, count: c.width, eps: c.eps, out: xn + b * c.width) }
-        s.acts[0].quantize(xn, batch: n, stride: c.width)
-        MatMul.run(L.wq, s.acts[0], batch: n, out: qb, outStride: qd, parallel: parallel)
-        MatMul.run(L.wk, s.acts[0], batch: n, out: kb, outStride: kvd, parallel: parallel)
-        MatMul.run(L.wv, s.acts[0], batch: n, out: vb, outStride: kvd, parallel: parallel)
-        let inv = c.isSliding(l) ? invFreqLocal : invFreqGlobal
-        inv.withUnsafeBufferPointer { inv in
-            for b in 0..<n {
-                for h in 0..<c.heads { let p = qb + b * qd + h * c.headDim; Ops.rmsNorm(p, L.qNorm, count: c.headDim, eps: c.eps, out: p) }
-                for h in 0..<c.kvHeads { let p = kb + b * kvd + h * c.headDim; Ops.rmsNorm(p, L.kNorm, count: c.headDim, eps: c.eps, out: p) }
-                Ops.ropeNeox(qb + b * qd, heads: c.heads, dim: c.headDim, pos: startPos + b, inv: inv.baseAddress!)
-                Ops.ropeNeox(kb + b * kvd, heads: c.kvHeads, dim: c.headDim, pos: startPos + b, inv: inv.baseAddress!)
-                (kc + (startPos + b) * kvd).update(from: kb + b * kvd, count: kvd)
-                (vc + (startPos + b) * kvd).update(from: vb + b * kvd, count: kvd)
-            }
+        rows(n, parallel) { b in
+            Ops.rmsNorm(x.value + b * w, L.attnNorm, count: w, eps: c.eps, out: xn.value + b * w)
+            a0.quantizeOne(xn.value + b * w, into: b)
+        }
+        MatMul.run(L.wq, a0, batch: n, out: qb.value, outStride: qd, parallel: parallel)
+        MatMul.run(L.wk, a0, batch: n, out: kb.value, outStride: kvd, parallel: parallel)
+        MatMul.run(L.wv, a0, batch: n, out: vb, outStride: kvd, parallel: parallel)
+        let vbs = UnsafeSendable(vb)
+        rows(n, parallel) { b in
+            let q = qb.value + b * qd, k = kb.value + b * kvd
+            for h in 0..<c.heads { Ops.rmsNorm(q + h * c.headDim, L.qNorm, count: c.headDim, eps: c.eps, out: q + h * c.headDim) }
+            for h in 0..<c.kvHeads { Ops.rmsNorm(k + h * c.headDim, L.kNorm, count: c.headDim, eps: c.eps, out: k + h * c.headDim) }
+            let r = rope.value + b * 2 * c.headDim
+            Ops.ropeNeox(q, heads: c.heads, dim: c.headDim, cos: r, sin: r + c.headDim / 2)
+            Ops.ropeNeox(k, heads: c.kvHeads, dim: c.headDim, cos: r, sin: r + c.headDim / 2)
+            Ops.toHalf(k, kc.value + (startPos + b) * kvd, count: kvd)
+            Ops.toHalf(vbs.value + b * kvd, vc.value + (startPos + b) * kvd, count: kvd)
         }
         attention(l, n: n, startPos: startPos, s, parallel)
-        s.acts[1].quantize(s.buffers[B.att], batch: n, stride: qd)
-        let o = s.buffers[B.o]
-        MatMul.run(L.wo, s.acts[1], batch: n, out: o, outStride: c.width, parallel: parallel)
-        for b in 0..<n {
-            let ob = o + b * c.width
-            Ops.rmsNorm(ob, L.postAttnNorm, count: c.width, eps: c.eps, out: ob)
-            for i in 0..<c.width { x[b * c.width + i] += ob[i] }
-            Ops.rmsNorm(x + b * c.width, L.ffnNorm, count: c.width, eps: c.eps, out: xn + b * c.width)
+        let o = UnsafeSendable(s.buffers[B.o]), att = s.buffers[B.att]
+        let a1 = s.acts[1]
+        rows(n, parallel) { b in a1.quantizeOne(att + b * qd, into: b) }
+        MatMul.run(L.wo, a1, batch: n, out: o.value, outStride: w, parallel: parallel)
+        rows(n, parallel) { b in
+            let ob = o.value + b * w, xb = x.value + b * w
+            Ops.rmsNorm(ob, L.postAttnNorm, count: w, eps: c.eps, out: ob)
+            for i in 0..<w { xb[i] += ob[i] }
+            Ops.rmsNorm(xb, L.ffnNorm, count: w, eps: c.eps, out: xn.value + b * w)
+            a0.quantizeOne(xn.value + b * w, into: b)
         }
-        s.acts[0].quantize(xn, batch: n, stride: c.width)
-        let g = s.buffers[B.gate], u = s.buffers[B.up]
-        MatMul.run(L.gate, s.acts[0], batch: n, out: g, outStride: c.ffn, parallel: parallel)
-        MatMul.run(L.up, s.acts[0], batch: n, out: u, outStride: c.ffn, parallel: parallel)
-        for i in 0..<n * c.ffn { g[i] = Ops.gelu(g[i]) * u[i] }
-        s.acts[2].quantize(g, batch: n, stride: c.ffn)
-        MatMul.run(L.down, s.acts[2], batch: n, out: o, outStride: c.width, parallel: parallel)
-        for b in 0..<n {
-            let ob = o + b * c.width
-            Ops.rmsNorm(ob, L.postFfnNorm, count: c.width, eps: c.eps, out: ob)
-            for i in 0..<c.width { x[b * c.width + i] += ob[i] }
+        let g = UnsafeSendable(s.buffers[B.gate]), u = UnsafeSendable(s.buffers[B.up])
+        MatMul.run(L.gate, a0, batch: n, out: g.value, outStride: c.ffn, parallel: parallel)
+        MatMul.run(L.up, a0, batch: n, out: u.value, outStride: c.ffn, parallel: parallel)
+        let a2 = s.acts[2]
+        rows(n, parallel) { b in
+            Ops.geluMul(g.value + b * c.ffn, u.value + b * c.ffn, count: c.ffn)
+            a2.quantizeOne(g.value + b * c.ffn, into: b)
+        }
+        MatMul.run(L.down, a2, batch: n, out: o.value, outStride: w, parallel: parallel)
+        rows(n, parallel) { b in
+            let ob = o.value + b * w, xb = x.value + b * w
+            Ops.rmsNorm(ob, L.postFfnNorm, count: w, eps: c.eps, out: ob)
+            for i in 0..<w { xb[i] += ob[i] }
         }
     }
 
-    /// Causal GQA attention for `n` new positions; sliding layers see only the last `window` keys.
+    /// Causal GQA attention for `n` new positions over the f16 cache; query heads share their
+    /// K/V head in place (no copies), and sliding layers read only the last `window` positions.
     func attention(_ l: Int, n: Int, startPos: Int, _ s: ModelState, _ parallel: Parallel) {
         let c = config
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, hd = c.headDim
         let qb = UnsafeSendable(s.buffers[B.q]), out = UnsafeSendable(s.buffers[B.att])
-        let kc = UnsafeSendable(s.buffers[B.kv + 2 * l]), vc = UnsafeSendable(s.buffers[B.kv + 2 * l + 1])
-        let scores = UnsafeSendable(s.buffers[B.scores])
-        let sliding = c.isSliding(l), cap = s.capacity
+        let kc = UnsafeSendable(s.halves[2 * l]), vc = UnsafeSendable(s.halves[2 * l + 1])
+        let sliding = c.isSliding(l)
         let scale = 1 / Float(hd).squareRoot()
         let group = c.heads / c.kvHeads
         parallel.forEach(n * c.heads, minChunk: 1) { range in
@@ -189,22 +214,9 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
                 let b = job / c.heads, h = job % c.heads
                 let pos = startPos + b
                 let lo = sliding ? max(0, pos - c.window + 1) : 0
-                let q = qb.value + b * qd + h * hd
                 let kvOff = (h / group) * hd
-                let sc = scores.value + job * cap
-                for t in lo...pos {
-                    let k = kc.value + t * kvd + kvOff
-                    var d: Float = 0
-                    for i in 0..<hd { d += q[i] * k[i] }
-                    sc[t - lo] = d * scale
-                }
-                Ops.softmax(sc, pos - lo + 1)
-                let o = out.value + b * qd + h * hd
-                o.initialize(repeating: 0, count: hd)
-                for t in lo...pos {
-                    let v = vc.value + t * kvd + kvOff, p = sc[t - lo]
-                    for i in 0..<hd { o[i] += p * v[i] }
-                }
+                Ops.attend(q: qb.value + b * qd + h * hd, k: kc.value + lo * kvd + kvOff, v: vc.value + lo * kvd + kvOff,
+                           stride: kvd, count: pos - lo + 1, dim: hd, scale: scale, out: out.value + b * qd + h * hd)
             }
         }
     }

@@ -28,9 +28,15 @@ public final class ModelState: @unchecked Sendable {
     public let logits: UnsafeMutablePointer<Float>
     public let vocab: Int
     let buffers: [UnsafeMutablePointer<Float>]
+    let halves: [UnsafeMutablePointer<UInt16>]
     let acts: [QuantizedActivations]
 
-    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, scratch: [Int], activationWidths: [Int]) {
+    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, scratch: [Int], halfScratch: [Int], activationWidths: [Int]) {
+        halves = halfScratch.map { n in
+            let p = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, n))
+            p.initialize(repeating: 0, count: max(1, n))
+            return p
+        }
         acts = activationWidths.map { QuantizedActivations(cols: $0, capacity: maxBatch) }
         self.capacity = capacity
         self.maxBatch = maxBatch
@@ -48,6 +54,7 @@ public final class ModelState: @unchecked Sendable {
         hidden.deallocate()
         logits.deallocate()
         for b in buffers { b.deallocate() }
+        for b in halves { b.deallocate() }
     }
 
     /// Logits row `i` of the last forward call.

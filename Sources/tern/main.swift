@@ -6,6 +6,7 @@ import TernFormat
 let commands: [String: (String, ([String]) throws -> Void)] = [
     "run": ("generate text from a prompt", RunCommand.main),
     "tokenize": ("print the token ids of a text", TokenizeCommand.main),
+    "bench": ("measure prefill and decode speed", BenchCommand.main),
     "inspect": ("show a checkpoint's metadata and tensors", InspectCommand.main),
 ]
 

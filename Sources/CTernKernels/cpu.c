@@ -1,0 +1,65 @@
+#include "tern_kernels.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+int tern_cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+int tern_cpu_has_avx512vnni(void) {
+    __builtin_cpu_init();
+    return tern_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+int tern_cpu_has_neon_dotprod(void) { return 0; }
+
+__attribute__((target("avx2")))
+uint64_t tern_read_probe(const uint64_t *p, size_t n) {
+    __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        a = _mm256_xor_si256(a, _mm256_loadu_si256((const __m256i *)(p + i)));
+        b = _mm256_xor_si256(b, _mm256_loadu_si256((const __m256i *)(p + i + 4)));
+    }
+    a = _mm256_xor_si256(a, b);
+    uint64_t out[4];
+    _mm256_storeu_si256((__m256i *)out, a);
+    uint64_t s = out[0] ^ out[1] ^ out[2] ^ out[3];
+    for (; i < n; i++) s ^= p[i];
+    return s;
+}
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+int tern_cpu_has_avx2(void) { return 0; }
+int tern_cpu_has_avx512vnni(void) { return 0; }
+int tern_cpu_has_neon_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
+uint64_t tern_read_probe(const uint64_t *p, size_t n) {
+    uint64_t a = 0, b = 0;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) { a ^= p[i]; b ^= p[i + 1]; }
+    for (; i < n; i++) a ^= p[i];
+    return a ^ b;
+}
+#else
+int tern_cpu_has_avx2(void) { return 0; }
+int tern_cpu_has_avx512vnni(void) { return 0; }
+int tern_cpu_has_neon_dotprod(void) { return 0; }
+uint64_t tern_read_probe(const uint64_t *p, size_t n) {
+    uint64_t a = 0;
+    for (size_t i = 0; i < n; i++) a ^= p[i];
+    return a;
+}
+#endif
+
+void tern_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

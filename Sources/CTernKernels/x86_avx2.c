@@ -1,0 +1,129 @@
+/* x86 AVX2 + FMA + F16C paths. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#include <math.h>
+#include "tern_kernels.h"
+
+#define TK __attribute__((target("avx2,fma,f16c")))
+#define NAME(x) x##_avx2
+TK static inline __m256i dot_us_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+#define DOT_US(u, s) dot_us_avx2(u, s)
+#include "x86_gemm.inc"
+
+TK void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+TK static inline float dot_f16(const float *x, const uint16_t *y, ptrdiff_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8))), a1);
+    }
+    for (; i < n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), a0);
+    return hsum_avx2(_mm256_add_ps(a0, a1));
+}
+
+/* Online softmax (Milakov & Gimelshein 2018): the running output is rescaled only when the
+ * running maximum grows, so K and V are each read once. */
+TK void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
+                             ptrdiff_t count, ptrdiff_t dim, float scale, float *out) {
+    float m = -INFINITY, l = 0;
+    for (ptrdiff_t i = 0; i < dim; i++) out[i] = 0;
+    for (ptrdiff_t t = 0; t < count; t++) {
+        const float s = dot_f16(q, k + t * kv_stride, dim) * scale;
+        if (s > m) {
+            const float c = expf(m - s);
+            const __m256 vc = _mm256_set1_ps(c);
+            for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), vc));
+            l *= c;
+            m = s;
+        }
+        const float p = expf(s - m);
+        l += p;
+        const __m256 vp = _mm256_set1_ps(p);
+        const uint16_t *vt = v + t * kv_stride;
+        for (ptrdiff_t i = 0; i < dim; i += 8)
+            _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vt + i))), _mm256_loadu_ps(out + i)));
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / l);
+    for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), inv));
+}
+
+/* tanh(x) as a rational function, odd numerator of degree 13 over even denominator of degree 6,
+ * with x clamped to +-7.905 (the approximation Eigen uses for float; error a few ulp). */
+TK static inline __m256 tanh_avx2(__m256 x) {
+    const __m256 lim = _mm256_set1_ps(7.90531110763549805f);
+    x = _mm256_max_ps(_mm256_min_ps(x, lim), _mm256_sub_ps(_mm256_setzero_ps(), lim));
+    const __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(4.89352455891786e-03f));
+    p = _mm256_mul_ps(x, p);
+    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f));
+    return _mm256_div_ps(p, q);
+}
+
+TK void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n) {
+    const __m256 c = _mm256_set1_ps(0.7978845608f), k = _mm256_set1_ps(0.044715f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 inner = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(k, x), _mm256_mul_ps(x, x), x));
+        const __m256 y = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, tanh_avx2(inner)));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(y, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) {
+        float t[8] = {0}, r[8];
+        const float x = g[i];
+        t[0] = 0.7978845608f * (x + 0.044715f * x * x * x);
+        _mm256_storeu_ps(r, tanh_avx2(_mm256_loadu_ps(t)));
+        g[i] = 0.5f * x * (1 + r[0]) * u[i];
+    }
+}
+
+TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum) {
+    const __m256 signMask = _mm256_set1_ps(-0.0f);
+    for (ptrdiff_t g = 0; g < cols / 32; g++) {
+        const float *p = x + g * 32;
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_loadu_ps(p + 8 * j);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(signMask, v[j]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float d = _mm_cvtss_f32(m4) / 127.0f;
+        const float inv = d == 0 ? 0 : 1.0f / d;
+        __m256i qi[4];
+        for (int j = 0; j < 4; j++)
+            qi[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], _mm256_set1_ps(inv)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        /* Pack 32 x i32 -> 32 x i8 in order (packs interleave 128-bit lanes: fix with a permute). */
+        __m256i a = _mm256_packs_epi32(qi[0], qi[1]), b = _mm256_packs_epi32(qi[2], qi[3]);
+        __m256i c = _mm256_packs_epi16(a, b);
+        c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(q + g * 32), c);
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        scale[g] = d;
+        ssum[g] = d * (float)_mm_cvtsi128_si32(s4);
+    }
+}
+#endif

@@ -1,0 +1,56 @@
+import Foundation
+import TernKernels
+import TernModels
+
+/// Prefill and decode throughput of a model, measured as llama-bench does: `pp` = a prompt of
+/// `promptTokens` tokens in one go, `tg` = `genTokens` single-token steps from an empty context.
+public struct BenchResult: Sendable {
+    public var ppTPS: [Double] = []
+    public var tgTPS: [Double] = []
+
+    public static func meanSD(_ x: [Double]) -> (Double, Double) {
+        guard !x.isEmpty else { return (0, 0) }
+        let m = x.reduce(0, +) / Double(x.count)
+        let v = x.count > 1 ? x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count - 1) : 0
+        return (m, v.squareRoot())
+    }
+}
+
+extension Generator {
+    /// Runs `reps` repetitions of pp and tg (after one untimed warm-up of each).
+    public func bench(promptTokens: Int, genTokens: Int, reps: Int) -> BenchResult {
+        let lm = model.model
+        // Deterministic token ids spread over the vocabulary, as llama-bench uses random ones.
+        let ids = (0..<max(promptTokens, 1)).map { Int32(truncatingIfNeeded: (($0 &* 7919) &+ 1000) % lm.vocabSize) }
+        let batch = min(Generator.prefillBatch, max(1, promptTokens))
+        let pp = lm.makeState(capacity: max(1, promptTokens), maxBatch: batch)
+        let tg = lm.makeState(capacity: max(1, genTokens), maxBatch: 1)
+        var result = BenchResult()
+        for rep in 0...reps {
+            if promptTokens > 0 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                var pos = 0
+                while pos < promptTokens {
+                    let n = min(batch, promptTokens - pos)
+                    lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true,
+                               allLogits: false, state: pp, parallel: parallel)
+                    pos += n
+                }
+                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                if rep > 0 { result.ppTPS.append(Double(promptTokens) / dt) }
+            }
+            if genTokens > 0 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                var tok = ids[0]
+                for pos in 0..<genTokens {
+                    lm.forward(tokens: [tok], startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false,
+                               state: tg, parallel: parallel)
+                    tok = Sampler.argmax(tg.logitsRow(0))
+                }
+                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                if rep > 0 { result.tgTPS.append(Double(genTokens) / dt) }
+            }
+        }
+        return result
+    }
+}

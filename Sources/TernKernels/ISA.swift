@@ -1,0 +1,62 @@
+import CTernKernels
+import Foundation
+
+/// The instruction-set path kernels run on. Chosen once at start-up from the CPU's features
+/// (cpuid / HWCAP); `TERN_ISA=scalar|swift-simd|avx2|avx512vnni|neon` overrides it.
+public enum KernelISA: String, CaseIterable, Sendable {
+    /// Plain Swift loops: the reference every other path is tested against.
+    case scalar
+    /// Portable Swift SIMD types.
+    case swiftSIMD = "swift-simd"
+    /// x86 AVX2 + FMA + F16C (C microkernels).
+    case avx2
+    /// x86 AVX-512 VNNI (vpdpbusd).
+    case avx512vnni
+    /// aarch64 NEON with sdot.
+    case neon
+
+    public var isSupported: Bool {
+        switch self {
+        case .scalar, .swiftSIMD: true
+        case .avx2: tern_cpu_has_avx2() != 0
+        case .avx512vnni: tern_cpu_has_avx512vnni() != 0
+        case .neon: tern_cpu_has_neon_dotprod() != 0
+        }
+    }
+
+    /// The fastest path this CPU supports.
+    public static var best: KernelISA {
+        [.avx512vnni, .avx2, .neon].first { $0.isSupported } ?? .swiftSIMD
+    }
+
+    /// Every path this CPU can run.
+    public static var supported: [KernelISA] { allCases.filter(\.isSupported) }
+
+    /// The path in use: `TERN_ISA` when set to a supported path, else ``best``.
+    public static let active: KernelISA = {
+        guard let env = ProcessInfo.processInfo.environment["TERN_ISA"], !env.isEmpty else { return best }
+        guard let isa = KernelISA(rawValue: env) else {
+            FileHandle.standardError.write(Data("tern: TERN_ISA=\(env) is unknown (known: \(allCases.map(\.rawValue).joined(separator: ", "))); using \(best.rawValue)\n".utf8))
+            return best
+        }
+        guard isa.isSupported else {
+            FileHandle.standardError.write(Data("tern: TERN_ISA=\(env) is not supported by this CPU; using \(best.rawValue)\n".utf8))
+            return best
+        }
+        return isa
+    }()
+
+    /// The C microkernel for `kind` on this path, if it has one.
+    func gemm(_ kind: QuantKind) -> tern_gemm_fn? {
+        switch self {
+        case .scalar, .swiftSIMD: return nil
+        #if arch(x86_64)
+        case .avx2: return kind == .q8 ? tern_gemm_q8_avx2 : tern_gemm_q4_avx2
+        case .avx512vnni: return kind == .q8 ? tern_gemm_q8_avx512vnni : tern_gemm_q4_avx512vnni
+        #elseif arch(arm64)
+        case .neon: return kind == .q8 ? tern_gemm_q8_neon : tern_gemm_q4_neon
+        #endif
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Tern
+import TernKernels
+
+enum BenchCommand {
+    static let usage = """
+    usage: tern bench -m MODEL.tern [options]
+
+    Measures prefill (pp) and decode (tg) tokens/s like llama-bench, the weight bytes read per
+    decoded token, and the share of a read-bandwidth roofline measured on this machine.
+
+    options:
+      -m, --model PATH      checkpoint
+      -p, --n-prompt N      prompt tokens for pp (default 128, 0 = skip)
+      -n, --n-gen N         generated tokens for tg (default 64, 0 = skip)
+      -t, --threads N       worker threads (default: all cores)
+      -r, --repetitions N   timed repetitions after one warm-up (default 5)
+      --no-roofline         skip the bandwidth measurement
+      --json                print one JSON object
+    """
+
+    static func main(_ argv: [String]) throws {
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"]],
+                              flagNames: [["--json"], ["--no-roofline"]], usage: usage)
+        guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
+        let p = try a.int("-p", default: 128, range: 0...32768)
+        let n = try a.int("-n", default: 64, range: 0...32768)
+        let threads = try a.int("-t", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
+        let reps = try a.int("-r", default: 5, range: 1...1000)
+        let model = try TernModel(path: path)
+        let gen = Generator(model: model, threads: threads)
+        let r = gen.bench(promptTokens: p, genTokens: n, reps: reps)
+        let (pp, ppSD) = BenchResult.meanSD(r.ppTPS)
+        let (tg, tgSD) = BenchResult.meanSD(r.tgTPS)
+        let bpt = model.model.bytesPerToken
+        let bw = a.flags.contains("--no-roofline") ? 0 : measureReadBandwidth(threads: threads)
+        let roof = bw > 0 ? bw / Double(bpt) : 0
+        let rss = peakRSSBytes()
+        let isa = KernelISA.active.rawValue
+        if a.flags.contains("--json") {
+            print(String(format: "{\"model\":%@,\"isa\":\"%@\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,"
+                         + "\"pp_tps\":%.2f,\"pp_sd\":%.2f,\"tg_tps\":%.2f,\"tg_sd\":%.2f,\"bytes_per_token\":%d,"
+                         + "\"read_bw_gbs\":%.2f,\"roofline_tps\":%.1f,\"roofline_pct\":%.1f,\"peak_rss_bytes\":%d}",
+                         jsonString(path), isa, threads, p, n, reps, pp, ppSD, tg, tgSD, bpt,
+                         bw / 1e9, roof, roof > 0 ? 100 * tg / roof : 0, rss))
+        } else {
+            print("model: \(path)  isa: \(isa)  threads: \(threads)  reps: \(reps)")
+            if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }
+            if n > 0 { print(String(format: "tg%-5d %9.1f ± %.1f t/s", n, tg, tgSD)) }
+            print(String(format: "weights read per decoded token: %.1f MB", Double(bpt) / 1e6))
+            if bw > 0 {
+                print(String(format: "read bandwidth: %.1f GB/s -> roofline %.0f t/s; tg is %.0f%% of it", bw / 1e9, roof, 100 * tg / roof))
+            }
+            print(String(format: "peak RSS: %.1f MiB", Double(rss) / 1048576))
+        }
+    }
+}
