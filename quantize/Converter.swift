@@ -49,7 +49,7 @@ enum ConverterPlan {
         let start = Date()
         for t in gguf.tensors {
             let dt = target(t, options)
-            let data = GGMLConvert.convert(t.type, gguf.bytes(t), count: t.rows * t.cols, to: dt)
+            let data = GGMLConvert.convert(t.type, gguf.bytes(t), rows: t.rows, cols: t.cols, to: dt)
             pending.append(PendingTensor(name: t.name, dtype: dt, shape: t.shape, data: data))
             done += t.byteSize
             progress.update("convert \(t.name) \(t.type)->\(dt)", done, total, start)

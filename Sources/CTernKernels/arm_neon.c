@@ -13,66 +13,108 @@ static inline float f16(const uint8_t *p) {
     return (float)h;
 }
 
-TN static inline __attribute__((always_inline)) void q8_row_neon(const uint8_t *row, ptrdiff_t blocks, const tern_acts *a,
-                                                                 int b0, const int nb, float *out, ptrdiff_t os) {
+static inline float32x4_t f16x4(const uint8_t *p) {
+    uint16x4_t h;
+    __builtin_memcpy(&h, p, 8);
+    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+}
+
+/* One four-row q8 group: each 32-byte chunk holds rows 0,1 (first 16 bytes) and rows 2,3
+ * (last 16) x 8 columns; sdot against the 8 activations duplicated gives two lanes per row. */
+TN static inline __attribute__((always_inline)) void q8_group_neon(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
+                                                                   int b0, const int nb, float *out, ptrdiff_t os, int valid) {
     float32x4_t acc[4];
     for (int j = 0; j < nb; j++) acc[j] = vdupq_n_f32(0);
     for (ptrdiff_t k = 0; k < blocks; k++) {
-        const uint8_t *blk = row + k * 34;
-        const float dw = f16(blk);
-        const int8x16_t w0 = vld1q_s8((const int8_t *)(blk + 2)), w1 = vld1q_s8((const int8_t *)(blk + 18));
+        const uint8_t *gb = grp + k * 136;
+        const float32x4_t dw = f16x4(gb);
+        int8x16_t w01[4], w23[4];
+        for (int c = 0; c < 4; c++) {
+            w01[c] = vld1q_s8((const int8_t *)(gb + 8 + 32 * c));
+            w23[c] = vld1q_s8((const int8_t *)(gb + 24 + 32 * c));
+        }
         for (int j = 0; j < nb; j++) {
+            const ptrdiff_t g = (b0 + j) * a->s_stride + k;
             const int8_t *aq = a->q + (b0 + j) * a->q_stride + k * 32;
-            int32x4_t s = vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, vld1q_s8(aq)), w1, vld1q_s8(aq + 16));
-            acc[j] = vfmaq_n_f32(acc[j], vcvtq_f32_s32(s), dw * a->scale[(b0 + j) * a->s_stride + k]);
+            int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
+            for (int c = 0; c < 4; c++) {
+                const int8x8_t a8 = vld1_s8(aq + 8 * c);
+                const int8x16_t a16 = vcombine_s8(a8, a8);
+                s01 = vdotq_s32(s01, w01[c], a16);
+                s23 = vdotq_s32(s23, w23[c], a16);
+            }
+            const float32x4_t r = vcvtq_f32_s32(vpaddq_s32(s01, s23));
+            acc[j] = vfmaq_f32(acc[j], vmulq_n_f32(dw, a->scale[g]), r);
         }
     }
-    for (int j = 0; j < nb; j++) out[(b0 + j) * os] = vaddvq_f32(acc[j]);
+    for (int j = 0; j < nb; j++) {
+        float t[4];
+        vst1q_f32(t, acc[j]);
+        for (int r = 0; r < valid; r++) out[(b0 + j) * os + r] = t[r];
+    }
 }
 
-TN static inline __attribute__((always_inline)) void q4_row_neon(const uint8_t *row, ptrdiff_t blocks, const tern_acts *a,
-                                                                 int b0, const int nb, float *out, ptrdiff_t os) {
+TN static inline __attribute__((always_inline)) void q4_group_neon(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
+                                                                   int b0, const int nb, float *out, ptrdiff_t os, int valid) {
     float32x4_t acc[4];
-    float msum[4] = {0, 0, 0, 0};
     for (int j = 0; j < nb; j++) acc[j] = vdupq_n_f32(0);
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
     for (ptrdiff_t k = 0; k < blocks; k++) {
-        const uint8_t *blk = row + k * 20;
-        const float dw = f16(blk), mw = f16(blk + 2);
-        const uint8x16_t x = vld1q_u8(blk + 4);
-        const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(x, m4)), hi = vreinterpretq_s8_u8(vshrq_n_u8(x, 4));
+        const uint8_t *gb = grp + k * 80;
+        const float32x4_t dw = f16x4(gb), mw = f16x4(gb + 8);
+        int8x16_t w01[4], w23[4];
+        for (int h = 0; h < 2; h++) {
+            const uint8x16_t x01 = vld1q_u8(gb + 16 + 32 * h), x23 = vld1q_u8(gb + 32 + 32 * h);
+            w01[2 * h] = vreinterpretq_s8_u8(vandq_u8(x01, m4));
+            w01[2 * h + 1] = vreinterpretq_s8_u8(vshrq_n_u8(x01, 4));
+            w23[2 * h] = vreinterpretq_s8_u8(vandq_u8(x23, m4));
+            w23[2 * h + 1] = vreinterpretq_s8_u8(vshrq_n_u8(x23, 4));
+        }
         for (int j = 0; j < nb; j++) {
-            const int8_t *aq = a->q + (b0 + j) * a->q_stride + k * 32;
             const ptrdiff_t g = (b0 + j) * a->s_stride + k;
-            int32x4_t s = vdotq_s32(vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(aq)), hi, vld1q_s8(aq + 16));
-            acc[j] = vfmaq_n_f32(acc[j], vcvtq_f32_s32(s), dw * a->scale[g]);
-            msum[j] += mw * a->ssum[g];
+            const int8_t *aq = a->q + (b0 + j) * a->q_stride + k * 32;
+            int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
+            for (int c = 0; c < 4; c++) {
+                const int8x8_t a8 = vld1_s8(aq + 8 * c);
+                const int8x16_t a16 = vcombine_s8(a8, a8);
+                s01 = vdotq_s32(s01, w01[c], a16);
+                s23 = vdotq_s32(s23, w23[c], a16);
+            }
+            const float32x4_t r = vcvtq_f32_s32(vpaddq_s32(s01, s23));
+            acc[j] = vfmaq_f32(acc[j], vmulq_n_f32(dw, a->scale[g]), r);
+            acc[j] = vfmaq_n_f32(acc[j], mw, a->ssum[g]);
         }
     }
-    for (int j = 0; j < nb; j++) out[(b0 + j) * os] = vaddvq_f32(acc[j]) + msum[j];
+    for (int j = 0; j < nb; j++) {
+        float t[4];
+        vst1q_f32(t, acc[j]);
+        for (int r = 0; r < valid; r++) out[(b0 + j) * os + r] = t[r];
+    }
 }
 
-#define GEMM_BODY(ROW)                                                                  \
-    for (ptrdiff_t r = r0; r < r1; r++) {                                               \
-        const uint8_t *row = w + r * row_bytes;                                         \
-        int b0 = 0;                                                                     \
-        for (; b0 + 4 <= batch; b0 += 4) ROW(row, blocks, a, b0, 4, out + r, out_stride); \
-        switch (batch - b0) {                                                           \
-        case 3: ROW(row, blocks, a, b0, 3, out + r, out_stride); break;                 \
-        case 2: ROW(row, blocks, a, b0, 2, out + r, out_stride); break;                 \
-        case 1: ROW(row, blocks, a, b0, 1, out + r, out_stride); break;                 \
-        default: break;                                                                 \
-        }                                                                               \
+#define GEMM_BODY(GROUP)                                                                           \
+    for (ptrdiff_t g = g0; g < g1; g++) {                                                          \
+        const uint8_t *grp = w + g * group_bytes;                                                  \
+        const int valid = rows - 4 * g < 4 ? (int)(rows - 4 * g) : 4;                             \
+        float *o = out + 4 * g;                                                                    \
+        int b0 = 0;                                                                                \
+        for (; b0 + 4 <= batch; b0 += 4) GROUP(grp, blocks, a, b0, 4, o, out_stride, valid);       \
+        switch (batch - b0) {                                                                      \
+        case 3: GROUP(grp, blocks, a, b0, 3, o, out_stride, valid); break;                         \
+        case 2: GROUP(grp, blocks, a, b0, 2, o, out_stride, valid); break;                         \
+        case 1: GROUP(grp, blocks, a, b0, 1, o, out_stride, valid); break;                         \
+        default: break;                                                                            \
+        }                                                                                          \
     }
 
-TN void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                          const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(q8_row_neon)
+TN void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(q8_group_neon)
 }
 
-TN void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                          const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(q4_row_neon)
+TN void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(q4_group_neon)
 }
 
 TN void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,

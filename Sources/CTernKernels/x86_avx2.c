@@ -9,8 +9,23 @@
 TK static inline __m256i dot_us_avx2(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
-#define DOT_US(u, s) dot_us_avx2(u, s)
+/* Signed q8 x signed int8 by the sign trick (|w| as u8 times sign(a, w)), as llama.cpp's x86
+ * Q8_0 kernels do: maddubs cannot take w + 128 without saturating its int16 pair sums. */
+TK static inline __m256i q8_dot_avx2(__m256i acc, __m256i w, __m256i a) {
+    return _mm256_add_epi32(acc, dot_us_avx2(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)));
+}
+#define Q8_PREP(w) (w)
+#define Q8_INIT(g) _mm256_setzero_si256()
+#define Q8_DOT(acc, w, a) q8_dot_avx2(acc, w, a)
+#define Q4_DOT(acc, w, a) _mm256_add_epi32(acc, dot_us_avx2(w, a))
 #include "x86_gemm.inc"
+
+TK static inline float hsum_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
 
 TK void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n) {
     ptrdiff_t i = 0;
@@ -96,7 +111,7 @@ TK void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n) {
     }
 }
 
-TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum) {
+TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);
     for (ptrdiff_t g = 0; g < cols / 32; g++) {
         const float *p = x + g * 32;
@@ -122,8 +137,10 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
         s4 = _mm_hadd_epi32(s4, s4);
         s4 = _mm_hadd_epi32(s4, s4);
+        const int32_t sum = _mm_cvtsi128_si32(s4);
         scale[g] = d;
-        ssum[g] = d * (float)_mm_cvtsi128_si32(s4);
+        ssum[g] = d * (float)sum;
+        bias[g] = -64 * sum;
     }
 }
 #endif

@@ -5,6 +5,12 @@
 
 #define TK __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define NAME(x) x##_avx512vnni
-#define DOT_US(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+/* q8 with vpdpbusd: weights flipped to u8 (w ^ 0x80 = w + 128), accumulator started at
+ * -64 * sum(a) in every lane (each row owns two lanes: -128 * sum(a) in all), so each block's
+ * integer dot is exact with one instruction per 8 columns of four rows. */
+#define Q8_PREP(w) _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80))
+#define Q8_INIT(g) _mm256_set1_epi32(a->bias[g])
+#define Q8_DOT(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
+#define Q4_DOT(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
 #include "x86_gemm.inc"
 #endif

@@ -58,7 +58,7 @@ public struct GenerationStats: Sendable {
 public final class Generator {
     public let model: TernModel
     public let parallel: Parallel
-    public static let prefillBatch = 32
+    public static let prefillBatch = 128
 
     public init(model: TernModel, threads: Int) {
         self.model = model

@@ -4,10 +4,12 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case f32 = 0
     /// IEEE 754 binary16, little-endian.
     case f16 = 1
-    /// int8 in groups of 32: per block an f16 scale `d` then 32 int8 `q`; x = d * q (34 bytes).
+    /// int8 in blocks of 32 with an f16 scale `d`: x = d * q. Rows are interleaved in groups of
+    /// four: per group and block, 4 f16 scales then 4 chunks of [4 rows x 8 int8] (136 bytes).
     case q8 = 2
-    /// uint4 in groups of 32: per block f16 scale `d`, f16 min `m`, then 16 bytes where
-    /// byte j holds element j (low nibble) and element j+16 (high nibble); x = d * q + m (20 bytes).
+    /// uint4 in blocks of 32 with f16 scale `d` and min `m`: x = d * q + m. Rows interleaved in
+    /// groups of four: per group and block, 4 scales, 4 mins, then two 32-byte halves whose byte
+    /// 8r + j holds row r's column 16h + j (low nibble) and 16h + 8 + j (high nibble) (80 bytes).
     case q4 = 3
 
     public var description: String { ["f32", "f16", "q8", "q4"][Int(rawValue)] }
@@ -29,10 +31,20 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    /// Bytes for one row of `cols` elements, nil when `cols` is not a whole number of blocks or overflows.
-    public func rowBytes(cols: Int) -> Int? {
-        guard cols >= 0, cols % blockElements == 0 else { return nil }
-        return safeMul(cols / blockElements, blockBytes)
+    /// Rows stored together (interleaved): 4 for the quantized types, 1 for floats.
+    public var groupRows: Int { self == .q8 || self == .q4 ? 4 : 1 }
+
+    /// Bytes for one group of ``groupRows`` rows of `cols` elements; nil when `cols` is not a
+    /// whole number of blocks or the size overflows.
+    public func groupBytes(cols: Int) -> Int? {
+        guard cols > 0, cols % blockElements == 0, let r = safeMul(cols / blockElements, blockBytes) else { return nil }
+        return safeMul(r, groupRows)
+    }
+
+    /// Bytes of a `rows` x `cols` tensor (the last group zero-padded to ``groupRows`` rows).
+    public func byteSize(rows: Int, cols: Int) -> Int? {
+        guard rows > 0, let g = groupBytes(cols: cols) else { return nil }
+        return safeMul((rows + groupRows - 1) / groupRows, g)
     }
 }
 

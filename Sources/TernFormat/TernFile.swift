@@ -1,8 +1,9 @@
 /// The `.tern` container: constants shared by reader and writer. docs/format.md is the byte-level spec.
 public enum TernContainer {
     public static let magic: [UInt8] = Array("TERNCKPT".utf8)
-    /// Version 1: row-major block-interleaved q8/q4 (see ``DType``).
-    public static let version: UInt32 = 1
+    /// Version 2: q8/q4 rows interleaved in groups of four (see ``DType``). Version 1 files
+    /// (row-major blocks) are refused with the command that re-converts them.
+    public static let version: UInt32 = 2
     public static let headerSize = 64
     public static let alignment = 64
     /// Bytes of one chunk-index entry of a zstd tensor: offset, size, xxh64 (u64 each).
@@ -28,11 +29,17 @@ public struct TensorInfo: Sendable {
     public var cols: Int { shape.last ?? 1 }
     public var rows: Int { shape.dropLast().reduce(1, *) }
     public var elementCount: Int { rows * cols }
-    /// Bytes of one decoded row.
-    public var rowBytes: Int { dtype.rowBytes(cols: cols)! }
+    /// Bytes of one decoded row group (``DType/groupRows`` rows).
+    public var groupBytes: Int { dtype.groupBytes(cols: cols)! }
+    /// Row groups (the last one zero-padded).
+    public var groups: Int { (rows + dtype.groupRows - 1) / dtype.groupRows }
     /// Bytes of the decoded tensor in memory.
-    public var byteSize: Int { rows * rowBytes }
-    public var chunkCount: Int { codec == .raw ? 1 : (rows + rowsPerChunk - 1) / rowsPerChunk }
+    public var byteSize: Int { groups * groupBytes }
+    /// Row groups per zstd chunk.
+    public var groupsPerChunk: Int { rowsPerChunk / dtype.groupRows }
+    public var chunkCount: Int { codec == .raw ? 1 : (groups + groupsPerChunk - 1) / groupsPerChunk }
+    /// The row groups chunk `c` holds.
+    public func chunkGroups(_ c: Int) -> Range<Int> { c * groupsPerChunk..<min(groups, (c + 1) * groupsPerChunk) }
 }
 
 /// A read-only, validated `.tern` checkpoint, memory-mapped. Opening checks the
@@ -62,7 +69,9 @@ public final class TernFile: @unchecked Sendable {
         }
         let ver = try r.u32("header: version")
         guard ver == TernContainer.version else {
-            throw FormatError(file: path, field: "header: version", "format version \(ver) is not supported (this Tern reads version \(TernContainer.version)); re-convert with this tern-quantize")
+            let how = ver < TernContainer.version ? "it predates the interleaved q8/q4 layout; re-convert the GGUF with this tern-quantize"
+                                                  : "it is newer than this Tern; upgrade Tern or re-convert with this tern-quantize"
+            throw FormatError(file: path, field: "header: version", "format version \(ver) is not supported (this Tern reads version \(TernContainer.version)): \(how)")
         }
         version = Int(ver)
         let hsize = try r.u32("header: header size")
@@ -135,7 +144,7 @@ public final class TernFile: @unchecked Sendable {
             shape.append(v)
         }
         let cols = shape.last!
-        guard let rowBytes = dtype.rowBytes(cols: cols), let size = safeMul(elements / cols, rowBytes) else {
+        guard let size = dtype.byteSize(rows: elements / cols, cols: cols) else {
             throw FormatError(file: path, field: f + ": shape", "row length \(cols) is not a multiple of the \(dtype) block size \(dtype.blockElements)")
         }
         let offset = try r.count(f + ": offset", limit: file.count)
@@ -148,15 +157,18 @@ public final class TernFile: @unchecked Sendable {
         }
         _ = dataStart
         lastEnd = end
-        let rows = elements / cols
+        let groups = (elements / cols + dtype.groupRows - 1) / dtype.groupRows
         switch codec {
         case .raw:
             guard stored == size, rpc == 0 else {
                 throw FormatError(file: path, field: f + ": stored size", "is \(stored) bytes, expected \(size) for \(dtype) \(shape)")
             }
         case .zstd:
-            guard rpc > 0 else { throw FormatError(file: path, field: f + ": rows per chunk", "is 0 for a zstd tensor") }
-            let chunks = (rows + rpc - 1) / rpc
+            guard rpc > 0, rpc % dtype.groupRows == 0 else {
+                throw FormatError(file: path, field: f + ": rows per chunk", "is \(rpc), not a positive multiple of \(dtype.groupRows) for \(dtype)")
+            }
+            let gpc = rpc / dtype.groupRows
+            let chunks = (groups + gpc - 1) / gpc
             guard let indexBytes = safeMul(chunks, TernContainer.chunkEntryBytes), indexBytes <= stored else {
                 throw FormatError(file: path, field: f + ": chunk index", "\(chunks) chunks do not fit in \(stored) stored bytes")
             }
@@ -191,7 +203,7 @@ public final class TernFile: @unchecked Sendable {
         if t.codec == .zstd { for c in 0..<t.chunkCount { _ = try chunkBytes(t, c) } }
     }
 
-    /// The checksum-verified compressed bytes of chunk `c` and the rows it holds.
+    /// The checksum-verified compressed bytes of chunk `c` and the row groups it holds.
     func chunkBytes(_ t: TensorInfo, _ c: Int) throws -> (UnsafeRawBufferPointer, Range<Int>) {
         let s = stored(t)
         let e = c * TernContainer.chunkEntryBytes
@@ -202,18 +214,17 @@ public final class TernFile: @unchecked Sendable {
         guard XXH64.hash(bytes) == sum else {
             throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "compressed data is corrupt (checksum mismatch); re-convert or re-download the file")
         }
-        let r0 = c * t.rowsPerChunk
-        return (bytes, r0..<min(t.rows, r0 + t.rowsPerChunk))
+        return (bytes, t.chunkGroups(c))
     }
 
-    /// Decodes chunk `c` of a zstd tensor into `dst`, which must hold exactly its rows.
+    /// Decodes chunk `c` of a zstd tensor into `dst`, which must hold exactly its row groups.
     public func readChunk(_ t: TensorInfo, _ c: Int, into dst: UnsafeMutableRawBufferPointer) throws {
         guard t.codec == .zstd, c >= 0, c < t.chunkCount else {
             throw FormatError(file: path, field: "tensor \(t.name)", "chunk \(c) does not exist")
         }
-        let (bytes, rows) = try chunkBytes(t, c)
-        guard dst.count == rows.count * t.rowBytes, Zstd.decompress(bytes, into: dst) else {
-            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "does not decompress to \(rows.count) rows of \(t.rowBytes) bytes")
+        let (bytes, groups) = try chunkBytes(t, c)
+        guard dst.count == groups.count * t.groupBytes, Zstd.decompress(bytes, into: dst) else {
+            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "does not decompress to \(groups.count) row groups of \(t.groupBytes) bytes")
         }
     }
 
@@ -227,9 +238,8 @@ public final class TernFile: @unchecked Sendable {
             return
         }
         for c in 0..<t.chunkCount {
-            let r0 = c * t.rowsPerChunk
-            let r1 = min(t.rows, r0 + t.rowsPerChunk)
-            try readChunk(t, c, into: UnsafeMutableRawBufferPointer(rebasing: dst[r0 * t.rowBytes..<r1 * t.rowBytes]))
+            let g = t.chunkGroups(c)
+            try readChunk(t, c, into: UnsafeMutableRawBufferPointer(rebasing: dst[g.lowerBound * t.groupBytes..<g.upperBound * t.groupBytes]))
         }
     }
 

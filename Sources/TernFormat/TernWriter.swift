@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// A tensor ready to be written: decoded bytes in the layout of its dtype.
+/// A tensor ready to be written: decoded bytes in the layout of its dtype (q8/q4 interleaved
+/// in groups of four rows, see ``DType``).
 public struct PendingTensor: Sendable {
     public var name: String
     public var dtype: DType
@@ -27,17 +28,16 @@ public enum TernWriter {
     /// Encodes one tensor's stored bytes: raw, or a chunk index followed by zstd frames.
     static func encode(_ t: PendingTensor, level: Int32?, chunkBytes: Int) throws -> (stored: [UInt8], rowsPerChunk: Int) {
         guard let level else { return (t.data, 0) }
-        let cols = t.shape.last ?? 1
-        let rowBytes = t.dtype.rowBytes(cols: cols) ?? t.data.count
-        let rows = rowBytes == 0 ? 1 : t.data.count / rowBytes
-        let rpc = max(1, chunkBytes / max(1, rowBytes))
-        let chunks = (rows + rpc - 1) / rpc
+        let groupBytes = t.dtype.groupBytes(cols: t.shape.last ?? 1)!
+        let groups = t.data.count / groupBytes
+        let gpc = max(1, chunkBytes / groupBytes)
+        let chunks = (groups + gpc - 1) / gpc
         var index = ByteWriter()
         var body: [UInt8] = []
         var pos = chunks * TernContainer.chunkEntryBytes
         try t.data.withUnsafeBytes { src in
             for c in 0..<chunks {
-                let a = c * rpc * rowBytes, b = min(rows, (c + 1) * rpc) * rowBytes
+                let a = c * gpc * groupBytes, b = min(groups, (c + 1) * gpc) * groupBytes
                 guard let z = Zstd.compress(UnsafeRawBufferPointer(rebasing: src[a..<b]), level: level) else {
                     throw FormatError(file: t.name, field: "zstd", "compression failed at level \(level)")
                 }
@@ -46,7 +46,7 @@ public enum TernWriter {
                 pos += z.count
             }
         }
-        return (index.bytes + body, rpc)
+        return (index.bytes + body, gpc * t.dtype.groupRows)
     }
 
     /// Writes `tensors` with `metadata` to `path`. `compressLevel` nil writes raw tensors;
@@ -59,8 +59,8 @@ public enum TernWriter {
         var done = 0
         var encoded: [(PendingTensor, [UInt8], Int)] = []
         for t in tensors {
-            guard let rb = t.dtype.rowBytes(cols: t.shape.last ?? 0), !t.shape.isEmpty, t.shape.count <= 4,
-                  t.shape.allSatisfy({ $0 > 0 }), t.data.count == t.shape.dropLast().reduce(1, *) * rb else {
+            guard !t.shape.isEmpty, t.shape.count <= 4, t.shape.allSatisfy({ $0 > 0 }),
+                  t.data.count == t.dtype.byteSize(rows: t.shape.dropLast().reduce(1, *), cols: t.shape.last!) else {
                 throw FormatError(file: path, field: "tensor \(t.name)", "data size \(t.data.count) does not match \(t.dtype) \(t.shape)")
             }
             let level = t.data.count >= minCompressBytes ? compressLevel : nil

@@ -34,12 +34,14 @@ public enum GGMLConvert {
         }
     }
 
-    /// Converts `src` (a GGUF tensor's bytes, `count` elements) to `target`. Uses the exact
-    /// mapping when `exactTarget(type) == target`, otherwise dequantizes and requantizes
-    /// with round-to-nearest (or stores floats for f32/f16).
-    public static func convert(_ type: GGMLType, _ src: UnsafeRawBufferPointer, count: Int, to target: DType) -> [UInt8] {
-        let bytes = target.rowBytes(cols: count)!
-        return [UInt8](unsafeUninitializedCapacity: bytes) { out, n in
+    /// Converts `src` (a GGUF tensor's bytes, `rows` x `cols`) to `target` in the `.tern` layout.
+    /// Uses the exact mapping when `exactTarget(type) == target`, otherwise dequantizes and
+    /// requantizes with round-to-nearest (or stores floats for f32/f16). q8/q4 results are
+    /// produced as row-major blocks, then interleaved into four-row groups.
+    public static func convert(_ type: GGMLType, _ src: UnsafeRawBufferPointer, rows: Int, cols: Int, to target: DType) -> [UInt8] {
+        let count = rows * cols
+        let bytes = target == .f32 ? count * 4 : target == .f16 ? count * 2 : count / 32 * target.blockBytes
+        let flat = [UInt8](unsafeUninitializedCapacity: bytes) { out, n in
             n = bytes
             let s = src.baseAddress!, d = UnsafeMutableRawPointer(out.baseAddress!)
             if exactTarget(type) == target {
@@ -63,6 +65,11 @@ public enum GGMLConvert {
                 case .q4: Q4.quantize(x, count: count, into: d)
                 }
             }
+        }
+        switch target {
+        case .q8: return Repack.interleave(.q8, flat, rows: rows, cols: cols)
+        case .q4: return Repack.interleave(.q4, flat, rows: rows, cols: cols)
+        case .f32, .f16: return flat
         }
     }
 }

@@ -15,6 +15,7 @@ public final class QuantizedActivations: @unchecked Sendable {
     let q: UnsafeMutablePointer<Int8>
     let scale: UnsafeMutablePointer<Float>
     let sums: UnsafeMutablePointer<Float>
+    let bias: UnsafeMutablePointer<Int32>
 
     public init(cols: Int, capacity: Int) {
         precondition(cols % 32 == 0 && capacity > 0)
@@ -23,13 +24,15 @@ public final class QuantizedActivations: @unchecked Sendable {
         q = .allocate(capacity: cols * capacity)
         scale = .allocate(capacity: cols / 32 * capacity)
         sums = .allocate(capacity: cols / 32 * capacity)
+        bias = .allocate(capacity: cols / 32 * capacity)
     }
 
-    deinit { q.deallocate(); scale.deallocate(); sums.deallocate() }
+    deinit { q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate() }
 
     /// The C kernels' view of these activations.
     var cAct: tern_acts {
-        tern_acts(q: UnsafePointer(q), scale: UnsafePointer(scale), ssum: UnsafePointer(sums), q_stride: cols, s_stride: cols / 32)
+        tern_acts(q: UnsafePointer(q), scale: UnsafePointer(scale), ssum: UnsafePointer(sums), bias: UnsafePointer(bias),
+                  q_stride: cols, s_stride: cols / 32)
     }
 
     @inline(__always) public func vector(_ b: Int) -> QuantizedVector {
@@ -48,7 +51,7 @@ public final class QuantizedActivations: @unchecked Sendable {
         let v = vector(b)
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {
-            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum)
+            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + b * cols / 32)
             return
         }
         #endif
@@ -65,6 +68,7 @@ public final class QuantizedActivations: @unchecked Sendable {
             }
             v.scale[g] = d
             v.scaledSum[g] = d * Float(s)
+            bias[b * cols / 32 + g] = -64 * s
         }
     }
 }

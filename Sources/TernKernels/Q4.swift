@@ -1,9 +1,27 @@
-/// q4: blocks of 32 uint4 with f16 scale and min: [d: f16][m: f16][16 bytes], byte j holds
-/// element j in its low nibble and element j + 16 in its high nibble; x = d * q + m.
-/// (The nibble order is ggml's Q4_0/Q4_1 order, so those convert byte for byte.)
+/// q4: uint4 in blocks of 32 with f16 scale and min, x = d * q + m. Stored interleaved
+/// (``QuantKind``): per four-row group and block, [d0..d3: f16][m0..m3: f16] then two 32-byte
+/// halves h whose byte 8r + j holds row r's column 16h + j (low nibble) and 16h + 8 + j (high
+/// nibble) = 80 bytes. The row-major block form (20 bytes: d, m, 16 bytes with element j low and
+/// j + 16 high; ggml's Q4_1) is what quantizers produce.
 public enum Q4 {
     public static let blockBytes = 20
 
+    /// Value of row `lane`, column `col` (0..<32) of one interleaved group block.
+    @inline(__always) static func nibble(_ gb: UnsafeRawPointer, lane: Int, col: Int) -> UInt8 {
+        let h = col / 16, j = col % 8, hi = (col % 16) >= 8
+        let b = gb.load(fromByteOffset: 16 + h * 32 + lane * 8 + j, as: UInt8.self)
+        return hi ? b >> 4 : b & 0xF
+    }
+
+    public static func dequantizeRow(_ group: UnsafeRawPointer, lane: Int, blocks: Int, into out: UnsafeMutablePointer<Float>) {
+        for k in 0..<blocks {
+            let gb = group + k * 4 * blockBytes
+            let d = halfToFloat(loadU16(gb, 2 * lane)), m = halfToFloat(loadU16(gb, 8 + 2 * lane))
+            for i in 0..<32 { out[k * 32 + i] = d * Float(nibble(gb, lane: lane, col: i)) + m }
+        }
+    }
+
+    /// Dequantizes `count` elements of row-major blocks.
     public static func dequantize(_ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
         for b in 0..<count / 32 {
             let p = src + b * blockBytes
@@ -16,7 +34,8 @@ public enum Q4 {
         }
     }
 
-    /// Round-to-nearest asymmetric quantization: m = min, d = (max - min) / 15, q = round((x - m) / d).
+    /// Round-to-nearest asymmetric quantization into row-major blocks:
+    /// m = min, d = (max - min) / 15, q = round((x - m) / d).
     public static func quantize(_ x: UnsafePointer<Float>, count: Int, into dst: UnsafeMutableRawPointer) {
         for b in 0..<count / 32 {
             var lo = x[b * 32], hi = x[b * 32]
@@ -35,20 +54,14 @@ public enum Q4 {
         }
     }
 
-    /// Dot product of one q4 weight row with one quantized activation vector:
-    /// sum over blocks of d * da * sum(q * qa) + m * da * sum(qa).
-    @inline(__always)
-    public static func dot(_ w: UnsafeRawPointer, _ a: QuantizedVector, blocks: Int) -> Float {
+    /// Scalar reference: sum over blocks of d * da * sum(q * qa) + m * da * sum(qa).
+    public static func dot(_ group: UnsafeRawPointer, lane: Int, _ a: QuantizedVector, blocks: Int) -> Float {
         var sum: Float = 0
-        for b in 0..<blocks {
-            let p = w + b * blockBytes
-            let q = (p + 4).assumingMemoryBound(to: UInt8.self)
-            let aq = a.q + b * 32
+        for k in 0..<blocks {
+            let gb = group + k * 4 * blockBytes
             var acc: Int32 = 0
-            for j in 0..<16 {
-                acc &+= Int32(q[j] & 0xF) &* Int32(aq[j]) &+ Int32(q[j] >> 4) &* Int32(aq[j + 16])
-            }
-            sum += halfToFloat(loadU16(p, 0)) * a.scale[b] * Float(acc) + halfToFloat(loadU16(p, 2)) * a.scaledSum[b]
+            for i in 0..<32 { acc &+= Int32(nibble(gb, lane: lane, col: i)) &* Int32(a.q[k * 32 + i]) }
+            sum += halfToFloat(loadU16(gb, 2 * lane)) * a.scale[k] * Float(acc) + halfToFloat(loadU16(gb, 8 + 2 * lane)) * a.scaledSum[k]
         }
         return sum
     }

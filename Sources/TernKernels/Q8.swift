@@ -1,8 +1,22 @@
-/// q8: blocks of 32 int8 with an f16 scale: [d: f16][q: 32 x i8], x = d * q.
+/// q8: int8 in blocks of 32 with an f16 scale, x = d * q. Stored interleaved (``QuantKind``):
+/// per four-row group and block, [d0 d1 d2 d3: f16][chunk c = 0..3: rows 0..3 x 8 int8] = 136 bytes.
+/// The row-major block form (34 bytes: f16 d, 32 int8; ggml's Q8_0) is what quantizers produce.
 public enum Q8 {
     public static let blockBytes = 34
 
-    /// Dequantizes `count` elements (a multiple of 32) starting at `src`.
+    /// Dequantizes row `lane` (0...3) of an interleaved group.
+    public static func dequantizeRow(_ group: UnsafeRawPointer, lane: Int, blocks: Int, into out: UnsafeMutablePointer<Float>) {
+        for k in 0..<blocks {
+            let gb = group + k * 4 * blockBytes
+            let d = halfToFloat(loadU16(gb, 2 * lane))
+            for c in 0..<4 {
+                let q = (gb + 8 + c * 32 + lane * 8).assumingMemoryBound(to: Int8.self)
+                for j in 0..<8 { out[k * 32 + c * 8 + j] = d * Float(q[j]) }
+            }
+        }
+    }
+
+    /// Dequantizes `count` elements of row-major blocks.
     public static func dequantize(_ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
         for b in 0..<count / 32 {
             let p = src + b * blockBytes
@@ -12,7 +26,7 @@ public enum Q8 {
         }
     }
 
-    /// Round-to-nearest quantization of `count` floats (a multiple of 32) into blocks at `dst`:
+    /// Round-to-nearest quantization of `count` floats into row-major blocks:
     /// d = max|x| / 127, q = round(x / d).
     public static func quantize(_ x: UnsafePointer<Float>, count: Int, into dst: UnsafeMutableRawPointer) {
         for b in 0..<count / 32 {
@@ -30,17 +44,18 @@ public enum Q8 {
         }
     }
 
-    /// Dot product of one q8 weight row with one quantized activation vector.
-    @inline(__always)
-    public static func dot(_ w: UnsafeRawPointer, _ a: QuantizedVector, blocks: Int) -> Float {
+    /// Scalar reference: row `lane` of an interleaved group . one activation vector.
+    public static func dot(_ group: UnsafeRawPointer, lane: Int, _ a: QuantizedVector, blocks: Int) -> Float {
         var sum: Float = 0
-        for b in 0..<blocks {
-            let p = w + b * blockBytes
-            let q = (p + 2).assumingMemoryBound(to: Int8.self)
-            let aq = a.q + b * 32
+        for k in 0..<blocks {
+            let gb = group + k * 4 * blockBytes
             var acc: Int32 = 0
-            for i in 0..<32 { acc &+= Int32(q[i]) &* Int32(aq[i]) }
-            sum += halfToFloat(loadU16(p, 0)) * a.scale[b] * Float(acc)
+            for c in 0..<4 {
+                let q = (gb + 8 + c * 32 + lane * 8).assumingMemoryBound(to: Int8.self)
+                let aq = a.q + k * 32 + c * 8
+                for j in 0..<8 { acc &+= Int32(q[j]) &* Int32(aq[j]) }
+            }
+            sum += halfToFloat(loadU16(gb, 2 * lane)) * a.scale[k] * Float(acc)
         }
         return sum
     }

@@ -1,12 +1,19 @@
 /// The two weight quantization formats of a `.tern` file, as seen by kernels.
-/// Layouts are documented on `TernFormat.DType` and in docs/format.md.
+///
+/// Both store rows interleaved in groups of four (docs/format.md): for each group and each
+/// block of 32 columns, the four rows' scales (and mins) then their values, arranged so that one
+/// 32-byte load holds 8 consecutive columns of all four rows. One int8 dot instruction then serves
+/// four rows and the float scaling is shared by them.
 public enum QuantKind: Sendable {
     case q8, q4
 
+    /// Bytes per block of 32 columns of one row (as stored, averaged over the group).
     public var blockBytes: Int { self == .q8 ? Q8.blockBytes : Q4.blockBytes }
+    /// Bytes per block of 32 columns of a four-row group.
+    public var groupBlockBytes: Int { 4 * blockBytes }
 }
 
-/// A row-major quantized weight matrix used in place (usually from the file map).
+/// A quantized weight matrix in the interleaved layout, used in place (usually from the file map).
 public struct QMatrix: @unchecked Sendable {
     public let kind: QuantKind
     public let rows: Int
@@ -14,21 +21,79 @@ public struct QMatrix: @unchecked Sendable {
     public let base: UnsafeRawPointer
 
     public init(kind: QuantKind, rows: Int, cols: Int, base: UnsafeRawPointer) {
-        precondition(cols % 32 == 0)
+        precondition(cols % 32 == 0 && rows > 0)
         self.kind = kind
         self.rows = rows
         self.cols = cols
         self.base = base
     }
 
-    public var rowBytes: Int { cols / 32 * kind.blockBytes }
-    @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
+    public var blocks: Int { cols / 32 }
+    public var groups: Int { (rows + 3) / 4 }
+    public var groupBytes: Int { blocks * kind.groupBlockBytes }
+    /// Bytes of the whole matrix (the last group padded to four rows).
+    public var byteSize: Int { groups * groupBytes }
+    @inline(__always) public func group(_ g: Int) -> UnsafeRawPointer { base + g * groupBytes }
 
     /// Dequantizes row `r` into `out` (`cols` floats).
     public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         switch kind {
-        case .q8: Q8.dequantize(row(r), count: cols, into: out)
-        case .q4: Q4.dequantize(row(r), count: cols, into: out)
+        case .q8: Q8.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
+        case .q4: Q4.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         }
+    }
+
+    /// Quantizes a row-major float matrix into a new interleaved buffer (tests, benchmarks).
+    public static func quantize(_ kind: QuantKind, _ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [UInt8] {
+        let rowMajor = [UInt8](unsafeUninitializedCapacity: rows * cols / 32 * kind.blockBytes) { b, n in
+            n = rows * cols / 32 * kind.blockBytes
+            switch kind {
+            case .q8: Q8.quantize(x, count: rows * cols, into: b.baseAddress!)
+            case .q4: Q4.quantize(x, count: rows * cols, into: b.baseAddress!)
+            }
+        }
+        return Repack.interleave(kind, rowMajor, rows: rows, cols: cols)
+    }
+}
+
+/// Conversion between row-major blocks (ggml's Q8_0 / Q4_1 byte layouts, which the converter
+/// produces first) and the interleaved four-row groups of the `.tern` format.
+public enum Repack {
+    /// Row-major blocks -> interleaved groups (the last group zero-padded).
+    public static func interleave(_ kind: QuantKind, _ src: [UInt8], rows: Int, cols: Int) -> [UInt8] {
+        let blocks = cols / 32, bb = kind.blockBytes
+        let groups = (rows + 3) / 4
+        var out = [UInt8](repeating: 0, count: groups * blocks * 4 * bb)
+        src.withUnsafeBytes { s in
+            out.withUnsafeMutableBytes { o in
+                for r in 0..<rows {
+                    let g = r / 4, lane = r % 4
+                    for k in 0..<blocks {
+                        let blk = s.baseAddress! + (r * blocks + k) * bb
+                        let gb = o.baseAddress! + (g * blocks + k) * 4 * bb
+                        switch kind {
+                        case .q8:
+                            (gb + 2 * lane).copyMemory(from: blk, byteCount: 2)
+                            for c in 0..<4 { (gb + 8 + c * 32 + lane * 8).copyMemory(from: blk + 2 + c * 8, byteCount: 8) }
+                        case .q4:
+                            (gb + 2 * lane).copyMemory(from: blk, byteCount: 2)
+                            (gb + 8 + 2 * lane).copyMemory(from: blk + 2, byteCount: 2)
+                            // Source byte j: element j (low) and j + 16 (high).
+                            func v(_ e: Int) -> UInt8 {
+                                let b = blk.load(fromByteOffset: 4 + e % 16, as: UInt8.self)
+                                return e < 16 ? b & 0xF : b >> 4
+                            }
+                            for h in 0..<2 {
+                                for j in 0..<8 {
+                                    let byte = v(16 * h + j) | v(16 * h + 8 + j) << 4
+                                    gb.storeBytes(of: byte, toByteOffset: 16 + h * 32 + lane * 8 + j, as: UInt8.self)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 }

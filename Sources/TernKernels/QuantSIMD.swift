@@ -1,29 +1,44 @@
-/// The portable path: q8/q4 dot products with Swift SIMD types (no ISA-specific code).
+/// The portable path: one four-row group at a time with Swift SIMD types (no ISA-specific code).
 enum QuantSIMD {
-    @inline(__always) static func sum(_ p: SIMD32<Int16>) -> Int32 {
-        (SIMD16<Int32>(truncatingIfNeeded: p.lowHalf) &+ SIMD16<Int32>(truncatingIfNeeded: p.highHalf)).wrappedSum()
+    /// 8 int8 (as Int32 lanes) from `p`.
+    @inline(__always) static func load8(_ p: UnsafeRawPointer) -> SIMD8<Int32> {
+        let v = p.loadUnaligned(as: SIMD8<Int8>.self)
+        return SIMD8<Int32>(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
     }
 
-    static func dotQ8(_ w: UnsafeRawPointer, _ a: QuantizedVector, blocks: Int) -> Float {
-        var s: Float = 0
-        for b in 0..<blocks {
-            let p = w + b * Q8.blockBytes
-            let wq = SIMD32<Int16>(truncatingIfNeeded: (p + 2).loadUnaligned(as: SIMD32<Int8>.self))
-            let aq = SIMD32<Int16>(truncatingIfNeeded: UnsafeRawPointer(a.q + b * 32).loadUnaligned(as: SIMD32<Int8>.self))
-            s += halfToFloat(loadU16(p, 0)) * a.scale[b] * Float(sum(wq &* aq))
-        }
-        return s
+    @inline(__always) static func load8u(_ p: UnsafeRawPointer, shift: UInt8) -> SIMD8<Int32> {
+        let v = (p.loadUnaligned(as: SIMD8<UInt8>.self) &>> shift) & 0x0F
+        return SIMD8<Int32>(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
     }
 
-    static func dotQ4(_ w: UnsafeRawPointer, _ a: QuantizedVector, blocks: Int) -> Float {
-        var s: Float = 0
-        for b in 0..<blocks {
-            let p = w + b * Q4.blockBytes
-            let x = (p + 4).loadUnaligned(as: SIMD16<UInt8>.self)
-            let wq = SIMD32<Int16>(lowHalf: SIMD16<Int16>(truncatingIfNeeded: x & 0x0F), highHalf: SIMD16<Int16>(truncatingIfNeeded: x &>> 4))
-            let aq = SIMD32<Int16>(truncatingIfNeeded: UnsafeRawPointer(a.q + b * 32).loadUnaligned(as: SIMD32<Int8>.self))
-            s += halfToFloat(loadU16(p, 0)) * a.scale[b] * Float(sum(wq &* aq)) + halfToFloat(loadU16(p, 2)) * a.scaledSum[b]
+    /// Writes the dot products of the group's rows (`valid` of them) with vector `a` to out[0..<valid * stride].
+    static func group(_ kind: QuantKind, _ grp: UnsafeRawPointer, blocks: Int, _ a: QuantizedVector,
+                      valid: Int, out: UnsafeMutablePointer<Float>, stride: Int) {
+        var acc = SIMD4<Float>(repeating: 0)
+        for k in 0..<blocks {
+            let gb = grp + k * kind.groupBlockBytes
+            let aq = UnsafeRawPointer(a.q + k * 32)
+            var s = SIMD4<Int32>(repeating: 0)
+            for lane in 0..<4 {
+                var v = SIMD8<Int32>(repeating: 0)
+                if kind == .q8 {
+                    for c in 0..<4 { v &+= load8(gb + 8 + c * 32 + lane * 8) &* load8(aq + c * 8) }
+                } else {
+                    for h in 0..<2 {
+                        let p = gb + 16 + h * 32 + lane * 8
+                        v &+= load8u(p, shift: 0) &* load8(aq + h * 16)
+                        v &+= load8u(p, shift: 4) &* load8(aq + h * 16 + 8)
+                    }
+                }
+                s[lane] = v.wrappedSum()
+            }
+            let d = SIMD4<Float>(halfToFloat(loadU16(gb, 0)), halfToFloat(loadU16(gb, 2)), halfToFloat(loadU16(gb, 4)), halfToFloat(loadU16(gb, 6)))
+            acc += d * a.scale[k] * SIMD4<Float>(s)
+            if kind == .q4 {
+                let m = SIMD4<Float>(halfToFloat(loadU16(gb, 8)), halfToFloat(loadU16(gb, 10)), halfToFloat(loadU16(gb, 12)), halfToFloat(loadU16(gb, 14)))
+                acc += m * a.scaledSum[k]
+            }
         }
-        return s
+        for r in 0..<valid { out[r * stride] = acc[r] }
     }
 }

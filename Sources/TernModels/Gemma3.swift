@@ -89,7 +89,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         invFreqGlobal = (0..<half).map { Float(pow(Double(c.ropeBase), -2 * Double($0) / Double(c.headDim))) }
         invFreqLocal = (0..<half).map { Float(pow(Double(c.ropeBaseLocal), -2 * Double($0) / Double(c.headDim))) }
         let mats = ls.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.gate, $0.up, $0.down] } + [embedding]
-        bytesPerToken = mats.reduce(0) { $0 + $1.rows * $1.rowBytes } + c.layers * (4 * c.width + 2 * c.headDim) * 4
+        bytesPerToken = mats.reduce(0) { $0 + $1.byteSize } + c.layers * (4 * c.width + 2 * c.headDim) * 4
     }
 
     // Scratch buffer indices in ModelState.buffers; the f16 K/V cache of layer l is halves[2l], halves[2l+1].

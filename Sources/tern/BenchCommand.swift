@@ -16,12 +16,27 @@ enum BenchCommand {
       -t, --threads N       worker threads (default: all cores)
       -r, --repetitions N   timed repetitions after one warm-up (default 5)
       --no-roofline         skip the bandwidth measurement
+      --kernels             instead: single-thread in-cache GEMM speed of every ISA path
       --json                print one JSON object
     """
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"]],
-                              flagNames: [["--json"], ["--no-roofline"]], usage: usage)
+                              flagNames: [["--json"], ["--no-roofline"], ["--kernels"]], usage: usage)
+        if a.flags.contains("--kernels") {
+            print("single thread, 512 x 640 weights in cache; GMAC/s (int8 multiply-accumulates)")
+            print("kind  batch  " + KernelISA.supported.map { $0.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined())
+            let rows = KernelBenchmark.run()
+            for kind in [QuantKind.q8, .q4] {
+                for b in [1, 4, 16, 64] {
+                    let cells = KernelISA.supported.map { isa in
+                        String(format: "%-11.2f", rows.first { $0.isa == isa && $0.kind == kind && $0.batch == b }?.gmacs ?? 0)
+                    }
+                    print("\(kind)    \(String(b).padding(toLength: 7, withPad: " ", startingAt: 0))" + cells.joined())
+                }
+            }
+            return
+        }
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let p = try a.int("-p", default: 128, range: 0...32768)
         let n = try a.int("-n", default: 64, range: 0...32768)

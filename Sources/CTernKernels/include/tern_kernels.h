@@ -2,8 +2,10 @@
  * binary holds every path and Swift picks one at run time from the CPU's features.
  * Tiling, threading and layouts stay in Swift (TernKernels); these are only the inner loops.
  *
- * Weight layouts (see docs/format.md): q8 blocks of 34 bytes [f16 d][32 x i8],
- * q4 blocks of 20 bytes [f16 d][f16 m][16 bytes: element j low nibble, j+16 high nibble]. */
+ * Weight layouts (docs/format.md): rows interleaved in groups of four. Per group and block of
+ * 32 columns, q8: [d0..d3: f16][chunk c = 0..3: rows 0..3 x 8 int8] (136 bytes);
+ * q4: [d0..d3: f16][m0..m3: f16][two 32-byte halves h: byte 8r + j = row r's column 16h + j
+ * (low nibble) and 16h + 8 + j (high nibble)] (80 bytes). */
 #ifndef TERN_KERNELS_H
 #define TERN_KERNELS_H
 
@@ -14,47 +16,50 @@
 extern "C" {
 #endif
 
-/* Batch of int8-quantized activation vectors, 32 per group with a float scale and
- * scale * sum(q) per group (the q4 min term). Vector b starts at q + b * q_stride and its
- * group values at scale/ssum + b * s_stride. */
+/* Batch of int8-quantized activation vectors, 32 per group with a float scale,
+ * scale * sum(q) per group (the q4 min term) and -64 * sum(q) (half the bias that turns a
+ * u8 x s8 product of (w + 128) into w x a; each row owns two int32 lanes). Vector b starts at q + b * q_stride and its
+ * group values at scale/ssum/bias + b * s_stride. */
 typedef struct tern_acts {
     const int8_t *q;
     const float *scale;
     const float *ssum;
+    const int32_t *bias;
     ptrdiff_t q_stride;
     ptrdiff_t s_stride;
 } tern_acts;
 
-/* out[b * out_stride + r] = row r of W . vector b, for rows r0 <= r < r1, b < batch.
- * `blocks` is the number of 32-element groups per row, `row_bytes` the row stride of W. */
-typedef void (*tern_gemm_fn)(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                             const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+/* out[b * out_stride + r] = row r of W . vector b, for the rows of groups g0 <= g < g1
+ * (rows 4g ..< min(4g + 4, rows)), b < batch. `blocks` is the number of 32-column blocks,
+ * `group_bytes` the stride of a four-row group. */
+typedef void (*tern_gemm_fn)(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                             ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 
 int tern_cpu_has_avx2(void);          /* AVX2 + FMA + F16C */
 int tern_cpu_has_avx512vnni(void);    /* AVX-512 F/BW/VL + VNNI */
 int tern_cpu_has_neon_dotprod(void);  /* aarch64 ASIMD dot product */
 
 #if defined(__x86_64__) || defined(__i386__)
-void tern_gemm_q8_avx2(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                       const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
-void tern_gemm_q4_avx2(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                       const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
-void tern_gemm_q8_avx512vnni(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                             const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
-void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                             const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q8_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q4_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q8_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                           ptrdiff_t count, ptrdiff_t dim, float scale, float *out);
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
-void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum);
+void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias);
 #endif
 
 #if defined(__aarch64__)
-void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                       const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
-void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t blocks,
-                       const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                           ptrdiff_t count, ptrdiff_t dim, float scale, float *out);

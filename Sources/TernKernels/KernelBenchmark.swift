@@ -1,0 +1,49 @@
+import Foundation
+
+/// Single-thread throughput of the quantized GEMM on in-cache data, per ISA path: separates
+/// kernel speed from memory bandwidth and thread-pool effects.
+public enum KernelBenchmark {
+    public struct Row: Sendable {
+        public let isa: KernelISA
+        public let kind: QuantKind
+        public let batch: Int
+        /// Multiply-accumulates per second (1e9).
+        public let gmacs: Double
+    }
+
+    public static func run(isas: [KernelISA] = KernelISA.supported, batches: [Int] = [1, 4, 16, 64],
+                           rows: Int = 512, cols: Int = 640, seconds: Double = 0.2) -> [Row] {
+        var rng = SystemRandomNumberGenerator()
+        var out: [Row] = []
+        let par = Parallel(threads: 1)
+        for kind in [QuantKind.q8, .q4] {
+            let wbytes = rows * cols / 32 * kind.blockBytes
+            let w = UnsafeMutableRawPointer.allocate(byteCount: wbytes, alignment: 64)
+            defer { w.deallocate() }
+            let f = (0..<rows * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
+            f.withUnsafeBufferPointer { x in
+                if kind == .q8 { Q8.quantize(x.baseAddress!, count: rows * cols, into: w) } else { Q4.quantize(x.baseAddress!, count: rows * cols, into: w) }
+            }
+            let m = QMatrix(kind: kind, rows: rows, cols: cols, base: w)
+            for batch in batches {
+                let acts = QuantizedActivations(cols: cols, capacity: batch)
+                let xs = (0..<batch * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
+                xs.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
+                let o = UnsafeMutablePointer<Float>.allocate(capacity: batch * rows)
+                defer { o.deallocate() }
+                for isa in isas {
+                    var iters = 0
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    var dt = 0.0
+                    while dt < seconds {
+                        MatMul.run(m, acts, batch: batch, out: o, outStride: rows, parallel: par, isa: isa)
+                        iters += 1
+                        dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                    }
+                    out.append(Row(isa: isa, kind: kind, batch: batch, gmacs: Double(iters * rows * cols * batch) / dt / 1e9))
+                }
+            }
+        }
+        return out
+    }
+}
