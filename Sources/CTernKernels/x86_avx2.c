@@ -93,21 +93,20 @@ TK static inline __m256 tanh_avx2(__m256 x) {
     return _mm256_div_ps(p, q);
 }
 
-TK void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n) {
+TK static inline __m256 gelu_mul8(__m256 x, __m256 u) {
     const __m256 c = _mm256_set1_ps(0.7978845608f), k = _mm256_set1_ps(0.044715f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1);
+    const __m256 inner = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(k, x), _mm256_mul_ps(x, x), x));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, tanh_avx2(inner))), u);
+}
+
+TK void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n) {
     ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x = _mm256_loadu_ps(g + i);
-        const __m256 inner = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(k, x), _mm256_mul_ps(x, x), x));
-        const __m256 y = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, tanh_avx2(inner)));
-        _mm256_storeu_ps(g + i, _mm256_mul_ps(y, _mm256_loadu_ps(u + i)));
-    }
-    for (; i < n; i++) {
-        float t[8] = {0}, r[8];
-        const float x = g[i];
-        t[0] = 0.7978845608f * (x + 0.044715f * x * x * x);
-        _mm256_storeu_ps(r, tanh_avx2(_mm256_loadu_ps(t)));
-        g[i] = 0.5f * x * (1 + r[0]) * u[i];
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(g + i, gelu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < n) { /* the tail through the same vector code, zero-padded */
+        float x[8] = {0}, y[8] = {0};
+        for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }
+        _mm256_storeu_ps(x, gelu_mul8(_mm256_loadu_ps(x), _mm256_loadu_ps(y)));
+        for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];
     }
 }
 
@@ -140,7 +139,11 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
         const int32_t sum = _mm_cvtsi128_si32(s4);
         scale[g] = d;
         ssum[g] = d * (float)sum;
-        bias[g] = -64 * sum;
+        int32_t even = 0;
+        for (int c = 0; c < 4; c++)
+            for (int j = 0; j < 4; j++) even += q[g * 32 + 8 * c + j];
+        bias[2 * g] = -128 * even;
+        bias[2 * g + 1] = -128 * (sum - even);
     }
 }
 #endif

@@ -24,7 +24,7 @@ public final class QuantizedActivations: @unchecked Sendable {
         q = .allocate(capacity: cols * capacity)
         scale = .allocate(capacity: cols / 32 * capacity)
         sums = .allocate(capacity: cols / 32 * capacity)
-        bias = .allocate(capacity: cols / 32 * capacity)
+        bias = .allocate(capacity: 2 * cols / 32 * capacity)
     }
 
     deinit { q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate() }
@@ -51,7 +51,7 @@ public final class QuantizedActivations: @unchecked Sendable {
         let v = vector(b)
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {
-            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + b * cols / 32)
+            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32)
             return
         }
         #endif
@@ -68,7 +68,10 @@ public final class QuantizedActivations: @unchecked Sendable {
             }
             v.scale[g] = d
             v.scaledSum[g] = d * Float(s)
-            bias[b * cols / 32 + g] = -64 * s
+            var even: Int32 = 0
+            for c in 0..<4 { for j in 0..<4 { even += Int32(v.q[g * 32 + 8 * c + j]) } }
+            bias[2 * (b * cols / 32 + g)] = -128 * even
+            bias[2 * (b * cols / 32 + g) + 1] = -128 * (s - even)
         }
     }
 }

@@ -52,28 +52,28 @@ public enum Ops {
     }
 
     /// tanh as the rational function the C path uses (odd degree-13 over even degree-6, the
-    /// approximation Eigen uses for float), so every ISA computes the same GELU.
+    /// approximation Eigen uses for float), with the same fused multiply-adds in the same order,
+    /// so every ISA computes bit-identical GELUs.
     @inline(__always) static func tanhRational(_ x: Float) -> Float {
         let x = min(max(x, -7.905_311_107_635_498), 7.905_311_107_635_498)
         let x2 = x * x
         var p: Float = -2.760_768_477_423_55e-16
-        p = x2 * p + 2.000_187_904_824_77e-13
-        p = x2 * p + -8.604_671_522_137_35e-11
-        p = x2 * p + 5.122_297_090_371_14e-08
-        p = x2 * p + 1.485_722_357_179_79e-05
-        p = x2 * p + 6.372_619_288_754_36e-04
-        p = x2 * p + 4.893_524_558_917_86e-03
+        for c: Float in [2.000_187_904_824_77e-13, -8.604_671_522_137_35e-11, 5.122_297_090_371_14e-08,
+                         1.485_722_357_179_79e-05, 6.372_619_288_754_36e-04, 4.893_524_558_917_86e-03] {
+            p = c.addingProduct(x2, p)
+        }
         p = x * p
         var q: Float = 1.198_258_394_667_02e-06
-        q = x2 * q + 1.185_347_056_866_54e-04
-        q = x2 * q + 2.268_434_632_439_00e-03
-        q = x2 * q + 4.893_525_185_543_85e-03
+        for c: Float in [1.185_347_056_866_54e-04, 2.268_434_632_439_00e-03, 4.893_525_185_543_85e-03] {
+            q = c.addingProduct(x2, q)
+        }
         return p / q
     }
 
     /// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     @inline(__always) public static func gelu(_ x: Float) -> Float {
-        0.5 * x * (1 + tanhRational(0.797_884_56 * (x + 0.044715 * x * x * x)))
+        let inner = 0.797_884_56 * x.addingProduct(0.044715 * x, x * x)
+        return (0.5 * x) * (1 + tanhRational(inner))
     }
 
     /// g[i] = gelu(g[i]) * u[i].

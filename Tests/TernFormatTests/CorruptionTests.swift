@@ -101,8 +101,10 @@ final class TernCorruptionTests: XCTestCase {
         var b = original
         b[0] = UInt8(ascii: "X")
         expectError(b, ["magic", "not a .tern"])
-        b = original; b[8] = 2
-        expectError(withChecksum(b), ["version", "not supported"])
+        b = original; b[8] = 1
+        expectError(withChecksum(b), ["version 1 is not supported", "re-convert"])
+        b = original; b[8] = 3
+        expectError(withChecksum(b), ["version 3 is not supported", "newer"])
         b = original; put64(&b, 48, UInt64.max)
         expectError(withChecksum(b), ["tensor count", "out of range"])
         b = original; put64(&b, 24, 1 << 40)
@@ -143,7 +145,7 @@ final class TernCorruptionTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("chunk \(u.chunkCount - 1)"), "\(e)")
         }
         // Earlier chunks still decode independently.
-        var first = [UInt8](repeating: 0, count: u.rowsPerChunk * u.rowBytes)
+        var first = [UInt8](repeating: 0, count: u.chunkGroups(0).count * u.groupBytes)
         try first.withUnsafeMutableBytes { try g.readChunk(u, 0, into: $0) }
         XCTAssertThrowsError(try g.verify(u))
     }
@@ -175,8 +177,8 @@ final class GGUFCorruptionTests: XCTestCase {
             let f = try GGUFFile(map: MappedFile(copying: b, path: "mem.gguf"))
             for t in f.tensors {
                 let target = GGMLConvert.exactTarget(t.type) ?? (t.cols % 32 == 0 ? .q8 : .f32)
-                let out = GGMLConvert.convert(t.type, f.bytes(t), count: t.rows * t.cols, to: target)
-                XCTAssertEqual(out.count, target.rowBytes(cols: t.cols)! * t.rows)
+                let out = GGMLConvert.convert(t.type, f.bytes(t), rows: t.rows, cols: t.cols, to: target)
+                XCTAssertEqual(out.count, target.byteSize(rows: t.rows, cols: t.cols))
             }
             return true
         } catch {

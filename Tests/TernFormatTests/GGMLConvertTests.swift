@@ -4,20 +4,30 @@ import TernKernels
 import TernTestSupport
 import XCTest
 
-/// Dequantizes tern `data` of `dtype`.
-func ternDequantize(_ dtype: DType, _ data: [UInt8], count: Int) -> [Float] {
-    var out = [Float](repeating: 0, count: count)
+/// Dequantizes a tern tensor `data` of `dtype`, `rows` x `cols` (q8/q4 interleaved).
+func ternDequantize(_ dtype: DType, _ data: [UInt8], rows: Int, cols: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: rows * cols)
     data.withUnsafeBytes { src in
         out.withUnsafeMutableBufferPointer { o in
             switch dtype {
-            case .q8: Q8.dequantize(src.baseAddress!, count: count, into: o.baseAddress!)
-            case .q4: Q4.dequantize(src.baseAddress!, count: count, into: o.baseAddress!)
-            case .f32: for i in 0..<count { o[i] = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self) }
-            case .f16: for i in 0..<count { o[i] = halfToFloat(src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) }
+            case .q8, .q4:
+                let m = QMatrix(kind: dtype == .q8 ? .q8 : .q4, rows: rows, cols: cols, base: src.baseAddress!)
+                for r in 0..<rows { m.dequantizeRow(r, into: o.baseAddress! + r * cols) }
+            case .f32: for i in 0..<rows * cols { o[i] = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self) }
+            case .f16: for i in 0..<rows * cols { o[i] = halfToFloat(src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) }
             }
         }
     }
     return out
+}
+
+/// The stored scale and min (0 for q8) of element `i` of an interleaved q8/q4 tensor.
+func blockScale(_ dtype: DType, _ data: [UInt8], cols: Int, _ i: Int) -> (Float, Float) {
+    let r = i / cols, k = (i % cols) / 32, blocks = cols / 32
+    let gbBytes = dtype == .q8 ? 136 : 80
+    let gb = ((r / 4) * blocks + k) * gbBytes, lane = r % 4
+    let h = { (o: Int) in halfToFloat(UInt16(data[o]) | UInt16(data[o + 1]) << 8) }
+    return (h(gb + 2 * lane), dtype == .q4 ? h(gb + 8 + 2 * lane) : 0)
 }
 
 /// The largest |a - b| / bound over elements; <= 1 means within bound everywhere.
@@ -28,15 +38,18 @@ func worstRatio(_ a: [Float], _ b: [Float], bound: (Int) -> Float) -> Float {
 }
 
 final class GGMLConvertTests: XCTestCase {
-    func exact(_ type: GGMLType, scaleAt: [Int], blocks: Int = 64) {
+    /// 30 rows (not a multiple of the four-row group) x 64 columns.
+    func exact(_ type: GGMLType, scaleAt: [Int]) {
         var rng = TestRNG(UInt64(type.rawValue) + 100)
-        let src = validBlocks(&rng, count: blocks, bytes: type.blockBytes, scaleAt: scaleAt)
-        let n = blocks * type.blockElements
+        let rows = 30, cols = 64
+        let src = validBlocks(&rng, count: rows * cols / 32, bytes: type.blockBytes, scaleAt: scaleAt)
+        let n = rows * cols
         let target = GGMLConvert.exactTarget(type)!
         let ref = src.withUnsafeBytes { GGMLConvert.dequantize(type, $0, count: n) }
-        let conv = src.withUnsafeBytes { GGMLConvert.convert(type, $0, count: n, to: target) }
-        let got = ternDequantize(target, conv, count: n)
-        XCTAssertEqual(got.map(\.bitPattern), ref.map(\.bitPattern), "\(type) -> \(target) must be bit-exact")
+        let conv = src.withUnsafeBytes { GGMLConvert.convert(type, $0, rows: rows, cols: cols, to: target) }
+        XCTAssertEqual(conv.count, target.byteSize(rows: rows, cols: cols))
+        let got = ternDequantize(target, conv, rows: rows, cols: cols)
+        XCTAssertEqual(got.map { $0.bitPattern }, ref.map { $0.bitPattern }, "\(type) -> \(target) must be bit-exact")
     }
 
     func testQ8_0ToQ8IsBitExact() { exact(.q8_0, scaleAt: [0]) }
@@ -58,16 +71,16 @@ final class GGMLConvertTests: XCTestCase {
     /// |err| <= 15 * e(d*sc) + e(dmin*m), plus f32 rounding of the result.
     func testQ4_KToQ4WithinFoldingBound() {
         var rng = TestRNG(3)
-        let blocks = 32
-        let src = validBlocks(&rng, count: blocks, bytes: 144, scaleAt: [0, 2])
-        let n = blocks * 256
+        let rows = 31, cols = 256
+        let src = validBlocks(&rng, count: rows, bytes: 144, scaleAt: [0, 2])
+        let n = rows * cols
         let ref = src.withUnsafeBytes { GGMLConvert.dequantize(.q4_K, $0, count: n) }
-        let conv = src.withUnsafeBytes { GGMLConvert.convert(.q4_K, $0, count: n, to: .q4) }
-        let got = ternDequantize(.q4, conv, count: n)
+        let conv = src.withUnsafeBytes { GGMLConvert.convert(.q4_K, $0, rows: rows, cols: cols, to: .q4) }
+        let got = ternDequantize(.q4, conv, rows: rows, cols: cols)
         let ratio = worstRatio(got, ref) { i in
             // Bound from the folded block's own (exact) scale and min magnitudes.
-            let blk = conv.withUnsafeBytes { $0.baseAddress! + (i / 32) * 20 }
-            let d = abs(halfToFloat(blk.loadUnaligned(as: UInt16.self))), m = abs(halfToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+            let (ds, ms) = blockScale(.q4, conv, cols: cols, i)
+            let d = abs(ds), m = abs(ms)
             let e = { (x: Float) in max(x * 0x1p-11, 0x1p-25) * 1.001 }
             return 15 * e(d) + e(m) + abs(ref[i]) * 0x1p-22 + 1e-30
         }
@@ -78,14 +91,14 @@ final class GGMLConvertTests: XCTestCase {
     /// Q6_K is requantized to q8 by rounding to nearest: |err| <= d/2 per element, d the block's scale.
     func testQ6_KToQ8WithinRoundingBound() {
         var rng = TestRNG(4)
-        let blocks = 32
-        let src = validBlocks(&rng, count: blocks, bytes: 210, scaleAt: [208])
-        let n = blocks * 256
+        let rows = 33, cols = 256
+        let src = validBlocks(&rng, count: rows, bytes: 210, scaleAt: [208])
+        let n = rows * cols
         let ref = src.withUnsafeBytes { GGMLConvert.dequantize(.q6_K, $0, count: n) }
-        let conv = src.withUnsafeBytes { GGMLConvert.convert(.q6_K, $0, count: n, to: .q8) }
-        let got = ternDequantize(.q8, conv, count: n)
+        let conv = src.withUnsafeBytes { GGMLConvert.convert(.q6_K, $0, rows: rows, cols: cols, to: .q8) }
+        let got = ternDequantize(.q8, conv, rows: rows, cols: cols)
         let ratio = worstRatio(got, ref) { i in
-            let d = conv.withUnsafeBytes { halfToFloat($0.loadUnaligned(fromByteOffset: (i / 32) * 34, as: UInt16.self)) }
+            let d = blockScale(.q8, conv, cols: cols, i).0
             return 0.5 * d * 1.0001 + abs(ref[i]) * 0x1p-22 + 1e-30
         }
         XCTAssertLessThanOrEqual(ratio, 1)
@@ -95,15 +108,39 @@ final class GGMLConvertTests: XCTestCase {
         var rng = TestRNG(9)
         let vals = (0..<64).map { _ in rng.float(-3, 3) }
         let f32 = vals.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
-        let r = f32.withUnsafeBytes { GGMLConvert.convert(.f32, $0, count: 64, to: .f32) }
+        let r = f32.withUnsafeBytes { GGMLConvert.convert(.f32, $0, rows: 2, cols: 32, to: .f32) }
         XCTAssertEqual(r, f32)
         let halves = vals.map { Float16($0) }
         let f16 = halves.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
-        XCTAssertEqual(ternDequantize(.f32, f16.withUnsafeBytes { GGMLConvert.convert(.f16, $0, count: 64, to: .f32) }, count: 64),
+        XCTAssertEqual(ternDequantize(.f32, f16.withUnsafeBytes { GGMLConvert.convert(.f16, $0, rows: 2, cols: 32, to: .f32) }, rows: 2, cols: 32),
                        halves.map { Float($0) })
         let bf = vals.map { UInt16($0.bitPattern >> 16) }
         let bfBytes = bf.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
-        XCTAssertEqual(ternDequantize(.f32, bfBytes.withUnsafeBytes { GGMLConvert.convert(.bf16, $0, count: 64, to: .f32) }, count: 64),
+        XCTAssertEqual(ternDequantize(.f32, bfBytes.withUnsafeBytes { GGMLConvert.convert(.bf16, $0, rows: 2, cols: 32, to: .f32) }, rows: 2, cols: 32),
                        bf.map { Float(bitPattern: UInt32($0) << 16) })
+    }
+}
+
+final class RepackTests: XCTestCase {
+    /// Interleaving keeps every value, scale and min: dequantizing row-major blocks equals
+    /// dequantizing the interleaved groups row by row (ragged row counts pad with zero rows).
+    func testInterleavePreservesEveryRow() {
+        var rng = TestRNG(21)
+        for kind in [QuantKind.q8, .q4] {
+            for rows in [1, 3, 4, 5, 9] {
+                let cols = 96
+                let flat = validBlocks(&rng, count: rows * cols / 32, bytes: kind.blockBytes, scaleAt: kind == .q8 ? [0] : [0, 2])
+                var ref = [Float](repeating: 0, count: rows * cols)
+                flat.withUnsafeBytes { s in
+                    ref.withUnsafeMutableBufferPointer { o in
+                        if kind == .q8 { Q8.dequantize(s.baseAddress!, count: rows * cols, into: o.baseAddress!) } else { Q4.dequantize(s.baseAddress!, count: rows * cols, into: o.baseAddress!) }
+                    }
+                }
+                let inter = Repack.interleave(kind, flat, rows: rows, cols: cols)
+                XCTAssertEqual(inter.count, (rows + 3) / 4 * 4 * cols / 32 * kind.blockBytes)
+                let got = ternDequantize(kind == .q8 ? .q8 : .q4, inter, rows: rows, cols: cols)
+                XCTAssertEqual(got.map { $0.bitPattern }, ref.map { $0.bitPattern }, "\(kind) rows \(rows)")
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ func sampleCheckpoint(_ rng: inout TestRNG) -> (Metadata, [PendingTensor]) {
     for (i, (dt, shape)) in [(DType.f32, [7]), (.f16, [3, 5]), (.q8, [9, 64]), (.q4, [5, 96]), (.q8, [2, 3, 32]),
                              (.q4, [40, 128]), (.f32, [33, 17])].enumerated() {
         let rows = shape.dropLast().reduce(1, *)
-        let n = rows * dt.rowBytes(cols: shape.last!)!
+        let n = dt.byteSize(rows: rows, cols: shape.last!)!
         ts.append(PendingTensor(name: "t\(i).\(dt)", dtype: dt, shape: shape, data: rng.bytes(n)))
     }
     return (m, ts)
@@ -44,13 +44,14 @@ final class RoundTripTests: XCTestCase {
             if compress != nil {
                 XCTAssertEqual(t.codec, .zstd)
                 XCTAssertEqual(t.chunkCount, (t.rows + t.rowsPerChunk - 1) / t.rowsPerChunk)
-                XCTAssertLessThanOrEqual(t.rowsPerChunk, max(1, 300 / t.rowBytes))
-                // Each chunk decodes on its own to exactly its rows.
+                XCTAssertEqual(t.rowsPerChunk % t.dtype.groupRows, 0)
+                XCTAssertLessThanOrEqual(t.groupsPerChunk, max(1, 300 / t.groupBytes))
+                // Each chunk decodes on its own to exactly its row groups.
                 for c in 0..<t.chunkCount {
-                    let r0 = c * t.rowsPerChunk, r1 = min(t.rows, r0 + t.rowsPerChunk)
-                    var buf = [UInt8](repeating: 0, count: (r1 - r0) * t.rowBytes)
+                    let g = t.chunkGroups(c)
+                    var buf = [UInt8](repeating: 0, count: g.count * t.groupBytes)
                     try buf.withUnsafeMutableBytes { try f.readChunk(t, c, into: $0) }
-                    XCTAssertEqual(buf, Array(p.data[r0 * t.rowBytes..<r1 * t.rowBytes]))
+                    XCTAssertEqual(buf, Array(p.data[g.lowerBound * t.groupBytes..<g.upperBound * t.groupBytes]))
                 }
             } else {
                 XCTAssertEqual(t.codec, .raw)

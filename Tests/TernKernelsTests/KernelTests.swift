@@ -15,28 +15,24 @@ struct RNG: RandomNumberGenerator {
 
 final class KernelTests: XCTestCase {
     func quantized(_ kind: QuantKind, _ w: [Float], rows: Int, cols: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: rows * cols / 32 * kind.blockBytes)
-        w.withUnsafeBufferPointer { x in
-            out.withUnsafeMutableBytes { d in
-                switch kind {
-                case .q8: Q8.quantize(x.baseAddress!, count: rows * cols, into: d.baseAddress!)
-                case .q4: Q4.quantize(x.baseAddress!, count: rows * cols, into: d.baseAddress!)
-                }
-            }
-        }
-        return out
+        w.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
     }
 
     func testQuantizeRoundTripWithinHalfStep() {
         var rng = RNG(s: 1)
         for kind in [QuantKind.q8, .q4] {
-            let x = rng.floats(32 * 20, 3)
-            let q = quantized(kind, x, rows: 1, cols: x.count)
+            let rows = 3, cols = 32 * 20
+            let x = rng.floats(rows * cols, 3)
+            let q = quantized(kind, x, rows: rows, cols: cols)
+            XCTAssertEqual(q.count, 1 * 4 * cols / 32 * kind.blockBytes, "one padded four-row group")
             var back = [Float](repeating: 0, count: x.count)
             q.withUnsafeBytes { src in
-                back.withUnsafeMutableBufferPointer { QMatrix(kind: kind, rows: 1, cols: x.count, base: src.baseAddress!).dequantizeRow(0, into: $0.baseAddress!) }
+                back.withUnsafeMutableBufferPointer { b in
+                    let m = QMatrix(kind: kind, rows: rows, cols: cols, base: src.baseAddress!)
+                    for r in 0..<rows { m.dequantizeRow(r, into: b.baseAddress! + r * cols) }
+                }
             }
-            for b in 0..<20 {
+            for b in 0..<rows * cols / 32 {
                 let blk = Array(x[b * 32..<b * 32 + 32])
                 let range = kind == .q8 ? 2 * blk.map(abs).max()! : blk.max()! - blk.min()!
                 let step = range / (kind == .q8 ? 254 : 15)
@@ -49,23 +45,22 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// MatMul on ragged shapes (rows not a multiple of anything, batch 1...17) against a
-    /// double-precision dot of the dequantized weights and dequantized activations. The integer
-    /// sums are exact, so the only error is f32 accumulation over blocks: bound n_blocks * 2^-22 * sum|terms|.
-    func testMatMulMatchesReferenceOnRaggedShapes() {
+    /// The scalar reference MatMul against a double-precision dot of the dequantized weights and
+    /// dequantized activations. The integer sums are exact, so the only error is f32 accumulation
+    /// over blocks: bound (n_blocks + 2) * 2^-22 * sum|terms|.
+    func testScalarMatMulMatchesDoubleReference() {
         var rng = RNG(s: 2)
         for kind in [QuantKind.q8, .q4] {
             for (rows, cols, batch) in [(1, 32, 1), (7, 64, 3), (13, 96, 17), (33, 640, 5), (5, 2048, 2), (67, 160, 9)] {
-                let w = rng.floats(rows * cols)
-                let wq = quantized(kind, w, rows: rows, cols: cols)
+                let wq = quantized(kind, rng.floats(rows * cols), rows: rows, cols: cols)
                 let x = rng.floats(batch * cols, 4)
                 let acts = QuantizedActivations(cols: cols, capacity: batch)
-                x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols) }
+                x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
                 var out = [Float](repeating: .nan, count: batch * rows)
                 wq.withUnsafeBytes { base in
                     let m = QMatrix(kind: kind, rows: rows, cols: cols, base: base.baseAddress!)
                     out.withUnsafeMutableBufferPointer {
-                        MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 2))
+                        MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 2), isa: .scalar)
                     }
                     var wrow = [Float](repeating: 0, count: cols)
                     for r in 0..<rows {
@@ -87,6 +82,126 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Every ISA path this CPU runs against the scalar reference, on ragged shapes (rows not a
+    /// multiple of the four-row group, batch 1...17, thread splits mid-matrix). Both compute the
+    /// same exact integer block sums; they differ only in the order of f32 operations per block
+    /// (scale products, FMA, pairwise lane sums), so the bound is a few f32 roundings of each
+    /// block's magnitude: 8 * 2^-24 * sum over blocks of |d * da * isum| + |m * ssum|.
+    func testEveryISAMatchesScalarReference() {
+        var rng = RNG(s: 5)
+        print("KernelTests: ISA paths on this CPU: \(KernelISA.supported.map(\.rawValue))")
+        XCTAssertTrue(KernelISA.supported.contains(.scalar) && KernelISA.supported.contains(.swiftSIMD))
+        for kind in [QuantKind.q8, .q4] {
+            for (rows, cols) in [(1, 32), (2, 64), (3, 96), (5, 640), (7, 160), (13, 2048), (66, 640), (129, 96)] {
+                let wq = quantized(kind, rng.floats(rows * cols, 2), rows: rows, cols: cols)
+                for batch in [1, 2, 3, 4, 5, 8, 17] {
+                    let x = rng.floats(batch * cols, 3)
+                    let acts = QuantizedActivations(cols: cols, capacity: batch)
+                    x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
+                    wq.withUnsafeBytes { base in
+                        let m = QMatrix(kind: kind, rows: rows, cols: cols, base: base.baseAddress!)
+                        var ref = [Float](repeating: .nan, count: batch * rows)
+                        ref.withUnsafeMutableBufferPointer {
+                            MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 1), isa: .scalar)
+                        }
+                        // Per-output magnitude bound from the dequantized terms.
+                        var bound = [Double](repeating: 0, count: batch * rows)
+                        var wrow = [Float](repeating: 0, count: cols)
+                        for r in 0..<rows {
+                            wrow.withUnsafeMutableBufferPointer { m.dequantizeRow(r, into: $0.baseAddress!) }
+                            for b in 0..<batch {
+                                let v = acts.vector(b)
+                                var mag = 0.0
+                                for k in 0..<cols / 32 {
+                                    var blk = 0.0, wmax = 0.0
+                                    for i in k * 32..<k * 32 + 32 {
+                                        let term: Double = Double(wrow[i]) * Double(v.scale[k]) * Double(v.q[i])
+                                        blk += term
+                                        wmax = max(wmax, abs(Double(wrow[i])))
+                                    }
+                                    let minTerm: Double = Double(abs(v.scaledSum[k])) * wmax
+                                    mag += abs(blk) + minTerm
+                                }
+                                bound[b * rows + r] = 8 * 0x1p-24 * mag + 1e-30
+                            }
+                        }
+                        for isa in KernelISA.supported where isa != .scalar {
+                            var out = [Float](repeating: .nan, count: batch * rows + 1)
+                            out[batch * rows] = 12345  // a guard past the end must stay untouched
+                            out.withUnsafeMutableBufferPointer {
+                                MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 2), isa: isa)
+                            }
+                            XCTAssertEqual(out[batch * rows], 12345, "\(isa) wrote past the output")
+                            for i in 0..<batch * rows {
+                                XCTAssertEqual(Double(out[i]), Double(ref[i]), accuracy: bound[i],
+                                               "\(isa) \(kind) \(rows)x\(cols) batch \(batch) out \(i)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The vectorized activation quantizer gives the same bytes as the Swift one.
+    func testActivationQuantizationIsIdenticalOnEveryISA() {
+        var rng = RNG(s: 6)
+        let cols = 640, batch = 3
+        var x = rng.floats(batch * cols, 5)
+        x[7] = 0.5 * (x[0...31].map(abs).max()! / 127) * 3  // exercise a near-tie
+        for i in 64..<96 { x[i] = 0 }  // an all-zero group
+        let ref = QuantizedActivations(cols: cols, capacity: batch)
+        x.withUnsafeBufferPointer { ref.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
+        for isa in KernelISA.supported {
+            let a = QuantizedActivations(cols: cols, capacity: batch)
+            x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, batch: batch, stride: cols, isa: isa) }
+            for b in 0..<batch {
+                let u = a.vector(b), v = ref.vector(b)
+                for i in 0..<cols { XCTAssertEqual(u.q[i], v.q[i], "\(isa) q[\(b)][\(i)]") }
+                for g in 0..<cols / 32 {
+                    XCTAssertEqual(u.scale[g], v.scale[g], "\(isa)")
+                    XCTAssertEqual(u.scaledSum[g], v.scaledSum[g], "\(isa)")
+                }
+            }
+        }
+    }
+
+    /// GELU-gated product and fused f16 attention: every ISA against the Swift reference.
+    func testElementwiseKernelsOnEveryISA() {
+        var rng = RNG(s: 8)
+        let n = 2048 + 5
+        let g0 = rng.floats(n, 6), u = rng.floats(n, 2)
+        var ref = g0
+        ref.withUnsafeMutableBufferPointer { Ops.geluMul($0.baseAddress!, u, count: n, isa: .scalar) }
+        let dim = 256, count = 37, stride = 256 + 8
+        let q = rng.floats(dim, 1)
+        let kf = rng.floats(count * stride, 1), vf = rng.floats(count * stride, 1)
+        let k = kf.map { Float16($0).bitPattern }, v = vf.map { Float16($0).bitPattern }
+        var aref = [Float](repeating: 0, count: dim)
+        aref.withUnsafeMutableBufferPointer { Ops.attend(q: q, k: k, v: v, stride: stride, count: count, dim: dim, scale: 0.0625, out: $0.baseAddress!, isa: .scalar) }
+        // Reference attention in double.
+        var sc = (0..<count).map { t in (0..<dim).reduce(0.0) { $0 + Double(q[$1]) * Double(Float16(bitPattern: k[t * stride + $1])) } * 0.0625 }
+        let mx = sc.max()!
+        sc = sc.map { exp($0 - mx) }
+        let tot = sc.reduce(0, +)
+        for i in 0..<dim {
+            let want = (0..<count).reduce(0.0) { $0 + sc[$1] / tot * Double(Float16(bitPattern: v[$1 * stride + i])) }
+            XCTAssertEqual(Double(aref[i]), want, accuracy: 1e-5)
+        }
+        for isa in KernelISA.supported {
+            var g = g0
+            g.withUnsafeMutableBufferPointer { Ops.geluMul($0.baseAddress!, u, count: n, isa: isa) }
+            // Same formula, same fused operations in the same order: bit-identical on every path.
+            XCTAssertEqual(g.map { $0.bitPattern }, ref.map { $0.bitPattern }, "\(isa) gelu")
+            var out = [Float](repeating: .nan, count: dim)
+            out.withUnsafeMutableBufferPointer { Ops.attend(q: q, k: k, v: v, stride: stride, count: count, dim: dim, scale: 0.0625, out: $0.baseAddress!, isa: isa) }
+            for i in 0..<dim { XCTAssertEqual(out[i], aref[i], accuracy: 1e-5, "\(isa) attend \(i)") }
+            var h = [UInt16](repeating: 0, count: n)
+            g0.withUnsafeBufferPointer { Ops.toHalf($0.baseAddress!, &h, count: n, isa: isa) }
+            XCTAssertEqual(h, g0.map { Float16($0).bitPattern }, "\(isa) f16 conversion rounds to nearest even")
+        }
+    }
+
     func testActivationQuantizationWithinHalfStep() {
         var rng = RNG(s: 3)
         let cols = 96
@@ -99,7 +214,7 @@ final class KernelTests: XCTestCase {
                 var s: Int32 = 0
                 for i in 0..<32 {
                     let idx = g * 32 + i
-                    XCTAssertLessThanOrEqual(abs(Float(v.q[idx]) * v.scale[g] - x[b * cols + idx]), v.scale[g] * 0.5001)
+                    XCTAssertLessThanOrEqual(abs(Float(v.q[idx]) * v.scale[g] - x[b * cols + idx]), v.scale[g] * 0.5001 + 1e-7)
                     s += Int32(v.q[idx])
                 }
                 XCTAssertEqual(v.scaledSum[g], v.scale[g] * Float(s))
@@ -135,7 +250,10 @@ final class KernelTests: XCTestCase {
                 XCTAssertEqual(Double(h[hd * d + i + d / 2]), a * sin(t) + b * cos(t), accuracy: 1e-5)
             }
         }
-        XCTAssertEqual(Double(Ops.gelu(1)), 0.8411920, accuracy: 1e-6)
-        XCTAssertEqual(Double(Ops.gelu(-3)), -0.0036373, accuracy: 1e-6)
+        // GELU (tanh form) against libm's tanh.
+        for x: Double in [-8, -3, -1, -0.1, 0, 0.3, 1, 2.5, 9] {
+            let want = 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+            XCTAssertEqual(Double(Ops.gelu(Float(x))), want, accuracy: 2e-6 * max(1, abs(x)))
+        }
     }
 }

@@ -19,14 +19,23 @@ final class ConversionTests: XCTestCase {
         raw.withUnsafeBytes { src in
             out.withUnsafeMutableBufferPointer { o in
                 switch t.dtype {
-                case .q8: Q8.dequantize(src.baseAddress!, count: t.elementCount, into: o.baseAddress!)
-                case .q4: Q4.dequantize(src.baseAddress!, count: t.elementCount, into: o.baseAddress!)
+                case .q8, .q4:
+                    let m = QMatrix(kind: t.dtype == .q8 ? .q8 : .q4, rows: t.rows, cols: t.cols, base: src.baseAddress!)
+                    for r in 0..<t.rows { m.dequantizeRow(r, into: o.baseAddress! + r * t.cols) }
                 case .f32: _ = o.initialize(from: src.bindMemory(to: Float.self))
                 case .f16: for i in 0..<t.elementCount { o[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
                 }
             }
         }
         return out
+    }
+
+    /// Stored scale and min (q4) of element i of an interleaved tensor.
+    func scaleMin(_ raw: [UInt8], _ t: TensorInfo, _ i: Int) -> (Float, Float) {
+        let r = i / t.cols, k = (i % t.cols) / 32, gbBytes = t.dtype == .q8 ? 136 : 80
+        let gb = ((r / 4) * (t.cols / 32) + k) * gbBytes, lane = r % 4
+        let h = { (o: Int) in halfToFloat(UInt16(raw[o]) | UInt16(raw[o + 1]) << 8) }
+        return (h(gb + 2 * lane), t.dtype == .q4 ? h(gb + 8 + 2 * lane) : 0)
     }
 
     func checkAll(_ ternPath: String) throws {
@@ -51,9 +60,8 @@ final class ConversionTests: XCTestCase {
                 var worst: Float = 0
                 let raw = try storedBytes(tern, t)
                 for i in 0..<got.count {
-                    let blk = (i / 32) * 20
-                    let d = abs(halfToFloat(UInt16(raw[blk]) | UInt16(raw[blk + 1]) << 8))
-                    let m = abs(halfToFloat(UInt16(raw[blk + 2]) | UInt16(raw[blk + 3]) << 8))
+                    let (ds, ms) = scaleMin(raw, t, i)
+                    let d = abs(ds), m = abs(ms)
                     let e = { (x: Float) in max(x * 0x1p-11, 0x1p-25) * 1.001 }
                     worst = max(worst, abs(got[i] - ref[i]) / (15 * e(d) + e(m) + abs(ref[i]) * 0x1p-22 + 1e-30))
                 }
@@ -64,8 +72,7 @@ final class ConversionTests: XCTestCase {
                 XCTAssertEqual(t.dtype, .q8)
                 let raw = try storedBytes(tern, t)
                 for i in 0..<got.count {
-                    let blk = (i / 32) * 34
-                    let d = halfToFloat(UInt16(raw[blk]) | UInt16(raw[blk + 1]) << 8)
+                    let d = scaleMin(raw, t, i).0
                     if abs(got[i] - ref[i]) > 0.5 * d * 1.0001 + abs(ref[i]) * 0x1p-22 {
                         XCTFail("\(g.name)[\(i)]: \(got[i]) vs \(ref[i]) exceeds d/2 = \(d / 2)")
                         break

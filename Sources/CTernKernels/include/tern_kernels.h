@@ -17,8 +17,10 @@ extern "C" {
 #endif
 
 /* Batch of int8-quantized activation vectors, 32 per group with a float scale,
- * scale * sum(q) per group (the q4 min term) and -64 * sum(q) (half the bias that turns a
- * u8 x s8 product of (w + 128) into w x a; each row owns two int32 lanes). Vector b starts at q + b * q_stride and its
+ * scale * sum(q) per group (the q4 min term) and two int32 biases per group (at bias + 2g):
+ * -128 times the sum of the activations each of a row's two int32 lanes multiplies (bytes
+ * 0-3 and 4-7 of every 8-column chunk). They turn a u8 x s8 product of (w + 128) into w x a
+ * exactly, lane by lane. Vector b starts at q + b * q_stride and its
  * group values at scale/ssum/bias + b * s_stride. */
 typedef struct tern_acts {
     const int8_t *q;
