@@ -48,9 +48,9 @@ enum BenchCommand {
         let (pp, ppSD) = BenchResult.meanSD(r.ppTPS)
         let (tg, tgSD) = BenchResult.meanSD(r.tgTPS)
         let bpt = model.model.bytesPerToken
-        let bw = a.flags.contains("--no-roofline") ? 0 : measureReadBandwidth(threads: threads)
-        let roof = bw > 0 ? bw / Double(bpt) : 0
         let rss = peakRSSBytes()
+        let bw = a.flags.contains("--no-roofline") ? 0 : childBandwidth(threads: threads)
+        let roof = bw > 0 ? bw / Double(bpt) : 0
         let isa = KernelISA.active.rawValue
         if a.flags.contains("--json") {
             print(String(format: "{\"model\":%@,\"isa\":\"%@\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,"
@@ -69,4 +69,17 @@ enum BenchCommand {
             print(String(format: "peak RSS: %.1f MiB", Double(rss) / 1048576))
         }
     }
+}
+
+/// Read bandwidth measured by a child `tern _membw` (0 if it fails).
+func childBandwidth(threads: Int) -> Double {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+    p.arguments = ["_membw", String(threads)]
+    let out = Pipe()
+    p.standardOutput = out
+    guard (try? p.run()) != nil else { return 0 }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 }

@@ -2,11 +2,13 @@
 import Foundation
 import Tern
 import TernFormat
+import TernKernels
 
 let commands: [String: (String, ([String]) throws -> Void)] = [
     "run": ("generate text from a prompt", RunCommand.main),
     "tokenize": ("print the token ids of a text", TokenizeCommand.main),
     "bench": ("measure prefill and decode speed", BenchCommand.main),
+    "perplexity": ("perplexity on a text file, as llama-perplexity", PerplexityCommand.main),
     "inspect": ("show a checkpoint's metadata and tensors", InspectCommand.main),
 ]
 
@@ -20,6 +22,12 @@ Run 'tern COMMAND --help' for a command's options.
 """
 
 let argv = Array(CommandLine.arguments.dropFirst())
+// Internal: `tern _membw THREADS` prints the measured read bandwidth (bytes/s). `tern bench`
+// runs it as a child process so the probe's buffer stays out of the benchmark's peak RSS.
+if argv.first == "_membw", argv.count == 2, let t = Int(argv[1]), t > 0 {
+    print(Int(measureReadBandwidth(bytes: 1 << 30, threads: t, passes: 8)))
+    exit(0)
+}
 guard let name = argv.first, name != "-h", name != "--help", name != "help" else {
     print(topUsage)
     exit(argv.isEmpty ? 1 : 0)

@@ -1,0 +1,44 @@
+import Foundation
+import Tern
+import TernFormat
+
+enum PerplexityCommand {
+    static let usage = """
+    usage: tern perplexity -m MODEL.tern -f TEXT [-c CTX] [options]
+
+    Perplexity of MODEL on a text file, computed as llama-perplexity does (non-overlapping chunks
+    of CTX tokens, BOS first, the second half of each chunk scored), so the two compare directly.
+
+    options:
+      -m, --model PATH     checkpoint
+      -f, --file PATH      text file
+      -c, --ctx-size N     tokens per chunk (default 512)
+      --chunks N           evaluate at most N chunks
+      -t, --threads N      worker threads (default: all cores)
+      --json               print one JSON object
+    """
+
+    static func main(_ argv: [String]) throws {
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-c", "--ctx-size"], ["--chunks"], ["-t", "--threads"]],
+                              flagNames: [["--json"]], usage: usage)
+        guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
+        guard let file = a.string("-f") else { throw UsageError(message: "missing -f TEXT (see --help)") }
+        guard let data = FileManager.default.contents(atPath: file) else { throw UsageError(message: "cannot read \(file)") }
+        let ctx = try a.int("-c", default: 512, range: 4...1 << 20)
+        let maxChunks = a.string("--chunks") == nil ? nil : try a.int("--chunks", default: 0, range: 1...1 << 20)
+        let threads = try a.int("-t", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
+        let model = try TernModel(path: path)
+        let gen = Generator(model: model, threads: threads)
+        let json = a.flags.contains("--json")
+        let r = try gen.perplexity(text: String(decoding: data, as: UTF8.self), context: ctx, maxChunks: maxChunks) { i, n, ppl in
+            if !json { writeStderr(String(format: "[%d/%d] %.4f\n", i, n, ppl)) }
+        }
+        if json {
+            print(String(format: "{\"perplexity\":%.6f,\"std_error\":%.6f,\"chunks\":%d,\"ctx\":%d,\"scored_tokens\":%d,\"tokens_per_second\":%.1f}",
+                         r.perplexity, r.stdError, r.chunks.count, ctx, r.scoredTokens, r.tokensPerSecond))
+        } else {
+            print(String(format: "Final estimate: PPL = %.4f +/- %.5f  (%d chunks of %d, %d scored tokens, %.0f t/s)",
+                         r.perplexity, r.stdError, r.chunks.count, ctx, r.scoredTokens, r.tokensPerSecond))
+        }
+    }
+}
