@@ -34,6 +34,16 @@ public final class MappedFile: @unchecked Sendable {
 
     private let owned: Bool
 
+    /// Drops the pages wholly inside `range` from the resident set (they are re-read from the
+    /// file if touched again). Used for parsed metadata and for tensors copied elsewhere.
+    public func release(_ range: Range<Int>) {
+        guard !owned, let base = bytes.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (range.lowerBound + page - 1) / page * page, hi = range.upperBound / page * page
+        guard hi > lo else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, MADV_DONTNEED)
+    }
+
     /// An in-memory copy of `data` presented as if mapped from `path` (tests, fuzzing, pipes).
     public init(copying data: [UInt8], path: String) throws {
         guard !data.isEmpty else { throw FormatError(file: path, field: "size", "file is empty") }

@@ -8,6 +8,13 @@ public enum TernContainer {
     public static let alignment = 64
     /// Bytes of one chunk-index entry of a zstd tensor: offset, size, xxh64 (u64 each).
     public static let chunkEntryBytes = 24
+
+    /// XXH64 of the metadata and table (bytes 64..<tableEnd) seeded with the XXH64 of header
+    /// bytes 0..<56: covers every structural byte without copying them together.
+    public static func structureChecksum(_ file: UnsafeRawBufferPointer, tableEnd: Int) -> UInt64 {
+        let seed = XXH64.hash(UnsafeRawBufferPointer(rebasing: file[0..<56]))
+        return XXH64.hash(UnsafeRawBufferPointer(rebasing: file[headerSize..<tableEnd]), seed: seed)
+    }
 }
 
 /// One entry of the tensor table, validated against the file.
@@ -88,10 +95,7 @@ public final class TernFile: @unchecked Sendable {
               let tableEnd = safeAdd(tableOff, tableSize), tableEnd <= file.count else {
             throw FormatError(file: path, field: "header: section offsets", "metadata [\(metaOff), +\(metaSize)) and tensor table [\(tableOff), +\(tableSize)) do not fit the \(file.count)-byte file")
         }
-        // The structure checksum covers header bytes 0..<56, metadata and table.
-        var h = [UInt8](UnsafeRawBufferPointer(rebasing: file[0..<56]))
-        h.append(contentsOf: UnsafeRawBufferPointer(rebasing: file[metaOff..<tableEnd]))
-        guard XXH64.hash(h) == structSum else {
+        guard TernContainer.structureChecksum(file, tableEnd: tableEnd) == structSum else {
             throw FormatError(file: path, field: "header: checksum", "header, metadata or tensor table is corrupt (checksum mismatch)")
         }
         var mr = ByteReader(UnsafeRawBufferPointer(rebasing: file[0..<metaEnd]), offset: metaOff, file: path)
@@ -116,6 +120,8 @@ public final class TernFile: @unchecked Sendable {
         }
         tensors = list
         index = idx
+        // Parsed: the metadata and table pages need not stay resident.
+        map.release(TernContainer.headerSize..<tableEnd)
     }
 
     private static func readEntry(_ r: inout ByteReader, i: Int, file: UnsafeRawBufferPointer, path: String,

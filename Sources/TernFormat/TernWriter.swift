@@ -102,7 +102,8 @@ public enum TernWriter {
         header.u64(UInt64(TernContainer.headerSize + meta.bytes.count))
         header.u64(UInt64(tableSize))
         header.u64(UInt64(encoded.count))
-        header.u64(XXH64.hash(header.bytes + meta.bytes + table.bytes))
+        let structure = header.bytes + [UInt8](repeating: 0, count: 8) + meta.bytes + table.bytes
+        header.u64(structure.withUnsafeBytes { TernContainer.structureChecksum($0, tableEnd: structure.count) })
 
         try AtomicFile.write(path: path) { out in
             try out.write(header.bytes)

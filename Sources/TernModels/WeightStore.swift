@@ -26,6 +26,8 @@ public final class WeightStore: @unchecked Sendable {
         do { try file.read(t, into: buf) } catch { buf.deallocate(); throw error }
         owned.append(buf)
         decompressedBytes += t.byteSize
+        // The compressed pages were read once; keep only the decompressed copy resident.
+        file.map.release(t.offset..<t.offset + t.storedSize)
         return UnsafeRawPointer(buf.baseAddress!)
     }
 

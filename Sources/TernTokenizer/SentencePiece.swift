@@ -6,22 +6,19 @@ import TernFormat
 /// match it, including splitting out user-defined (and, with `parseSpecial`, control) tokens first.
 public final class SentencePieceTokenizer: @unchecked Sendable {
     public let vocab: Vocabulary
-    private var ids: [ArraySlice<UInt8>: Int32] = [:]
     private var byteTokens = [Int32](repeating: -1, count: 256)
     /// Special tokens to split out, longest text first: (text, id, isUserDefined).
     private var specials: [([UInt8], Int32, Bool)] = []
 
     public init(vocab: Vocabulary) {
         self.vocab = vocab
-        ids.reserveCapacity(vocab.count)
-        for (i, t) in vocab.tokens.enumerated() where ids[t[...]] == nil { ids[t[...]] = Int32(i) }
         let hex = Array("0123456789ABCDEF".utf8)
         for b in 0..<256 {
             let name: [UInt8] = Array("<0x".utf8) + [hex[b >> 4], hex[b & 15]] + [UInt8(ascii: ">")]
-            if let id = ids[name[...]] { byteTokens[b] = id }
+            if let id = vocab.tokens.id(of: name) { byteTokens[b] = id }
         }
         for (i, k) in vocab.kinds.enumerated() where (k == .control || k == .userDefined || k == .unknown) && !vocab.tokens[i].isEmpty {
-            specials.append((vocab.tokens[i], Int32(i), k == .userDefined))
+            specials.append((Array(vocab.tokens[i]), Int32(i), k == .userDefined))
         }
         specials.sort { $0.0.count > $1.0.count }
     }
@@ -100,7 +97,7 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
         func tryAdd(_ l: Int, _ r: Int) {
             guard l >= 0, r >= 0 else { return }
             let piece = text[sym[l].start..<sym[l].start + sym[l].n + sym[r].n]
-            guard let id = ids[piece] else { return }
+            guard let id = vocab.tokens.id(of: piece) else { return }
             heap.push(Bigram(left: l, right: r, score: vocab.scores[Int(id)], size: piece.count))
             revMerge[piece] = (l, r)
         }
@@ -117,7 +114,7 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
         }
         func resegment(_ s: Symbol) {
             let piece = text[s.start..<s.start + s.n]
-            if let id = ids[piece] { out.append(id); return }
+            if let id = vocab.tokens.id(of: piece) { out.append(id); return }
             if let (l, r) = revMerge[piece] {
                 resegment(sym[l]); resegment(sym[r])
                 return
@@ -138,7 +135,7 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
     /// control tokens as nothing unless `special`). Unknown ids give no bytes.
     public func piece(_ id: Int32, special: Bool = false) -> [UInt8] {
         guard id >= 0, Int(id) < vocab.count else { return [] }
-        let t = vocab.tokens[Int(id)]
+        let t = Array(vocab.tokens[Int(id)])
         switch vocab.kinds[Int(id)] {
         case .normal, .userDefined, .unused:
             var out: [UInt8] = []
@@ -149,7 +146,7 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
             }
             return out
         case .byte:
-            if t.count == 6, let v = UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) { return [v] }
+            if t.count == 6, let v = UInt8(String(decoding: t.dropFirst(3).prefix(2), as: UTF8.self), radix: 16) { return [v] }
             return []
         case .unknown: return Array("\u{2585}".utf8)
         case .control: return special ? t : []

@@ -7,7 +7,7 @@ public enum TokenKind: Int32, Sendable {
 
 /// A tokenizer vocabulary read from checkpoint metadata (GGUF or .tern keys `tokenizer.ggml.*`).
 public struct Vocabulary: Sendable {
-    public let tokens: [[UInt8]]
+    public let tokens: TokenTable
     public let scores: [Float]
     public let kinds: [TokenKind]
     public let bos: Int32?
@@ -30,7 +30,7 @@ public struct Vocabulary: Sendable {
             throw FormatError(file: file, field: "metadata 'tokenizer.ggml.tokens'", "missing or empty")
         }
         let n = toks.count
-        tokens = toks.map { Array($0.utf8) }
+        tokens = TokenTable(toks)
         let sc = m.floats("tokenizer.ggml.scores") ?? [Float](repeating: 0, count: n)
         guard sc.count == n else {
             throw FormatError(file: file, field: "metadata 'tokenizer.ggml.scores'", "has \(sc.count) entries for \(n) tokens")
