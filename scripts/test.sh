@@ -19,4 +19,6 @@ for t in GenerationTests.testGreedyGoldenRaw GenerationTests.testGreedyGoldenCom
          CLITests.testRunJSONGivesGoldenTokens TokenizerTests.testMatchesLlamaCppOnGemma; do
   grep -q "Test Case '$t' passed" "$log" || { echo "test.sh: model test $t did not pass" >&2; status=1; }
 done
+# The aarch64 NEON kernels, cross-compiled and run under qemu against a scalar reference.
+if ! bash Tests/arm/run.sh; then echo "test.sh: NEON kernel check failed" >&2; status=1; fi
 exit "$status"

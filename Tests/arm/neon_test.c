@@ -1,0 +1,146 @@
+/* Checks Tern's aarch64 NEON (sdot) kernels against a scalar reference on ragged shapes.
+ * Built by Tests/arm/run.sh with aarch64-linux-gnu-gcc and run under qemu-aarch64, since the
+ * development and CI machines are x86-64. Prints "N passed, M failed". */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tern_kernels.h"
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (uint32_t)rng; }
+static float frand(float lo, float hi) { return lo + (hi - lo) * (next() & 0xFFFFFF) / 16777216.0f; }
+
+static uint16_t to_f16(float x) { __fp16 h = (__fp16)x; uint16_t u; memcpy(&u, &h, 2); return u; }
+static float from_f16(uint16_t u) { __fp16 h; memcpy(&h, &u, 2); return (float)h; }
+
+static int passed = 0, failed = 0;
+static void check(int ok, const char *what) {
+    if (ok) passed++; else { failed++; fprintf(stderr, "FAIL: %s\n", what); }
+}
+
+/* Reference for one row (lane) of an interleaved group against activation vector b. */
+static double ref_dot(int q4, const uint8_t *grp, int lane, int blocks, const int8_t *aq, const float *as, const float *ass, double *mag) {
+    double s = 0;
+    *mag = 0;
+    for (int k = 0; k < blocks; k++) {
+        const uint8_t *gb = grp + k * (q4 ? 80 : 136);
+        const float d = from_f16(gb[2 * lane] | gb[2 * lane + 1] << 8);
+        long isum = 0;
+        for (int i = 0; i < 32; i++) {
+            int w;
+            if (q4) {
+                const int h = i / 16, j = i % 8, hi = (i % 16) >= 8;
+                const uint8_t b = gb[16 + h * 32 + lane * 8 + j];
+                w = hi ? b >> 4 : b & 15;
+            } else {
+                w = (int8_t)gb[8 + (i / 8) * 32 + lane * 8 + i % 8];
+            }
+            isum += (long)w * aq[k * 32 + i];
+        }
+        double t = (double)d * as[k] * isum;
+        if (q4) {
+            const float m = from_f16(gb[8 + 2 * lane] | gb[9 + 2 * lane] << 8);
+            t += (double)m * ass[k];
+            *mag += fabs((double)m * ass[k]);
+        }
+        *mag += fabs((double)d * as[k] * isum);
+        s += t;
+    }
+    return s;
+}
+
+static void test_gemm(int q4, int rows, int cols, int batch) {
+    const int blocks = cols / 32, groups = (rows + 3) / 4, gbytes = blocks * (q4 ? 80 : 136);
+    uint8_t *w = calloc((size_t)groups * gbytes, 1);
+    for (int g = 0; g < groups; g++)
+        for (int k = 0; k < blocks; k++) {
+            uint8_t *gb = w + (size_t)g * gbytes + k * (q4 ? 80 : 136);
+            for (int lane = 0; lane < 4; lane++) {
+                if (4 * g + lane >= rows) continue; /* padding rows stay zero */
+                uint16_t d = to_f16(frand(0.001f, 0.05f)), m = to_f16(frand(-0.3f, 0.1f));
+                gb[2 * lane] = d & 0xFF; gb[2 * lane + 1] = d >> 8;
+                if (q4) { gb[8 + 2 * lane] = m & 0xFF; gb[9 + 2 * lane] = m >> 8; }
+            }
+            for (int i = q4 ? 16 : 8; i < (q4 ? 80 : 136); i++) gb[i] = next() & 0xFF;
+            if (!q4) for (int i = 8; i < 136; i++) if ((int8_t)gb[i] == -128) gb[i] = 0x81;
+        }
+    int8_t *aq = malloc((size_t)batch * cols);
+    float *as = malloc(sizeof(float) * batch * blocks), *ass = malloc(sizeof(float) * batch * blocks);
+    int32_t *bias = malloc(sizeof(int32_t) * 2 * batch * blocks);
+    for (int b = 0; b < batch; b++)
+        for (int k = 0; k < blocks; k++) {
+            int sum = 0;
+            for (int i = 0; i < 32; i++) { aq[b * cols + k * 32 + i] = (int8_t)((int)(next() % 255) - 127); sum += aq[b * cols + k * 32 + i]; }
+            as[b * blocks + k] = frand(0.01f, 0.1f);
+            ass[b * blocks + k] = as[b * blocks + k] * sum;
+            bias[2 * (b * blocks + k)] = bias[2 * (b * blocks + k) + 1] = 0;
+        }
+    tern_acts a = {aq, as, ass, bias, cols, blocks};
+    float *out = malloc(sizeof(float) * (batch * rows + 1));
+    for (int i = 0; i <= batch * rows; i++) out[i] = NAN;
+    out[batch * rows] = 12345;
+    /* Two calls over split group ranges, as two threads would. */
+    const int mid = groups / 2;
+    (q4 ? tern_gemm_q4_neon : tern_gemm_q8_neon)(w, gbytes, 0, mid, rows, blocks, &a, batch, out, rows);
+    (q4 ? tern_gemm_q4_neon : tern_gemm_q8_neon)(w, gbytes, mid, groups, rows, blocks, &a, batch, out, rows);
+    int ok = out[batch * rows] == 12345;
+    for (int b = 0; b < batch && ok; b++)
+        for (int r = 0; r < rows; r++) {
+            double mag;
+            const double ref = ref_dot(q4, w + (size_t)(r / 4) * gbytes, r % 4, blocks, aq + b * cols, as + b * blocks, ass + b * blocks, &mag);
+            if (!(fabs(out[b * rows + r] - ref) <= 8 * 0x1p-24 * mag + 1e-30)) {
+                fprintf(stderr, "  %s %dx%d batch %d: out[%d][%d] = %.9g, reference %.9g\n", q4 ? "q4" : "q8", rows, cols, batch, b, r, out[b * rows + r], ref);
+                ok = 0;
+                break;
+            }
+        }
+    char what[96];
+    snprintf(what, sizeof what, "gemm %s %dx%d batch %d", q4 ? "q4" : "q8", rows, cols, batch);
+    check(ok, what);
+    free(w); free(aq); free(as); free(ass); free(bias); free(out);
+}
+
+static void test_attention(void) {
+    enum { dim = 256, count = 37, stride = 264 };
+    float q[dim], out[dim];
+    static uint16_t k[count * stride], v[count * stride];
+    for (int i = 0; i < dim; i++) q[i] = frand(-1, 1);
+    for (int i = 0; i < count * stride; i++) { k[i] = to_f16(frand(-1, 1)); v[i] = to_f16(frand(-1, 1)); }
+    tern_attend_f16_neon(q, k, v, stride, count, dim, 0.0625f, out);
+    double sc[count], mx = -1e30, tot = 0;
+    for (int t = 0; t < count; t++) {
+        double s = 0;
+        for (int i = 0; i < dim; i++) s += q[i] * (double)from_f16(k[t * stride + i]);
+        sc[t] = s * 0.0625;
+        if (sc[t] > mx) mx = sc[t];
+    }
+    for (int t = 0; t < count; t++) { sc[t] = exp(sc[t] - mx); tot += sc[t]; }
+    int ok = 1;
+    for (int i = 0; i < dim; i++) {
+        double want = 0;
+        for (int t = 0; t < count; t++) want += sc[t] / tot * from_f16(v[t * stride + i]);
+        if (fabs(out[i] - want) > 1e-5) ok = 0;
+    }
+    check(ok, "attend_f16");
+    float x[19];
+    uint16_t h[19];
+    for (int i = 0; i < 19; i++) x[i] = frand(-70000, 70000) * (i % 3 ? 1e-4f : 1);
+    tern_f32_to_f16_neon(x, h, 19);
+    int same = 1;
+    for (int i = 0; i < 19; i++) same &= h[i] == to_f16(x[i]);
+    check(same, "f32_to_f16");
+}
+
+int main(void) {
+    printf("neon dotprod supported (HWCAP): %d\n", tern_cpu_has_neon_dotprod());
+    const int shapes[][2] = {{1, 32}, {2, 64}, {3, 96}, {5, 640}, {7, 160}, {13, 2048}, {66, 640}, {129, 96}};
+    const int batches[] = {1, 2, 3, 4, 5, 8, 17};
+    for (int q4 = 0; q4 < 2; q4++)
+        for (unsigned s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (unsigned b = 0; b < sizeof batches / sizeof batches[0]; b++) test_gemm(q4, shapes[s][0], shapes[s][1], batches[b]);
+    test_attention();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
