@@ -1,5 +1,6 @@
 import Foundation
 import TernFormat
+import TernKernels
 import TernTestSupport
 import XCTest
 
@@ -19,6 +20,47 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThan(obj["gen_tps"] as? Double ?? 0, 0)
         XCTAssertGreaterThan(obj["peak_rss_bytes"] as? Int ?? 0, 100_000_000)
         XCTAssertTrue(r.stderr.contains("peak RSS"), r.stderr)
+    }
+
+    /// The greedy golden on every kernel path this CPU runs (TERN_ISA), raw and compressed.
+    func testGoldenOnEveryISA() throws {
+        print("CLITests: golden on ISA paths \(KernelISA.supported.map(\.rawValue))")
+        for model in [try TestSupport.convertedGemma(), try TestSupport.convertedGemma(["--compress"])] {
+            for isa in KernelISA.supported {
+                let r = try TestSupport.run(tern, ["run", "-m", model, "-p", TestSupport.capitalPrompt, "-n", "24", "--temp", "0", "--json"],
+                                            env: ["TERN_ISA": isa.rawValue])
+                XCTAssertEqual(r.status, 0, r.stderr)
+                let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+                XCTAssertEqual(obj["tokens"] as? [Int], TestSupport.capitalGolden.map(Int.init), "TERN_ISA=\(isa.rawValue) \(model)")
+                XCTAssertFalse(r.stderr.contains("TERN_ISA"), "no fallback warning: \(r.stderr)")
+            }
+        }
+        let bad = try TestSupport.run(tern, ["run", "-m", try TestSupport.convertedGemma(), "-p", "hi", "-n", "1"], env: ["TERN_ISA": "mmx"])
+        XCTAssertEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("TERN_ISA=mmx is unknown"), bad.stderr)
+    }
+
+    func testBenchAndPerplexityJSON() throws {
+        let model = try TestSupport.convertedGemma()
+        let b = try TestSupport.run(tern, ["bench", "-m", model, "-p", "16", "-n", "4", "-r", "1", "--no-roofline", "--json"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any])
+        for k in ["pp_tps", "tg_tps", "pp_sd", "tg_sd"] { XCTAssertNotNil(o[k] as? Double, k) }
+        XCTAssertEqual(o["threads"] as? Int, ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertEqual(o["isa"] as? String, KernelISA.active.rawValue)
+        XCTAssertGreaterThan(o["bytes_per_token"] as? Int ?? 0, 200_000_000)
+        // Perplexity on a short text: a fixed text gives a deterministic, finite value.
+        let text = TestSupport.tempDir() + "/t.txt"
+        writeFile(text, Array(String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 30).utf8))
+        let p = try TestSupport.run(tern, ["perplexity", "-m", model, "-f", text, "-c", "64", "--json"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        let po = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as? [String: Any])
+        let ppl = try XCTUnwrap(po["perplexity"] as? Double)
+        XCTAssertTrue(ppl > 1 && ppl < 3, "a 30x repeated sentence is nearly certain after its first copies: \(ppl)")
+        XCTAssertEqual(po["chunks"] as? Int, (try XCTUnwrap(po["scored_tokens"] as? Int)) / 31)
+        let short = try TestSupport.run(tern, ["perplexity", "-m", model, "-f", text, "-c", "4096"])
+        XCTAssertEqual(short.status, 1)
+        XCTAssertTrue(short.stderr.contains("at least 8192 are needed"), short.stderr)
     }
 
     func testRunStreamsText() throws {
@@ -67,7 +109,7 @@ final class CLITests: XCTestCase {
     }
 
     func testHelpOnEveryCommand() throws {
-        for args in [["--help"], ["run", "--help"], ["tokenize", "--help"], ["inspect", "--help"]] {
+        for args in [["--help"], ["run", "--help"], ["tokenize", "--help"], ["inspect", "--help"], ["bench", "--help"], ["perplexity", "--help"]] {
             let r = try TestSupport.run(tern, args)
             XCTAssertEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.stdout.contains("usage: tern"), "\(args): \(r.stdout)")

@@ -59,11 +59,12 @@ public enum TestSupport {
         public let stderr: String
     }
 
-    /// Runs a program to completion.
-    public static func run(_ path: String, _ args: [String]) throws -> Result {
+    /// Runs a program to completion; `env` adds to the inherited environment.
+    public static func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let o = Pipe(), e = Pipe()
         p.standardOutput = o
         p.standardError = e
