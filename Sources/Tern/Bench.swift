@@ -41,11 +41,11 @@ extension Generator {
             }
             if genTokens > 0 {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                var tok = ids[0]
+                var one: [Int32] = [ids[0]]
                 for pos in 0..<genTokens {
-                    lm.forward(tokens: [tok], startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false,
+                    lm.forward(tokens: one, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false,
                                state: tg, parallel: parallel)
-                    tok = Sampler.argmax(tg.logitsRow(0))
+                    one[0] = Sampler.argmax(tg.logitsRow(0))
                 }
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { result.tgTPS.append(Double(genTokens) / dt) }

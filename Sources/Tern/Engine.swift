@@ -91,10 +91,13 @@ public final class Generator {
         let t1 = Date()
         var next = sampler.sample(state.logitsRow(0))
         let eos = model.tokenizer.vocab.eos
+        stats.tokens.reserveCapacity(maxTokens)
+        var one: [Int32] = [next]  // reused: the decode loop allocates nothing per token
         while true {
             stats.tokens.append(next)
             if !onToken(next) || next == eos || stats.tokens.count >= maxTokens { break }
-            lm.forward(tokens: [next], startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
+            one[0] = next
+            lm.forward(tokens: one, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
             pos += 1
             next = sampler.sample(state.logitsRow(0))
         }

@@ -7,32 +7,61 @@ public enum MatMul {
     public static func run(_ w: QMatrix, _ x: QuantizedActivations, batch: Int, out: UnsafeMutablePointer<Float>,
                            outStride: Int, parallel: Parallel, isa: KernelISA = .active) {
         precondition(x.cols == w.cols && batch <= x.capacity)
-        let o = UnsafeSendable(out)
-        if let fn = isa.gemm(w.kind) {
-            var acts = x.cAct
-            let base = w.base.assumingMemoryBound(to: UInt8.self)
-            withUnsafePointer(to: &acts) { ap in
-                let a = UnsafeSendable(ap)
-                parallel.forEach(w.groups, minChunk: 4) { g in
-                    fn(base, w.groupBytes, g.lowerBound, g.upperBound, w.rows, w.blocks, a.value, Int32(batch), o.value, outStride)
-                }
+        let job = parallel.matmul
+        job.w = w
+        job.acts = x.cAct
+        job.batch = batch
+        job.out = out
+        job.outStride = outStride
+        job.isa = isa
+        job.fn = isa.gemm(w.kind)
+        job.parts = min(parallel.threads, max(1, w.groups / 4))
+        parallel.pool.run(job: job)
+    }
+}
+
+/// One MatMul's parameters, set before each dispatch; each thread takes its share of row groups.
+final class MatMulJob: PoolJob, @unchecked Sendable {
+    var w = QMatrix(kind: .q8, rows: 1, cols: 32, base: UnsafeRawPointer(bitPattern: 64)!)
+    var acts = tern_acts()
+    var batch = 0
+    var out = UnsafeMutablePointer<Float>(bitPattern: 64)!
+    var outStride = 0
+    var isa = KernelISA.scalar
+    var fn: tern_gemm_fn?
+    var parts = 1
+
+    func run(thread: Int, threads: Int) {
+        guard thread < parts else { return }
+        let g = Parallel.share(w.groups, thread, parts)
+        if g.isEmpty { return }
+        if let fn {
+            withUnsafePointer(to: &acts) { a in
+                fn(w.base.assumingMemoryBound(to: UInt8.self), w.groupBytes, g.lowerBound, g.upperBound, w.rows, w.blocks,
+                   a, Int32(batch), out, outStride)
             }
             return
         }
-        let simd = isa == .swiftSIMD
-        parallel.forEach(w.groups, minChunk: 4) { groups in
-            for g in groups {
-                let grp = w.group(g)
-                let valid = min(4, w.rows - 4 * g)
-                for b in 0..<batch {
-                    let v = x.vector(b), dst = o.value + b * outStride + 4 * g
-                    if simd {
-                        QuantSIMD.group(w.kind, grp, blocks: w.blocks, v, valid: valid, out: dst, stride: 1)
-                        continue
-                    }
-                    for lane in 0..<valid {
-                        dst[lane] = w.kind == .q8 ? Q8.dot(grp, lane: lane, v, blocks: w.blocks) : Q4.dot(grp, lane: lane, v, blocks: w.blocks)
-                    }
+        portable(g)
+    }
+
+    /// The Swift paths (scalar reference and SIMD), reading the same activations.
+    func portable(_ groups: Range<Int>) {
+        let q = UnsafeMutablePointer(mutating: acts.q!), sc = UnsafeMutablePointer(mutating: acts.scale!)
+        let ss = UnsafeMutablePointer(mutating: acts.ssum!)
+        let cols = acts.q_stride, nb = acts.s_stride
+        for g in groups {
+            let grp = w.group(g)
+            let valid = min(4, w.rows - 4 * g)
+            for b in 0..<batch {
+                let v = QuantizedVector(q: q + b * cols, scale: sc + b * nb, scaledSum: ss + b * nb)
+                let dst = out + b * outStride + 4 * g
+                if isa == .swiftSIMD {
+                    QuantSIMD.group(w.kind, grp, blocks: w.blocks, v, valid: valid, out: dst, stride: 1)
+                    continue
+                }
+                for lane in 0..<valid {
+                    dst[lane] = w.kind == .q8 ? Q8.dot(grp, lane: lane, v, blocks: w.blocks) : Q4.dot(grp, lane: lane, v, blocks: w.blocks)
                 }
             }
         }

@@ -2,8 +2,15 @@
 public final class Parallel: @unchecked Sendable {
     public let pool: ThreadPool
     public var threads: Int { pool.threads }
+    /// Reused by every ``MatMul/run(_:_:batch:out:outStride:parallel:isa:)`` on this pool.
+    let matmul = MatMulJob()
 
     public init(threads: Int) { pool = ThreadPool(threads: threads) }
+
+    /// The sub-range of `0..<total` that thread `t` of `parts` handles.
+    @inline(__always) public static func share(_ total: Int, _ t: Int, _ parts: Int) -> Range<Int> {
+        total * t / parts..<total * (t + 1) / parts
+    }
 
     /// Calls `body` on disjoint sub-ranges covering `0..<total` (one per thread, at least
     /// `minChunk` items each) in parallel, and waits.

@@ -101,8 +101,10 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         let sizes = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
                      maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * 2 * c.headDim]
         let kvSizes = [Int](repeating: capacity * kv, count: 2 * c.layers)
-        return ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab, scratch: sizes,
-                          halfScratch: kvSizes, activationWidths: [c.width, q, c.ffn])
+        let s = ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab, scratch: sizes,
+                           halfScratch: kvSizes, activationWidths: [c.width, q, c.ffn])
+        s.auxiliary = AttentionJob(config: c, state: s)
+        return s
     }
 
     public func forward(tokens: [Int32], startPos: Int, layers range: Range<Int>, embed: Bool, allLogits: Bool,
@@ -199,25 +201,42 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         }
     }
 
-    /// Causal GQA attention for `n` new positions over the f16 cache; query heads share their
-    /// K/V head in place (no copies), and sliding layers read only the last `window` positions.
     func attention(_ l: Int, n: Int, startPos: Int, _ s: ModelState, _ parallel: Parallel) {
-        let c = config
+        let job = s.auxiliary as! AttentionJob
+        job.layer = l
+        job.n = n
+        job.startPos = startPos
+        parallel.pool.run(job: job)
+    }
+}
+
+/// Causal GQA attention for `n` new positions over the f16 cache, one (position, head) pair per
+/// work item; query heads share their K/V head in place (no copies), and sliding layers read only
+/// the last `window` positions. Preallocated per sequence so dispatching allocates nothing.
+final class AttentionJob: PoolJob, @unchecked Sendable {
+    let c: Gemma3Configuration
+    unowned(unsafe) let s: ModelState
+    var layer = 0, n = 0, startPos = 0
+
+    init(config: Gemma3Configuration, state: ModelState) {
+        c = config
+        s = state
+    }
+
+    func run(thread: Int, threads: Int) {
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, hd = c.headDim
-        let qb = UnsafeSendable(s.buffers[B.q]), out = UnsafeSendable(s.buffers[B.att])
-        let kc = UnsafeSendable(s.halves[2 * l]), vc = UnsafeSendable(s.halves[2 * l + 1])
-        let sliding = c.isSliding(l)
+        let qb = s.buffers[Gemma3Model.B.q], out = s.buffers[Gemma3Model.B.att]
+        let kc = s.halves[2 * layer], vc = s.halves[2 * layer + 1]
+        let sliding = c.isSliding(layer)
         let scale = 1 / Float(hd).squareRoot()
         let group = c.heads / c.kvHeads
-        parallel.forEach(n * c.heads, minChunk: 1) { range in
-            for job in range {
-                let b = job / c.heads, h = job % c.heads
-                let pos = startPos + b
-                let lo = sliding ? max(0, pos - c.window + 1) : 0
-                let kvOff = (h / group) * hd
-                Ops.attend(q: qb.value + b * qd + h * hd, k: kc.value + lo * kvd + kvOff, v: vc.value + lo * kvd + kvOff,
-                           stride: kvd, count: pos - lo + 1, dim: hd, scale: scale, out: out.value + b * qd + h * hd)
-            }
+        for job in Parallel.share(n * c.heads, thread, threads) {
+            let b = job / c.heads, h = job % c.heads
+            let pos = startPos + b
+            let lo = sliding ? max(0, pos - c.window + 1) : 0
+            let kvOff = (h / group) * hd
+            Ops.attend(q: qb + b * qd + h * hd, k: kc + lo * kvd + kvOff, v: vc + lo * kvd + kvOff,
+                       stride: kvd, count: pos - lo + 1, dim: hd, scale: scale, out: out + b * qd + h * hd)
         }
     }
 }

@@ -30,6 +30,8 @@ public final class ModelState: @unchecked Sendable {
     let buffers: [UnsafeMutablePointer<Float>]
     let halves: [UnsafeMutablePointer<UInt16>]
     let acts: [QuantizedActivations]
+    /// Architecture-owned per-sequence objects (e.g. preallocated pool jobs).
+    var auxiliary: AnyObject?
 
     init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, scratch: [Int], halfScratch: [Int], activationWidths: [Int]) {
         halves = halfScratch.map { n in

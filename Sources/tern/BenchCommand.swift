@@ -13,7 +13,7 @@ enum BenchCommand {
       -m, --model PATH      checkpoint
       -p, --n-prompt N      prompt tokens for pp (default 128, 0 = skip)
       -n, --n-gen N         generated tokens for tg (default 64, 0 = skip)
-      -t, --threads N       worker threads (default: all cores)
+      -t, --threads N       worker threads (default: physical cores)
       -r, --repetitions N   timed repetitions after one warm-up (default 5)
       --no-roofline         skip the bandwidth measurement
       --kernels             instead: single-thread in-cache GEMM speed of every ISA path
@@ -40,7 +40,7 @@ enum BenchCommand {
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let p = try a.int("-p", default: 128, range: 0...32768)
         let n = try a.int("-n", default: 64, range: 0...32768)
-        let threads = try a.int("-t", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
+        let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
         let reps = try a.int("-r", default: 5, range: 1...1000)
         let model = try TernModel(path: path)
         let gen = Generator(model: model, threads: threads)

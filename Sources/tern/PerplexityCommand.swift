@@ -1,5 +1,6 @@
 import Foundation
 import Tern
+import TernKernels
 import TernFormat
 
 enum PerplexityCommand {
@@ -14,7 +15,7 @@ enum PerplexityCommand {
       -f, --file PATH      text file
       -c, --ctx-size N     tokens per chunk (default 512)
       --chunks N           evaluate at most N chunks
-      -t, --threads N      worker threads (default: all cores)
+      -t, --threads N      worker threads (default: physical cores)
       --json               print one JSON object
     """
 
@@ -26,7 +27,7 @@ enum PerplexityCommand {
         guard let data = FileManager.default.contents(atPath: file) else { throw UsageError(message: "cannot read \(file)") }
         let ctx = try a.int("-c", default: 512, range: 4...1 << 20)
         let maxChunks = a.string("--chunks") == nil ? nil : try a.int("--chunks", default: 0, range: 1...1 << 20)
-        let threads = try a.int("-t", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
+        let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
         let model = try TernModel(path: path)
         let gen = Generator(model: model, threads: threads)
         let json = a.flags.contains("--json")

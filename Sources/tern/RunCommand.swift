@@ -1,5 +1,6 @@
 import Foundation
 import Tern
+import TernKernels
 import TernFormat
 import TernTokenizer
 
@@ -13,7 +14,7 @@ enum RunCommand {
       -m, --model PATH     checkpoint (.tern; a .gguf gets the command to convert it)
       -p, --prompt TEXT    prompt text
       -n, --n-predict N    tokens to generate (default 128)
-      -t, --threads N      worker threads (default: all cores)
+      -t, --threads N      worker threads (default: physical cores)
       --temp T             temperature, 0 = greedy (default 0.8)
       --top-k K            keep the K most likely tokens, 0 = all (default 40)
       --top-p P            nucleus sampling threshold (default 0.95)
@@ -28,7 +29,7 @@ enum RunCommand {
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
         let n = try a.int("-n", default: 128, range: 0...1_000_000)
-        let threads = try a.int("-t", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
+        let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
         var sp = SamplingParameters()
         sp.temperature = try a.float("--temp", default: 0.8, range: 0...100)
         sp.topK = try a.int("--top-k", default: 40, range: 0...Int(Int32.max))

@@ -46,7 +46,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(b.status, 0, b.stderr)
         let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any])
         for k in ["pp_tps", "tg_tps", "pp_sd", "tg_sd"] { XCTAssertNotNil(o[k] as? Double, k) }
-        XCTAssertEqual(o["threads"] as? Int, ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertEqual(o["threads"] as? Int, ThreadPool.physicalCores)
         XCTAssertEqual(o["isa"] as? String, KernelISA.active.rawValue)
         XCTAssertGreaterThan(o["bytes_per_token"] as? Int ?? 0, 200_000_000)
         // Perplexity on a short text: a fixed text gives a deterministic, finite value.
@@ -61,6 +61,26 @@ final class CLITests: XCTestCase {
         let short = try TestSupport.run(tern, ["perplexity", "-m", model, "-f", text, "-c", "4096"])
         XCTAssertEqual(short.status, 1)
         XCTAssertTrue(short.stderr.contains("at least 8192 are needed"), short.stderr)
+    }
+
+    /// The decode loop allocates nothing: a malloc counter preloaded into `tern bench` counts the
+    /// same number of mallocs for 8 and for 40 decoded tokens.
+    func testDecodeLoopAllocatesNothing() throws {
+        let dir = TestSupport.tempDir()
+        let src = TestSupport.packageRoot.appendingPathComponent("Tests/reference/malloc_counter.c").path
+        let cc = FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") ? "/usr/bin/cc" : "/opt/swift/usr/bin/clang"
+        let build = try TestSupport.run(cc, ["-shared", "-fPIC", "-O2", src, "-o", dir + "/mc.so"])
+        XCTAssertEqual(build.status, 0, build.stderr)
+        func mallocs(_ n: Int) throws -> Int {
+            let r = try TestSupport.run(tern, ["bench", "-m", try TestSupport.convertedGemma(), "-p", "0", "-n", String(n), "-r", "1", "--no-roofline"],
+                                        env: ["LD_PRELOAD": dir + "/mc.so"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let line = try XCTUnwrap(r.stderr.split(separator: "\n").first { $0.hasPrefix("mallocs: ") })
+            return try XCTUnwrap(Int(line.dropFirst(9)))
+        }
+        let a = try mallocs(8), b = try mallocs(40)
+        XCTAssertGreaterThan(a, 1000, "the counter works")
+        XCTAssertEqual(a, b, "64 more decode steps (warm-up + 1 rep) must not allocate")
     }
 
     func testRunStreamsText() throws {
