@@ -54,3 +54,31 @@ extension Generator {
         return result
     }
 }
+
+extension Generator {
+    /// Milliseconds per forward pass of `n` tokens at decode time (after `context` tokens of
+    /// history, logits for every position), for each n in `batches`: what verifying n drafted
+    /// tokens costs compared with one decode step.
+    public func batchSweep(batches: [Int], context: Int = 64, reps: Int = 5) -> [(Int, Double)] {
+        let lm = model.model
+        let maxB = batches.max() ?? 1
+        let state = lm.makeState(capacity: context + maxB, maxBatch: max(maxB, 32))
+        let ids = (0..<context + maxB).map { Int32(($0 * 7919 + 1000) % lm.vocabSize) }
+        var pos = 0
+        while pos < context {
+            let n = min(32, context - pos)
+            lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
+            pos += n
+        }
+        return batches.map { n in
+            let toks = Array(ids[context..<context + n])
+            var best = Double.infinity
+            for _ in 0...reps {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                lm.forward(tokens: toks, startPos: context, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: state, parallel: parallel)
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+            return (n, best)
+        }
+    }
+}

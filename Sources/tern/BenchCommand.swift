@@ -17,12 +17,14 @@ enum BenchCommand {
       -r, --repetitions N   timed repetitions after one warm-up (default 5)
       --no-roofline         skip the bandwidth measurement
       --kernels             instead: single-thread in-cache GEMM speed of every ISA path
+      --batch-sweep         instead: time of one forward pass of 1, 2, 4, 8, 16 tokens at decode
+                            time (the cost of verifying drafted tokens), best of -r
       --json                print one JSON object
     """
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"]],
-                              flagNames: [["--json"], ["--no-roofline"], ["--kernels"]], usage: usage)
+                              flagNames: [["--json"], ["--no-roofline"], ["--kernels"], ["--batch-sweep"]], usage: usage)
         if a.flags.contains("--kernels") {
             print("single thread, 512 x 640 weights in cache; GMAC/s (int8 multiply-accumulates)")
             print("kind  batch  " + KernelISA.supported.map { $0.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined())
@@ -44,6 +46,15 @@ enum BenchCommand {
         let reps = try a.int("-r", default: 5, range: 1...1000)
         let model = try TernModel(path: path)
         let gen = Generator(model: model, threads: threads)
+        if a.flags.contains("--batch-sweep") {
+            print("forward pass at position 64, logits for every token, \(threads) threads, best of \(reps + 1)")
+            let rows = gen.batchSweep(batches: [1, 2, 4, 8, 16], reps: reps)
+            let base = rows[0].1
+            for (n, ms) in rows {
+                print(String(format: "batch %2d: %7.2f ms  (%.2fx batch 1, %.1f tokens/s)", n, ms, ms / base, Double(n) / ms * 1000))
+            }
+            return
+        }
         let r = gen.bench(promptTokens: p, genTokens: n, reps: reps)
         let (pp, ppSD) = BenchResult.meanSD(r.ppTPS)
         let (tg, tgSD) = BenchResult.meanSD(r.tgTPS)
