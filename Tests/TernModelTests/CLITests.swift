@@ -142,6 +142,20 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("unknown option --bogus"))
     }
 
+    /// --type and --lm-head choose the requantized types; exact mappings stay as they are.
+    func testQuantizeTypeOptions() throws {
+        let path = try TestSupport.convertedGemma(["--type", "q4", "--lm-head", "q4"])
+        let f = try TernFile(path: path)
+        XCTAssertEqual(f.tensor("token_embd.weight")?.dtype, .q4, "Q8_0 embedding requantized to q4 by --lm-head")
+        XCTAssertEqual(f.tensor("blk.0.ffn_down.weight")?.dtype, .q4, "Q6_K requantized to --type q4")
+        XCTAssertEqual(f.tensor("blk.0.attn_q.weight")?.dtype, .q8, "Q5_0 keeps its exact q8 mapping")
+        XCTAssertEqual(f.tensor("blk.0.attn_output.weight")?.dtype, .q4, "Q4_K keeps its exact q4 mapping")
+        XCTAssertEqual(f.tensor("blk.0.attn_norm.weight")?.dtype, .f32)
+        let r = try TestSupport.run(quantize, [try TestSupport.gemmaGGUF(), TestSupport.tempDir() + "/x.tern", "--type", "q5"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("--type must be q4 or q8"), r.stderr)
+    }
+
     func testQuantizeFailuresLeaveNoFile() throws {
         let dir = TestSupport.tempDir()
         // Unsupported architecture: a clear error listing the supported ones.
