@@ -14,7 +14,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "TernFormat", dependencies: ["CZstd"]),
-        .target(name: "CTernKernels", exclude: ["x86_gemm.inc"]),
+        .target(name: "CTernKernels", exclude: ["x86_gemm.inc", "gemm_body.h"]),
         .target(name: "TernKernels", dependencies: ["CTernKernels"]),
         .target(name: "TernGGML", dependencies: ["TernFormat", "TernKernels"]),
         .target(name: "TernTokenizer", dependencies: ["TernFormat"]),

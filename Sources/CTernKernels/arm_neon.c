@@ -19,6 +19,20 @@ static inline float32x4_t f16x4(const uint8_t *p) {
     return vcvt_f32_f16(vreinterpret_f16_u16(h));
 }
 
+/* The four rows' integer dots with 32 activations, as floats: each weight chunk c holds rows
+ * 0,1 (w01) and rows 2,3 (w23) x 8 columns; sdot against the 8 activations duplicated gives two
+ * lanes per row, pairwise-added into [r0 r1 r2 r3]. */
+TN static inline __attribute__((always_inline)) float32x4_t dot4_neon(const int8x16_t w01[4], const int8x16_t w23[4], const int8_t *aq) {
+    int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
+    for (int c = 0; c < 4; c++) {
+        const int8x8_t a8 = vld1_s8(aq + 8 * c);
+        const int8x16_t a16 = vcombine_s8(a8, a8);
+        s01 = vdotq_s32(s01, w01[c], a16);
+        s23 = vdotq_s32(s23, w23[c], a16);
+    }
+    return vcvtq_f32_s32(vpaddq_s32(s01, s23));
+}
+
 /* One four-row q8 group: each 32-byte chunk holds rows 0,1 (first 16 bytes) and rows 2,3
  * (last 16) x 8 columns; sdot against the 8 activations duplicated gives two lanes per row. */
 TN static inline __attribute__((always_inline)) void q8_group_neon(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
@@ -35,15 +49,7 @@ TN static inline __attribute__((always_inline)) void q8_group_neon(const uint8_t
         }
         for (int j = 0; j < nb; j++) {
             const ptrdiff_t g = (b0 + j) * a->s_stride + k;
-            const int8_t *aq = a->q + (b0 + j) * a->q_stride + k * 32;
-            int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
-            for (int c = 0; c < 4; c++) {
-                const int8x8_t a8 = vld1_s8(aq + 8 * c);
-                const int8x16_t a16 = vcombine_s8(a8, a8);
-                s01 = vdotq_s32(s01, w01[c], a16);
-                s23 = vdotq_s32(s23, w23[c], a16);
-            }
-            const float32x4_t r = vcvtq_f32_s32(vpaddq_s32(s01, s23));
+            const float32x4_t r = dot4_neon(w01, w23, a->q + (b0 + j) * a->q_stride + k * 32);
             acc[j] = vfmaq_f32(acc[j], vmulq_n_f32(dw, a->scale[g]), r);
         }
     }
@@ -72,15 +78,7 @@ TN static inline __attribute__((always_inline)) void q4_group_neon(const uint8_t
         }
         for (int j = 0; j < nb; j++) {
             const ptrdiff_t g = (b0 + j) * a->s_stride + k;
-            const int8_t *aq = a->q + (b0 + j) * a->q_stride + k * 32;
-            int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
-            for (int c = 0; c < 4; c++) {
-                const int8x8_t a8 = vld1_s8(aq + 8 * c);
-                const int8x16_t a16 = vcombine_s8(a8, a8);
-                s01 = vdotq_s32(s01, w01[c], a16);
-                s23 = vdotq_s32(s23, w23[c], a16);
-            }
-            const float32x4_t r = vcvtq_f32_s32(vpaddq_s32(s01, s23));
+            const float32x4_t r = dot4_neon(w01, w23, a->q + (b0 + j) * a->q_stride + k * 32);
             acc[j] = vfmaq_f32(acc[j], vmulq_n_f32(dw, a->scale[g]), r);
             acc[j] = vfmaq_n_f32(acc[j], mw, a->ssum[g]);
         }
@@ -92,20 +90,7 @@ TN static inline __attribute__((always_inline)) void q4_group_neon(const uint8_t
     }
 }
 
-#define GEMM_BODY(GROUP)                                                                           \
-    for (ptrdiff_t g = g0; g < g1; g++) {                                                          \
-        const uint8_t *grp = w + g * group_bytes;                                                  \
-        const int valid = rows - 4 * g < 4 ? (int)(rows - 4 * g) : 4;                             \
-        float *o = out + 4 * g;                                                                    \
-        int b0 = 0;                                                                                \
-        for (; b0 + 4 <= batch; b0 += 4) GROUP(grp, blocks, a, b0, 4, o, out_stride, valid);       \
-        switch (batch - b0) {                                                                      \
-        case 3: GROUP(grp, blocks, a, b0, 3, o, out_stride, valid); break;                         \
-        case 2: GROUP(grp, blocks, a, b0, 2, o, out_stride, valid); break;                         \
-        case 1: GROUP(grp, blocks, a, b0, 1, o, out_stride, valid); break;                         \
-        default: break;                                                                            \
-        }                                                                                          \
-    }
+#include "gemm_body.h"
 
 TN void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
                           ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
