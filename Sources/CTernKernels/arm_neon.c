@@ -103,9 +103,8 @@ TN void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
 }
 
 TN void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
-                             ptrdiff_t count, ptrdiff_t dim, float scale, float *out) {
-    float m = -INFINITY, l = 0;
-    for (ptrdiff_t i = 0; i < dim; i++) out[i] = 0;
+                             ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
+    float m = state[0], l = state[1];
     for (ptrdiff_t t = 0; t < count; t++) {
         const uint16_t *kt = k + t * kv_stride, *vt = v + t * kv_stride;
         float32x4_t a = vdupq_n_f32(0);
@@ -122,7 +121,8 @@ TN void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *
         for (ptrdiff_t i = 0; i < dim; i += 4)
             vst1q_f32(out + i, vfmaq_n_f32(vld1q_f32(out + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(vt + i))), p));
     }
-    for (ptrdiff_t i = 0; i < dim; i += 4) vst1q_f32(out + i, vmulq_n_f32(vld1q_f32(out + i), 1.0f / l));
+    state[0] = m;
+    state[1] = l;
 }
 
 TN void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n) {

@@ -49,9 +49,8 @@ TK static inline float dot_f16(const float *x, const uint16_t *y, ptrdiff_t n) {
 /* Online softmax (Milakov & Gimelshein 2018): the running output is rescaled only when the
  * running maximum grows, so K and V are each read once. */
 TK void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
-                             ptrdiff_t count, ptrdiff_t dim, float scale, float *out) {
-    float m = -INFINITY, l = 0;
-    for (ptrdiff_t i = 0; i < dim; i++) out[i] = 0;
+                             ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
+    float m = state[0], l = state[1];
     for (ptrdiff_t t = 0; t < count; t++) {
         const float s = dot_f16(q, k + t * kv_stride, dim) * scale;
         if (s > m) {
@@ -68,8 +67,8 @@ TK void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *
         for (ptrdiff_t i = 0; i < dim; i += 8)
             _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vt + i))), _mm256_loadu_ps(out + i)));
     }
-    const __m256 inv = _mm256_set1_ps(1.0f / l);
-    for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), inv));
+    state[0] = m;
+    state[1] = l;
 }
 
 /* tanh(x) as a rational function, odd numerator of degree 13 over even denominator of degree 6,

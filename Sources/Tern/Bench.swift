@@ -23,8 +23,8 @@ extension Generator {
         // Deterministic token ids spread over the vocabulary, as llama-bench uses random ones.
         let ids = (0..<max(promptTokens, 1)).map { Int32(truncatingIfNeeded: (($0 &* 7919) &+ 1000) % lm.vocabSize) }
         let batch = min(Generator.prefillBatch, max(1, promptTokens))
-        let pp = lm.makeState(capacity: max(1, promptTokens), maxBatch: batch)
-        let tg = lm.makeState(capacity: max(1, genTokens), maxBatch: 1)
+        let pp = lm.makeState(capacity: max(1, promptTokens), maxBatch: batch, options: stateOptions)
+        let tg = lm.makeState(capacity: max(1, genTokens), maxBatch: 1, options: stateOptions)
         var result = BenchResult()
         for rep in 0...reps {
             if promptTokens > 0 {

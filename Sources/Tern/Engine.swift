@@ -59,6 +59,9 @@ public final class Generator {
     public let model: TernModel
     public let parallel: Parallel
     public static let prefillBatch = 128
+    /// Layout of the sequence state (ring buffers for sliding-window layers by default; one
+    /// row of logits, as generation needs).
+    public var stateOptions = StateOptions(logitsRows: 1)
 
     public init(model: TernModel, threads: Int) {
         self.model = model
@@ -77,7 +80,7 @@ public final class Generator {
         guard capacity <= lm.contextLength else {
             throw TernError.usage("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the model's context of \(lm.contextLength)")
         }
-        let state = lm.makeState(capacity: capacity, maxBatch: min(Generator.prefillBatch, ids.count))
+        let state = lm.makeState(capacity: capacity, maxBatch: min(Generator.prefillBatch, ids.count), options: stateOptions)
         var sampler = Sampler(sampling)
         let t0 = Date()
         var pos = 0

@@ -105,16 +105,31 @@ public enum Ops {
     }
 
     /// Fused attention for one query head over `count` positions of f16 K/V (online softmax):
-    /// out = sum_t softmax(scale * q.k_t) v_t. Positions are `stride` elements apart.
+    /// out = sum_t softmax(scale * q.k_t) v_t. Positions are `stride` elements apart; when the
+    /// positions wrap around a ring buffer, `wrapped` more follow from `k2`/`v2`.
     public static func attend(q: UnsafePointer<Float>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>, stride: Int,
-                              count: Int, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
-        #if arch(x86_64)
-        if isa == .avx2 || isa == .avx512vnni { tern_attend_f16_avx2(q, k, v, stride, count, dim, scale, out); return }
-        #elseif arch(arm64)
-        if isa == .neon { tern_attend_f16_neon(q, k, v, stride, count, dim, scale, out); return }
-        #endif
-        var m = -Float.infinity, l: Float = 0
+                              count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil, wrapped: Int = 0,
+                              dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
         out.initialize(repeating: 0, count: dim)
+        var state: (Float, Float) = (-.infinity, 0)
+        withUnsafeMutableBytes(of: &state) { raw in
+            let st = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            attendSegment(q, k, v, stride, count, dim, scale, out, st, isa)
+            if wrapped > 0, let k2, let v2 { attendSegment(q, k2, v2, stride, wrapped, dim, scale, out, st, isa) }
+        }
+        let inv = 1 / state.1
+        for i in 0..<dim { out[i] *= inv }
+    }
+
+    static func attendSegment(_ q: UnsafePointer<Float>, _ k: UnsafePointer<UInt16>, _ v: UnsafePointer<UInt16>, _ stride: Int,
+                              _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
+                              _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni { tern_attend_f16_avx2(q, k, v, stride, count, dim, scale, out, st); return }
+        #elseif arch(arm64)
+        if isa == .neon { tern_attend_f16_neon(q, k, v, stride, count, dim, scale, out, st); return }
+        #endif
+        var m = st[0], l = st[1]
         for t in 0..<count {
             let kt = k + t * stride, vt = v + t * stride
             var s: Float = 0
@@ -130,7 +145,7 @@ public enum Ops {
             l += p
             for i in 0..<dim { out[i] += p * halfToFloat(vt[i]) }
         }
-        let inv = 1 / l
-        for i in 0..<dim { out[i] *= inv }
+        st[0] = m
+        st[1] = l
     }
 }

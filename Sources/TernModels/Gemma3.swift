@@ -95,15 +95,37 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
     // Scratch buffer indices in ModelState.buffers; the f16 K/V cache of layer l is halves[2l], halves[2l+1].
     enum B { static let xn = 0, q = 1, k = 2, v = 3, att = 4, o = 5, gate = 6, up = 7, rope = 8 }
 
-    public func makeState(capacity: Int, maxBatch: Int) -> ModelState {
+    /// Positions layer `l` keeps: all `capacity` for global layers; for sliding layers with ring
+    /// buffers, the window plus room for a batch's new positions (so writing a batch never
+    /// overwrites keys an earlier query of the same batch still reads).
+    func kvSlots(_ l: Int, capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
+        guard options.ringBuffers, config.isSliding(l) else { return capacity }
+        return min(capacity, config.window + maxBatch - 1)
+    }
+
+    func stateSizes(capacity: Int, maxBatch: Int, options: StateOptions) -> (floats: [Int], halves: [Int]) {
         let c = config
         let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
-        let sizes = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
-                     maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * 2 * c.headDim]
-        let kvSizes = [Int](repeating: capacity * kv, count: 2 * c.layers)
-        let s = ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab, scratch: sizes,
-                           halfScratch: kvSizes, activationWidths: [c.width, q, c.ffn])
-        s.auxiliary = AttentionJob(config: c, state: s)
+        let floats = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
+                      maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * 2 * c.headDim]
+        let halves = (0..<c.layers).flatMap { l in [Int](repeating: kvSlots(l, capacity: capacity, maxBatch: maxBatch, options: options) * kv, count: 2) }
+        return (floats, halves)
+    }
+
+    public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
+        let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
+        let c = config
+        let acts = [c.width, c.heads * c.headDim, c.ffn].reduce(0) { $0 + maxBatch * ($1 + $1 / 32 * 16) }
+        return 4 * f.reduce(0, +) + 2 * h.reduce(0, +) + 4 * (maxBatch * c.width + (options.logitsRows ?? maxBatch) * c.vocab) + acts
+    }
+
+    public func makeState(capacity: Int, maxBatch: Int, options: StateOptions) -> ModelState {
+        let c = config
+        let (floats, halves) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
+        let s = ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab,
+                           logitsRows: min(maxBatch, options.logitsRows ?? maxBatch), scratch: floats,
+                           halfScratch: halves, activationWidths: [c.width, c.heads * c.headDim, c.ffn])
+        s.auxiliary = AttentionJob(config: c, slots: (0..<c.layers).map { kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) }, state: s)
         return s
     }
 
@@ -134,6 +156,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         for l in range { layer(l, n: n, startPos: startPos, s, parallel) }
         guard range.upperBound == c.layers else { return }
         let first = allLogits ? 0 : n - 1
+        precondition(n - first <= s.logitsRows, "state keeps \(s.logitsRows) logits rows; \(n - first) asked for")
         let xn = s.buffers[B.xn]
         for b in first..<n { Ops.rmsNorm(x + b * c.width, outputNorm, count: c.width, eps: c.eps, out: xn + (b - first) * c.width) }
         s.acts[0].quantize(xn, batch: n - first, stride: c.width)
@@ -152,6 +175,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, w = c.width
         let qb = UnsafeSendable(s.buffers[B.q]), kb = UnsafeSendable(s.buffers[B.k]), vb = s.buffers[B.v]
         let kc = UnsafeSendable(s.halves[2 * l]), vc = UnsafeSendable(s.halves[2 * l + 1])
+        let slots = (s.auxiliary as! AttentionJob).slots[l]
         let rope = UnsafeSendable(s.buffers[B.rope] + (c.isSliding(l) ? 0 : c.headDim))
         let a0 = s.acts[0]
 
@@ -170,8 +194,9 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
             let r = rope.value + b * 2 * c.headDim
             Ops.ropeNeox(q, heads: c.heads, dim: c.headDim, cos: r, sin: r + c.headDim / 2)
             Ops.ropeNeox(k, heads: c.kvHeads, dim: c.headDim, cos: r, sin: r + c.headDim / 2)
-            Ops.toHalf(k, kc.value + (startPos + b) * kvd, count: kvd)
-            Ops.toHalf(vbs.value + b * kvd, vc.value + (startPos + b) * kvd, count: kvd)
+            let slot = (startPos + b) % slots
+            Ops.toHalf(k, kc.value + slot * kvd, count: kvd)
+            Ops.toHalf(vbs.value + b * kvd, vc.value + slot * kvd, count: kvd)
         }
         attention(l, n: n, startPos: startPos, s, parallel)
         let o = UnsafeSendable(s.buffers[B.o]), att = s.buffers[B.att]
@@ -215,11 +240,14 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
 /// the last `window` positions. Preallocated per sequence so dispatching allocates nothing.
 final class AttentionJob: PoolJob, @unchecked Sendable {
     let c: Gemma3Configuration
+    /// Positions each layer's K/V holds (position p lives in slot p % slots[l]).
+    let slots: [Int]
     unowned(unsafe) let s: ModelState
     var layer = 0, n = 0, startPos = 0
 
-    init(config: Gemma3Configuration, state: ModelState) {
+    init(config: Gemma3Configuration, slots: [Int], state: ModelState) {
         c = config
+        self.slots = slots
         s = state
     }
 
@@ -230,13 +258,17 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
         let sliding = c.isSliding(layer)
         let scale = 1 / Float(hd).squareRoot()
         let group = c.heads / c.kvHeads
+        let ring = slots[layer]
         for job in Parallel.share(n * c.heads, thread, threads) {
             let b = job / c.heads, h = job % c.heads
             let pos = startPos + b
             let lo = sliding ? max(0, pos - c.window + 1) : 0
             let kvOff = (h / group) * hd
-            Ops.attend(q: qb + b * qd + h * hd, k: kc + lo * kvd + kvOff, v: vc + lo * kvd + kvOff,
-                       stride: kvd, count: pos - lo + 1, dim: hd, scale: scale, out: out + b * qd + h * hd)
+            // Positions lo...pos start at slot lo % ring and may wrap to slot 0.
+            let first = lo % ring, count = pos - lo + 1
+            let head = min(count, ring - first)
+            Ops.attend(q: qb + b * qd + h * hd, k: kc + first * kvd + kvOff, v: vc + first * kvd + kvOff, stride: kvd, count: head,
+                       k2: kc + kvOff, v2: vc + kvOff, wrapped: count - head, dim: hd, scale: scale, out: out + b * qd + h * hd)
         }
     }
 }

@@ -9,13 +9,36 @@ public protocol LanguageModel: AnyObject, Sendable {
     var bytesPerToken: Int { get }
 
     /// Per-sequence state (KV cache, scratch) for up to `capacity` positions, batches of up to `maxBatch`.
-    func makeState(capacity: Int, maxBatch: Int) -> ModelState
+    func makeState(capacity: Int, maxBatch: Int, options: StateOptions) -> ModelState
+
+    /// Bytes ``makeState(capacity:maxBatch:options:)`` allocates (KV cache and scratch).
+    func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int
 
     /// Runs `tokens` at positions `startPos...` through layers `layers`; `embed` starts from the
     /// token embeddings (else from `state.hidden`), and when `layers` ends at the last layer, logits
     /// are computed for the last position (or every position when `allLogits`).
     func forward(tokens: [Int32], startPos: Int, layers: Range<Int>, embed: Bool, allLogits: Bool,
                  state: ModelState, parallel: Parallel)
+}
+
+/// How a sequence's state is laid out.
+public struct StateOptions: Sendable, Equatable {
+    /// Sliding-window layers keep only the positions they can still see, in a ring buffer.
+    public var ringBuffers = true
+    /// Rows of logits kept per forward pass: 1 (the last position) for generation; `nil` means
+    /// one per batch position, for callers that ask for every position's logits.
+    public var logitsRows: Int?
+
+    public init(ringBuffers: Bool = true, logitsRows: Int? = nil) {
+        self.ringBuffers = ringBuffers
+        self.logitsRows = logitsRows
+    }
+}
+
+extension LanguageModel {
+    public func makeState(capacity: Int, maxBatch: Int) -> ModelState {
+        makeState(capacity: capacity, maxBatch: maxBatch, options: StateOptions())
+    }
 }
 
 /// Per-sequence buffers, allocated once and reused for every step.
@@ -33,7 +56,11 @@ public final class ModelState: @unchecked Sendable {
     /// Architecture-owned per-sequence objects (e.g. preallocated pool jobs).
     var auxiliary: AnyObject?
 
-    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, scratch: [Int], halfScratch: [Int], activationWidths: [Int]) {
+    /// Rows of ``logits`` (see ``StateOptions/logitsRows``).
+    public let logitsRows: Int
+
+    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], halfScratch: [Int], activationWidths: [Int]) {
+        self.logitsRows = logitsRows
         halves = halfScratch.map { n in
             let p = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, n))
             p.initialize(repeating: 0, count: max(1, n))
@@ -44,7 +71,7 @@ public final class ModelState: @unchecked Sendable {
         self.maxBatch = maxBatch
         self.vocab = vocab
         hidden = .allocate(capacity: maxBatch * width)
-        logits = .allocate(capacity: maxBatch * vocab)
+        logits = .allocate(capacity: logitsRows * vocab)
         buffers = scratch.map { n in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
             p.initialize(repeating: 0, count: max(1, n))

@@ -196,6 +196,18 @@ final class KernelTests: XCTestCase {
             var out = [Float](repeating: .nan, count: dim)
             out.withUnsafeMutableBufferPointer { Ops.attend(q: q, k: k, v: v, stride: stride, count: count, dim: dim, scale: 0.0625, out: $0.baseAddress!, isa: isa) }
             for i in 0..<dim { XCTAssertEqual(out[i], aref[i], accuracy: 1e-5, "\(isa) attend \(i)") }
+            // The same positions as two segments (a wrapped ring buffer) give the same result.
+            var split = [Float](repeating: .nan, count: dim)
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    split.withUnsafeMutableBufferPointer {
+                        Ops.attend(q: q, k: kp.baseAddress!, v: vp.baseAddress!, stride: stride, count: 13,
+                                   k2: kp.baseAddress! + 13 * stride, v2: vp.baseAddress! + 13 * stride, wrapped: count - 13,
+                                   dim: dim, scale: 0.0625, out: $0.baseAddress!, isa: isa)
+                    }
+                }
+            }
+            for i in 0..<dim { XCTAssertEqual(split[i], aref[i], accuracy: 1e-5, "\(isa) two-segment attend \(i)") }
             var h = [UInt16](repeating: 0, count: n)
             g0.withUnsafeBufferPointer { Ops.toHalf($0.baseAddress!, &h, count: n, isa: isa) }
             XCTAssertEqual(h, g0.map { Float16($0).bitPattern }, "\(isa) f16 conversion rounds to nearest even")

@@ -2,6 +2,7 @@ import Foundation
 import Tern
 import TernFormat
 import TernKernels
+import TernModels
 import TernTestSupport
 import XCTest
 
@@ -68,6 +69,29 @@ final class GenerationTests: XCTestCase {
         lm.forward(tokens: ids, startPos: 0, layers: 7..<lm.layerCount, embed: false, allLogits: true, state: b, parallel: par)
         for r in 0..<ids.count { XCTAssertEqual(Array(a.logitsRow(r)), Array(b.logitsRow(r)), "row \(r)") }
         XCTAssertEqual(Sampler.argmax(a.logitsRow(ids.count - 1)), TestSupport.capitalGolden[0])
+    }
+
+    /// A context four times Gemma's 512-position window: ring buffers on the sliding layers (which
+    /// keep ~640 positions instead of ~2050) give exactly the tokens of a full-length cache.
+    func testRingBuffersMatchFullCacheBeyondTheWindow() throws {
+        let model = try TernModel(path: try TestSupport.convertedGemma())
+        let prompt = (0..<120).map { "Entry \($0): the code for item \($0) is \($0 * 7 % 100)." }.joined(separator: " ")
+        let n = model.tokenizer.encode(prompt).count
+        XCTAssertGreaterThan(n, 1900)
+        XCTAssertLessThan(n, 2100)
+        let ring = Generator(model: model, threads: 2)
+        let full = Generator(model: model, threads: 2)
+        full.stateOptions = StateOptions(ringBuffers: false, logitsRows: 1)
+        let a = try ring.generate(prompt: prompt, maxTokens: 24, sampling: SamplingParameters(temperature: 0)).tokens
+        let b = try full.generate(prompt: prompt, maxTokens: 24, sampling: SamplingParameters(temperature: 0)).tokens
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(a.count, 24)
+        let lm = model.model
+        // The 15 sliding layers keep 512 + 127 positions instead of n + 24: f16 K and V of 256 each.
+        let cap = n + 24
+        let saved = lm.stateBytes(capacity: cap, maxBatch: 128, options: StateOptions(ringBuffers: false, logitsRows: 1))
+            - lm.stateBytes(capacity: cap, maxBatch: 128, options: StateOptions(logitsRows: 1))
+        XCTAssertEqual(saved, 15 * (cap - 639) * 256 * 2 * 2)
     }
 
     func testSamplingIsReproducibleBySeed() throws {

@@ -108,7 +108,12 @@ static void test_attention(void) {
     static uint16_t k[count * stride], v[count * stride];
     for (int i = 0; i < dim; i++) q[i] = frand(-1, 1);
     for (int i = 0; i < count * stride; i++) { k[i] = to_f16(frand(-1, 1)); v[i] = to_f16(frand(-1, 1)); }
-    tern_attend_f16_neon(q, k, v, stride, count, dim, 0.0625f, out);
+    /* In two segments, as a wrapped ring buffer is read, then normalized. */
+    float st[2] = {-INFINITY, 0};
+    for (int i = 0; i < dim; i++) out[i] = 0;
+    tern_attend_f16_neon(q, k, v, stride, 20, dim, 0.0625f, out, st);
+    tern_attend_f16_neon(q, k + 20 * stride, v + 20 * stride, stride, count - 20, dim, 0.0625f, out, st);
+    for (int i = 0; i < dim; i++) out[i] /= st[1];
     double sc[count], mx = -1e30, tot = 0;
     for (int t = 0; t < count; t++) {
         double s = 0;

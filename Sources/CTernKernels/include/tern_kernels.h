@@ -52,7 +52,7 @@ void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t 
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
-                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out);
+                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias);
 #endif
@@ -64,12 +64,14 @@ void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
-                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out);
+                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 #endif
 
 /* Fused attention for one query head over `count` cached positions (online softmax, one pass
- * over K and V): out = sum_t softmax_t(scale * q.k_t) v_t. k/v point at the first position;
- * positions are kv_stride elements apart; dim is a multiple of 8.
+ * over K and V). k/v point at the first position; positions are kv_stride elements apart; dim
+ * is a multiple of 8. Accumulates into an unnormalized `out` and a running state[0] = max score,
+ * state[1] = sum of exp(score - max): start with out = 0, state = {-inf, 0}, call once per
+ * contiguous segment (a wrapped ring buffer is two), then divide out by state[1].
  * GELU-gated product: g[i] = gelu_tanh(g[i]) * u[i], tanh by a rational approximation.
  * Activation quantization of one vector (cols a multiple of 32): per group of 32,
  * scale = max|x| / 127, q = round_half_even(x / scale), ssum = scale * sum(q). */
