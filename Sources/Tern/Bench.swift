@@ -18,33 +18,36 @@ public struct BenchResult: Sendable {
 
 extension Generator {
     /// Runs `reps` repetitions of pp and tg (after one untimed warm-up of each).
-    public func bench(promptTokens: Int, genTokens: Int, reps: Int) -> BenchResult {
+    public func bench(promptTokens: Int, genTokens: Int, reps: Int) throws -> BenchResult {
         let lm = model.model
         // Deterministic token ids spread over the vocabulary, as llama-bench uses random ones.
         let ids = (0..<max(promptTokens, 1)).map { Int32(truncatingIfNeeded: (($0 &* 7919) &+ 1000) % lm.vocabSize) }
-        let batch = min(Generator.prefillBatch, max(1, promptTokens))
-        let pp = lm.makeState(capacity: max(1, promptTokens), maxBatch: batch, options: stateOptions)
-        let tg = lm.makeState(capacity: max(1, genTokens), maxBatch: 1, options: stateOptions)
+        let batch = min(model.options.maxBatch, max(1, promptTokens))
         var result = BenchResult()
-        for rep in 0...reps {
-            if promptTokens > 0 {
+        // One state at a time, so the benchmark stays inside what the plan allowed for.
+        if promptTokens > 0 {
+          let pp = lm.makeState(capacity: promptTokens, maxBatch: batch, options: stateOptions)
+          for rep in 0...reps {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 var pos = 0
                 while pos < promptTokens {
                     let n = min(batch, promptTokens - pos)
-                    lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true,
-                               allLogits: false, state: pp, parallel: parallel)
+                    try lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true,
+                                   allLogits: false, state: pp, parallel: parallel)
                     pos += n
                 }
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { result.ppTPS.append(Double(promptTokens) / dt) }
-            }
-            if genTokens > 0 {
+          }
+        }
+        if genTokens > 0 {
+            let tg = lm.makeState(capacity: genTokens, maxBatch: 1, options: stateOptions)
+            for rep in 0...reps {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 var one: [Int32] = [ids[0]]
                 for pos in 0..<genTokens {
-                    lm.forward(tokens: one, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false,
-                               state: tg, parallel: parallel)
+                    try lm.forward(tokens: one, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false,
+                                   state: tg, parallel: parallel)
                     one[0] = Sampler.argmax(tg.logitsRow(0))
                 }
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
@@ -59,7 +62,7 @@ extension Generator {
     /// Milliseconds per forward pass of `n` tokens at decode time (after `context` tokens of
     /// history, logits for every position), for each n in `batches`: what verifying n drafted
     /// tokens costs compared with one decode step.
-    public func batchSweep(batches: [Int], context: Int = 64, reps: Int = 5) -> [(Int, Double)] {
+    public func batchSweep(batches: [Int], context: Int = 64, reps: Int = 5) throws -> [(Int, Double)] {
         let lm = model.model
         let maxB = batches.max() ?? 1
         let state = lm.makeState(capacity: context + maxB, maxBatch: max(maxB, 32))
@@ -67,15 +70,15 @@ extension Generator {
         var pos = 0
         while pos < context {
             let n = min(32, context - pos)
-            lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
+            try lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
             pos += n
         }
-        return batches.map { n in
+        return try batches.map { n in
             let toks = Array(ids[context..<context + n])
             var best = Double.infinity
             for _ in 0...reps {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                lm.forward(tokens: toks, startPos: context, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: state, parallel: parallel)
+                try lm.forward(tokens: toks, startPos: context, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: state, parallel: parallel)
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
             }
             return (n, best)

@@ -2,6 +2,7 @@ import Foundation
 import TernFormat
 import TernKernels
 import TernModels
+import TernPlanner
 import TernTokenizer
 
 /// Errors from the engine API.
@@ -17,29 +18,80 @@ public enum TernError: Error, CustomStringConvertible {
     }
 }
 
-/// A loaded checkpoint: weights (mapped in place), architecture and tokenizer.
+/// How a model is loaded: the memory budget and the sequence shape it is planned for.
+public struct LoadOptions: Sendable {
+    /// Peak resident memory to stay within (nil: no limit, everything mapped in place).
+    public var memoryBudget: Int?
+    /// Positions a sequence may reach (prompt + generated); 0 = the model's context length.
+    public var context = 0
+    /// Largest batch of positions per forward pass (prefill).
+    public var maxBatch = Generator.prefillBatch
+    /// Logits rows per forward pass (1 for generation; the batch for perplexity).
+    public var logitsRows: Int? = 1
+
+    public init(memoryBudget: Int? = nil, context: Int = 0, maxBatch: Int = Generator.prefillBatch, logitsRows: Int? = 1) {
+        self.memoryBudget = memoryBudget
+        self.context = context
+        self.maxBatch = maxBatch
+        self.logitsRows = logitsRows
+    }
+}
+
+/// A loaded checkpoint: weights (mapped in place or streamed, as planned), architecture and tokenizer.
 public final class TernModel: @unchecked Sendable {
     public let file: TernFile
     public let tokenizer: SentencePieceTokenizer
     public let model: any LanguageModel
+    public let plan: Plan
+    public let options: LoadOptions
     let store: WeightStore
 
-    /// Opens a `.tern` file. A GGUF file is refused with the command that converts it.
-    public init(path: String) throws {
+    /// The plan for `path` under `options`, without loading the weights.
+    public static func plan(path: String, options: LoadOptions) throws -> (Plan, TernFile, SentencePieceTokenizer, Int) {
         let map = try MappedFile(path: path)
         if map.bytes.count >= 4, map.bytes.loadUnaligned(as: UInt32.self) == 0x4655_4747 {
             let out = (path.hasSuffix(".gguf") ? String(path.dropLast(5)) : path) + ".tern"
             throw TernError.usage("\(path) is a GGUF file; convert it first:\n  tern-quantize \(path) \(out)")
         }
-        file = try TernFile(map: map)
-        tokenizer = try SentencePieceTokenizer(metadata: file.metadata, file: path)
-        store = WeightStore(file: file)
+        let file = try TernFile(map: map)
+        let tokenizer = try SentencePieceTokenizer(metadata: file.metadata, file: path)
         let arch = file.metadata.string("general.architecture") ?? "(none)"
-        switch arch {
-        case "gemma3": model = try Gemma3Model(store: store, vocab: tokenizer.vocab.count)
-        default:
+        guard arch == "gemma3" else {
             throw FormatError(file: path, field: "metadata 'general.architecture'", "architecture '\(arch)' is not supported (supported: gemma3)")
         }
+        let ctxMax = file.metadata.int("gemma3.context_length") ?? 0
+        let context = options.context > 0 ? options.context : ctxMax
+        guard context > 0, ctxMax <= 0 || context <= ctxMax else {
+            throw TernError.usage("context \(context) is outside the model's 1...\(ctxMax)")
+        }
+        let shape = try Gemma3Model.memoryShape(file: file, vocab: tokenizer.vocab.count, capacity: context,
+                                                maxBatch: min(options.maxBatch, context), options: StateOptions(logitsRows: options.logitsRows))
+        do {
+            return (try Planner.plan(shape, budget: options.memoryBudget), file, tokenizer, context)
+        } catch let e as PlanError {
+            throw TernError.usage("--mem-budget: \(e.description)")
+        }
+    }
+
+    /// Opens a `.tern` file and plans it into `options.memoryBudget`. A GGUF file is refused
+    /// with the command that converts it; a budget below the minimum is refused naming it.
+    public init(path: String, options: LoadOptions = LoadOptions()) throws {
+        let (plan, file, tokenizer, context) = try TernModel.plan(path: path, options: options)
+        self.plan = plan
+        self.file = file
+        self.tokenizer = tokenizer
+        var opts = options
+        opts.context = context
+        self.options = opts
+        store = WeightStore(file: file)
+        let placement = WeightPlacement(streamedLayers: Set(plan.layers.indices.filter { plan.layers[$0] == .streamed }),
+                                        streamHead: plan.lmHead == .streamed, headChunkBytes: max(1, plan.lmHeadChunkBytes))
+        model = try Gemma3Model(store: store, vocab: tokenizer.vocab.count, placement: placement)
+    }
+
+    /// Opens a `.tern` file with everything mapped in place.
+    public convenience init(path: String) throws {
+        try self.init(path: path, options: LoadOptions())
     }
 }
 
@@ -77,16 +129,18 @@ public final class Generator {
         stats.promptTokens = ids
         let lm = model.model
         let capacity = ids.count + max(0, maxTokens)
-        guard capacity <= lm.contextLength else {
-            throw TernError.usage("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the model's context of \(lm.contextLength)")
+        let limit = model.options.context
+        guard capacity <= limit else {
+            throw TernError.usage("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
+                + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
-        let state = lm.makeState(capacity: capacity, maxBatch: min(Generator.prefillBatch, ids.count), options: stateOptions)
+        let state = lm.makeState(capacity: capacity, maxBatch: min(model.options.maxBatch, ids.count), options: stateOptions)
         var sampler = Sampler(sampling)
         let t0 = Date()
         var pos = 0
         while pos < ids.count {
             let chunk = Array(ids[pos..<min(ids.count, pos + state.maxBatch)])
-            lm.forward(tokens: chunk, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
+            try lm.forward(tokens: chunk, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
             pos += chunk.count
         }
         stats.promptSeconds = Date().timeIntervalSince(t0)
@@ -100,7 +154,7 @@ public final class Generator {
             stats.tokens.append(next)
             if !onToken(next) || next == eos || stats.tokens.count >= maxTokens { break }
             one[0] = next
-            lm.forward(tokens: one, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
+            try lm.forward(tokens: one, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
             pos += 1
             next = sampler.sample(state.logitsRow(0))
         }

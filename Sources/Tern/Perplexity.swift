@@ -29,8 +29,8 @@ extension Generator {
         var chunks = tokens.count / context
         if let m = maxChunks { chunks = min(chunks, m) }
         let first = context / 2
-        let batch = 32
-        let state = lm.makeState(capacity: context, maxBatch: batch)
+        let batch = min(32, model.options.maxBatch)
+        let state = lm.makeState(capacity: context, maxBatch: batch, options: StateOptions(logitsRows: batch))
         var nll = 0.0, nll2 = 0.0, count = 0
         var result = PerplexityResult()
         let t0 = Date()
@@ -40,7 +40,7 @@ extension Generator {
             var pos = 0
             while pos < context {
                 let n = min(batch, context - pos)
-                lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true,
+                try lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true,
                            allLogits: true, state: state, parallel: parallel)
                 for i in 0..<n {
                     let p = pos + i

@@ -232,6 +232,9 @@ public final class TernFile: @unchecked Sendable {
         guard dst.count == groups.count * t.groupBytes, Zstd.decompress(bytes, into: dst) else {
             throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "does not decompress to \(groups.count) row groups of \(t.groupBytes) bytes")
         }
+        // The compressed pages were read once; only the caller's decoded copy stays resident.
+        let start = bytes.baseAddress! - map.bytes.baseAddress!
+        map.release(start..<start + bytes.count)
     }
 
     /// Copies or decompresses the whole tensor into `dst` (exactly ``TensorInfo/byteSize`` bytes).

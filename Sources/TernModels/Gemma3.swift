@@ -1,6 +1,7 @@
 import Foundation
 import TernFormat
 import TernKernels
+import TernPlanner
 
 /// Gemma 3 (text) hyperparameters, read from checkpoint metadata (`gemma3.*` keys).
 public struct Gemma3Configuration: Sendable {
@@ -35,6 +36,30 @@ public struct Gemma3Configuration: Sendable {
 
     /// Every `pattern`-th layer attends globally; the others use a sliding window.
     public func isSliding(_ layer: Int) -> Bool { layer % pattern < pattern - 1 }
+
+    /// Positions layer `l` keeps: all `capacity` for global layers; for sliding layers with ring
+    /// buffers, the window plus room for a batch's new positions (so writing a batch never
+    /// overwrites keys an earlier query of the same batch still reads).
+    func kvSlots(_ l: Int, capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
+        guard options.ringBuffers, isSliding(l) else { return capacity }
+        return min(capacity, window + maxBatch - 1)
+    }
+
+    func stateSizes(capacity: Int, maxBatch: Int, options: StateOptions) -> (floats: [Int], halves: [Int]) {
+        let c = self
+        let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
+        let floats = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
+                      maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * 2 * c.headDim]
+        let halves = (0..<c.layers).flatMap { l in [Int](repeating: kvSlots(l, capacity: capacity, maxBatch: maxBatch, options: options) * kv, count: 2) }
+        return (floats, halves)
+    }
+
+    public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
+        let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
+        let c = self
+        let acts = [c.width, c.heads * c.headDim, c.ffn].reduce(0) { $0 + maxBatch * ($1 + $1 / 32 * 16) }
+        return 4 * f.reduce(0, +) + 2 * h.reduce(0, +) + 4 * (maxBatch * c.width + (options.logitsRows ?? maxBatch) * c.vocab) + acts
+    }
 }
 
 /// Gemma 3 text model (Gemma Team, "Gemma 3 Technical Report", 2025): pre- and post-norms
@@ -51,6 +76,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
     let embedding: QMatrix
     let outputNorm: UnsafePointer<Float>
     let layers: [Layer]
+    let streamed: StreamedWeights?
     let invFreqGlobal: [Float]
     let invFreqLocal: [Float]
 
@@ -59,16 +85,46 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
     public var contextLength: Int { config.context }
     public let bytesPerToken: Int
 
-    public init(store: WeightStore, vocab: Int) throws {
+    /// The seven matrices of a layer: name suffix and [rows, cols].
+    static func matrixShapes(_ c: Gemma3Configuration) -> [(String, Int, Int)] {
+        let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
+        return [("attn_q", q, c.width), ("attn_k", kv, c.width), ("attn_v", kv, c.width), ("attn_output", c.width, q),
+                ("ffn_gate", c.ffn, c.width), ("ffn_up", c.ffn, c.width), ("ffn_down", c.width, c.ffn)]
+    }
+
+    /// Loads the model; `placement` says which layers and whether the LM head are streamed
+    /// (read into a bounded two-slot cache as they are used) instead of used in place.
+    public init(store: WeightStore, vocab: Int, placement: WeightPlacement = WeightPlacement()) throws {
         let c = try Gemma3Configuration(metadata: store.file.metadata, file: store.file.path, vocab: vocab)
         config = c
         self.store = store
-        let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
-        embedding = try store.matrix("token_embd.weight", rows: c.vocab, cols: c.width)
+        let shapes = Gemma3Model.matrixShapes(c)
+        var streamedInfo: [[TensorInfo]] = []
+        var head: TensorInfo
+        if placement.streamHead {
+            let (t, kind) = try store.streamedMatrix("token_embd.weight", rows: c.vocab, cols: c.width)
+            head = t
+            embedding = QMatrix(kind: kind, rows: c.vocab, cols: c.width, base: Gemma3Model.unbound)
+        } else {
+            embedding = try store.matrix("token_embd.weight", rows: c.vocab, cols: c.width)
+            head = try store.info("token_embd.weight")
+        }
         outputNorm = try store.vector("output_norm.weight", count: c.width)
         var ls: [Layer] = []
         for i in 0..<c.layers {
             let p = "blk.\(i)."
+            var mats: [QMatrix] = []
+            var infos: [TensorInfo] = []
+            for (name, rows, cols) in shapes {
+                if placement.streamedLayers.contains(i) {
+                    let (t, kind) = try store.streamedMatrix(p + name + ".weight", rows: rows, cols: cols)
+                    infos.append(t)
+                    mats.append(QMatrix(kind: kind, rows: rows, cols: cols, base: Gemma3Model.unbound))
+                } else {
+                    mats.append(try store.matrix(p + name + ".weight", rows: rows, cols: cols))
+                }
+            }
+            streamedInfo.append(infos)
             ls.append(Layer(
                 attnNorm: try store.vector(p + "attn_norm.weight", count: c.width),
                 qNorm: try store.vector(p + "attn_q_norm.weight", count: c.headDim),
@@ -76,15 +132,11 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
                 postAttnNorm: try store.vector(p + "post_attention_norm.weight", count: c.width),
                 ffnNorm: try store.vector(p + "ffn_norm.weight", count: c.width),
                 postFfnNorm: try store.vector(p + "post_ffw_norm.weight", count: c.width),
-                wq: try store.matrix(p + "attn_q.weight", rows: q, cols: c.width),
-                wk: try store.matrix(p + "attn_k.weight", rows: kv, cols: c.width),
-                wv: try store.matrix(p + "attn_v.weight", rows: kv, cols: c.width),
-                wo: try store.matrix(p + "attn_output.weight", rows: c.width, cols: q),
-                gate: try store.matrix(p + "ffn_gate.weight", rows: c.ffn, cols: c.width),
-                up: try store.matrix(p + "ffn_up.weight", rows: c.ffn, cols: c.width),
-                down: try store.matrix(p + "ffn_down.weight", rows: c.width, cols: c.ffn)))
+                wq: mats[0], wk: mats[1], wv: mats[2], wo: mats[3], gate: mats[4], up: mats[5], down: mats[6]))
         }
         layers = ls
+        streamed = placement.streamsAnything
+            ? try StreamedWeights(file: store.file, layerTensors: streamedInfo, head: head, placement: placement) : nil
         let half = c.headDim / 2
         invFreqGlobal = (0..<half).map { Float(pow(Double(c.ropeBase), -2 * Double($0) / Double(c.headDim))) }
         invFreqLocal = (0..<half).map { Float(pow(Double(c.ropeBaseLocal), -2 * Double($0) / Double(c.headDim))) }
@@ -92,45 +144,42 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         bytesPerToken = mats.reduce(0) { $0 + $1.byteSize } + c.layers * (4 * c.width + 2 * c.headDim) * 4
     }
 
+    /// The base of a streamed matrix until its slot is bound; never dereferenced.
+    nonisolated(unsafe) static let unbound = UnsafeRawPointer(bitPattern: 64)!
+
+    /// What the planner needs: decoded bytes per layer, of the LM head and of the small tensors,
+    /// and the state for `capacity` positions in batches of `maxBatch`.
+    public static func memoryShape(file: TernFile, vocab: Int, capacity: Int, maxBatch: Int, options: StateOptions) throws -> MemoryShape {
+        let c = try Gemma3Configuration(metadata: file.metadata, file: file.path, vocab: vocab)
+        func size(_ n: String) -> Int { file.tensor(n)?.byteSize ?? 0 }
+        let layerBytes = (0..<c.layers).map { i in matrixShapes(c).reduce(0) { $0 + size("blk.\(i).\($1.0).weight") } }
+        let matrices = Set((0..<c.layers).flatMap { i in matrixShapes(c).map { "blk.\(i).\($0.0).weight" } } + ["token_embd.weight"])
+        let small = file.tensors.filter { !matrices.contains($0.name) }.reduce(0) { $0 + $1.byteSize }
+        let head = file.tensor("token_embd.weight")
+        return MemoryShape(layerBytes: layerBytes, lmHeadBytes: head?.byteSize ?? 0, lmHeadGroupBytes: head?.groupBytes ?? 1,
+                           residentBytes: small, stateBytes: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: options),
+                           tokenizerBytes: vocab * 48)
+    }
+
     // Scratch buffer indices in ModelState.buffers; the f16 K/V cache of layer l is halves[2l], halves[2l+1].
     enum B { static let xn = 0, q = 1, k = 2, v = 3, att = 4, o = 5, gate = 6, up = 7, rope = 8 }
 
-    /// Positions layer `l` keeps: all `capacity` for global layers; for sliding layers with ring
-    /// buffers, the window plus room for a batch's new positions (so writing a batch never
-    /// overwrites keys an earlier query of the same batch still reads).
-    func kvSlots(_ l: Int, capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
-        guard options.ringBuffers, config.isSliding(l) else { return capacity }
-        return min(capacity, config.window + maxBatch - 1)
-    }
-
-    func stateSizes(capacity: Int, maxBatch: Int, options: StateOptions) -> (floats: [Int], halves: [Int]) {
-        let c = config
-        let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
-        let floats = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
-                      maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * 2 * c.headDim]
-        let halves = (0..<c.layers).flatMap { l in [Int](repeating: kvSlots(l, capacity: capacity, maxBatch: maxBatch, options: options) * kv, count: 2) }
-        return (floats, halves)
-    }
-
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
-        let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
-        let c = config
-        let acts = [c.width, c.heads * c.headDim, c.ffn].reduce(0) { $0 + maxBatch * ($1 + $1 / 32 * 16) }
-        return 4 * f.reduce(0, +) + 2 * h.reduce(0, +) + 4 * (maxBatch * c.width + (options.logitsRows ?? maxBatch) * c.vocab) + acts
+        config.stateBytes(capacity: capacity, maxBatch: maxBatch, options: options)
     }
 
     public func makeState(capacity: Int, maxBatch: Int, options: StateOptions) -> ModelState {
         let c = config
-        let (floats, halves) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
+        let (floats, halves) = c.stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
         let s = ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab,
                            logitsRows: min(maxBatch, options.logitsRows ?? maxBatch), scratch: floats,
                            halfScratch: halves, activationWidths: [c.width, c.heads * c.headDim, c.ffn])
-        s.auxiliary = AttentionJob(config: c, slots: (0..<c.layers).map { kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) }, state: s)
+        s.auxiliary = AttentionJob(config: c, slots: (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) }, state: s)
         return s
     }
 
     public func forward(tokens: [Int32], startPos: Int, layers range: Range<Int>, embed: Bool, allLogits: Bool,
-                        state s: ModelState, parallel: Parallel) {
+                        state s: ModelState, parallel: Parallel) throws {
         let n = tokens.count
         precondition(n > 0 && n <= s.maxBatch && startPos + n <= s.capacity)
         let c = config
@@ -138,7 +187,15 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         if embed {
             let scale = Float(c.width).squareRoot()
             for (b, t) in tokens.enumerated() {
-                embedding.dequantizeRow(Int(t), into: x + b * c.width)
+                guard t >= 0, Int(t) < c.vocab else { throw FormatError(file: store.file.path, field: "token", "id \(t) is outside the \(c.vocab)-token vocabulary") }
+                if let st = streamed, !st.headUnits.isEmpty {
+                    // The head is streamed: read just this row's group rather than touch the map.
+                    let g = Int(t) / 4
+                    try st.rowReader.read(st.head, from: g * st.head.groupBytes, count: st.head.groupBytes, into: st.rowBuffer)
+                    QMatrix(kind: embedding.kind, rows: 4, cols: c.width, base: st.rowBuffer).dequantizeRow(Int(t) % 4, into: x + b * c.width)
+                } else {
+                    embedding.dequantizeRow(Int(t), into: x + b * c.width)
+                }
                 for i in 0..<c.width { x[b * c.width + i] *= scale }
             }
         }
@@ -153,14 +210,39 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
                 }
             }
         }
-        for l in range { layer(l, n: n, startPos: startPos, s, parallel) }
+        for l in range {
+            if let st = streamed, let (u, offsets) = st.layerUnits[l] {
+                let base = try st.streamer.acquire(u)
+                st.streamer.prefetch(st.next(u))
+                let L = layers[l], m = [L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down].enumerated().map {
+                    QMatrix(kind: $1.kind, rows: $1.rows, cols: $1.cols, base: base + offsets[$0])
+                }
+                layer(l, Layer(attnNorm: L.attnNorm, qNorm: L.qNorm, kNorm: L.kNorm, postAttnNorm: L.postAttnNorm, ffnNorm: L.ffnNorm,
+                               postFfnNorm: L.postFfnNorm, wq: m[0], wk: m[1], wv: m[2], wo: m[3], gate: m[4], up: m[5], down: m[6]),
+                      n: n, startPos: startPos, s, parallel)
+                st.streamer.release(u)
+            } else {
+                layer(l, layers[l], n: n, startPos: startPos, s, parallel)
+            }
+        }
         guard range.upperBound == c.layers else { return }
         let first = allLogits ? 0 : n - 1
         precondition(n - first <= s.logitsRows, "state keeps \(s.logitsRows) logits rows; \(n - first) asked for")
         let xn = s.buffers[B.xn]
         for b in first..<n { Ops.rmsNorm(x + b * c.width, outputNorm, count: c.width, eps: c.eps, out: xn + (b - first) * c.width) }
         s.acts[0].quantize(xn, batch: n - first, stride: c.width)
-        MatMul.run(embedding, s.acts[0], batch: n - first, out: s.logits, outStride: c.vocab, parallel: parallel)
+        guard let st = streamed, !st.headUnits.isEmpty else {
+            MatMul.run(embedding, s.acts[0], batch: n - first, out: s.logits, outStride: c.vocab, parallel: parallel)
+            return
+        }
+        for (u, groups) in st.headUnits {
+            let base = try st.streamer.acquire(u)
+            st.streamer.prefetch(st.next(u))
+            let r0 = groups.lowerBound * 4, r1 = min(c.vocab, groups.upperBound * 4)
+            MatMul.run(QMatrix(kind: embedding.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n - first,
+                       out: s.logits + r0, outStride: c.vocab, parallel: parallel)
+            st.streamer.release(u)
+        }
     }
 
     /// Runs `body(b)` for each batch row, in parallel when there are several.
@@ -169,8 +251,8 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         parallel.forEach(n, minChunk: 1) { r in for b in r { body(b) } }
     }
 
-    func layer(_ l: Int, n: Int, startPos: Int, _ s: ModelState, _ parallel: Parallel) {
-        let c = config, L = layers[l]
+    func layer(_ l: Int, _ L: Layer, n: Int, startPos: Int, _ s: ModelState, _ parallel: Parallel) {
+        let c = config
         let x = UnsafeSendable(s.hidden), xn = UnsafeSendable(s.buffers[B.xn])
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, w = c.width
         let qb = UnsafeSendable(s.buffers[B.q]), kb = UnsafeSendable(s.buffers[B.k]), vb = s.buffers[B.v]

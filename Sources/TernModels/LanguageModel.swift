@@ -18,7 +18,7 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// token embeddings (else from `state.hidden`), and when `layers` ends at the last layer, logits
     /// are computed for the last position (or every position when `allLogits`).
     func forward(tokens: [Int32], startPos: Int, layers: Range<Int>, embed: Bool, allLogits: Bool,
-                 state: ModelState, parallel: Parallel)
+                 state: ModelState, parallel: Parallel) throws
 }
 
 /// How a sequence's state is laid out.

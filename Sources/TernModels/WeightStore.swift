@@ -47,6 +47,20 @@ public final class WeightStore: @unchecked Sendable {
         return QMatrix(kind: kind, rows: rows, cols: cols, base: try bytes(t))
     }
 
+    /// The table entry of a q8/q4 matrix that will be streamed: checked like ``matrix(_:rows:cols:)``
+    /// but neither mapped nor decompressed.
+    public func streamedMatrix(_ name: String, rows: Int, cols: Int) throws -> (TensorInfo, QuantKind) {
+        let t = try info(name)
+        guard t.shape == [rows, cols] else {
+            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's hyperparameters need [\(rows), \(cols)]")
+        }
+        switch t.dtype {
+        case .q8: return (t, .q8)
+        case .q4: return (t, .q4)
+        default: throw FormatError(file: file.path, field: "tensor \(name): dtype", "is \(t.dtype), expected q8 or q4; re-convert with tern-quantize")
+        }
+    }
+
     /// An f32 vector named `name` of `count` elements.
     public func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
         let t = try info(name)

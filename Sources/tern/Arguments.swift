@@ -1,4 +1,5 @@
 import Foundation
+import TernPlanner
 
 /// A command-line usage error (exit status 2).
 struct UsageError: Error { let message: String }
@@ -71,4 +72,11 @@ func jsonString(_ s: String) -> String {
         }
     }
     return o + "\""
+}
+
+/// `--mem-budget SIZE` (e.g. 160M, 1.5G), nil when absent.
+func memoryBudget(_ a: Arguments) throws -> Int? {
+    guard let v = a.string("--mem-budget") else { return nil }
+    guard let n = parseByteSize(v) else { throw UsageError(message: "--mem-budget must be a size like 160M or 1.5G, got '\(v)'") }
+    return n
 }

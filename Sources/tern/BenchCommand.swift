@@ -1,6 +1,7 @@
 import Foundation
 import Tern
 import TernKernels
+import TernPlanner
 
 enum BenchCommand {
     static let usage = """
@@ -15,6 +16,7 @@ enum BenchCommand {
       -n, --n-gen N         generated tokens for tg (default 64, 0 = skip)
       -t, --threads N       worker threads (default: physical cores)
       -r, --repetitions N   timed repetitions after one warm-up (default 5)
+      --mem-budget SIZE     run within SIZE of resident memory (weights streamed as planned)
       --no-roofline         skip the bandwidth measurement
       --kernels             instead: single-thread in-cache GEMM speed of every ISA path
       --batch-sweep         instead: time of one forward pass of 1, 2, 4, 8, 16 tokens at decode
@@ -23,7 +25,7 @@ enum BenchCommand {
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"]],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"], ["--mem-budget"]],
                               flagNames: [["--json"], ["--no-roofline"], ["--kernels"], ["--batch-sweep"]], usage: usage)
         if a.flags.contains("--kernels") {
             print("single thread, 512 x 640 weights in cache; GMAC/s (int8 multiply-accumulates)")
@@ -44,18 +46,21 @@ enum BenchCommand {
         let n = try a.int("-n", default: 64, range: 0...32768)
         let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
         let reps = try a.int("-r", default: 5, range: 1...1000)
-        let model = try TernModel(path: path)
+        let budget = try memoryBudget(a)
+        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: max(p, n, 80),
+                                                                   maxBatch: a.flags.contains("--batch-sweep") ? 32 : min(Generator.prefillBatch, max(p, 1)),
+                                                                   logitsRows: a.flags.contains("--batch-sweep") ? nil : 1))
         let gen = Generator(model: model, threads: threads)
         if a.flags.contains("--batch-sweep") {
             print("forward pass at position 64, logits for every token, \(threads) threads, best of \(reps + 1)")
-            let rows = gen.batchSweep(batches: [1, 2, 4, 8, 16], reps: reps)
+            let rows = try gen.batchSweep(batches: [1, 2, 4, 8, 16], reps: reps)
             let base = rows[0].1
             for (n, ms) in rows {
                 print(String(format: "batch %2d: %7.2f ms  (%.2fx batch 1, %.1f tokens/s)", n, ms, ms / base, Double(n) / ms * 1000))
             }
             return
         }
-        let r = gen.bench(promptTokens: p, genTokens: n, reps: reps)
+        let r = try gen.bench(promptTokens: p, genTokens: n, reps: reps)
         let (pp, ppSD) = BenchResult.meanSD(r.ppTPS)
         let (tg, tgSD) = BenchResult.meanSD(r.tgTPS)
         let bpt = model.model.bytesPerToken
@@ -66,9 +71,10 @@ enum BenchCommand {
         if a.flags.contains("--json") {
             print(String(format: "{\"model\":%@,\"isa\":\"%@\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,"
                          + "\"pp_tps\":%.2f,\"pp_sd\":%.2f,\"tg_tps\":%.2f,\"tg_sd\":%.2f,\"bytes_per_token\":%d,"
-                         + "\"read_bw_gbs\":%.2f,\"roofline_tps\":%.1f,\"roofline_pct\":%.1f,\"peak_rss_bytes\":%d}",
+                         + "\"read_bw_gbs\":%.2f,\"roofline_tps\":%.1f,\"roofline_pct\":%.1f,\"peak_rss_bytes\":%d,"
+                         + "\"mem_budget_bytes\":%d,\"streamed_bytes_per_token\":%d}",
                          jsonString(path), isa, threads, p, n, reps, pp, ppSD, tg, tgSD, bpt,
-                         bw / 1e9, roof, roof > 0 ? 100 * tg / roof : 0, rss))
+                         bw / 1e9, roof, roof > 0 ? 100 * tg / roof : 0, rss, budget ?? 0, model.plan.streamedBytesPerToken))
         } else {
             print("model: \(path)  isa: \(isa)  threads: \(threads)  reps: \(reps)")
             if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }
@@ -77,7 +83,8 @@ enum BenchCommand {
             if bw > 0 {
                 print(String(format: "read bandwidth: %.1f GB/s -> roofline %.0f t/s; tg is %.0f%% of it", bw / 1e9, roof, 100 * tg / roof))
             }
-            print(String(format: "peak RSS: %.1f MiB", Double(rss) / 1048576))
+            print(String(format: "peak RSS: %.1f MiB", Double(rss) / 1048576)
+                  + (budget.map { " (budget \(Planner.mib($0)), \(Planner.mib(model.plan.streamedBytesPerToken)) streamed per token)" } ?? ""))
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Tern
 import TernKernels
 import TernFormat
+import TernPlanner
 import TernTokenizer
 
 enum RunCommand {
@@ -19,12 +20,15 @@ enum RunCommand {
       --top-k K            keep the K most likely tokens, 0 = all (default 40)
       --top-p P            nucleus sampling threshold (default 0.95)
       --seed S             random seed (default: from the clock)
+      --mem-budget SIZE    stay within SIZE of resident memory (e.g. 160M); weights that do
+                           not fit are streamed from the file (see tern plan)
+      -c, --ctx-size N     positions to plan for with --mem-budget (default: prompt + n)
       --json               print one JSON object instead of streaming text
     """
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--prompt"], ["-n", "--n-predict"], ["-t", "--threads"],
-                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"]],
+                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["-c", "--ctx-size"]],
                               flagNames: [["--json"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
@@ -42,7 +46,10 @@ enum RunCommand {
         }
         let json = a.flags.contains("--json")
 
-        let model = try TernModel(path: path)
+        let budget = try memoryBudget(a)
+        // With a budget, plan for the prompt (its UTF-8 bytes bound its tokens) + BOS + n.
+        let ctx = try a.int("-c", default: budget == nil ? 0 : prompt.utf8.count + 1 + n, range: 0...1 << 22)
+        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: ctx))
         let gen = Generator(model: model, threads: threads)
         var decoder = StreamingDecoder(model.tokenizer)
         var text = ""
@@ -68,8 +75,8 @@ enum RunCommand {
         } else {
             FileHandle.standardOutput.write(Data((rest + "\n").utf8))
         }
-        writeStderr(String(format: "\ntern: prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | %d threads | peak RSS %.1f MiB\n",
+        writeStderr(String(format: "\ntern: prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | %d threads | peak RSS %.1f MiB%@\n",
                            stats.promptTokens.count, stats.promptTPS, stats.tokens.count, stats.generationTPS, threads,
-                           Double(rss) / 1048576))
+                           Double(rss) / 1048576, budget.map { " (budget \(Planner.mib($0)))" } ?? ""))
     }
 }

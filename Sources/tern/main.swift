@@ -9,6 +9,7 @@ let commands: [String: (String, ([String]) throws -> Void)] = [
     "tokenize": ("print the token ids of a text", TokenizeCommand.main),
     "bench": ("measure prefill and decode speed", BenchCommand.main),
     "perplexity": ("perplexity on a text file, as llama-perplexity", PerplexityCommand.main),
+    "plan": ("show how a model fits a memory budget", PlanCommand.main),
     "inspect": ("show a checkpoint's metadata and tensors", InspectCommand.main),
 ]
 

@@ -43,12 +43,12 @@ final class GenerationTests: XCTestCase {
         var pos = 0
         while pos < ids.count {
             let chunk = Array(ids[pos..<min(ids.count, pos + 32)])
-            lm.forward(tokens: chunk, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: a, parallel: par)
+            try lm.forward(tokens: chunk, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: a, parallel: par)
             pos += chunk.count
         }
         let b = lm.makeState(capacity: ids.count, maxBatch: 1)
         for (i, t) in ids.enumerated() {
-            lm.forward(tokens: [t], startPos: i, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: b, parallel: par)
+            try lm.forward(tokens: [t], startPos: i, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: b, parallel: par)
         }
         let la = a.logitsRow(0), lb = b.logitsRow(0)
         XCTAssertEqual(Sampler.argmax(la), Sampler.argmax(lb))
@@ -64,9 +64,9 @@ final class GenerationTests: XCTestCase {
         let ids = TestSupport.capitalPromptIds
         let par = Parallel(threads: 2)
         let a = lm.makeState(capacity: 16, maxBatch: 16), b = lm.makeState(capacity: 16, maxBatch: 16)
-        lm.forward(tokens: ids, startPos: 0, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: a, parallel: par)
-        lm.forward(tokens: ids, startPos: 0, layers: 0..<7, embed: true, allLogits: true, state: b, parallel: par)
-        lm.forward(tokens: ids, startPos: 0, layers: 7..<lm.layerCount, embed: false, allLogits: true, state: b, parallel: par)
+        try lm.forward(tokens: ids, startPos: 0, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: a, parallel: par)
+        try lm.forward(tokens: ids, startPos: 0, layers: 0..<7, embed: true, allLogits: true, state: b, parallel: par)
+        try lm.forward(tokens: ids, startPos: 0, layers: 7..<lm.layerCount, embed: false, allLogits: true, state: b, parallel: par)
         for r in 0..<ids.count { XCTAssertEqual(Array(a.logitsRow(r)), Array(b.logitsRow(r)), "row \(r)") }
         XCTAssertEqual(Sampler.argmax(a.logitsRow(ids.count - 1)), TestSupport.capitalGolden[0])
     }

@@ -1,0 +1,137 @@
+/// What the planner needs to know about a model: the decoded bytes of each layer's weights, of
+/// the LM head (streamable in row chunks) and of the small always-resident tensors, plus the
+/// bytes of the per-sequence state (KV cache, scratch, logits) for the requested context.
+public struct MemoryShape: Sendable {
+    public var layerBytes: [Int]
+    public var lmHeadBytes: Int
+    /// Bytes of one LM-head row group (chunks are whole groups).
+    public var lmHeadGroupBytes: Int
+    public var residentBytes: Int
+    public var stateBytes: Int
+    public var tokenizerBytes: Int
+
+    public init(layerBytes: [Int], lmHeadBytes: Int, lmHeadGroupBytes: Int, residentBytes: Int, stateBytes: Int, tokenizerBytes: Int) {
+        self.layerBytes = layerBytes
+        self.lmHeadBytes = lmHeadBytes
+        self.lmHeadGroupBytes = lmHeadGroupBytes
+        self.residentBytes = residentBytes
+        self.stateBytes = stateBytes
+        self.tokenizerBytes = tokenizerBytes
+    }
+}
+
+/// Where the weights live and what every part costs, decided once from one budget.
+///
+/// Resident tensors are used in place from the memory map (they count in the resident set once
+/// touched). Streamed ones are read with `pread` (or decompressed from their zstd chunks) into a
+/// bounded cache of two slots, the next unit prefetched on a background thread while the current
+/// one is used; they never enter the resident set through the map.
+public struct Plan: Sendable, Equatable {
+    public enum Placement: String, Sendable, Equatable { case resident, streamed }
+
+    public var budget: Int?
+    public var layers: [Placement]
+    public var lmHead: Placement
+    /// Decoded bytes of one LM-head chunk when the head is streamed.
+    public var lmHeadChunkBytes: Int
+    /// Bytes of each of the two streaming slots (0 when nothing is streamed).
+    public var slotBytes: Int
+    public var residentWeightBytes: Int
+    public var streamedBytesPerToken: Int
+    public var stateBytes: Int
+    public var overheadBytes: Int
+    /// Predicted peak resident set.
+    public var peakBytes: Int
+    /// The smallest budget this model and context can run in.
+    public var minimumBytes: Int
+
+    public var streamedLayers: Int { layers.filter { $0 == .streamed }.count }
+}
+
+public struct PlanError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+}
+
+public enum Planner {
+    /// Process memory that is not weights or sequence state: the Swift runtime and libraries,
+    /// code, thread stacks and parsed metadata (measured: ~26 MiB for `tern` on x86-64 Linux with
+    /// Gemma 3 270M loaded and nothing else), with headroom for allocator slack.
+    public static let runtimeBytes = 40 << 20
+    /// LM-head chunk target when streamed.
+    public static let headChunkTarget = 4 << 20
+
+    /// Plans `shape` into `budget` bytes (nil: no limit, everything resident).
+    public static func plan(_ shape: MemoryShape, budget: Int?) throws -> Plan {
+        let overhead = runtimeBytes + shape.tokenizerBytes
+        let fixed = overhead + shape.stateBytes + shape.residentBytes
+        let headGroups = max(1, shape.lmHeadBytes / max(1, shape.lmHeadGroupBytes))
+        let chunkGroups = max(1, min(headGroups, headChunkTarget / max(1, shape.lmHeadGroupBytes)))
+        let chunk = chunkGroups * shape.lmHeadGroupBytes
+        let maxLayer = shape.layerBytes.max() ?? 0
+        // The smallest footprint: every layer and the head streamed through two slots.
+        let minimum = fixed + 2 * max(maxLayer, chunk) + shape.lmHeadGroupBytes
+
+        func make(_ streamed: Set<Int>, head: Bool) -> Plan {
+            let resident = shape.layerBytes.enumerated().reduce(0) { $0 + (streamed.contains($1.offset) ? 0 : $1.element) }
+                + (head ? 0 : shape.lmHeadBytes) + shape.residentBytes
+            let slot = max(streamed.map { shape.layerBytes[$0] }.max() ?? 0, head ? chunk : 0)
+            let streamedBytes = streamed.reduce(0) { $0 + shape.layerBytes[$1] } + (head ? shape.lmHeadBytes : 0)
+            let peak = overhead + shape.stateBytes + resident + 2 * slot + (head ? shape.lmHeadGroupBytes : 0)
+            return Plan(budget: budget, layers: shape.layerBytes.indices.map { streamed.contains($0) ? .streamed : .resident },
+                        lmHead: head ? .streamed : .resident, lmHeadChunkBytes: head ? chunk : 0, slotBytes: slot,
+                        residentWeightBytes: resident, streamedBytesPerToken: streamedBytes, stateBytes: shape.stateBytes,
+                        overheadBytes: overhead, peakBytes: peak, minimumBytes: minimum)
+        }
+
+        guard let budget else { return make([], head: false) }
+        guard budget >= minimum else {
+            throw PlanError(description: "needs at least \(mibUp(minimum)) for this model and context "
+                + "(\(mib(shape.stateBytes)) KV cache and scratch, \(mib(overhead)) runtime and tokenizer, "
+                + "\(mib(shape.residentBytes)) small tensors, \(mib(2 * max(maxLayer, chunk))) streaming cache) "
+                + "(given \(mib(budget))); raise --mem-budget or lower the context (-c)")
+        }
+        // Stream as few bytes per token as fit: the last layers first (the prefetcher then has the
+        // whole front of the network to hide their reads behind), the LM head only if needed.
+        var best: Plan?
+        for head in [false, true] {
+            for k in 0...shape.layerBytes.count {
+                let streamed = Set((shape.layerBytes.count - k)..<shape.layerBytes.count)
+                let p = make(streamed, head: head)
+                if p.peakBytes <= budget, best == nil || p.streamedBytesPerToken < best!.streamedBytesPerToken {
+                    best = p
+                }
+                if p.peakBytes <= budget { break }
+            }
+        }
+        return best ?? make(Set(shape.layerBytes.indices), head: true)
+    }
+
+    /// `n` in whole MiB, rounded up (for minimums: the number printed is always enough).
+    public static func mibUp(_ n: Int) -> String { "\((n + (1 << 20) - 1) >> 20) MiB" }
+
+    public static func mib(_ n: Int) -> String {
+        n >= 10 << 20 ? "\(n >> 20) MiB" : String(format: "%.1f MiB", Double(n) / 1048576)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Parses sizes like `160M`, `1.5G`, `512MiB`, `4096` (bytes). Binary units (K = 1024).
+public func parseByteSize(_ s: String) -> Int? {
+    let t = s.trimmingCharacters(in: .whitespaces).uppercased()
+    var num = t
+    var mult = 1.0
+    for (suffix, m) in [("GIB", 1 << 30), ("MIB", 1 << 20), ("KIB", 1 << 10), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10),
+                        ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("B", 1)] where t.hasSuffix(suffix) {
+        num = String(t.dropLast(suffix.count))
+        mult = Double(m)
+        break
+    }
+    guard let v = Double(num), v.isFinite, v > 0, v * mult < 1e18 else { return nil }
+    return Int(v * mult)
+}

@@ -1,0 +1,74 @@
+import Foundation
+import TernTestSupport
+import XCTest
+
+/// `--mem-budget` on the real model: the promise is about the process's resident memory, so each
+/// case runs `tern run` as a child and reads its own VmHWM (peak RSS) from /proc/self/status.
+final class BudgetTests: XCTestCase {
+    let tern = TestSupport.binary("tern")
+    let ctx = TestSupport.capitalPrompt.utf8.count + 1 + 24
+
+    func run(_ model: String, budget: String?) throws -> (tokens: [Int], rss: Int, stderr: String, status: Int32) {
+        var args = ["run", "-m", model, "-p", TestSupport.capitalPrompt, "-n", "24", "--temp", "0", "--json"]
+        if let budget { args += ["--mem-budget", budget] }
+        let r = try TestSupport.run(tern, args)
+        guard r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] else {
+            return ([], 0, r.stderr, r.status)
+        }
+        return (obj["tokens"] as? [Int] ?? [], obj["peak_rss_bytes"] as? Int ?? 0, r.stderr, r.status)
+    }
+
+    func plannedMinimum(_ model: String) throws -> Int {
+        let r = try TestSupport.run(tern, ["plan", "-m", model, "-c", String(ctx), "--no-measure", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        return try XCTUnwrap(obj["minimum_bytes"] as? Int)
+    }
+
+    func checkBudgets(_ model: String, _ budgets: [String], label: String) throws {
+        let golden = TestSupport.capitalGolden.map(Int.init)
+        let minimum = try plannedMinimum(model)
+        for b in budgets + [String(minimum)] {
+            let r = try run(model, budget: b)
+            XCTAssertEqual(r.status, 0, "budget \(b): \(r.stderr)")
+            XCTAssertEqual(r.tokens, golden, "budget \(b)")
+            let limit = Int(b) ?? (Int(b.dropLast())! << 20)
+            XCTAssertLessThanOrEqual(r.rss, limit, "budget \(b): peak RSS \(r.rss)")
+            print("BudgetTests: \(label) budget \(b): peak RSS \(r.rss >> 20) MiB")
+        }
+    }
+
+    func testBudgetsKeepTokensAndPeakRSS() throws {
+        try checkBudgets(try TestSupport.convertedGemma(), ["512M", "256M", "160M"], label: "raw")
+    }
+
+    func testBudgetsOnCompressedCheckpoint() throws {
+        try checkBudgets(try TestSupport.convertedGemma(["--compress"]), ["160M"], label: "zstd")
+    }
+
+    func testTooSmallBudgetIsRefusedWithTheMinimum() throws {
+        let model = try TestSupport.convertedGemma()
+        let minimum = try plannedMinimum(model)
+        let r = try run(model, budget: "32M")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("needs at least \((minimum + (1 << 20) - 1) >> 20) MiB for this model and context"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("(given 32 MiB)"), r.stderr)
+        let bad = try TestSupport.run(tern, ["run", "-m", model, "-p", "hi", "--mem-budget", "lots"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--mem-budget must be a size like 160M"), bad.stderr)
+    }
+
+    func testPlanPutsPeakWithinBudget() throws {
+        let model = try TestSupport.convertedGemma()
+        for b in ["512M", "200M", "120M"] {
+            let r = try TestSupport.run(tern, ["plan", "-m", model, "--mem-budget", b, "--no-measure", "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let peak = try XCTUnwrap(o["peak_bytes"] as? Int), budget = try XCTUnwrap(o["budget_bytes"] as? Int)
+            XCTAssertLessThanOrEqual(peak, budget, b)
+            XCTAssertEqual(budget, Int(b.dropLast())! << 20)
+        }
+        let text = try TestSupport.run(tern, ["plan", "-m", model, "--mem-budget", "160M", "--no-measure"])
+        XCTAssertTrue(text.stdout.contains("LM head in"), "160M streams the LM head: \(text.stdout)")
+    }
+}
