@@ -69,12 +69,15 @@ enum BenchCommand {
         let roof = bw > 0 ? bw / Double(bpt) : 0
         let isa = KernelISA.active.rawValue
         if a.flags.contains("--json") {
-            print(String(format: "{\"model\":%@,\"isa\":\"%@\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,"
-                         + "\"pp_tps\":%.2f,\"pp_sd\":%.2f,\"tg_tps\":%.2f,\"tg_sd\":%.2f,\"bytes_per_token\":%d,"
-                         + "\"read_bw_gbs\":%.2f,\"roofline_tps\":%.1f,\"roofline_pct\":%.1f,\"peak_rss_bytes\":%d,"
-                         + "\"mem_budget_bytes\":%d,\"streamed_bytes_per_token\":%d}",
-                         jsonString(path), isa, threads, p, n, reps, pp, ppSD, tg, tgSD, bpt,
-                         bw / 1e9, roof, roof > 0 ? 100 * tg / roof : 0, rss, budget ?? 0, model.plan.streamedBytesPerToken))
+            func f(_ x: Double, _ d: Int = 2) -> String { String(format: "%.\(d)f", x) }
+            let fields: [(String, String)] = [
+                ("model", jsonString(path)), ("isa", jsonString(isa)), ("threads", "\(threads)"), ("n_prompt", "\(p)"),
+                ("n_gen", "\(n)"), ("reps", "\(reps)"), ("pp_tps", f(pp)), ("pp_sd", f(ppSD)), ("tg_tps", f(tg)), ("tg_sd", f(tgSD)),
+                ("bytes_per_token", "\(bpt)"), ("read_bw_gbs", f(bw / 1e9)), ("roofline_tps", f(roof, 1)),
+                ("roofline_pct", f(roof > 0 ? 100 * tg / roof : 0, 1)), ("peak_rss_bytes", "\(rss)"),
+                ("mem_budget_bytes", "\(budget ?? 0)"), ("streamed_bytes_per_token", "\(model.plan.streamedBytesPerToken)"),
+            ]
+            print("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
         } else {
             print("model: \(path)  isa: \(isa)  threads: \(threads)  reps: \(reps)")
             if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }

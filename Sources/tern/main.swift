@@ -10,6 +10,7 @@ let commands: [String: (String, ([String]) throws -> Void)] = [
     "bench": ("measure prefill and decode speed", BenchCommand.main),
     "perplexity": ("perplexity on a text file, as llama-perplexity", PerplexityCommand.main),
     "plan": ("show how a model fits a memory budget", PlanCommand.main),
+    "chat": ("a conversation that keeps its context between turns", ChatCommand.main),
     "inspect": ("show a checkpoint's metadata and tensors", InspectCommand.main),
 ]
 
@@ -17,7 +18,7 @@ let topUsage = """
 usage: tern COMMAND [options]
 
 commands:
-\(commands.keys.sorted().map { "  \($0.padding(toLength: 10, withPad: " ", startingAt: 0))\(commands[$0]!.0)" }.joined(separator: "\n"))
+\(commands.keys.sorted().map { "  \($0.padding(toLength: 12, withPad: " ", startingAt: 0))\(commands[$0]!.0)" }.joined(separator: "\n"))
 
 Run 'tern COMMAND --help' for a command's options.
 """

@@ -83,6 +83,36 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(a, b, "64 more decode steps (warm-up + 1 rep) must not allocate")
     }
 
+    /// Piped chat: each line is a turn; /reset forgets. The base Gemma 3 270M is not instruction
+    /// tuned, so its reply under the Gemma turn format is what llama.cpp's llama-completion gives for
+    /// the same GGUF and prompt ("What is the capital of France? mendatang", checked by hand).
+    func testChatTurnsResetAndBudget() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tern)
+        p.arguments = ["chat", "-m", try TestSupport.convertedGemma(), "--temp", "0", "-n", "12", "-c", "256", "--mem-budget", "120M"]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = errors
+        try p.run()
+        input.fileHandleForWriting.write(Data("What is the capital of France?\nWhat is the capital of France?\n/reset\nWhat is the capital of France?\n/quit\nignored\n".utf8))
+        try input.fileHandleForWriting.close()
+        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, err)
+        XCTAssertTrue(out.hasPrefix("What is the capital of France? mendatang"), out)
+        // Three replies; after /reset the first reply comes back exactly; /quit ends the session.
+        let left = err.split(separator: "\n").filter { $0.contains("positions left") }
+        XCTAssertEqual(left.count, 3, err)
+        XCTAssertTrue(left[0].contains("12 tokens"), err)
+        XCTAssertFalse(out.contains("ignored"))
+        // Positions used grow over the two turns, then reset.
+        func positions(_ l: Substring) -> Int { Int(l.split(separator: " ").reversed().dropFirst(2).first ?? "") ?? -1 }
+        XCTAssertGreaterThan(positions(left[0]), positions(left[1]))
+        XCTAssertEqual(positions(left[0]), positions(left[2]))
+    }
+
     func testRunStreamsText() throws {
         let r = try TestSupport.run(tern, ["run", "-m", try TestSupport.convertedGemma(), "-p", TestSupport.capitalPrompt, "-n", "5", "--temp", "0"])
         XCTAssertEqual(r.status, 0, r.stderr)
