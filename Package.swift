@@ -8,6 +8,9 @@ let package = Package(
     name: "Tern",
     products: [
         .library(name: "Tern", targets: ["Tern"]),
+        // The C API: built as libternc.so (product names must differ from the `tern` program's);
+        // scripts/install.sh installs it as libtern.so with tern.h and tern.pc.
+        .library(name: "ternc", type: .dynamic, targets: ["CTern"]),
         .executable(name: "tern", targets: ["tern"]),
         .executable(name: "tern-quantize", targets: ["tern-quantize"]),
     ],
@@ -21,6 +24,8 @@ let package = Package(
         .target(name: "TernPlanner", dependencies: ["TernFormat"]),
         .target(name: "TernModels", dependencies: ["TernFormat", "TernKernels", "TernPlanner"]),
         .target(name: "Tern", dependencies: ["TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer"]),
+        .target(name: "CTernAPI"),
+        .target(name: "CTern", dependencies: ["CTernAPI", "Tern", "TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer"]),
         .executableTarget(name: "tern", dependencies: ["Tern", "TernFormat", "TernTokenizer"]),
         .executableTarget(name: "tern-quantize", dependencies: ["TernFormat", "TernGGML", "TernKernels"], path: "quantize"),
         .target(name: "TernTestSupport", dependencies: ["TernFormat"], path: "Tests/TernTestSupport"),

@@ -19,6 +19,12 @@ for t in GenerationTests.testGreedyGoldenRaw GenerationTests.testGreedyGoldenCom
          CLITests.testRunJSONGivesGoldenTokens TokenizerTests.testMatchesLlamaCppOnGemma; do
   grep -q "Test Case '$t' passed" "$log" || { echo "test.sh: model test $t did not pass" >&2; status=1; }
 done
+# The C API: install to a temp prefix, build examples/c/generate.c with cc + pkg-config, and run
+# the API tests under AddressSanitizer/UBSan.
+ctern="$(mktemp -d)"
+.build/release/tern-quantize "$TERN_TEST_GGUF" "$ctern/gemma.tern" 2>/dev/null
+if ! bash Tests/c/run.sh "$ctern/gemma.tern"; then echo "test.sh: C API tests failed" >&2; status=1; fi
+rm -rf "$ctern"
 # The aarch64 NEON kernels, cross-compiled and run under qemu against a scalar reference.
 if ! bash Tests/arm/run.sh; then echo "test.sh: NEON kernel check failed" >&2; status=1; fi
 exit "$status"

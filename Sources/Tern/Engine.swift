@@ -107,7 +107,8 @@ public struct GenerationStats: Sendable {
 }
 
 /// One generation session over a model: owns the KV cache and scratch for its sequence.
-public final class Generator {
+/// One thread drives a generator at a time (it owns a worker pool); several generators may share a model.
+public final class Generator: @unchecked Sendable {
     public let model: TernModel
     public let parallel: Parallel
     public static let prefillBatch = 128
@@ -171,4 +172,38 @@ public func peakRSSBytes() -> Int {
         return kb * 1024
     }
     return 0
+}
+
+extension Generator {
+    /// The generated tokens as an async sequence: generation runs on its own thread and stops
+    /// early when the consumer stops iterating. Errors (a full context, a read failure) end the
+    /// sequence by throwing.
+    ///
+    ///     for try await id in generator.tokens(prompt: "Hello", maxTokens: 32, sampling: .init(temperature: 0)) { ... }
+    public func tokens(prompt: String, maxTokens: Int, sampling: SamplingParameters) -> AsyncThrowingStream<Int32, Error> {
+        AsyncThrowingStream { continuation in
+            let stopped = StopFlag()
+            continuation.onTermination = { _ in stopped.set() }
+            let thread = Thread { [self] in
+                do {
+                    _ = try generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling) { id in
+                        continuation.yield(id)
+                        return !stopped.isSet
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            thread.start()
+        }
+    }
+}
+
+/// A flag set from one thread and read from another.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

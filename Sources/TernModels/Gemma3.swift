@@ -174,7 +174,8 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         let s = ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab,
                            logitsRows: min(maxBatch, options.logitsRows ?? maxBatch), scratch: floats,
                            halfScratch: halves, activationWidths: [c.width, c.heads * c.headDim, c.ffn])
-        s.auxiliary = AttentionJob(config: c, slots: (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) }, state: s)
+        s.auxiliary = AttentionJob(config: c, slots: (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) },
+                                   rowBytes: streamed?.head.groupBytes ?? 0, state: s)
         return s
     }
 
@@ -189,10 +190,11 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
             for (b, t) in tokens.enumerated() {
                 guard t >= 0, Int(t) < c.vocab else { throw FormatError(file: store.file.path, field: "token", "id \(t) is outside the \(c.vocab)-token vocabulary") }
                 if let st = streamed, !st.headUnits.isEmpty {
-                    // The head is streamed: read just this row's group rather than touch the map.
-                    let g = Int(t) / 4
-                    try st.rowReader.read(st.head, from: g * st.head.groupBytes, count: st.head.groupBytes, into: st.rowBuffer)
-                    QMatrix(kind: embedding.kind, rows: 4, cols: c.width, base: st.rowBuffer).dequantizeRow(Int(t) % 4, into: x + b * c.width)
+                    // The head is streamed: read just this row's group (into this sequence's buffer)
+                    // rather than touch the map.
+                    let g = Int(t) / 4, row = (s.auxiliary as! AttentionJob).rowBuffer
+                    try st.rowReader.read(st.head, from: g * st.head.groupBytes, count: st.head.groupBytes, into: row)
+                    QMatrix(kind: embedding.kind, rows: 4, cols: c.width, base: row).dequantizeRow(Int(t) % 4, into: x + b * c.width)
                 } else {
                     embedding.dequantizeRow(Int(t), into: x + b * c.width)
                 }
@@ -326,12 +328,17 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
     let slots: [Int]
     unowned(unsafe) let s: ModelState
     var layer = 0, n = 0, startPos = 0
+    /// One LM-head row group, for embedding lookups when the head is streamed.
+    let rowBuffer: UnsafeMutableRawPointer
 
-    init(config: Gemma3Configuration, slots: [Int], state: ModelState) {
+    init(config: Gemma3Configuration, slots: [Int], rowBytes: Int, state: ModelState) {
         c = config
         self.slots = slots
         s = state
+        rowBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(64, rowBytes), alignment: 64)
     }
+
+    deinit { rowBuffer.deallocate() }
 
     func run(thread: Int, threads: Int) {
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, hd = c.headDim

@@ -241,9 +241,9 @@ final class StreamedWeights: @unchecked Sendable {
     /// Unit index and row groups of each LM-head chunk (empty when the head is resident).
     let headUnits: [(unit: Int, groups: Range<Int>)]
     let head: TensorInfo
-    /// Reads embedding rows when the head is streamed (its own reader: the loader thread uses the streamer's).
+    /// Reads embedding rows when the head is streamed (its own reader: the loader thread uses the
+    /// streamer's). Each sequence reads into its own row buffer.
     let rowReader: TensorReader
-    let rowBuffer: UnsafeMutableRawPointer
 
     /// `layerTensors[l]` are layer l's matrices (in the order the model binds them).
     init(file: TernFile, layerTensors: [[TensorInfo]], head: TensorInfo, placement: WeightPlacement) throws {
@@ -280,13 +280,9 @@ final class StreamedWeights: @unchecked Sendable {
         self.headUnits = headUnits
         self.head = head
         rowReader = try TensorReader(file: file)
-        rowBuffer = UnsafeMutableRawPointer.allocate(byteCount: head.groupBytes, alignment: 64)
     }
 
-    deinit {
-        streamer.stop()
-        rowBuffer.deallocate()
-    }
+    deinit { streamer.stop() }
 
     func next(_ u: Int) -> Int { (u + 1) % streamer.units.count }
 

@@ -94,6 +94,29 @@ final class GenerationTests: XCTestCase {
         XCTAssertEqual(saved, 15 * (cap - 639) * 256 * 2 * 2)
     }
 
+    /// The Swift library's async sequence gives the golden tokens and stops when the consumer does.
+    func testAsyncTokenSequence() async throws {
+        let model = try TernModel(path: try TestSupport.convertedGemma())
+        let gen = Generator(model: model, threads: 2)
+        var got: [Int32] = []
+        for try await id in gen.tokens(prompt: TestSupport.capitalPrompt, maxTokens: 24, sampling: SamplingParameters(temperature: 0)) {
+            got.append(id)
+        }
+        XCTAssertEqual(got, TestSupport.capitalGolden)
+        var first: [Int32] = []
+        for try await id in gen.tokens(prompt: TestSupport.capitalPrompt, maxTokens: 24, sampling: SamplingParameters(temperature: 0)) {
+            first.append(id)
+            if first.count == 3 { break }
+        }
+        XCTAssertEqual(first, Array(TestSupport.capitalGolden.prefix(3)))
+        do {
+            for try await _ in gen.tokens(prompt: TestSupport.capitalPrompt, maxTokens: 1 << 20, sampling: SamplingParameters(temperature: 0)) {}
+            XCTFail("a request beyond the context must throw")
+        } catch let e as TernError {
+            XCTAssertTrue(e.description.contains("exceeds the context"), e.description)
+        }
+    }
+
     func testSamplingIsReproducibleBySeed() throws {
         let model = try TernModel(path: try TestSupport.convertedGemma())
         let g = Generator(model: model, threads: 2)

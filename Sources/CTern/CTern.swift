@@ -1,0 +1,284 @@
+// The C API (tern.h), implemented with @_cdecl exports. Every entry point validates its
+// arguments and catches every Swift error, so no input can trap inside the host process.
+import CTernAPI
+import Foundation
+import Synchronization
+import Tern
+import TernFormat
+import TernKernels
+import TernModels
+import TernPlanner
+import TernTokenizer
+
+@_silgen_name("tern_internal_set_error")
+func setLastError(_ message: UnsafePointer<CChar>?, _ len: Int)
+
+func fail(_ status: tern_status, _ message: String) -> tern_status {
+    var m = message
+    m.withUTF8 { b in b.withMemoryRebound(to: CChar.self) { setLastError($0.baseAddress, $0.count) } }
+    return status
+}
+
+/// Maps a Swift error to a status and records its message.
+func fail(_ error: Error) -> tern_status {
+    switch error {
+    case let e as FormatError:
+        return fail(["open", "stat", "read", "mmap", "create", "write"].contains(e.field) ? TERN_ERR_IO : TERN_ERR_FORMAT, e.description)
+    case let e as TernError:
+        let s = e.description
+        if s.contains("--mem-budget") { return fail(TERN_ERR_BUDGET, s) }
+        if s.contains("is a GGUF file") { return fail(TERN_ERR_FORMAT, s) }
+        if s.contains("exceeds the context") { return fail(TERN_ERR_CONTEXT_FULL, s) }
+        return fail(TERN_ERR_INVALID_ARGUMENT, s)
+    default:
+        return fail(TERN_ERR_INTERNAL, "\(error)")
+    }
+}
+
+final class ModelBox: @unchecked Sendable {
+    let model: TernModel
+    let threads: Int
+    init(model: TernModel, threads: Int) {
+        self.model = model
+        self.threads = threads
+    }
+}
+
+final class SessionBox: @unchecked Sendable {
+    let box: ModelBox
+    let generator: Generator
+    let state: ModelState
+    var position = 0
+    let cancelled = Atomic<Bool>(false)
+
+    init(box: ModelBox) {
+        self.box = box
+        generator = Generator(model: box.model, threads: box.threads)
+        let m = box.model
+        state = m.model.makeState(capacity: m.options.context, maxBatch: min(m.options.maxBatch, m.options.context),
+                                  options: generator.stateOptions)
+    }
+}
+
+/// Live handles: closing or using anything else is reported, not dereferenced.
+final class HandleRegistry: @unchecked Sendable {
+    private var live = Set<UInt>()
+    private let lock = NSLock()
+
+    func register(_ object: AnyObject) -> OpaquePointer {
+        let p = Unmanaged.passRetained(object).toOpaque()
+        lock.withLock { _ = live.insert(UInt(bitPattern: p)) }
+        return OpaquePointer(p)
+    }
+
+    /// The live object behind `p` if it is a `T` (retained for the caller's use).
+    func lookup<T: AnyObject>(_ p: OpaquePointer?, as: T.Type) -> T? {
+        guard let p else { return nil }
+        return lock.withLock {
+            guard live.contains(UInt(bitPattern: UnsafeMutableRawPointer(p))) else { return nil }
+            return Unmanaged<AnyObject>.fromOpaque(UnsafeMutableRawPointer(p)).takeUnretainedValue() as? T
+        }
+    }
+
+    /// Removes and releases a live `T`; false if `p` is not one.
+    func unregister<T: AnyObject>(_ p: OpaquePointer, as: T.Type) -> Bool {
+        let raw = UnsafeMutableRawPointer(p)
+        let removed: Bool = lock.withLock {
+            guard live.contains(UInt(bitPattern: raw)), Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue() is T else { return false }
+            live.remove(UInt(bitPattern: raw))
+            return true
+        }
+        if removed { Unmanaged<AnyObject>.fromOpaque(raw).release() }
+        return removed
+    }
+}
+
+let handles = HandleRegistry()
+func register(_ object: AnyObject) -> OpaquePointer { handles.register(object) }
+func lookup<T: AnyObject>(_ p: OpaquePointer?, as t: T.Type) -> T? { handles.lookup(p, as: t) }
+func unregister<T: AnyObject>(_ p: OpaquePointer, as t: T.Type) -> Bool { handles.unregister(p, as: t) }
+
+@_cdecl("tern_version")
+public func tern_version() -> UnsafePointer<CChar> { UnsafePointer(versionString) }
+nonisolated(unsafe) let versionString: UnsafeMutablePointer<CChar> = strdup("0.1.0")!
+
+@_cdecl("tern_api_version")
+public func tern_api_version() -> Int32 { 1 }
+
+nonisolated(unsafe) let statusNames: [UnsafeMutablePointer<CChar>] = ([
+    "ok", "invalid argument", "I/O error", "invalid checkpoint format", "memory budget too small",
+    "buffer too small", "context full", "cancelled", "internal error", "unknown status",
+] as [String]).map { strdup($0)! }
+
+@_cdecl("tern_strerror")
+public func tern_strerror(_ status: Int32) -> UnsafePointer<CChar> {
+    UnsafePointer(statusNames[(0...8).contains(status) ? Int(status) : 9])
+}
+
+@_cdecl("tern_model_options_init")
+public func tern_model_options_init(_ o: UnsafeMutablePointer<tern_model_options>?) {
+    guard let o else { return }
+    o.pointee = tern_model_options(struct_size: MemoryLayout<tern_model_options>.size, path: nil, threads: 0,
+                                   mem_budget_bytes: 0, context: 0, speculation: 0)
+}
+
+@_cdecl("tern_sampling_init")
+public func tern_sampling_init(_ s: UnsafeMutablePointer<tern_sampling>?) {
+    guard let s else { return }
+    s.pointee = tern_sampling(temperature: 0, top_k: 40, top_p: 1, seed: 0)
+}
+
+@_cdecl("tern_model_open")
+public func tern_model_open(_ options: UnsafePointer<tern_model_options>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tern_status {
+    guard let options, let out else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options and out_model must not be NULL") }
+    out.pointee = nil
+    let o = options.pointee
+    guard o.struct_size == MemoryLayout<tern_model_options>.size else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.struct_size is \(o.struct_size), expected \(MemoryLayout<tern_model_options>.size); call tern_model_options_init first")
+    }
+    guard let cpath = o.path else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.path is NULL") }
+    guard let path = String(validatingCString: cpath) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.path is not valid UTF-8") }
+    guard o.threads >= 0, o.threads <= 1024 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: threads \(o.threads) is outside 0...1024") }
+    guard o.speculation == 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: speculation is not available yet; pass 0") }
+    guard o.mem_budget_bytes <= UInt64(Int.max) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: mem_budget_bytes is too large") }
+    do {
+        let (plan, _, _, modelContext) = try TernModel.plan(path: path, options: LoadOptions())
+        _ = plan
+        let context = o.context > 0 ? Int(o.context) : min(4096, modelContext)
+        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: o.mem_budget_bytes > 0 ? Int(o.mem_budget_bytes) : nil,
+                                                                   context: context))
+        let box = ModelBox(model: model, threads: o.threads > 0 ? Int(o.threads) : ThreadPool.physicalCores)
+        out.pointee = register(box)
+        return TERN_OK
+    } catch {
+        return fail(error)
+    }
+}
+
+@_cdecl("tern_model_close")
+public func tern_model_close(_ model: OpaquePointer?) -> tern_status {
+    guard let model else { return TERN_OK }
+    return unregister(model, as: ModelBox.self) ? TERN_OK : fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_close: not an open model (closed twice?)")
+}
+
+@_cdecl("tern_tokenize")
+public func tern_tokenize(_ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ len: Int, _ addSpecial: Int32,
+                          _ tokens: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ nTokens: UnsafeMutablePointer<Int>?) -> tern_status {
+    guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: not an open model") }
+    guard let nTokens, text != nil || len == 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: text and n_tokens must not be NULL") }
+    guard len >= 0, len <= 1 << 30 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: len \(len) is out of range") }
+    let bytes = text.map { UnsafeRawBufferPointer(start: $0, count: len) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+    guard let s = String(validating: bytes, as: UTF8.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: text is not valid UTF-8") }
+    let ids = box.model.tokenizer.encode(s, addSpecial: addSpecial != 0)
+    nTokens.pointee = ids.count
+    guard ids.count <= capacity else { return fail(TERN_ERR_BUFFER_TOO_SMALL, "tern_tokenize: \(ids.count) tokens do not fit in \(capacity)") }
+    guard capacity == 0 || tokens != nil else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: tokens is NULL") }
+    for (i, t) in ids.enumerated() { tokens![i] = t }
+    return TERN_OK
+}
+
+@_cdecl("tern_detokenize")
+public func tern_detokenize(_ model: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ n: Int,
+                            _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ len: UnsafeMutablePointer<Int>?) -> tern_status {
+    guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: not an open model") }
+    guard let len, tokens != nil || n == 0, n >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: tokens and len must not be NULL") }
+    let tok = box.model.tokenizer
+    var bytes: [UInt8] = []
+    for i in 0..<n {
+        let t = tokens![i]
+        guard t >= 0, Int(t) < tok.vocab.count else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: token id \(t) is outside the \(tok.vocab.count)-token vocabulary") }
+        bytes += tok.piece(t)
+    }
+    len.pointee = bytes.count
+    guard bytes.count < capacity else { return fail(TERN_ERR_BUFFER_TOO_SMALL, "tern_detokenize: \(bytes.count + 1) bytes needed, \(capacity) given") }
+    guard let buf else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: buf is NULL") }
+    for (i, b) in bytes.enumerated() { buf[i] = CChar(bitPattern: b) }
+    buf[bytes.count] = 0
+    return TERN_OK
+}
+
+@_cdecl("tern_session_create")
+public func tern_session_create(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tern_status {
+    guard let out else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_create: out_session is NULL") }
+    out.pointee = nil
+    guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_create: not an open model") }
+    out.pointee = register(SessionBox(box: box))
+    return TERN_OK
+}
+
+@_cdecl("tern_session_reset")
+public func tern_session_reset(_ session: OpaquePointer?) -> tern_status {
+    guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_reset: not a live session") }
+    s.position = 0
+    return TERN_OK
+}
+
+@_cdecl("tern_session_free")
+public func tern_session_free(_ session: OpaquePointer?) -> tern_status {
+    guard let session else { return TERN_OK }
+    return unregister(session, as: SessionBox.self) ? TERN_OK : fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_free: not a live session (freed twice?)")
+}
+
+@_cdecl("tern_cancel")
+public func tern_cancel(_ session: OpaquePointer?) -> tern_status {
+    guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_cancel: not a live session") }
+    s.cancelled.store(true, ordering: .releasing)
+    return TERN_OK
+}
+
+@_cdecl("tern_generate")
+public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CChar>?, _ maxTokens: Int,
+                          _ sampling: UnsafePointer<tern_sampling>?, _ callback: tern_token_callback?,
+                          _ user: UnsafeMutableRawPointer?, _ nGenerated: UnsafeMutablePointer<Int>?) -> tern_status {
+    nGenerated?.pointee = 0
+    guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: not a live session") }
+    guard let prompt else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: prompt is NULL") }
+    guard let text = String(validatingCString: prompt) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: prompt is not valid UTF-8") }
+    guard maxTokens >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: max_tokens is negative") }
+    var params = SamplingParameters(temperature: 0, topK: 40, topP: 1, seed: 0)
+    if let sp = sampling?.pointee {
+        guard sp.temperature.isFinite, sp.temperature >= 0, sp.top_k >= 0, sp.top_p.isFinite, sp.top_p > 0, sp.top_p <= 1 else {
+            return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1")
+        }
+        params = SamplingParameters(temperature: sp.temperature, topK: Int(sp.top_k), topP: sp.top_p, seed: sp.seed)
+    }
+    s.cancelled.store(false, ordering: .releasing)
+    let model = s.box.model, lm = model.model, tok = model.tokenizer
+    let ids = tok.encode(text, addSpecial: s.position == 0)
+    guard s.position + ids.count + maxTokens <= s.state.capacity else {
+        return fail(TERN_ERR_CONTEXT_FULL, "tern_generate: \(s.position) positions used + \(ids.count) prompt + \(maxTokens) new tokens exceed the session's \(s.state.capacity)")
+    }
+    do {
+        var i = 0
+        while i < ids.count {
+            let chunk = Array(ids[i..<min(ids.count, i + s.state.maxBatch)])
+            try lm.forward(tokens: chunk, startPos: s.position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
+                           state: s.state, parallel: s.generator.parallel)
+            s.position += chunk.count
+            i += chunk.count
+        }
+        guard maxTokens > 0, s.position > 0 else { return TERN_OK }
+        var sampler = Sampler(params)
+        var decoder = StreamingDecoder(tok)
+        var one: [Int32] = [0]
+        var produced = 0
+        while produced < maxTokens {
+            if s.cancelled.load(ordering: .acquiring) { return fail(TERN_ERR_CANCELLED, "tern_generate: cancelled") }
+            let next = sampler.sample(s.state.logitsRow(0))
+            produced += 1
+            nGenerated?.pointee = produced
+            var piece = decoder.push(next)
+            let stop = piece.withUTF8 { b in
+                b.withMemoryRebound(to: CChar.self) { callback?(next, $0.baseAddress, $0.count, user) ?? 0 }
+            }
+            if stop != 0 || next == tok.vocab.eos || produced == maxTokens { break }
+            one[0] = next
+            try lm.forward(tokens: one, startPos: s.position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
+                           state: s.state, parallel: s.generator.parallel)
+            s.position += 1
+        }
+        return TERN_OK
+    } catch {
+        return fail(error)
+    }
+}
