@@ -46,17 +46,12 @@ final class ModelBox: @unchecked Sendable {
 
 final class SessionBox: @unchecked Sendable {
     let box: ModelBox
-    let generator: Generator
-    let state: ModelState
-    var position = 0
+    let sequence: Session
     let cancelled = Atomic<Bool>(false)
 
     init(box: ModelBox) {
         self.box = box
-        generator = Generator(model: box.model, threads: box.threads)
-        let m = box.model
-        state = m.model.makeState(capacity: m.options.context, maxBatch: min(m.options.maxBatch, m.options.context),
-                                  options: generator.stateOptions)
+        sequence = Session(model: box.model, parallel: Parallel(threads: box.threads), capacity: box.model.options.context)
     }
 }
 
@@ -209,7 +204,7 @@ public func tern_session_create(_ model: OpaquePointer?, _ out: UnsafeMutablePoi
 @_cdecl("tern_session_reset")
 public func tern_session_reset(_ session: OpaquePointer?) -> tern_status {
     guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_reset: not a live session") }
-    s.position = 0
+    s.sequence.reset()
     return TERN_OK
 }
 
@@ -243,39 +238,30 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
         params = SamplingParameters(temperature: sp.temperature, topK: Int(sp.top_k), topP: sp.top_p, seed: sp.seed)
     }
     s.cancelled.store(false, ordering: .releasing)
-    let model = s.box.model, lm = model.model, tok = model.tokenizer
-    let ids = tok.encode(text, addSpecial: s.position == 0)
-    guard s.position + ids.count + maxTokens <= s.state.capacity else {
-        return fail(TERN_ERR_CONTEXT_FULL, "tern_generate: \(s.position) positions used + \(ids.count) prompt + \(maxTokens) new tokens exceed the session's \(s.state.capacity)")
+    let seq = s.sequence, tok = s.box.model.tokenizer
+    let ids = tok.encode(text, addSpecial: seq.position == 0 && seq.pending == nil)
+    guard ids.count + maxTokens <= seq.remaining else {
+        return fail(TERN_ERR_CONTEXT_FULL, "tern_generate: \(seq.capacity - seq.remaining) positions used + \(ids.count) prompt + \(maxTokens) new tokens exceed the session's \(seq.capacity)")
     }
     do {
-        var i = 0
-        while i < ids.count {
-            let chunk = Array(ids[i..<min(ids.count, i + s.state.maxBatch)])
-            try lm.forward(tokens: chunk, startPos: s.position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
-                           state: s.state, parallel: s.generator.parallel)
-            s.position += chunk.count
-            i += chunk.count
-        }
-        guard maxTokens > 0, s.position > 0 else { return TERN_OK }
+        try seq.append(ids)
         var sampler = Sampler(params)
         var decoder = StreamingDecoder(tok)
-        var one: [Int32] = [0]
         var produced = 0
-        while produced < maxTokens {
-            if s.cancelled.load(ordering: .acquiring) { return fail(TERN_ERR_CANCELLED, "tern_generate: cancelled") }
-            let next = sampler.sample(s.state.logitsRow(0))
+        var wasCancelled = false
+        try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
+            if s.cancelled.load(ordering: .acquiring) { wasCancelled = true; return false }
             produced += 1
             nGenerated?.pointee = produced
             var piece = decoder.push(next)
             let stop = piece.withUTF8 { b in
                 b.withMemoryRebound(to: CChar.self) { callback?(next, $0.baseAddress, $0.count, user) ?? 0 }
             }
-            if stop != 0 || next == tok.vocab.eos || produced == maxTokens { break }
-            one[0] = next
-            try lm.forward(tokens: one, startPos: s.position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
-                           state: s.state, parallel: s.generator.parallel)
-            s.position += 1
+            return stop == 0 && next != tok.vocab.eos
+        }
+        if wasCancelled {
+            seq.discardPending()  // sampled after the cancel: not handed out, not kept
+            return fail(TERN_ERR_CANCELLED, "tern_generate: cancelled")
         }
         return TERN_OK
     } catch {

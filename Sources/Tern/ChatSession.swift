@@ -2,23 +2,20 @@ import Foundation
 import TernModels
 import TernTokenizer
 
-/// A multi-turn conversation that keeps its KV cache between turns: each message is prefilled
+/// A multi-turn conversation that keeps its KV cache between turns: each message is appended
 /// after what came before, so earlier turns are never recomputed. Turns use Gemma's format
-/// (`<start_of_turn>user ... <end_of_turn>`, then `<start_of_turn>model`); generation stops at
+/// (`<start_of_turn>user ... <end_of_turn>`, then `<start_of_turn>model`); a reply stops at
 /// `<end_of_turn>` or end of sequence.
 public final class ChatSession {
     public let generator: Generator
-    public let capacity: Int
-    let state: ModelState
-    var position = 0
+    let sequence: Session
     var sampler: Sampler
     let stops: Set<Int32>
 
     public init(model: TernModel, threads: Int, sampling: SamplingParameters, capacity: Int? = nil) {
         generator = Generator(model: model, threads: threads)
-        self.capacity = capacity ?? model.options.context
-        state = model.model.makeState(capacity: self.capacity, maxBatch: min(model.options.maxBatch, self.capacity),
-                                      options: generator.stateOptions)
+        sequence = Session(model: model, parallel: generator.parallel, capacity: capacity ?? model.options.context,
+                            options: generator.stateOptions)
         sampler = Sampler(sampling)
         var s: Set<Int32> = []
         if let eos = model.tokenizer.vocab.eos { s.insert(eos) }
@@ -27,10 +24,10 @@ public final class ChatSession {
     }
 
     /// Forgets the conversation (the cache is reused, not reallocated).
-    public func reset() { position = 0 }
+    public func reset() { sequence.reset() }
 
     /// Positions left in the cache.
-    public var remaining: Int { capacity - position }
+    public var remaining: Int { sequence.remaining }
 
     /// Sends `message` as the user's turn and generates the model's reply (at most `maxTokens`),
     /// calling `onToken` for each reply token (return false to stop).
@@ -38,42 +35,27 @@ public final class ChatSession {
         let tok = generator.model.tokenizer
         let turn = "<start_of_turn>user\n\(message)<end_of_turn>\n<start_of_turn>model\n"
         var ids = tok.encode(turn, addSpecial: false, parseSpecial: true)
-        if position == 0, let bos = tok.vocab.bos, tok.vocab.addBOS { ids.insert(bos, at: 0) }
-        guard position + ids.count + 1 <= capacity else {
-            throw TernError.usage("the conversation is full (\(capacity) positions); /reset to start again or raise -c")
+        if sequence.position == 0, let bos = tok.vocab.bos, tok.vocab.addBOS { ids.insert(bos, at: 0) }
+        guard ids.count + 2 <= sequence.remaining else {
+            throw TernError.usage("the conversation is full (\(sequence.capacity) positions); /reset to start again or raise -c")
         }
         var stats = GenerationStats()
         stats.promptTokens = ids
-        let lm = generator.model.model
         let t0 = Date()
-        var i = 0
-        while i < ids.count {
-            let chunk = Array(ids[i..<min(ids.count, i + state.maxBatch)])
-            try lm.forward(tokens: chunk, startPos: position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
-                           state: state, parallel: generator.parallel)
-            position += chunk.count
-            i += chunk.count
-        }
+        try sequence.append(ids)
         stats.promptSeconds = Date().timeIntervalSince(t0)
         let t1 = Date()
-        var one: [Int32] = [0]
-        while stats.tokens.count < maxTokens {
-            let next = sampler.sample(state.logitsRow(0))
-            if stops.contains(next) { break }
+        var stopped = false
+        try sequence.decode(maxTokens: maxTokens, sampler: &sampler) { next in
+            if stops.contains(next) { stopped = true; return false }
             stats.tokens.append(next)
-            if !onToken(next) || position >= capacity { break }
-            one[0] = next
-            try lm.forward(tokens: one, startPos: position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
-                           state: state, parallel: generator.parallel)
-            position += 1
+            return onToken(next)
         }
-        // Close the model's turn in the cache so the next message follows a well-formed history.
+        // Close the model's turn so the next message follows a well-formed history (a sampled
+        // stop token is replaced by the closing text itself).
+        if stopped { sequence.discardPending() }
         let close = tok.encode("<end_of_turn>\n", addSpecial: false, parseSpecial: true)
-        if position + close.count <= capacity {
-            try lm.forward(tokens: close, startPos: position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
-                           state: state, parallel: generator.parallel)
-            position += close.count
-        }
+        if close.count + (sequence.pending == nil ? 0 : 1) <= sequence.capacity - sequence.position { try sequence.append(close) }
         stats.generationSeconds = Date().timeIntervalSince(t1)
         return stats
     }

@@ -135,29 +135,18 @@ public final class Generator: @unchecked Sendable {
             throw TernError.usage("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
-        let state = lm.makeState(capacity: capacity, maxBatch: min(model.options.maxBatch, ids.count), options: stateOptions)
+        let seq = Session(model: model, parallel: parallel, capacity: capacity, options: stateOptions)
         var sampler = Sampler(sampling)
         let t0 = Date()
-        var pos = 0
-        while pos < ids.count {
-            let chunk = Array(ids[pos..<min(ids.count, pos + state.maxBatch)])
-            try lm.forward(tokens: chunk, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
-            pos += chunk.count
-        }
+        try seq.append(ids)
         stats.promptSeconds = Date().timeIntervalSince(t0)
         guard maxTokens > 0 else { return stats }
         let t1 = Date()
-        var next = sampler.sample(state.logitsRow(0))
         let eos = model.tokenizer.vocab.eos
         stats.tokens.reserveCapacity(maxTokens)
-        var one: [Int32] = [next]  // reused: the decode loop allocates nothing per token
-        while true {
+        try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
             stats.tokens.append(next)
-            if !onToken(next) || next == eos || stats.tokens.count >= maxTokens { break }
-            one[0] = next
-            try lm.forward(tokens: one, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
-            pos += 1
-            next = sampler.sample(state.logitsRow(0))
+            return onToken(next) && next != eos
         }
         stats.generationSeconds = Date().timeIntervalSince(t1)
         return stats

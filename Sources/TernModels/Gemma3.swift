@@ -214,7 +214,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         }
         for l in range {
             if let st = streamed, let (u, offsets) = st.layerUnits[l] {
-                let base = try st.streamer.acquire(u)
+                let (slot, base) = try st.streamer.acquire(u)
                 st.streamer.prefetch(st.next(u))
                 let L = layers[l], m = [L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down].enumerated().map {
                     QMatrix(kind: $1.kind, rows: $1.rows, cols: $1.cols, base: base + offsets[$0])
@@ -222,7 +222,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
                 layer(l, Layer(attnNorm: L.attnNorm, qNorm: L.qNorm, kNorm: L.kNorm, postAttnNorm: L.postAttnNorm, ffnNorm: L.ffnNorm,
                                postFfnNorm: L.postFfnNorm, wq: m[0], wk: m[1], wv: m[2], wo: m[3], gate: m[4], up: m[5], down: m[6]),
                       n: n, startPos: startPos, s, parallel)
-                st.streamer.release(u)
+                st.streamer.release(slot: slot)
             } else {
                 layer(l, layers[l], n: n, startPos: startPos, s, parallel)
             }
@@ -238,12 +238,12 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
             return
         }
         for (u, groups) in st.headUnits {
-            let base = try st.streamer.acquire(u)
+            let (slot, base) = try st.streamer.acquire(u)
             st.streamer.prefetch(st.next(u))
             let r0 = groups.lowerBound * 4, r1 = min(c.vocab, groups.upperBound * 4)
             MatMul.run(QMatrix(kind: embedding.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n - first,
                        out: s.logits + r0, outStride: c.vocab, parallel: parallel)
-            st.streamer.release(u)
+            st.streamer.release(slot: slot)
         }
     }
 

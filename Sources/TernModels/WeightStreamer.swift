@@ -171,15 +171,16 @@ final class WeightStreamer: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// The slot holding unit `u`, loaded; marks it in use until ``release(_:)``.
-    func acquire(_ u: Int) throws -> UnsafeMutableRawPointer {
+    /// The slot (index and memory) holding unit `u`, loaded; in use until ``release(slot:)``.
+    /// Two sequences may hold the same unit in the two slots at once.
+    func acquire(_ u: Int) throws -> (slot: Int, base: UnsafeMutableRawPointer) {
         cond.lock()
         defer { cond.unlock() }
         while true {
             if let f = failure { failure = nil; throw f }
             if let s = state.firstIndex(of: .ready(u)) {
                 state[s] = .inUse(u)
-                return slots[s]
+                return (s, slots[s])
             }
             if state.contains(.loading(u)) { cond.wait(); continue }
             if let s = state.firstIndex(where: { if case .loading = $0 { return false }; if case .inUse = $0 { return false }; return true }),
@@ -192,15 +193,16 @@ final class WeightStreamer: @unchecked Sendable {
                 loads += 1
                 if let err { state[s] = .empty; throw err }
                 state[s] = .inUse(u)
-                return slots[s]
+                return (s, slots[s])
             }
             cond.wait()
         }
     }
 
-    func release(_ u: Int) {
+    func release(slot s: Int) {
         cond.lock()
-        if let s = state.firstIndex(of: .inUse(u)) { state[s] = .ready(u) }
+        if case .inUse(let u) = state[s] { state[s] = .ready(u) }
+        cond.broadcast()
         cond.unlock()
     }
 

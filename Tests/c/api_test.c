@@ -158,6 +158,14 @@ int main(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     CHECK(tern_generate(s, capital, 24, &g, collect_cb, &c, NULL) == TERN_OK && memcmp(c.ids, golden, sizeof golden) == 0, "golden after reset");
 
+    /* Continuing a session loses nothing: 12 tokens, then 12 more after an empty prompt, are the
+     * 24 golden tokens. */
+    tern_session_reset(s);
+    memset(&c, 0, sizeof c);
+    CHECK(tern_generate(s, capital, 12, &g, collect_cb, &c, NULL) == TERN_OK && c.n == 12, "first half");
+    CHECK(tern_generate(s, "", 12, &g, collect_cb, &c, NULL) == TERN_OK && c.n == 24, "second half");
+    CHECK(memcmp(c.ids, golden, sizeof golden) == 0, "continued generation equals one run");
+
     /* Cancel from another thread. */
     tern_session_reset(s);
     struct cancel_job cj = {s};

@@ -1,0 +1,81 @@
+import Foundation
+import TernKernels
+import TernModels
+
+/// One sequence in progress over a model: its state (KV cache, scratch) and position, with the
+/// two moves every front end needs: append tokens (prefilled in batches) and decode (sample,
+/// hand each token to a callback, feed it back). `Generator.generate`, `ChatSession` and the C API
+/// are built on it.
+///
+/// A token sampled but not yet fed to the model is kept as `pending`: the next `append` or decode
+/// step feeds it first, so a sequence continued later (another prompt, another call) loses nothing.
+public final class Session {
+    public let model: TernModel
+    public let parallel: Parallel
+    let state: ModelState
+    /// Positions in the KV cache.
+    public private(set) var position = 0
+    /// Sampled, handed out, not yet in the cache.
+    public private(set) var pending: Int32?
+    private var one: [Int32] = [0]
+
+    public init(model: TernModel, parallel: Parallel, capacity: Int, options: StateOptions = StateOptions(logitsRows: 1)) {
+        self.model = model
+        self.parallel = parallel
+        state = model.model.makeState(capacity: capacity, maxBatch: min(model.options.maxBatch, capacity), options: options)
+    }
+
+    public var capacity: Int { state.capacity }
+    /// Positions left, counting the pending token as used.
+    public var remaining: Int { capacity - position - (pending == nil ? 0 : 1) }
+
+    public func reset() {
+        position = 0
+        pending = nil
+    }
+
+    /// Drops the pending token (e.g. a stop token the caller will not keep in the history).
+    public func discardPending() { pending = nil }
+
+    /// Feeds the pending token (if any) and `ids` to the model, in batches.
+    public func append(_ ids: [Int32]) throws {
+        var all = ids
+        if let p = pending { all.insert(p, at: 0) }
+        guard position + all.count <= capacity else {
+            throw TernError.usage("\(position) positions used + \(all.count) new tokens exceeds the context of \(capacity)")
+        }
+        pending = nil
+        let lm = model.model
+        var i = 0
+        while i < all.count {
+            let chunk = Array(all[i..<min(all.count, i + state.maxBatch)])
+            try lm.forward(tokens: chunk, startPos: position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
+                           state: state, parallel: parallel)
+            position += chunk.count
+            i += chunk.count
+        }
+    }
+
+    /// Samples up to `maxTokens` tokens after the last appended one. Each goes to `onToken`, which
+    /// returns false to stop; every token handed out except the last is fed back to the model, and
+    /// the last one stays `pending`. Allocates nothing per token.
+    public func decode(maxTokens: Int, sampler: inout Sampler, onToken: (Int32) throws -> Bool) throws {
+        guard maxTokens > 0 else { return }
+        if pending != nil { try append([]) }
+        guard position > 0 else { throw TernError.usage("nothing to continue: append a prompt first") }
+        guard position < capacity else { throw TernError.usage("the context of \(capacity) is full") }
+        let lm = model.model
+        var count = 0
+        while true {
+            let next = sampler.sample(state.logitsRow(0))
+            pending = next
+            count += 1
+            if try !onToken(next) || count >= maxTokens || position + 1 >= capacity { return }
+            one[0] = next
+            try lm.forward(tokens: one, startPos: position, layers: 0..<lm.layerCount, embed: true, allLogits: false,
+                           state: state, parallel: parallel)
+            position += 1
+            pending = nil
+        }
+    }
+}
