@@ -125,6 +125,41 @@ TN void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *
     state[1] = l;
 }
 
+static inline float32x4_t q8row4(const uint8_t *row, ptrdiff_t dim, ptrdiff_t i, int high) {
+    const float sc = ((const float *)row)[i / 32];
+    const int16x8_t w = vmovl_s8(vld1_s8((const int8_t *)(row + dim / 32 * 4 + i)));
+    const int32x4_t x = high ? vmovl_s16(vget_high_s16(w)) : vmovl_s16(vget_low_s16(w));
+    return vmulq_n_f32(vcvtq_f32_s32(x), sc);
+}
+
+TN void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
+                            ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
+    float m = state[0], l = state[1];
+    for (ptrdiff_t t = 0; t < count; t++) {
+        const uint8_t *kt = k + t * row_bytes, *vt = v + t * row_bytes;
+        float32x4_t a = vdupq_n_f32(0);
+        for (ptrdiff_t i = 0; i < dim; i += 8) {
+            a = vfmaq_f32(a, vld1q_f32(q + i), q8row4(kt, dim, i, 0));
+            a = vfmaq_f32(a, vld1q_f32(q + i + 4), q8row4(kt, dim, i, 1));
+        }
+        const float s = vaddvq_f32(a) * scale;
+        if (s > m) {
+            const float c = expf(m - s);
+            for (ptrdiff_t i = 0; i < dim; i += 4) vst1q_f32(out + i, vmulq_n_f32(vld1q_f32(out + i), c));
+            l *= c;
+            m = s;
+        }
+        const float p = expf(s - m);
+        l += p;
+        for (ptrdiff_t i = 0; i < dim; i += 8) {
+            vst1q_f32(out + i, vfmaq_n_f32(vld1q_f32(out + i), q8row4(vt, dim, i, 0), p));
+            vst1q_f32(out + i + 4, vfmaq_n_f32(vld1q_f32(out + i + 4), q8row4(vt, dim, i, 1), p));
+        }
+    }
+    state[0] = m;
+    state[1] = l;
+}
+
 TN void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n) {
     ptrdiff_t i = 0;
     for (; i + 4 <= n; i += 4) vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));

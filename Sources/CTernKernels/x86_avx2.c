@@ -71,6 +71,36 @@ TK void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *
     state[1] = l;
 }
 
+/* One K/V row of [dim/32 f32 scales][dim int8]: 8 values at i as floats (times their scale). */
+TK static inline __m256 q8row8(const uint8_t *row, ptrdiff_t dim, ptrdiff_t i) {
+    const float sc = ((const float *)row)[i / 32];
+    const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + dim / 32 * 4 + i))));
+    return _mm256_mul_ps(x, _mm256_set1_ps(sc));
+}
+
+TK void tern_attend_q8_avx2(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
+                            ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
+    float m = state[0], l = state[1];
+    for (ptrdiff_t t = 0; t < count; t++) {
+        const uint8_t *kt = k + t * row_bytes, *vt = v + t * row_bytes;
+        __m256 a = _mm256_setzero_ps();
+        for (ptrdiff_t i = 0; i < dim; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), q8row8(kt, dim, i), a);
+        const float s = hsum_avx2(a) * scale;
+        if (s > m) {
+            const __m256 vc = _mm256_set1_ps(expf(m - s));
+            for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), vc));
+            l *= expf(m - s);
+            m = s;
+        }
+        const float p = expf(s - m);
+        l += p;
+        const __m256 vp = _mm256_set1_ps(p);
+        for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, q8row8(vt, dim, i), _mm256_loadu_ps(out + i)));
+    }
+    state[0] = m;
+    state[1] = l;
+}
+
 /* tanh(x) as a rational function, odd numerator of degree 13 over even denominator of degree 6,
  * with x clamped to +-7.905 (the approximation Eigen uses for float; error a few ulp). */
 TK static inline __m256 tanh_avx2(__m256 x) {

@@ -28,12 +28,16 @@ public struct LoadOptions: Sendable {
     public var maxBatch = Generator.prefillBatch
     /// Logits rows per forward pass (1 for generation; the batch for perplexity).
     public var logitsRows: Int? = 1
+    /// KV cache precision; nil lets the planner choose (f16 unless the budget needs q8).
+    public var kv: KVPrecision?
 
-    public init(memoryBudget: Int? = nil, context: Int = 0, maxBatch: Int = Generator.prefillBatch, logitsRows: Int? = 1) {
+    public init(memoryBudget: Int? = nil, context: Int = 0, maxBatch: Int = Generator.prefillBatch, logitsRows: Int? = 1,
+                kv: KVPrecision? = nil) {
         self.memoryBudget = memoryBudget
         self.context = context
         self.maxBatch = maxBatch
         self.logitsRows = logitsRows
+        self.kv = kv
     }
 }
 
@@ -44,6 +48,8 @@ public final class TernModel: @unchecked Sendable {
     public let model: any LanguageModel
     public let plan: Plan
     public let options: LoadOptions
+    /// The KV cache precision every sequence of this model uses (from the plan).
+    public var kvPrecision: KVPrecision { KVPrecision(rawValue: plan.kvPrecision) ?? .f16 }
     let store: WeightStore
 
     /// The plan for `path` under `options`, without loading the weights.
@@ -67,7 +73,7 @@ public final class TernModel: @unchecked Sendable {
         let shape = try Gemma3Model.memoryShape(file: file, vocab: tokenizer.vocab.count, capacity: context,
                                                 maxBatch: min(options.maxBatch, context), options: StateOptions(logitsRows: options.logitsRows))
         do {
-            return (try Planner.plan(shape, budget: options.memoryBudget), file, tokenizer, context)
+            return (try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue), file, tokenizer, context)
         } catch let e as PlanError {
             throw TernError.usage("--mem-budget: \(e.description)")
         }
@@ -114,11 +120,12 @@ public final class Generator: @unchecked Sendable {
     public static let prefillBatch = 128
     /// Layout of the sequence state (ring buffers for sliding-window layers by default; one
     /// row of logits, as generation needs).
-    public var stateOptions = StateOptions(logitsRows: 1)
+    public var stateOptions: StateOptions
 
     public init(model: TernModel, threads: Int) {
         self.model = model
         parallel = Parallel(threads: threads)
+        stateOptions = StateOptions(logitsRows: 1, kv: model.kvPrecision)
     }
 
     /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.

@@ -19,10 +19,12 @@ public final class Session {
     public private(set) var pending: Int32?
     private var one: [Int32] = [0]
 
-    public init(model: TernModel, parallel: Parallel, capacity: Int, options: StateOptions = StateOptions(logitsRows: 1)) {
+    /// `options` defaults to one logits row and the model's KV precision.
+    public init(model: TernModel, parallel: Parallel, capacity: Int, options: StateOptions? = nil) {
         self.model = model
         self.parallel = parallel
-        state = model.model.makeState(capacity: capacity, maxBatch: min(model.options.maxBatch, capacity), options: options)
+        state = model.model.makeState(capacity: capacity, maxBatch: min(model.options.maxBatch, capacity),
+                                      options: options ?? StateOptions(logitsRows: 1, kv: model.kvPrecision))
     }
 
     public var capacity: Int { state.capacity }

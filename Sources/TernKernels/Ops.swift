@@ -121,6 +121,75 @@ public enum Ops {
         for i in 0..<dim { out[i] *= inv }
     }
 
+    /// ``attend(q:k:v:stride:count:k2:v2:wrapped:dim:scale:out:isa:)`` over q8 K/V rows of
+    /// ``KVPrecision/rowBytes(dim:)`` bytes each.
+    public static func attendQ8(q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, rowBytes: Int,
+                                count: Int, k2: UnsafeRawPointer? = nil, v2: UnsafeRawPointer? = nil, wrapped: Int = 0,
+                                dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
+        out.initialize(repeating: 0, count: dim)
+        var state: (Float, Float) = (-.infinity, 0)
+        withUnsafeMutableBytes(of: &state) { raw in
+            let st = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            attendQ8Segment(q, k, v, rowBytes, count, dim, scale, out, st, isa)
+            if wrapped > 0, let k2, let v2 { attendQ8Segment(q, k2, v2, rowBytes, wrapped, dim, scale, out, st, isa) }
+        }
+        let inv = 1 / state.1
+        for i in 0..<dim { out[i] *= inv }
+    }
+
+    static func attendQ8Segment(_ q: UnsafePointer<Float>, _ k: UnsafeRawPointer, _ v: UnsafeRawPointer, _ rowBytes: Int,
+                                _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
+                                _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
+        let kb = k.assumingMemoryBound(to: UInt8.self), vb = v.assumingMemoryBound(to: UInt8.self)
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni { tern_attend_q8_avx2(q, kb, vb, rowBytes, count, dim, scale, out, st); return }
+        #elseif arch(arm64)
+        if isa == .neon { tern_attend_q8_neon(q, kb, vb, rowBytes, count, dim, scale, out, st); return }
+        #endif
+        var m = st[0], l = st[1]
+        @inline(__always) func value(_ row: UnsafeRawPointer, _ i: Int) -> Float {
+            row.loadUnaligned(fromByteOffset: 4 * (i / 32), as: Float.self) * Float(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
+        }
+        for t in 0..<count {
+            let kt = k + t * rowBytes, vt = v + t * rowBytes
+            var s: Float = 0
+            for i in 0..<dim { s += q[i] * value(kt, i) }
+            s *= scale
+            if s > m {
+                let c = exp(m - s)
+                for i in 0..<dim { out[i] *= c }
+                l *= c
+                m = s
+            }
+            let p = exp(s - m)
+            l += p
+            for i in 0..<dim { out[i] += p * value(vt, i) }
+        }
+        st[0] = m
+        st[1] = l
+    }
+
+    /// Stores one K or V vector (`dim` floats) as a cache row of `precision`.
+    public static func storeKV(_ x: UnsafePointer<Float>, dim: Int, into row: UnsafeMutableRawPointer, precision: KVPrecision,
+                               isa: KernelISA = .active) {
+        switch precision {
+        case .f16:
+            toHalf(x, row.assumingMemoryBound(to: UInt16.self), count: dim, isa: isa)
+        case .q8:
+            // Symmetric int8 per 32 values with an f32 scale; round half to even.
+            for g in 0..<dim / 32 {
+                var amax: Float = 0
+                for i in 0..<32 { amax = max(amax, abs(x[g * 32 + i])) }
+                let d = amax / 127
+                let inv: Float = d == 0 ? 0 : 1 / d
+                row.storeBytes(of: d, toByteOffset: 4 * g, as: Float.self)
+                for i in 0..<32 {
+                    row.storeBytes(of: Int8((x[g * 32 + i] * inv).rounded(.toNearestOrEven)), toByteOffset: dim / 8 + g * 32 + i, as: Int8.self)
+                }
+            }
+        }
+    }
+
     static func attendSegment(_ q: UnsafePointer<Float>, _ k: UnsafePointer<UInt16>, _ v: UnsafePointer<UInt16>, _ stride: Int,
                               _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
                               _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {

@@ -45,20 +45,21 @@ public struct Gemma3Configuration: Sendable {
         return min(capacity, window + maxBatch - 1)
     }
 
-    func stateSizes(capacity: Int, maxBatch: Int, options: StateOptions) -> (floats: [Int], halves: [Int]) {
+    func stateSizes(capacity: Int, maxBatch: Int, options: StateOptions) -> (floats: [Int], kvBytes: [Int]) {
         let c = self
         let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
         let floats = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
                       maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * 2 * c.headDim]
-        let halves = (0..<c.layers).flatMap { l in [Int](repeating: kvSlots(l, capacity: capacity, maxBatch: maxBatch, options: options) * kv, count: 2) }
-        return (floats, halves)
+        let row = c.kvHeads * options.kv.rowBytes(dim: c.headDim)
+        let kvBytes = (0..<c.layers).flatMap { l in [Int](repeating: kvSlots(l, capacity: capacity, maxBatch: maxBatch, options: options) * row, count: 2) }
+        return (floats, kvBytes)
     }
 
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
         let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
         let c = self
         let acts = [c.width, c.heads * c.headDim, c.ffn].reduce(0) { $0 + maxBatch * ($1 + $1 / 32 * 16) }
-        return 4 * f.reduce(0, +) + 2 * h.reduce(0, +) + 4 * (maxBatch * c.width + (options.logitsRows ?? maxBatch) * c.vocab) + acts
+        return 4 * f.reduce(0, +) + h.reduce(0, +) + 4 * (maxBatch * c.width + (options.logitsRows ?? maxBatch) * c.vocab) + acts
     }
 }
 
@@ -158,10 +159,12 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         let head = file.tensor("token_embd.weight")
         return MemoryShape(layerBytes: layerBytes, lmHeadBytes: head?.byteSize ?? 0, lmHeadGroupBytes: head?.groupBytes ?? 1,
                            residentBytes: small, stateBytes: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: options),
+                           stateBytesQ8KV: c.stateBytes(capacity: capacity, maxBatch: maxBatch,
+                                                        options: StateOptions(ringBuffers: options.ringBuffers, logitsRows: options.logitsRows, kv: .q8)),
                            tokenizerBytes: vocab * 48)
     }
 
-    // Scratch buffer indices in ModelState.buffers; the f16 K/V cache of layer l is halves[2l], halves[2l+1].
+    // Scratch buffer indices in ModelState.buffers; the K/V cache of layer l is raw[2l], raw[2l+1].
     enum B { static let xn = 0, q = 1, k = 2, v = 3, att = 4, o = 5, gate = 6, up = 7, rope = 8 }
 
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
@@ -170,12 +173,12 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
 
     public func makeState(capacity: Int, maxBatch: Int, options: StateOptions) -> ModelState {
         let c = config
-        let (floats, halves) = c.stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
+        let (floats, kvBytes) = c.stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
         let s = ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab,
                            logitsRows: min(maxBatch, options.logitsRows ?? maxBatch), scratch: floats,
-                           halfScratch: halves, activationWidths: [c.width, c.heads * c.headDim, c.ffn])
+                           byteScratch: kvBytes, activationWidths: [c.width, c.heads * c.headDim, c.ffn])
         s.auxiliary = AttentionJob(config: c, slots: (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) },
-                                   rowBytes: streamed?.head.groupBytes ?? 0, state: s)
+                                   rowBytes: streamed?.head.groupBytes ?? 0, kv: options.kv, state: s)
         return s
     }
 
@@ -258,8 +261,9 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         let x = UnsafeSendable(s.hidden), xn = UnsafeSendable(s.buffers[B.xn])
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, w = c.width
         let qb = UnsafeSendable(s.buffers[B.q]), kb = UnsafeSendable(s.buffers[B.k]), vb = s.buffers[B.v]
-        let kc = UnsafeSendable(s.halves[2 * l]), vc = UnsafeSendable(s.halves[2 * l + 1])
-        let slots = (s.auxiliary as! AttentionJob).slots[l]
+        let kc = UnsafeSendable(s.raw[2 * l]), vc = UnsafeSendable(s.raw[2 * l + 1])
+        let job = s.auxiliary as! AttentionJob
+        let slots = job.slots[l], kvRow = job.kvRow, precision = job.kv
         let rope = UnsafeSendable(s.buffers[B.rope] + (c.isSliding(l) ? 0 : c.headDim))
         let a0 = s.acts[0]
 
@@ -279,8 +283,12 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
             Ops.ropeNeox(q, heads: c.heads, dim: c.headDim, cos: r, sin: r + c.headDim / 2)
             Ops.ropeNeox(k, heads: c.kvHeads, dim: c.headDim, cos: r, sin: r + c.headDim / 2)
             let slot = (startPos + b) % slots
-            Ops.toHalf(k, kc.value + slot * kvd, count: kvd)
-            Ops.toHalf(vbs.value + b * kvd, vc.value + slot * kvd, count: kvd)
+            // Each KV head its own row block ([scales][values] for q8), as attention reads them.
+            let headRow = kvRow / c.kvHeads
+            for h in 0..<c.kvHeads {
+                Ops.storeKV(k + h * c.headDim, dim: c.headDim, into: kc.value + slot * kvRow + h * headRow, precision: precision)
+                Ops.storeKV(vbs.value + b * kvd + h * c.headDim, dim: c.headDim, into: vc.value + slot * kvRow + h * headRow, precision: precision)
+            }
         }
         attention(l, n: n, startPos: startPos, s, parallel)
         let o = UnsafeSendable(s.buffers[B.o]), att = s.buffers[B.att]
@@ -330,10 +338,15 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
     var layer = 0, n = 0, startPos = 0
     /// One LM-head row group, for embedding lookups when the head is streamed.
     let rowBuffer: UnsafeMutableRawPointer
+    let kv: KVPrecision
+    /// Bytes of one cached K or V vector (all KV heads of a position).
+    let kvRow: Int
 
-    init(config: Gemma3Configuration, slots: [Int], rowBytes: Int, state: ModelState) {
+    init(config: Gemma3Configuration, slots: [Int], rowBytes: Int, kv: KVPrecision, state: ModelState) {
         c = config
         self.slots = slots
+        self.kv = kv
+        kvRow = config.kvHeads * kv.rowBytes(dim: config.headDim)
         s = state
         rowBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(64, rowBytes), alignment: 64)
     }
@@ -343,7 +356,7 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
     func run(thread: Int, threads: Int) {
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, hd = c.headDim
         let qb = s.buffers[Gemma3Model.B.q], out = s.buffers[Gemma3Model.B.att]
-        let kc = s.halves[2 * layer], vc = s.halves[2 * layer + 1]
+        let kc = s.raw[2 * layer], vc = s.raw[2 * layer + 1]
         let sliding = c.isSliding(layer)
         let scale = 1 / Float(hd).squareRoot()
         let group = c.heads / c.kvHeads
@@ -356,8 +369,17 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
             // Positions lo...pos start at slot lo % ring and may wrap to slot 0.
             let first = lo % ring, count = pos - lo + 1
             let head = min(count, ring - first)
-            Ops.attend(q: qb + b * qd + h * hd, k: kc + first * kvd + kvOff, v: vc + first * kvd + kvOff, stride: kvd, count: head,
-                       k2: kc + kvOff, v2: vc + kvOff, wrapped: count - head, dim: hd, scale: scale, out: out + b * qd + h * hd)
+            switch kv {
+            case .f16:
+                let k16 = kc.assumingMemoryBound(to: UInt16.self), v16 = vc.assumingMemoryBound(to: UInt16.self)
+                Ops.attend(q: qb + b * qd + h * hd, k: k16 + first * kvd + kvOff, v: v16 + first * kvd + kvOff, stride: kvd, count: head,
+                           k2: k16 + kvOff, v2: v16 + kvOff, wrapped: count - head, dim: hd, scale: scale, out: out + b * qd + h * hd)
+            case .q8:
+                // Each KV head's row is its own [scales][values] block of kvRow / kvHeads bytes.
+                let hr = kvRow / c.kvHeads, ho = (h / group) * hr
+                Ops.attendQ8(q: qb + b * qd + h * hd, k: kc + first * kvRow + ho, v: vc + first * kvRow + ho, rowBytes: kvRow, count: head,
+                             k2: kc + ho, v2: vc + ho, wrapped: count - head, dim: hd, scale: scale, out: out + b * qd + h * hd)
+            }
         }
     }
 }

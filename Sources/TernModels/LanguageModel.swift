@@ -28,10 +28,13 @@ public struct StateOptions: Sendable, Equatable {
     /// Rows of logits kept per forward pass: 1 (the last position) for generation; `nil` means
     /// one per batch position, for callers that ask for every position's logits.
     public var logitsRows: Int?
+    /// KV cache precision.
+    public var kv: KVPrecision
 
-    public init(ringBuffers: Bool = true, logitsRows: Int? = nil) {
+    public init(ringBuffers: Bool = true, logitsRows: Int? = nil, kv: KVPrecision = .f16) {
         self.ringBuffers = ringBuffers
         self.logitsRows = logitsRows
+        self.kv = kv
     }
 }
 
@@ -51,7 +54,8 @@ public final class ModelState: @unchecked Sendable {
     public let logits: UnsafeMutablePointer<Float>
     public let vocab: Int
     let buffers: [UnsafeMutablePointer<Float>]
-    let halves: [UnsafeMutablePointer<UInt16>]
+    /// Byte buffers (the KV cache).
+    let raw: [UnsafeMutableRawPointer]
     let acts: [QuantizedActivations]
     /// Architecture-owned per-sequence objects (e.g. preallocated pool jobs).
     var auxiliary: AnyObject?
@@ -59,11 +63,11 @@ public final class ModelState: @unchecked Sendable {
     /// Rows of ``logits`` (see ``StateOptions/logitsRows``).
     public let logitsRows: Int
 
-    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], halfScratch: [Int], activationWidths: [Int]) {
+    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], byteScratch: [Int], activationWidths: [Int]) {
         self.logitsRows = logitsRows
-        halves = halfScratch.map { n in
-            let p = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, n))
-            p.initialize(repeating: 0, count: max(1, n))
+        raw = byteScratch.map { n in
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(64, n), alignment: 64)
+            p.initializeMemory(as: UInt8.self, repeating: 0, count: max(64, n))
             return p
         }
         acts = activationWidths.map { QuantizedActivations(cols: $0, capacity: maxBatch) }
@@ -83,7 +87,7 @@ public final class ModelState: @unchecked Sendable {
         hidden.deallocate()
         logits.deallocate()
         for b in buffers { b.deallocate() }
-        for b in halves { b.deallocate() }
+        for b in raw { b.deallocate() }
     }
 
     /// Logits row `i` of the last forward call.

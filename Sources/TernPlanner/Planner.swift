@@ -8,9 +8,13 @@ public struct MemoryShape: Sendable {
     public var lmHeadGroupBytes: Int
     public var residentBytes: Int
     public var stateBytes: Int
+    /// The state's bytes with a q8 KV cache (nil: the model offers only f16).
+    public var stateBytesQ8KV: Int?
     public var tokenizerBytes: Int
 
-    public init(layerBytes: [Int], lmHeadBytes: Int, lmHeadGroupBytes: Int, residentBytes: Int, stateBytes: Int, tokenizerBytes: Int) {
+    public init(layerBytes: [Int], lmHeadBytes: Int, lmHeadGroupBytes: Int, residentBytes: Int, stateBytes: Int,
+                stateBytesQ8KV: Int? = nil, tokenizerBytes: Int) {
+        self.stateBytesQ8KV = stateBytesQ8KV
         self.layerBytes = layerBytes
         self.lmHeadBytes = lmHeadBytes
         self.lmHeadGroupBytes = lmHeadGroupBytes
@@ -39,6 +43,8 @@ public struct Plan: Sendable, Equatable {
     public var residentWeightBytes: Int
     public var streamedBytesPerToken: Int
     public var stateBytes: Int
+    /// The KV cache's precision: "f16", or "q8" when the budget cannot hold f16.
+    public var kvPrecision = "f16"
     public var overheadBytes: Int
     /// Predicted peak resident set.
     public var peakBytes: Int
@@ -60,8 +66,27 @@ public enum Planner {
     /// LM-head chunk target when streamed.
     public static let headChunkTarget = 4 << 20
 
-    /// Plans `shape` into `budget` bytes (nil: no limit, everything resident).
-    public static func plan(_ shape: MemoryShape, budget: Int?) throws -> Plan {
+    /// Plans `shape` into `budget` bytes (nil: no limit, everything resident). The KV cache is
+    /// f16 unless `kv` says otherwise or the budget is below the f16 minimum but not the q8 one.
+    public static func plan(_ shape: MemoryShape, budget: Int?, kv: String? = nil) throws -> Plan {
+        var q8 = shape
+        if let b = shape.stateBytesQ8KV { q8.stateBytes = b }
+        if kv == "q8" {
+            guard shape.stateBytesQ8KV != nil else { throw PlanError(description: "this model has no q8 KV cache") }
+            var p = try planFixed(q8, budget: budget)
+            p.kvPrecision = "q8"
+            return p
+        }
+        do {
+            return try planFixed(shape, budget: budget)
+        } catch let e as PlanError where kv == nil && shape.stateBytesQ8KV != nil {
+            guard var p = try? planFixed(q8, budget: budget) else { throw e }
+            p.kvPrecision = "q8"
+            return p
+        }
+    }
+
+    static func planFixed(_ shape: MemoryShape, budget: Int?) throws -> Plan {
         let overhead = runtimeBytes + shape.tokenizerBytes
         let fixed = overhead + shape.stateBytes + shape.residentBytes
         let headGroups = max(1, shape.lmHeadBytes / max(1, shape.lmHeadGroupBytes))

@@ -1,4 +1,5 @@
 import Foundation
+import TernKernels
 import TernPlanner
 
 /// A command-line usage error (exit status 2).
@@ -79,4 +80,11 @@ func memoryBudget(_ a: Arguments) throws -> Int? {
     guard let v = a.string("--mem-budget") else { return nil }
     guard let n = parseByteSize(v) else { throw UsageError(message: "--mem-budget must be a size like 160M or 1.5G, got '\(v)'") }
     return n
+}
+
+/// `--kv f16|q8`, nil when absent.
+func kvPrecision(_ a: Arguments) throws -> KVPrecision? {
+    guard let v = a.string("--kv") else { return nil }
+    guard let k = KVPrecision(rawValue: v) else { throw UsageError(message: "--kv must be f16 or q8, got '\(v)'") }
+    return k
 }

@@ -17,6 +17,7 @@ enum BenchCommand {
       -t, --threads N       worker threads (default: physical cores)
       -r, --repetitions N   timed repetitions after one warm-up (default 5)
       --mem-budget SIZE     run within SIZE of resident memory (weights streamed as planned)
+      --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       --no-roofline         skip the bandwidth measurement
       --kernels             instead: single-thread in-cache GEMM speed of every ISA path
       --batch-sweep         instead: time of one forward pass of 1, 2, 4, 8, 16 tokens at decode
@@ -25,7 +26,7 @@ enum BenchCommand {
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"], ["--mem-budget"]],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"], ["--mem-budget"], ["--kv"]],
                               flagNames: [["--json"], ["--no-roofline"], ["--kernels"], ["--batch-sweep"]], usage: usage)
         if a.flags.contains("--kernels") {
             print("single thread, 512 x 640 weights in cache; GMAC/s (int8 multiply-accumulates)")
@@ -49,7 +50,7 @@ enum BenchCommand {
         let budget = try memoryBudget(a)
         let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: max(p, n, 80),
                                                                    maxBatch: a.flags.contains("--batch-sweep") ? 32 : min(Generator.prefillBatch, max(p, 1)),
-                                                                   logitsRows: a.flags.contains("--batch-sweep") ? nil : 1))
+                                                                   logitsRows: a.flags.contains("--batch-sweep") ? nil : 1, kv: try kvPrecision(a)))
         let gen = Generator(model: model, threads: threads)
         if a.flags.contains("--batch-sweep") {
             print("forward pass at position 64, logits for every token, \(threads) threads, best of \(reps + 1)")

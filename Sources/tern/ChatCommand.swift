@@ -22,11 +22,12 @@ enum ChatCommand {
       --top-p P            (default 0.95)
       --seed S             random seed (default: from the clock)
       --mem-budget SIZE    stay within SIZE of resident memory (see tern plan)
+      --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
     """
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-c", "--ctx-size"], ["-n", "--n-predict"], ["-t", "--threads"],
-                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"]],
+                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["--kv"]],
                               flagNames: [], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let ctx = try a.int("-c", default: 4096, range: 16...1 << 22)
@@ -40,7 +41,7 @@ enum ChatCommand {
             guard let v = UInt64(s) else { throw UsageError(message: "--seed must be a non-negative integer, got '\(s)'") }
             return v
         } ?? UInt64(Date().timeIntervalSince1970 * 1e6)
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: try memoryBudget(a), context: ctx))
+        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: try memoryBudget(a), context: ctx, kv: try kvPrecision(a)))
         let chat = ChatSession(model: model, threads: threads, sampling: sp)
         let interactive = isatty(0) != 0
         if interactive { writeStderr("tern chat: \(path), \(ctx) positions. /reset forgets, /quit ends.\n> ") }

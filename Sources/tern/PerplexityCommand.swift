@@ -17,11 +17,12 @@ enum PerplexityCommand {
       --chunks N           evaluate at most N chunks
       -t, --threads N      worker threads (default: physical cores)
       --mem-budget SIZE    run within SIZE of resident memory
+      --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       --json               print one JSON object
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-c", "--ctx-size"], ["--chunks"], ["-t", "--threads"], ["--mem-budget"]],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-c", "--ctx-size"], ["--chunks"], ["-t", "--threads"], ["--mem-budget"], ["--kv"]],
                               flagNames: [["--json"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let file = a.string("-f") else { throw UsageError(message: "missing -f TEXT (see --help)") }
@@ -29,7 +30,7 @@ enum PerplexityCommand {
         let ctx = try a.int("-c", default: 512, range: 4...1 << 20)
         let maxChunks = a.string("--chunks") == nil ? nil : try a.int("--chunks", default: 0, range: 1...1 << 20)
         let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: try memoryBudget(a), context: ctx, maxBatch: 32, logitsRows: 32))
+        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: try memoryBudget(a), context: ctx, maxBatch: 32, logitsRows: 32, kv: try kvPrecision(a)))
         let gen = Generator(model: model, threads: threads)
         let json = a.flags.contains("--json")
         let r = try gen.perplexity(text: String(decoding: data, as: UTF8.self), context: ctx, maxChunks: maxChunks) { i, n, ppl in

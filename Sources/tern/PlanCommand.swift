@@ -14,6 +14,7 @@ enum PlanCommand {
     options:
       -m, --model PATH      checkpoint
       --mem-budget SIZE     budget, e.g. 160M or 1.5G (default: none, everything resident)
+      --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       -c, --ctx-size N      positions a sequence may reach (default 2048)
       -b, --batch N         prefill batch (default 128)
       --no-measure          skip the bandwidth measurements (no tokens/s prediction)
@@ -21,13 +22,13 @@ enum PlanCommand {
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["--mem-budget"], ["-c", "--ctx-size"], ["-b", "--batch"]],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"], ["-b", "--batch"]],
                               flagNames: [["--json"], ["--no-measure"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let budget = try memoryBudget(a)
         let ctx = try a.int("-c", default: 2048, range: 1...1 << 22)
         let batch = try a.int("-b", default: Generator.prefillBatch, range: 1...4096)
-        let (plan, file, _, _) = try TernModel.plan(path: path, options: LoadOptions(memoryBudget: budget, context: ctx, maxBatch: batch))
+        let (plan, file, _, _) = try TernModel.plan(path: path, options: LoadOptions(memoryBudget: budget, context: ctx, maxBatch: batch, kv: try kvPrecision(a)))
         var memBW = 0.0, readBW = 0.0
         if !a.flags.contains("--no-measure") {
             memBW = childBandwidth(threads: ThreadPool.physicalCores)
@@ -44,7 +45,7 @@ enum PlanCommand {
                 + "\"streamed_layers\":[\(streamed.map(String.init).joined(separator: ","))],\"layers\":\(plan.layers.count),"
                 + "\"lm_head\":\"\(plan.lmHead.rawValue)\",\"lm_head_chunk_bytes\":\(plan.lmHeadChunkBytes),"
                 + "\"slot_bytes\":\(plan.slotBytes),\"state_bytes\":\(plan.stateBytes),\"overhead_bytes\":\(plan.overheadBytes),"
-                + "\"kv_precision\":\"f16\",\"compressed\":\(compressed),"
+                + "\"kv_precision\":\"\(plan.kvPrecision)\",\"compressed\":\(compressed),"
                 + String(format: "\"memory_bw_gbs\":%.2f,\"read_bw_gbs\":%.2f,\"predicted_tps\":%.1f}", memBW / 1e9, readBW / 1e9, tps))
             return
         }
@@ -57,7 +58,7 @@ enum PlanCommand {
         row("streaming cache (2 slots)", 2 * plan.slotBytes,
             streamed.isEmpty && plan.lmHead == .resident ? "nothing streamed"
                 : "layers \(streamed.isEmpty ? "none" : "\(streamed.first!)...\(streamed.last!)")\(plan.lmHead == .streamed ? ", LM head in \(Planner.mib(plan.lmHeadChunkBytes)) chunks" : "")")
-        row("KV cache (f16, ring buffers) + scratch", plan.stateBytes)
+        row("KV cache (\(plan.kvPrecision), ring buffers) + scratch", plan.stateBytes)
         row("runtime, tokenizer, metadata", plan.overheadBytes)
         row("predicted peak", plan.peakBytes, budget.map { "of \(Planner.mib($0))" } ?? "")
         row("minimum budget", plan.minimumBytes, "(everything streamed)")

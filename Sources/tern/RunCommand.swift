@@ -22,13 +22,14 @@ enum RunCommand {
       --seed S             random seed (default: from the clock)
       --mem-budget SIZE    stay within SIZE of resident memory (e.g. 160M); weights that do
                            not fit are streamed from the file (see tern plan)
+      --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       -c, --ctx-size N     positions to plan for with --mem-budget (default: prompt + n)
       --json               print one JSON object instead of streaming text
     """
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--prompt"], ["-n", "--n-predict"], ["-t", "--threads"],
-                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["-c", "--ctx-size"]],
+                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"]],
                               flagNames: [["--json"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
@@ -49,7 +50,7 @@ enum RunCommand {
         let budget = try memoryBudget(a)
         // With a budget, plan for the prompt (its UTF-8 bytes bound its tokens) + BOS + n.
         let ctx = try a.int("-c", default: budget == nil ? 0 : prompt.utf8.count + 1 + n, range: 0...1 << 22)
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: ctx))
+        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: ctx, kv: try kvPrecision(a)))
         let gen = Generator(model: model, threads: threads)
         var decoder = StreamingDecoder(model.tokenizer)
         var text = ""

@@ -143,6 +143,52 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// q8 KV rows: storing keeps each value within half a step, and fused attention over q8 rows
+    /// matches, on every ISA, the Swift reference and a double-precision computation on the
+    /// dequantized rows (contiguous and as two ring segments).
+    func testQ8KVAttentionOnEveryISA() {
+        var rng = RNG(s: 11)
+        let dim = 256, count = 29, rowBytes = KVPrecision.q8.rowBytes(dim: dim)
+        XCTAssertEqual(rowBytes, 288)
+        let q = rng.floats(dim, 1)
+        let kf = rng.floats(count * dim, 2), vf = rng.floats(count * dim, 2)
+        let k = UnsafeMutableRawPointer.allocate(byteCount: count * rowBytes, alignment: 64)
+        let v = UnsafeMutableRawPointer.allocate(byteCount: count * rowBytes, alignment: 64)
+        defer { k.deallocate(); v.deallocate() }
+        for t in 0..<count {
+            kf.withUnsafeBufferPointer { Ops.storeKV($0.baseAddress! + t * dim, dim: dim, into: k + t * rowBytes, precision: .q8) }
+            vf.withUnsafeBufferPointer { Ops.storeKV($0.baseAddress! + t * dim, dim: dim, into: v + t * rowBytes, precision: .q8) }
+        }
+        func deq(_ row: UnsafeRawPointer, _ i: Int) -> Double {
+            Double(row.load(fromByteOffset: 4 * (i / 32), as: Float.self)) * Double(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
+        }
+        for t in 0..<count {
+            for g in 0..<dim / 32 {
+                let d = Double(k.load(fromByteOffset: t * rowBytes + 4 * g, as: Float.self))
+                for i in g * 32..<g * 32 + 32 { XCTAssertEqual(deq(k + t * rowBytes, i), Double(kf[t * dim + i]), accuracy: d * 0.5001 + 1e-9) }
+            }
+        }
+        var sc = (0..<count).map { t in (0..<dim).reduce(0.0) { $0 + Double(q[$1]) * deq(k + t * rowBytes, $1) } * 0.0625 }
+        let mx = sc.max()!
+        sc = sc.map { exp($0 - mx) }
+        let tot = sc.reduce(0, +)
+        let want = (0..<dim).map { i in (0..<count).reduce(0.0) { $0 + sc[$1] / tot * deq(v + $1 * rowBytes, i) } }
+        for isa in KernelISA.supported {
+            var out = [Float](repeating: .nan, count: dim), split = out
+            out.withUnsafeMutableBufferPointer {
+                Ops.attendQ8(q: q, k: k, v: v, rowBytes: rowBytes, count: count, dim: dim, scale: 0.0625, out: $0.baseAddress!, isa: isa)
+            }
+            split.withUnsafeMutableBufferPointer {
+                Ops.attendQ8(q: q, k: k, v: v, rowBytes: rowBytes, count: 11, k2: k + 11 * rowBytes, v2: v + 11 * rowBytes,
+                             wrapped: count - 11, dim: dim, scale: 0.0625, out: $0.baseAddress!, isa: isa)
+            }
+            for i in 0..<dim {
+                XCTAssertEqual(Double(out[i]), want[i], accuracy: 1e-5, "\(isa) q8 attend \(i)")
+                XCTAssertEqual(Double(split[i]), want[i], accuracy: 1e-5, "\(isa) q8 two-segment attend \(i)")
+            }
+        }
+    }
+
     /// The vectorized activation quantizer gives the same bytes as the Swift one.
     func testActivationQuantizationIsIdenticalOnEveryISA() {
         var rng = RNG(s: 6)

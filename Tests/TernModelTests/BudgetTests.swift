@@ -46,6 +46,20 @@ final class BudgetTests: XCTestCase {
         try checkBudgets(try TestSupport.convertedGemma(["--compress"]), ["160M"], label: "zstd")
     }
 
+    /// The q8 KV cache keeps the greedy golden on the real model, alone and with a budget.
+    func testQ8KVCacheKeepsTheGolden() throws {
+        let model = try TestSupport.convertedGemma()
+        for extra in [["--kv", "q8"], ["--kv", "q8", "--mem-budget", "100M"]] {
+            let r = try TestSupport.run(tern, ["run", "-m", model, "-p", TestSupport.capitalPrompt, "-n", "24", "--temp", "0", "--json"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            XCTAssertEqual(obj["tokens"] as? [Int], TestSupport.capitalGolden.map(Int.init), "\(extra)")
+        }
+        let bad = try TestSupport.run(tern, ["run", "-m", model, "-p", "hi", "--kv", "q4"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--kv must be f16 or q8"), bad.stderr)
+    }
+
     func testTooSmallBudgetIsRefusedWithTheMinimum() throws {
         let model = try TestSupport.convertedGemma()
         let minimum = try plannedMinimum(model)

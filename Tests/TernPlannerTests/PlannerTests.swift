@@ -64,6 +64,22 @@ final class PlannerTests: XCTestCase {
         XCTAssertThrowsError(try Planner.plan(shape, budget: minimum - 1))
     }
 
+    /// Below the f16 minimum but above the q8 one, the KV cache goes q8; `kv` forces a precision.
+    func testQ8KVOnlyWhenTheBudgetNeedsIt() throws {
+        var s = shape
+        s.stateBytes = 40 * MiB
+        s.stateBytesQ8KV = 24 * MiB
+        let f16Min = try Planner.plan(s, budget: nil).minimumBytes
+        XCTAssertEqual(try Planner.plan(s, budget: f16Min).kvPrecision, "f16")
+        let tight = try Planner.plan(s, budget: f16Min - 8 * MiB)
+        XCTAssertEqual(tight.kvPrecision, "q8")
+        XCTAssertLessThanOrEqual(tight.peakBytes, f16Min - 8 * MiB)
+        XCTAssertEqual(try Planner.plan(s, budget: nil, kv: "q8").kvPrecision, "q8")
+        XCTAssertThrowsError(try Planner.plan(s, budget: f16Min - 30 * MiB)) { e in
+            XCTAssertTrue("\(e)".contains("needs at least"), "\(e)")
+        }
+    }
+
     func testByteSizes() {
         XCTAssertEqual(parseByteSize("160M"), 160 << 20)
         XCTAssertEqual(parseByteSize("1.5G"), 3 << 29)

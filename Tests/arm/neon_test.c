@@ -129,6 +129,49 @@ static void test_attention(void) {
         if (fabs(out[i] - want) > 1e-5) ok = 0;
     }
     check(ok, "attend_f16");
+    /* The same positions as q8 rows [8 f32 scales][256 int8]. */
+    {
+        enum { rb = dim / 32 * 4 + dim };
+        static uint8_t kq[count * rb], vq[count * rb];
+        for (int t = 0; t < count; t++)
+            for (int g = 0; g < dim / 32; g++) {
+                float amk = 0, amv = 0;
+                for (int i = 0; i < 32; i++) {
+                    float a = fabsf(from_f16(k[t * stride + g * 32 + i])), b = fabsf(from_f16(v[t * stride + g * 32 + i]));
+                    if (a > amk) amk = a;
+                    if (b > amv) amv = b;
+                }
+                float dk = amk / 127, dv = amv / 127;
+                memcpy(kq + t * rb + 4 * g, &dk, 4);
+                memcpy(vq + t * rb + 4 * g, &dv, 4);
+                for (int i = 0; i < 32; i++) {
+                    kq[t * rb + dim / 8 + g * 32 + i] = (uint8_t)(int8_t)lrintf(from_f16(k[t * stride + g * 32 + i]) / dk);
+                    vq[t * rb + dim / 8 + g * 32 + i] = (uint8_t)(int8_t)lrintf(from_f16(v[t * stride + g * 32 + i]) / dv);
+                }
+            }
+        double s2[count], m2 = -1e30, tot2 = 0;
+        for (int t = 0; t < count; t++) {
+            double a = 0;
+            for (int i = 0; i < dim; i++) {
+                float d; memcpy(&d, kq + t * rb + 4 * (i / 32), 4);
+                a += q[i] * (double)d * (int8_t)kq[t * rb + dim / 8 + i];
+            }
+            s2[t] = a * 0.0625;
+            if (s2[t] > m2) m2 = s2[t];
+        }
+        for (int t = 0; t < count; t++) { s2[t] = exp(s2[t] - m2); tot2 += s2[t]; }
+        float st2[2] = {-INFINITY, 0};
+        for (int i = 0; i < dim; i++) out[i] = 0;
+        tern_attend_q8_neon(q, kq, vq, rb, 20, dim, 0.0625f, out, st2);
+        tern_attend_q8_neon(q, kq + 20 * rb, vq + 20 * rb, rb, count - 20, dim, 0.0625f, out, st2);
+        int ok8 = 1;
+        for (int i = 0; i < dim; i++) {
+            double want = 0;
+            for (int t = 0; t < count; t++) { float d; memcpy(&d, vq + t * rb + 4 * (i / 32), 4); want += s2[t] / tot2 * d * (int8_t)vq[t * rb + dim / 8 + i]; }
+            if (fabs(out[i] / st2[1] - want) > 1e-5) ok8 = 0;
+        }
+        check(ok8, "attend_q8");
+    }
     float x[19];
     uint16_t h[19];
     for (int i = 0; i < 19; i++) x[i] = frand(-70000, 70000) * (i % 3 ? 1e-4f : 1);

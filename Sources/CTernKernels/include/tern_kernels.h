@@ -53,6 +53,8 @@ void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t 
 void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                           ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
+void tern_attend_q8_avx2(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
+                         ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias);
 #endif
@@ -63,6 +65,8 @@ void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
 void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
+void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
+                         ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                           ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 #endif
@@ -72,6 +76,8 @@ void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, 
  * is a multiple of 8. Accumulates into an unnormalized `out` and a running state[0] = max score,
  * state[1] = sum of exp(score - max): start with out = 0, state = {-inf, 0}, call once per
  * contiguous segment (a wrapped ring buffer is two), then divide out by state[1].
+ * The q8 variant reads K/V rows of [dim/32 f32 scales][dim int8] (value = scale * q), positions
+ * row_bytes apart.
  * GELU-gated product: g[i] = gelu_tanh(g[i]) * u[i], tanh by a rational approximation.
  * Activation quantization of one vector (cols a multiple of 32): per group of 32,
  * scale = max|x| / 127, q = round_half_even(x / scale), ssum = scale * sum(q). */
