@@ -25,11 +25,12 @@ func fail(_ error: Error) -> tern_status {
     case let e as FormatError:
         return fail(["open", "stat", "read", "mmap", "create", "write"].contains(e.field) ? TERN_ERR_IO : TERN_ERR_FORMAT, e.description)
     case let e as TernError:
-        let s = e.description
-        if s.contains("--mem-budget") { return fail(TERN_ERR_BUDGET, s) }
-        if s.contains("is a GGUF file") { return fail(TERN_ERR_FORMAT, s) }
-        if s.contains("exceeds the context") { return fail(TERN_ERR_CONTEXT_FULL, s) }
-        return fail(TERN_ERR_INVALID_ARGUMENT, s)
+        switch e {
+        case .budget: return fail(TERN_ERR_BUDGET, e.description)
+        case .needsConversion: return fail(TERN_ERR_FORMAT, e.description)
+        case .contextFull: return fail(TERN_ERR_CONTEXT_FULL, e.description)
+        case .usage: return fail(TERN_ERR_INVALID_ARGUMENT, e.description)
+        }
     default:
         return fail(TERN_ERR_INTERNAL, "\(error)")
     }
@@ -137,11 +138,8 @@ public func tern_model_open(_ options: UnsafePointer<tern_model_options>?, _ out
     guard o.speculation == 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: speculation is not available yet; pass 0") }
     guard o.mem_budget_bytes <= UInt64(Int.max) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: mem_budget_bytes is too large") }
     do {
-        let (plan, _, _, modelContext) = try TernModel.plan(path: path, options: LoadOptions())
-        _ = plan
-        let context = o.context > 0 ? Int(o.context) : min(4096, modelContext)
         let model = try TernModel(path: path, options: LoadOptions(memoryBudget: o.mem_budget_bytes > 0 ? Int(o.mem_budget_bytes) : nil,
-                                                                   context: context))
+                                                                   context: Int(o.context), contextCap: 4096))
         let box = ModelBox(model: model, threads: o.threads > 0 ? Int(o.threads) : ThreadPool.physicalCores)
         out.pointee = register(box)
         return TERN_OK

@@ -37,7 +37,7 @@ public final class ChatSession {
         var ids = tok.encode(turn, addSpecial: false, parseSpecial: true)
         if sequence.position == 0, let bos = tok.vocab.bos, tok.vocab.addBOS { ids.insert(bos, at: 0) }
         guard ids.count + 2 <= sequence.remaining else {
-            throw TernError.usage("the conversation is full (\(sequence.capacity) positions); /reset to start again or raise -c")
+            throw TernError.contextFull("the conversation is full (\(sequence.capacity) positions); /reset to start again or raise -c")
         }
         var stats = GenerationStats()
         stats.promptTokens = ids

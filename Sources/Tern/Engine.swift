@@ -5,15 +5,20 @@ import TernModels
 import TernPlanner
 import TernTokenizer
 
-/// Errors from the engine API.
-public enum TernError: Error, CustomStringConvertible {
-    case format(FormatError)
+/// Errors from the engine API, by kind (checkpoint format problems are `TernFormat.FormatError`).
+public enum TernError: Error, CustomStringConvertible, Equatable {
+    /// A bad argument or option.
     case usage(String)
+    /// The memory budget is below what the model needs (the message names the minimum).
+    case budget(String)
+    /// The sequence has no room for what was asked.
+    case contextFull(String)
+    /// The file is a GGUF: the message gives the tern-quantize command that converts it.
+    case needsConversion(String)
 
     public var description: String {
         switch self {
-        case .format(let e): e.description
-        case .usage(let s): s
+        case .usage(let s), .budget(let s), .contextFull(let s), .needsConversion(let s): s
         }
     }
 }
@@ -22,8 +27,10 @@ public enum TernError: Error, CustomStringConvertible {
 public struct LoadOptions: Sendable {
     /// Peak resident memory to stay within (nil: no limit, everything mapped in place).
     public var memoryBudget: Int?
-    /// Positions a sequence may reach (prompt + generated); 0 = the model's context length.
+    /// Positions a sequence may reach (prompt + generated); 0 = the model's context length,
+    /// capped at `contextCap` when that is set.
     public var context = 0
+    public var contextCap: Int?
     /// Largest batch of positions per forward pass (prefill).
     public var maxBatch = Generator.prefillBatch
     /// Logits rows per forward pass (1 for generation; the batch for perplexity).
@@ -32,7 +39,8 @@ public struct LoadOptions: Sendable {
     public var kv: KVPrecision?
 
     public init(memoryBudget: Int? = nil, context: Int = 0, maxBatch: Int = Generator.prefillBatch, logitsRows: Int? = 1,
-                kv: KVPrecision? = nil) {
+                kv: KVPrecision? = nil, contextCap: Int? = nil) {
+        self.contextCap = contextCap
         self.memoryBudget = memoryBudget
         self.context = context
         self.maxBatch = maxBatch
@@ -57,7 +65,7 @@ public final class TernModel: @unchecked Sendable {
         let map = try MappedFile(path: path)
         if map.bytes.count >= 4, map.bytes.loadUnaligned(as: UInt32.self) == 0x4655_4747 {
             let out = (path.hasSuffix(".gguf") ? String(path.dropLast(5)) : path) + ".tern"
-            throw TernError.usage("\(path) is a GGUF file; convert it first:\n  tern-quantize \(path) \(out)")
+            throw TernError.needsConversion("\(path) is a GGUF file; convert it first:\n  tern-quantize \(path) \(out)")
         }
         let file = try TernFile(map: map)
         let tokenizer = try SentencePieceTokenizer(metadata: file.metadata, file: path)
@@ -66,7 +74,7 @@ public final class TernModel: @unchecked Sendable {
             throw FormatError(file: path, field: "metadata 'general.architecture'", "architecture '\(arch)' is not supported (supported: gemma3)")
         }
         let ctxMax = file.metadata.int("gemma3.context_length") ?? 0
-        let context = options.context > 0 ? options.context : ctxMax
+        let context = options.context > 0 ? options.context : min(ctxMax, options.contextCap ?? ctxMax)
         guard context > 0, ctxMax <= 0 || context <= ctxMax else {
             throw TernError.usage("context \(context) is outside the model's 1...\(ctxMax)")
         }
@@ -75,7 +83,7 @@ public final class TernModel: @unchecked Sendable {
         do {
             return (try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue), file, tokenizer, context)
         } catch let e as PlanError {
-            throw TernError.usage("--mem-budget: \(e.description)")
+            throw TernError.budget("--mem-budget: \(e.description)")
         }
     }
 
@@ -139,7 +147,7 @@ public final class Generator: @unchecked Sendable {
         let capacity = ids.count + max(0, maxTokens)
         let limit = model.options.context
         guard capacity <= limit else {
-            throw TernError.usage("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
+            throw TernError.contextFull("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
         let seq = Session(model: model, parallel: parallel, capacity: capacity, options: stateOptions)

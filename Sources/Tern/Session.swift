@@ -44,7 +44,7 @@ public final class Session {
         var all = ids
         if let p = pending { all.insert(p, at: 0) }
         guard position + all.count <= capacity else {
-            throw TernError.usage("\(position) positions used + \(all.count) new tokens exceeds the context of \(capacity)")
+            throw TernError.contextFull("\(position) positions used + \(all.count) new tokens exceeds the context of \(capacity)")
         }
         pending = nil
         let lm = model.model
@@ -65,7 +65,7 @@ public final class Session {
         guard maxTokens > 0 else { return }
         if pending != nil { try append([]) }
         guard position > 0 else { throw TernError.usage("nothing to continue: append a prompt first") }
-        guard position < capacity else { throw TernError.usage("the context of \(capacity) is full") }
+        guard position < capacity else { throw TernError.contextFull("the context of \(capacity) is full") }
         let lm = model.model
         var count = 0
         while true {

@@ -112,8 +112,8 @@ final class GenerationTests: XCTestCase {
         do {
             for try await _ in gen.tokens(prompt: TestSupport.capitalPrompt, maxTokens: 1 << 20, sampling: SamplingParameters(temperature: 0)) {}
             XCTFail("a request beyond the context must throw")
-        } catch let e as TernError {
-            XCTAssertTrue(e.description.contains("exceeds the context"), e.description)
+        } catch TernError.contextFull(let message) {
+            XCTAssertTrue(message.contains("exceeds the context"), message)
         }
     }
 
