@@ -143,7 +143,6 @@ public final class Generator: @unchecked Sendable {
         let ids = model.tokenizer.encode(prompt)
         guard !ids.isEmpty else { throw TernError.usage("the prompt is empty and the vocabulary adds no BOS token") }
         stats.promptTokens = ids
-        let lm = model.model
         let capacity = ids.count + max(0, maxTokens)
         let limit = model.options.context
         guard capacity <= limit else {
