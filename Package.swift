@@ -23,7 +23,8 @@ let package = Package(
         .target(name: "TernTokenizer", dependencies: ["TernFormat"]),
         .target(name: "TernPlanner", dependencies: ["TernFormat"]),
         .target(name: "TernModels", dependencies: ["TernFormat", "TernKernels", "TernPlanner"]),
-        .target(name: "Tern", dependencies: ["TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer"]),
+        .target(name: "TernDecoding"),
+        .target(name: "Tern", dependencies: ["TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer", "TernDecoding"]),
         .target(name: "CTernAPI"),
         .target(name: "CTern", dependencies: ["CTernAPI", "Tern", "TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer"]),
         .executableTarget(name: "tern", dependencies: ["Tern", "TernFormat", "TernTokenizer"]),
@@ -32,10 +33,11 @@ let package = Package(
         .testTarget(name: "TernFormatTests", dependencies: ["TernFormat", "TernGGML", "TernKernels", "TernTestSupport"]),
         .testTarget(name: "TernKernelsTests", dependencies: ["TernKernels"]),
         .testTarget(name: "TernPlannerTests", dependencies: ["TernPlanner"]),
+        .testTarget(name: "TernDecodingTests", dependencies: ["TernDecoding"]),
         .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer", "TernFormat", "TernTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TernModelTests", dependencies: ["Tern", "TernFormat", "TernGGML", "TernKernels", "TernModels",
-                                                          "TernPlanner", "TernTokenizer", "TernTestSupport"]),
+                                                          "TernPlanner", "TernTokenizer", "TernDecoding", "TernTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import TernDecoding
 import TernFormat
 import TernKernels
 import TernModels
@@ -109,8 +110,20 @@ public final class TernModel: @unchecked Sendable {
     }
 }
 
+/// Self-speculative decoding choices (see TernDecoding).
+public enum Speculation: String, Sendable, CaseIterable {
+    /// Plain decoding.
+    case off
+    /// Drafts from n-gram lookup in the context.
+    case lookup
+    /// The calibrated drafter; until calibration exists, lookup.
+    case auto
+}
+
 /// Timings and counts of one generation.
 public struct GenerationStats: Sendable {
+    /// Acceptance figures when speculation ran.
+    public var speculation: SpeculationStats?
     public var promptTokens: [Int32] = []
     public var tokens: [Int32] = []
     public var promptSeconds = 0.0
@@ -137,7 +150,10 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.
-    public func generate(prompt: String, maxTokens: Int, sampling: SamplingParameters,
+    /// Drafts per verification pass when speculating.
+    public var maxDraft = 6
+
+    public func generate(prompt: String, maxTokens: Int, sampling: SamplingParameters, speculation: Speculation = .off,
                          onToken: (Int32) -> Bool = { _ in true }) throws -> GenerationStats {
         var stats = GenerationStats()
         let ids = model.tokenizer.encode(prompt)
@@ -149,7 +165,11 @@ public final class Generator: @unchecked Sendable {
             throw TernError.contextFull("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
-        let seq = Session(model: model, parallel: parallel, capacity: capacity, options: stateOptions)
+        // Speculation is lossless for greedy decoding; sampling decodes plainly for now.
+        let speculate = speculation != .off && sampling.temperature <= 0 && maxDraft > 0
+        var options = stateOptions
+        if speculate { options.logitsRows = maxDraft + 1 }
+        let seq = Session(model: model, parallel: parallel, capacity: capacity, options: options)
         var sampler = Sampler(sampling)
         let t0 = Date()
         try seq.append(ids)
@@ -158,9 +178,21 @@ public final class Generator: @unchecked Sendable {
         let t1 = Date()
         let eos = model.tokenizer.vocab.eos
         stats.tokens.reserveCapacity(maxTokens)
-        try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
-            stats.tokens.append(next)
-            return onToken(next) && next != eos
+        if speculate {
+            var drafter = LookupDrafter()
+            var history = ids
+            var spec = SpeculationStats()
+            try seq.decodeGreedySpeculative(maxTokens: maxTokens, drafter: &drafter, maxDraft: maxDraft, history: &history,
+                                            stats: &spec) { next in
+                stats.tokens.append(next)
+                return onToken(next) && next != eos
+            }
+            stats.speculation = spec
+        } else {
+            try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
+                stats.tokens.append(next)
+                return onToken(next) && next != eos
+            }
         }
         stats.generationSeconds = Date().timeIntervalSince(t1)
         return stats

@@ -24,12 +24,16 @@ enum RunCommand {
                            not fit are streamed from the file (see tern plan)
       --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       -c, --ctx-size N     positions to plan for with --mem-budget (default: prompt + n)
+      --speculate MODE     off | lookup | auto (default auto: lookup until calibration exists);
+                           greedy output is identical either way, sampling decodes plainly
+      --draft-max N        drafts per verification pass (default 6)
       --json               print one JSON object instead of streaming text
     """
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--prompt"], ["-n", "--n-predict"], ["-t", "--threads"],
-                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"]],
+                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"],
+                                             ["--speculate"], ["--draft-max"]],
                               flagNames: [["--json"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
@@ -52,9 +56,14 @@ enum RunCommand {
         let ctx = try a.int("-c", default: budget == nil ? 0 : prompt.utf8.count + 1 + n, range: 0...1 << 22)
         let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: ctx, kv: try kvPrecision(a)))
         let gen = Generator(model: model, threads: threads)
+        let specName = a.string("--speculate") ?? "auto"
+        guard let speculation = Speculation(rawValue: specName) else {
+            throw UsageError(message: "--speculate must be off, lookup or auto, got '\(specName)'")
+        }
+        gen.maxDraft = try a.int("--draft-max", default: 6, range: 0...64)
         var decoder = StreamingDecoder(model.tokenizer)
         var text = ""
-        let stats = try gen.generate(prompt: prompt, maxTokens: n, sampling: sp) { id in
+        let stats = try gen.generate(prompt: prompt, maxTokens: n, sampling: sp, speculation: speculation) { id in
             let piece = decoder.push(id)
             text += piece
             if !json {
@@ -71,13 +80,17 @@ enum RunCommand {
                 + "\"text\":\(jsonString(text)),"
                 + "\"prompt_tps\":\(String(format: "%.3f", stats.promptTPS)),"
                 + "\"gen_tps\":\(String(format: "%.3f", stats.generationTPS)),"
-                + "\"peak_rss_bytes\":\(rss)}"
+                + "\"peak_rss_bytes\":\(rss)"
+                + (stats.speculation.map { String(format: ",\"speculation\":{\"steps\":%d,\"drafted\":%d,\"accepted\":%d,\"acceptance\":%.3f,\"tokens_per_step\":%.3f}",
+                                                  $0.steps, $0.drafted, $0.accepted, $0.acceptanceRate, $0.tokensPerStep) } ?? "") + "}"
             print(obj)
         } else {
             FileHandle.standardOutput.write(Data((rest + "\n").utf8))
         }
         writeStderr(String(format: "\ntern: prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | %d threads | peak RSS %.1f MiB%@\n",
                            stats.promptTokens.count, stats.promptTPS, stats.tokens.count, stats.generationTPS, threads,
-                           Double(rss) / 1048576, budget.map { " (budget \(Planner.mib($0)))" } ?? ""))
+                           Double(rss) / 1048576, budget.map { " (budget \(Planner.mib($0)))" } ?? "")
+                    + (stats.speculation.map { String(format: "tern: speculation (lookup): %d drafted, %d accepted (%.0f%%), %.2f tokens per pass\n",
+                                                      $0.drafted, $0.accepted, 100 * $0.acceptanceRate, $0.tokensPerStep) } ?? ""))
     }
 }

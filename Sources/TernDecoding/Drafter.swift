@@ -1,0 +1,20 @@
+/// A source of draft tokens for self-speculative decoding: given the tokens so far, guess up to
+/// `limit` next tokens. Drafts are only guesses — the verifier keeps exactly the tokens plain
+/// decoding would produce — so a drafter affects speed, never output.
+public protocol Drafter {
+    /// Up to `limit` proposed continuations of `history` (possibly none).
+    mutating func propose(after history: [Int32], limit: Int) -> [Int32]
+}
+
+/// Running acceptance figures of a speculative decode.
+public struct SpeculationStats: Sendable, Equatable {
+    /// Verification passes (each yields at least one token).
+    public var steps = 0
+    public var drafted = 0
+    public var accepted = 0
+    public init() {}
+    /// Accepted / drafted.
+    public var acceptanceRate: Double { drafted > 0 ? Double(accepted) / Double(drafted) : 0 }
+    /// Tokens produced per verification pass (accepted drafts + the verifier's own token).
+    public var tokensPerStep: Double { steps > 0 ? Double(accepted + steps) / Double(steps) : 0 }
+}

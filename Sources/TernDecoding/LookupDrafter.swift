@@ -1,0 +1,32 @@
+/// Prompt-lookup drafting (as llama.cpp's llama-lookup and "prompt lookup decoding" do): when the
+/// last n tokens (n from `maxNgram` down to `minNgram`) occurred earlier in the context, propose
+/// the tokens that followed their most recent earlier occurrence. Free to compute; strong on
+/// text that repeats its context (code edits, summaries, lists).
+public struct LookupDrafter: Drafter {
+    public var minNgram: Int
+    public var maxNgram: Int
+
+    public init(minNgram: Int = 1, maxNgram: Int = 3) {
+        self.minNgram = max(1, minNgram)
+        self.maxNgram = max(self.minNgram, maxNgram)
+    }
+
+    public mutating func propose(after history: [Int32], limit: Int) -> [Int32] {
+        guard limit > 0 else { return [] }
+        let count = history.count
+        for n in stride(from: min(maxNgram, count - 1), through: minNgram, by: -1) where n >= 1 {
+            let tail = history[(count - n)...]
+            // The most recent earlier occurrence whose continuation is inside the history.
+            var i = count - n - 1
+            while i >= 0 {
+                if history[i] == tail.first!, history[i..<i + n].elementsEqual(tail) {
+                    let from = i + n
+                    let to = min(count, from + limit)
+                    if from < to { return Array(history[from..<to]) }
+                }
+                i -= 1
+            }
+        }
+        return []
+    }
+}
