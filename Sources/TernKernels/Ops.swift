@@ -84,16 +84,6 @@ public enum Ops {
         for i in 0..<n { g[i] = gelu(g[i]) * u[i] }
     }
 
-    /// In-place softmax over `n` values.
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
-        var s: Float = 0
-        for i in 0..<n { x[i] = exp(x[i] - m); s += x[i] }
-        let inv = 1 / s
-        for i in 0..<n { x[i] *= inv }
-    }
-
     /// f32 -> f16 (round to nearest even).
     public static func toHalf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<UInt16>, count n: Int, isa: KernelISA = .active) {
         #if arch(x86_64)
@@ -110,15 +100,10 @@ public enum Ops {
     public static func attend(q: UnsafePointer<Float>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>, stride: Int,
                               count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil, wrapped: Int = 0,
                               dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
-        out.initialize(repeating: 0, count: dim)
-        var state: (Float, Float) = (-.infinity, 0)
-        withUnsafeMutableBytes(of: &state) { raw in
-            let st = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        segments(dim: dim, out: out) { st in
             attendSegment(q, k, v, stride, count, dim, scale, out, st, isa)
             if wrapped > 0, let k2, let v2 { attendSegment(q, k2, v2, stride, wrapped, dim, scale, out, st, isa) }
         }
-        let inv = 1 / state.1
-        for i in 0..<dim { out[i] *= inv }
     }
 
     /// ``attend(q:k:v:stride:count:k2:v2:wrapped:dim:scale:out:isa:)`` over q8 K/V rows of
@@ -126,34 +111,29 @@ public enum Ops {
     public static func attendQ8(q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, rowBytes: Int,
                                 count: Int, k2: UnsafeRawPointer? = nil, v2: UnsafeRawPointer? = nil, wrapped: Int = 0,
                                 dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
-        out.initialize(repeating: 0, count: dim)
-        var state: (Float, Float) = (-.infinity, 0)
-        withUnsafeMutableBytes(of: &state) { raw in
-            let st = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        segments(dim: dim, out: out) { st in
             attendQ8Segment(q, k, v, rowBytes, count, dim, scale, out, st, isa)
             if wrapped > 0, let k2, let v2 { attendQ8Segment(q, k2, v2, rowBytes, wrapped, dim, scale, out, st, isa) }
         }
+    }
+
+    /// Runs `body` with a fresh online-softmax state (max, sum) over a zeroed `out`, then normalizes.
+    @inline(__always) static func segments(dim: Int, out: UnsafeMutablePointer<Float>, _ body: (UnsafeMutablePointer<Float>) -> Void) {
+        out.initialize(repeating: 0, count: dim)
+        var state: (Float, Float) = (-.infinity, 0)
+        withUnsafeMutableBytes(of: &state) { body($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
         let inv = 1 / state.1
         for i in 0..<dim { out[i] *= inv }
     }
 
-    static func attendQ8Segment(_ q: UnsafePointer<Float>, _ k: UnsafeRawPointer, _ v: UnsafeRawPointer, _ rowBytes: Int,
-                                _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
-                                _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
-        let kb = k.assumingMemoryBound(to: UInt8.self), vb = v.assumingMemoryBound(to: UInt8.self)
-        #if arch(x86_64)
-        if isa == .avx2 || isa == .avx512vnni { tern_attend_q8_avx2(q, kb, vb, rowBytes, count, dim, scale, out, st); return }
-        #elseif arch(arm64)
-        if isa == .neon { tern_attend_q8_neon(q, kb, vb, rowBytes, count, dim, scale, out, st); return }
-        #endif
+    /// The Swift online-softmax segment: `key(t, i)` and `value(t, i)` read element i of position t.
+    @inline(__always) static func onlineSoftmax(_ q: UnsafePointer<Float>, count: Int, dim: Int, scale: Float,
+                                                out: UnsafeMutablePointer<Float>, state st: UnsafeMutablePointer<Float>,
+                                                key: (Int, Int) -> Float, value: (Int, Int) -> Float) {
         var m = st[0], l = st[1]
-        @inline(__always) func value(_ row: UnsafeRawPointer, _ i: Int) -> Float {
-            row.loadUnaligned(fromByteOffset: 4 * (i / 32), as: Float.self) * Float(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
-        }
         for t in 0..<count {
-            let kt = k + t * rowBytes, vt = v + t * rowBytes
             var s: Float = 0
-            for i in 0..<dim { s += q[i] * value(kt, i) }
+            for i in 0..<dim { s += q[i] * key(t, i) }
             s *= scale
             if s > m {
                 let c = exp(m - s)
@@ -163,10 +143,31 @@ public enum Ops {
             }
             let p = exp(s - m)
             l += p
-            for i in 0..<dim { out[i] += p * value(vt, i) }
+            for i in 0..<dim { out[i] += p * value(t, i) }
         }
         st[0] = m
         st[1] = l
+    }
+
+    static func attendQ8Segment(_ q: UnsafePointer<Float>, _ k: UnsafeRawPointer, _ v: UnsafeRawPointer, _ rowBytes: Int,
+                                _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
+                                _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni {
+            tern_attend_q8_avx2(q, k.assumingMemoryBound(to: UInt8.self), v.assumingMemoryBound(to: UInt8.self), rowBytes, count, dim, scale, out, st)
+            return
+        }
+        #elseif arch(arm64)
+        if isa == .neon {
+            tern_attend_q8_neon(q, k.assumingMemoryBound(to: UInt8.self), v.assumingMemoryBound(to: UInt8.self), rowBytes, count, dim, scale, out, st)
+            return
+        }
+        #endif
+        @inline(__always) func element(_ row: UnsafeRawPointer, _ i: Int) -> Float {
+            row.loadUnaligned(fromByteOffset: 4 * (i / 32), as: Float.self) * Float(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
+        }
+        onlineSoftmax(q, count: count, dim: dim, scale: scale, out: out, state: st,
+                      key: { element(k + $0 * rowBytes, $1) }, value: { element(v + $0 * rowBytes, $1) })
     }
 
     /// Stores one K or V vector (`dim` floats) as a cache row of `precision`.
@@ -198,23 +199,7 @@ public enum Ops {
         #elseif arch(arm64)
         if isa == .neon { tern_attend_f16_neon(q, k, v, stride, count, dim, scale, out, st); return }
         #endif
-        var m = st[0], l = st[1]
-        for t in 0..<count {
-            let kt = k + t * stride, vt = v + t * stride
-            var s: Float = 0
-            for i in 0..<dim { s += q[i] * halfToFloat(kt[i]) }
-            s *= scale
-            if s > m {
-                let c = exp(m - s)
-                for i in 0..<dim { out[i] *= c }
-                l *= c
-                m = s
-            }
-            let p = exp(s - m)
-            l += p
-            for i in 0..<dim { out[i] += p * halfToFloat(vt[i]) }
-        }
-        st[0] = m
-        st[1] = l
+        onlineSoftmax(q, count: count, dim: dim, scale: scale, out: out, state: st,
+                      key: { halfToFloat(k[$0 * stride + $1]) }, value: { halfToFloat(v[$0 * stride + $1]) })
     }
 }

@@ -6,8 +6,6 @@ import TernKernels
 public final class WeightStore: @unchecked Sendable {
     public let file: TernFile
     private var owned: [UnsafeMutableRawBufferPointer] = []
-    /// Bytes decompressed into owned buffers.
-    public private(set) var decompressedBytes = 0
 
     public init(file: TernFile) { self.file = file }
 
@@ -25,7 +23,6 @@ public final class WeightStore: @unchecked Sendable {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: t.byteSize, alignment: 64)
         do { try file.read(t, into: buf) } catch { buf.deallocate(); throw error }
         owned.append(buf)
-        decompressedBytes += t.byteSize
         // The compressed pages were read once; keep only the decompressed copy resident.
         file.map.release(t.offset..<t.offset + t.storedSize)
         return UnsafeRawPointer(buf.baseAddress!)

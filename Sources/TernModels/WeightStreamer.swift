@@ -122,8 +122,6 @@ final class WeightStreamer: @unchecked Sendable {
     private var failure: Error?
     private var stopping = false
     private let cond = NSCondition()
-    /// Units loaded so far.
-    private(set) var loads = 0
 
     init(reader: TensorReader, units: [StreamUnit], slotBytes: Int) {
         self.reader = reader
@@ -165,7 +163,6 @@ final class WeightStreamer: @unchecked Sendable {
             do { try load(u, into: slot) } catch { err = error }
             cond.lock()
             if let err { failure = err; state[slot] = .empty } else { state[slot] = .ready(u) }
-            loads += 1
             cond.broadcast()
         }
         cond.unlock()
@@ -190,7 +187,6 @@ final class WeightStreamer: @unchecked Sendable {
                 var err: Error?
                 do { try load(u, into: s) } catch { err = error }
                 cond.lock()
-                loads += 1
                 if let err { state[s] = .empty; throw err }
                 state[s] = .inUse(u)
                 return (s, slots[s])
@@ -287,7 +283,4 @@ final class StreamedWeights: @unchecked Sendable {
     deinit { streamer.stop() }
 
     func next(_ u: Int) -> Int { (u + 1) % streamer.units.count }
-
-    /// Bytes of the two slots and the embedding row buffer.
-    var bufferBytes: Int { 2 * streamer.slotBytes + head.groupBytes }
 }
