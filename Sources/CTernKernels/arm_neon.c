@@ -102,6 +102,20 @@ TN void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
     GEMM_BODY(q4_group_neon)
 }
 
+/* One online-softmax step for score s: rescales out and the running sum when the maximum grows,
+ * and returns the weight exp(s - max) of this position's value. */
+TN static inline float online_step(float s, float *m, float *l, float *out, ptrdiff_t dim) {
+    if (s > *m) {
+        const float c = expf(*m - s);
+        for (ptrdiff_t i = 0; i < dim; i += 4) vst1q_f32(out + i, vmulq_n_f32(vld1q_f32(out + i), c));
+        *l *= c;
+        *m = s;
+    }
+    const float p = expf(s - *m);
+    *l += p;
+    return p;
+}
+
 TN void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                              ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
     float m = state[0], l = state[1];
@@ -109,15 +123,7 @@ TN void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *
         const uint16_t *kt = k + t * kv_stride, *vt = v + t * kv_stride;
         float32x4_t a = vdupq_n_f32(0);
         for (ptrdiff_t i = 0; i < dim; i += 4) a = vfmaq_f32(a, vld1q_f32(q + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(kt + i))));
-        const float s = vaddvq_f32(a) * scale;
-        if (s > m) {
-            const float c = expf(m - s);
-            for (ptrdiff_t i = 0; i < dim; i += 4) vst1q_f32(out + i, vmulq_n_f32(vld1q_f32(out + i), c));
-            l *= c;
-            m = s;
-        }
-        const float p = expf(s - m);
-        l += p;
+        const float p = online_step(vaddvq_f32(a) * scale, &m, &l, out, dim);
         for (ptrdiff_t i = 0; i < dim; i += 4)
             vst1q_f32(out + i, vfmaq_n_f32(vld1q_f32(out + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(vt + i))), p));
     }
@@ -142,15 +148,7 @@ TN void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, 
             a = vfmaq_f32(a, vld1q_f32(q + i), q8row4(kt, dim, i, 0));
             a = vfmaq_f32(a, vld1q_f32(q + i + 4), q8row4(kt, dim, i, 1));
         }
-        const float s = vaddvq_f32(a) * scale;
-        if (s > m) {
-            const float c = expf(m - s);
-            for (ptrdiff_t i = 0; i < dim; i += 4) vst1q_f32(out + i, vmulq_n_f32(vld1q_f32(out + i), c));
-            l *= c;
-            m = s;
-        }
-        const float p = expf(s - m);
-        l += p;
+        const float p = online_step(vaddvq_f32(a) * scale, &m, &l, out, dim);
         for (ptrdiff_t i = 0; i < dim; i += 8) {
             vst1q_f32(out + i, vfmaq_n_f32(vld1q_f32(out + i), q8row4(vt, dim, i, 0), p));
             vst1q_f32(out + i + 4, vfmaq_n_f32(vld1q_f32(out + i + 4), q8row4(vt, dim, i, 1), p));

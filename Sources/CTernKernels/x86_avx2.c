@@ -46,22 +46,28 @@ TK static inline float dot_f16(const float *x, const uint16_t *y, ptrdiff_t n) {
     return hsum_avx2(_mm256_add_ps(a0, a1));
 }
 
+/* One online-softmax step for score s: rescales out and the running sum when the maximum grows,
+ * and returns the weight exp(s - max) of this position's value. */
+TK static inline float online_step(float s, float *m, float *l, float *out, ptrdiff_t dim) {
+    if (s > *m) {
+        const float c = expf(*m - s);
+        const __m256 vc = _mm256_set1_ps(c);
+        for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), vc));
+        *l *= c;
+        *m = s;
+    }
+    const float p = expf(s - *m);
+    *l += p;
+    return p;
+}
+
 /* Online softmax (Milakov & Gimelshein 2018): the running output is rescaled only when the
  * running maximum grows, so K and V are each read once. */
 TK void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                              ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
     float m = state[0], l = state[1];
     for (ptrdiff_t t = 0; t < count; t++) {
-        const float s = dot_f16(q, k + t * kv_stride, dim) * scale;
-        if (s > m) {
-            const float c = expf(m - s);
-            const __m256 vc = _mm256_set1_ps(c);
-            for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), vc));
-            l *= c;
-            m = s;
-        }
-        const float p = expf(s - m);
-        l += p;
+        const float p = online_step(dot_f16(q, k + t * kv_stride, dim) * scale, &m, &l, out, dim);
         const __m256 vp = _mm256_set1_ps(p);
         const uint16_t *vt = v + t * kv_stride;
         for (ptrdiff_t i = 0; i < dim; i += 8)
@@ -85,15 +91,7 @@ TK void tern_attend_q8_avx2(const float *q, const uint8_t *k, const uint8_t *v, 
         const uint8_t *kt = k + t * row_bytes, *vt = v + t * row_bytes;
         __m256 a = _mm256_setzero_ps();
         for (ptrdiff_t i = 0; i < dim; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), q8row8(kt, dim, i), a);
-        const float s = hsum_avx2(a) * scale;
-        if (s > m) {
-            const __m256 vc = _mm256_set1_ps(expf(m - s));
-            for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), vc));
-            l *= expf(m - s);
-            m = s;
-        }
-        const float p = expf(s - m);
-        l += p;
+        const float p = online_step(hsum_avx2(a) * scale, &m, &l, out, dim);
         const __m256 vp = _mm256_set1_ps(p);
         for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, q8row8(vt, dim, i), _mm256_loadu_ps(out + i)));
     }
