@@ -33,6 +33,8 @@ public struct Sampler: Sendable {
     public let params: SamplingParameters
     var rng: SplitMix64
     var candidates: [(Int32, Float)] = []
+    /// Reused for the candidates' weights, so sampling allocates nothing per token.
+    var probs: [Float] = []
 
     public init(_ params: SamplingParameters) {
         self.params = params
@@ -67,7 +69,8 @@ public struct Sampler: Sendable {
         }
         if candidates.count < k { candidates.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) } }
         let m = candidates[0].1
-        var probs = candidates.map { exp(($0.1 - m) / params.temperature) }
+        probs.removeAll(keepingCapacity: true)
+        for c in candidates { probs.append(exp((c.1 - m) / params.temperature)) }
         let total = probs.reduce(0, +)
         var keep = probs.count
         if params.topP < 1 {

@@ -70,6 +70,15 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
     struct Layer {
         let attnNorm, qNorm, kNorm, postAttnNorm, ffnNorm, postFfnNorm: UnsafePointer<Float>
         let wq, wk, wv, wo, gate, up, down: QMatrix
+
+        /// The same layer with its matrices at `base + offsets[i]` (a streaming slot), in the
+        /// order wq, wk, wv, wo, gate, up, down. Builds no arrays: it runs per layer per token.
+        func rebound(to base: UnsafeRawPointer, offsets o: [Int]) -> Layer {
+            func at(_ m: QMatrix, _ i: Int) -> QMatrix { QMatrix(kind: m.kind, rows: m.rows, cols: m.cols, base: base + o[i]) }
+            return Layer(attnNorm: attnNorm, qNorm: qNorm, kNorm: kNorm, postAttnNorm: postAttnNorm, ffnNorm: ffnNorm,
+                         postFfnNorm: postFfnNorm, wq: at(wq, 0), wk: at(wk, 1), wv: at(wv, 2), wo: at(wo, 3),
+                         gate: at(gate, 4), up: at(up, 5), down: at(down, 6))
+        }
     }
 
     public let config: Gemma3Configuration
@@ -219,12 +228,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
             if let st = streamed, let (u, offsets) = st.layerUnits[l] {
                 let (slot, base) = try st.streamer.acquire(u)
                 st.streamer.prefetch(st.next(u))
-                let L = layers[l], m = [L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down].enumerated().map {
-                    QMatrix(kind: $1.kind, rows: $1.rows, cols: $1.cols, base: base + offsets[$0])
-                }
-                layer(l, Layer(attnNorm: L.attnNorm, qNorm: L.qNorm, kNorm: L.kNorm, postAttnNorm: L.postAttnNorm, ffnNorm: L.ffnNorm,
-                               postFfnNorm: L.postFfnNorm, wq: m[0], wk: m[1], wv: m[2], wo: m[3], gate: m[4], up: m[5], down: m[6]),
-                      n: n, startPos: startPos, s, parallel)
+                layer(l, layers[l].rebound(to: base, offsets: offsets), n: n, startPos: startPos, s, parallel)
                 st.streamer.release(slot: slot)
             } else {
                 layer(l, layers[l], n: n, startPos: startPos, s, parallel)

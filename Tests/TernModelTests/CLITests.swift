@@ -71,8 +71,8 @@ final class CLITests: XCTestCase {
         let cc = FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") ? "/usr/bin/cc" : "/opt/swift/usr/bin/clang"
         let build = try TestSupport.run(cc, ["-shared", "-fPIC", "-O2", src, "-o", dir + "/mc.so"])
         XCTAssertEqual(build.status, 0, build.stderr)
-        func mallocs(_ n: Int) throws -> Int {
-            let r = try TestSupport.run(tern, ["bench", "-m", try TestSupport.convertedGemma(), "-p", "0", "-n", String(n), "-r", "1", "--no-roofline"],
+        func mallocs(_ n: Int, _ extra: [String] = []) throws -> Int {
+            let r = try TestSupport.run(tern, ["bench", "-m", try TestSupport.convertedGemma(), "-p", "0", "-n", String(n), "-r", "1", "--no-roofline"] + extra,
                                         env: ["LD_PRELOAD": dir + "/mc.so"])
             XCTAssertEqual(r.status, 0, r.stderr)
             let line = try XCTUnwrap(r.stderr.split(separator: "\n").first { $0.hasPrefix("mallocs: ") })
@@ -81,6 +81,8 @@ final class CLITests: XCTestCase {
         let a = try mallocs(8), b = try mallocs(40)
         XCTAssertGreaterThan(a, 1000, "the counter works")
         XCTAssertEqual(a, b, "64 more decode steps (warm-up + 1 rep) must not allocate")
+        // Also when layers and the LM head are streamed under a budget.
+        XCTAssertEqual(try mallocs(8, ["--mem-budget", "160M"]), try mallocs(40, ["--mem-budget", "160M"]), "streamed decode must not allocate")
     }
 
     /// Piped chat: each line is a turn; /reset forgets. The base Gemma 3 270M is not instruction
