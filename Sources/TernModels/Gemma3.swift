@@ -51,7 +51,9 @@ public struct Gemma3Configuration: Sendable {
         let floats = [maxBatch * c.width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
                       maxBatch * c.width, maxBatch * c.ffn, maxBatch * c.ffn, maxBatch * 2 * c.headDim]
         let row = c.kvHeads * options.kv.rowBytes(dim: c.headDim)
-        let kvBytes = (0..<c.layers).flatMap { l in [Int](repeating: kvSlots(l, capacity: capacity, maxBatch: maxBatch, options: options) * row, count: 2) }
+        // K then V for each layer. Built at its exact size: growing an array by appends reallocates
+        // a number of times that depends on the heap's state, which made allocation counts vary.
+        let kvBytes = (0..<2 * c.layers).map { kvSlots($0 / 2, capacity: capacity, maxBatch: maxBatch, options: options) * row }
         return (floats, kvBytes)
     }
 
