@@ -56,13 +56,13 @@ enum ConverterPlan {
         }
         progress.finish()
         let wstart = Date()
+        progress.note("writing and verifying \(output)")
         try TernWriter.write(path: output, metadata: meta, tensors: pending, compressLevel: options.compressLevel) { name, d, tot in
             progress.update("write \(name)", d, tot, wstart)
         }
         progress.finish()
-        progress.note("verifying \(output)")
+        // TernWriter verified the file (read back, every checksum) before renaming it into place.
         let f = try TernFile(path: output)
-        try f.verifyAll()
         let outSize = f.map.bytes.count
         let raw = f.tensors.reduce(0) { $0 + $1.byteSize }
         var byType: [DType: Int] = [:]

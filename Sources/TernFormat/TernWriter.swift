@@ -51,9 +51,10 @@ public enum TernWriter {
 
     /// Writes `tensors` with `metadata` to `path`. `compressLevel` nil writes raw tensors;
     /// otherwise every tensor of at least `minCompressBytes` is zstd-chunked, about `chunkBytes` per chunk.
-    /// `progress(name, bytesDone, bytesTotal)` is called after each tensor.
+    /// `progress(name, bytesDone, bytesTotal)` is called after each tensor. With `verify`, the
+    /// written file is read back and every checksum checked before it is renamed into place.
     public static func write(path: String, metadata: Metadata, tensors: [PendingTensor], compressLevel: Int32? = nil,
-                             minCompressBytes: Int = 64 * 1024, chunkBytes: Int = chunkTarget,
+                             minCompressBytes: Int = 64 * 1024, chunkBytes: Int = chunkTarget, verify: Bool = true,
                              progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
         let total = tensors.reduce(0) { $0 + $1.data.count }
         var done = 0
@@ -105,7 +106,8 @@ public enum TernWriter {
         let structure = header.bytes + [UInt8](repeating: 0, count: 8) + meta.bytes + table.bytes
         header.u64(structure.withUnsafeBytes { TernContainer.structureChecksum($0, tableEnd: structure.count) })
 
-        try AtomicFile.write(path: path) { out in
+        // Read back and verify every checksum before the file takes its name.
+        try AtomicFile.write(path: path, check: { if verify { try TernFile(path: $0).verifyAll() } }) { out in
             try out.write(header.bytes)
             try out.write(meta.bytes)
             try out.write(table.bytes)
@@ -159,22 +161,26 @@ public final class AtomicFile {
         if offset > position { try write([UInt8](repeating: 0, count: offset - position)) }
     }
 
-    public static func write(path: String, body: (AtomicFile) throws -> Void) throws {
+    /// Runs `body` on the temporary file, fsyncs and closes it, runs `check` on the temporary
+    /// path (e.g. reading it back), and only then renames it to `path`. If anything throws or the
+    /// process is interrupted before the rename, nothing is left at `path`.
+    public static func write(path: String, check: (String) throws -> Void = { _ in }, body: (AtomicFile) throws -> Void) throws {
         let f = try AtomicFile(path: path)
-        var ok = false
+        var closed = false, renamed = false
         defer {
-            if !ok { close(f.fd); unlink(f.tempPath) }
+            if !closed { close(f.fd) }
+            if !renamed { unlink(f.tempPath) }
             free(AtomicFile.currentTemp); AtomicFile.currentTemp = nil
         }
         try body(f)
         guard fsync(f.fd) == 0 else { throw FormatError(file: path, field: "fsync", String(cString: strerror(errno))) }
         close(f.fd)
+        closed = true
+        try check(f.tempPath)
         guard rename(f.tempPath, path) == 0 else {
-            unlink(f.tempPath)
-            ok = true
             throw FormatError(file: path, field: "rename", String(cString: strerror(errno)))
         }
-        ok = true
+        renamed = true
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY)
         if dfd >= 0 { fsync(dfd); close(dfd) }

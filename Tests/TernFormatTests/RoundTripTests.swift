@@ -75,6 +75,16 @@ final class RoundTripTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
     }
 
+    /// The read-back check runs before the rename: when it fails, nothing takes the file's name.
+    func testFailedCheckBeforeRenameLeavesNothing() throws {
+        struct Bad: Error {}
+        let dir = TestSupport.tempDir()
+        var seen: [UInt8]?
+        XCTAssertThrowsError(try AtomicFile.write(path: dir + "/x.tern", check: { seen = readFile($0); throw Bad() }) { try $0.write([1, 2, 3]) })
+        XCTAssertEqual(seen, [1, 2, 3], "the check sees the complete temporary file")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+    }
+
     func testWriteIntoMissingDirectoryFailsClearly() {
         XCTAssertThrowsError(try TernWriter.write(path: "/nonexistent-dir/x.tern", metadata: Metadata(), tensors: [])) { e in
             XCTAssertTrue("\(e)".contains("cannot create"), "\(e)")
