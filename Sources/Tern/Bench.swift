@@ -22,34 +22,27 @@ extension Generator {
         let lm = model.model
         // Deterministic token ids spread over the vocabulary, as llama-bench uses random ones.
         let ids = (0..<max(promptTokens, 1)).map { Int32(truncatingIfNeeded: (($0 &* 7919) &+ 1000) % lm.vocabSize) }
-        let batch = min(model.options.maxBatch, max(1, promptTokens))
         var result = BenchResult()
-        // One state at a time, so the benchmark stays inside what the plan allowed for.
+        // One sequence at a time, so the benchmark stays inside what the plan allowed for.
         if promptTokens > 0 {
-          let pp = lm.makeState(capacity: promptTokens, maxBatch: batch, options: stateOptions)
-          for rep in 0...reps {
+            let pp = Session(model: model, parallel: parallel, capacity: promptTokens, options: stateOptions)
+            for rep in 0...reps {
+                pp.reset()
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                var pos = 0
-                while pos < promptTokens {
-                    let n = min(batch, promptTokens - pos)
-                    try lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true,
-                                   allLogits: false, state: pp, parallel: parallel)
-                    pos += n
-                }
+                try pp.append(ids)
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { result.ppTPS.append(Double(promptTokens) / dt) }
-          }
+            }
         }
         if genTokens > 0 {
-            let tg = lm.makeState(capacity: genTokens, maxBatch: 1, options: stateOptions)
+            // tg: the first token is fed alone, then greedy decoding: genTokens single-token passes.
+            let tg = Session(model: model, parallel: parallel, capacity: genTokens + 1, options: stateOptions)
+            var greedy = Sampler(SamplingParameters(temperature: 0))
             for rep in 0...reps {
+                tg.reset()
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                var one: [Int32] = [ids[0]]
-                for pos in 0..<genTokens {
-                    try lm.forward(tokens: one, startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false,
-                                   state: tg, parallel: parallel)
-                    one[0] = Sampler.argmax(tg.logitsRow(0))
-                }
+                try tg.append([ids[0]])
+                try tg.decode(maxTokens: genTokens, sampler: &greedy) { _ in true }
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { result.tgTPS.append(Double(genTokens) / dt) }
             }
@@ -65,20 +58,15 @@ extension Generator {
     public func batchSweep(batches: [Int], context: Int = 64, reps: Int = 5) throws -> [(Int, Double)] {
         let lm = model.model
         let maxB = batches.max() ?? 1
-        let state = lm.makeState(capacity: context + maxB, maxBatch: max(maxB, 32))
+        let seq = Session(model: model, parallel: parallel, capacity: context + maxB, options: StateOptions(logitsRows: maxB, kv: model.kvPrecision))
         let ids = (0..<context + maxB).map { Int32(($0 * 7919 + 1000) % lm.vocabSize) }
-        var pos = 0
-        while pos < context {
-            let n = min(32, context - pos)
-            try lm.forward(tokens: Array(ids[pos..<pos + n]), startPos: pos, layers: 0..<lm.layerCount, embed: true, allLogits: false, state: state, parallel: parallel)
-            pos += n
-        }
+        try seq.append(Array(ids[0..<context]))
         return try batches.map { n in
             let toks = Array(ids[context..<context + n])
             var best = Double.infinity
             for _ in 0...reps {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                try lm.forward(tokens: toks, startPos: context, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: state, parallel: parallel)
+                try lm.forward(tokens: toks, startPos: context, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: seq.state, parallel: parallel)
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
             }
             return (n, best)

@@ -64,7 +64,7 @@ public final class TernModel: @unchecked Sendable {
     /// The plan for `path` under `options`, without loading the weights.
     public static func plan(path: String, options: LoadOptions) throws -> (Plan, TernFile, SentencePieceTokenizer, Int) {
         let map = try MappedFile(path: path)
-        if map.bytes.count >= 4, map.bytes.loadUnaligned(as: UInt32.self) == 0x4655_4747 {
+        if GGUFFile.hasMagic(map) {
             let out = (path.hasSuffix(".gguf") ? String(path.dropLast(5)) : path) + ".tern"
             throw TernError.needsConversion("\(path) is a GGUF file; convert it first:\n  tern-quantize \(path) \(out)")
         }
@@ -133,8 +133,8 @@ public struct GenerationStats: Sendable {
     public var generationTPS: Double { generationSeconds > 0 ? Double(max(0, tokens.count - 1)) / generationSeconds : 0 }
 }
 
-/// One generation session over a model: owns the KV cache and scratch for its sequence.
-/// One thread drives a generator at a time (it owns a worker pool); several generators may share a model.
+/// Generation over a model: owns a worker pool, and builds a ``Session`` (KV cache, scratch) for
+/// each call. One thread drives a generator at a time; several generators may share a model.
 public final class Generator: @unchecked Sendable {
     public let model: TernModel
     public let parallel: Parallel
@@ -149,10 +149,11 @@ public final class Generator: @unchecked Sendable {
         stateOptions = StateOptions(logitsRows: 1, kv: model.kvPrecision)
     }
 
-    /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.
     /// Drafts per verification pass when speculating.
     public var maxDraft = 6
 
+    /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.
+    /// With `speculation` and greedy sampling, drafts are verified in batches (same tokens).
     public func generate(prompt: String, maxTokens: Int, sampling: SamplingParameters, speculation: Speculation = .off,
                          onToken: (Int32) -> Bool = { _ in true }) throws -> GenerationStats {
         var stats = GenerationStats()

@@ -70,7 +70,7 @@ public final class GGUFFile: @unchecked Sendable {
         path = map.path
         let file = map.bytes
         var r = ByteReader(file, file: path)
-        guard try r.u32("header: magic") == 0x4655_4747 else {
+        guard try r.u32("header: magic") == GGUFFile.magic else {
             throw FormatError(file: path, field: "header: magic", "not a GGUF file (expected 'GGUF')")
         }
         let v = try r.u32("header: version")
@@ -139,6 +139,14 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     public func tensor(_ name: String) -> GGUFTensor? { tensors.first { $0.name == name } }
+
+    /// The GGUF magic ('GGUF', little-endian u32).
+    static let magic: UInt32 = 0x4655_4747
+
+    /// Whether `map` starts with the GGUF magic (the file may still be invalid).
+    public static func hasMagic(_ map: MappedFile) -> Bool {
+        map.bytes.count >= 4 && map.bytes.loadUnaligned(as: UInt32.self) == magic
+    }
 
     public func bytes(_ t: GGUFTensor) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: map.bytes[t.offset..<t.offset + t.byteSize])
@@ -211,7 +219,7 @@ public final class GGUFFile: @unchecked Sendable {
 /// Opens either checkpoint kind for its metadata (tokenizer vocabularies, `tern tokenize`).
 public func loadMetadata(path: String) throws -> Metadata {
     let map = try MappedFile(path: path)
-    if map.bytes.count >= 4, map.bytes.loadUnaligned(as: UInt32.self) == 0x4655_4747 {
+    if GGUFFile.hasMagic(map) {
         return try GGUFFile(map: map).metadata
     }
     return try TernFile(map: map).metadata

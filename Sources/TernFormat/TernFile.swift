@@ -206,35 +206,52 @@ public final class TernFile: @unchecked Sendable {
         guard XXH64.hash(stored(t)) == t.checksum else {
             throw FormatError(file: path, field: "tensor \(t.name): checksum", "data is corrupt (checksum mismatch); re-convert or re-download the file")
         }
-        if t.codec == .zstd { for c in 0..<t.chunkCount { _ = try chunkBytes(t, c) } }
+        if t.codec == .zstd { for c in 0..<t.chunkCount { try checkChunk(t, c, compressed: mappedChunk(t, c)) } }
     }
 
-    /// The checksum-verified compressed bytes of chunk `c` and the row groups it holds.
-    func chunkBytes(_ t: TensorInfo, _ c: Int) throws -> (UnsafeRawBufferPointer, Range<Int>) {
+    /// Chunk `c`'s index entry (validated when the file was opened): where its compressed bytes
+    /// lie within the tensor's stored bytes, and their checksum.
+    public func chunkEntry(_ t: TensorInfo, _ c: Int) -> (offset: Int, size: Int, checksum: UInt64) {
         let s = stored(t)
         let e = c * TernContainer.chunkEntryBytes
-        let co = Int(s.loadUnaligned(fromByteOffset: e, as: UInt64.self).littleEndian)
-        let cs = Int(s.loadUnaligned(fromByteOffset: e + 8, as: UInt64.self).littleEndian)
-        let sum = s.loadUnaligned(fromByteOffset: e + 16, as: UInt64.self).littleEndian
-        let bytes = UnsafeRawBufferPointer(rebasing: s[co..<co + cs])
-        guard XXH64.hash(bytes) == sum else {
-            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "compressed data is corrupt (checksum mismatch); re-convert or re-download the file")
-        }
-        return (bytes, t.chunkGroups(c))
+        return (Int(s.loadUnaligned(fromByteOffset: e, as: UInt64.self).littleEndian),
+                Int(s.loadUnaligned(fromByteOffset: e + 8, as: UInt64.self).littleEndian),
+                s.loadUnaligned(fromByteOffset: e + 16, as: UInt64.self).littleEndian)
     }
 
-    /// Decodes chunk `c` of a zstd tensor into `dst`, which must hold exactly its row groups.
+    /// Checks chunk `c`'s `compressed` bytes against its checksum, then decompresses them into
+    /// `dst`, which must hold exactly the chunk's row groups. Every reader of zstd chunks (from the
+    /// map or by pread) goes through here.
+    public func decodeChunk(_ t: TensorInfo, _ c: Int, compressed: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws {
+        try checkChunk(t, c, compressed: compressed)
+        let groups = t.chunkGroups(c)
+        guard dst.count == groups.count * t.groupBytes, Zstd.decompress(compressed, into: dst) else {
+            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "does not decompress to \(groups.count) row groups of \(t.groupBytes) bytes")
+        }
+    }
+
+    /// Throws unless `compressed` matches chunk `c`'s checksum.
+    func checkChunk(_ t: TensorInfo, _ c: Int, compressed: UnsafeRawBufferPointer) throws {
+        guard XXH64.hash(compressed) == chunkEntry(t, c).checksum else {
+            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "compressed data is corrupt (checksum mismatch); re-convert or re-download the file")
+        }
+    }
+
+    /// Chunk `c`'s compressed bytes, in place in the map.
+    func mappedChunk(_ t: TensorInfo, _ c: Int) -> UnsafeRawBufferPointer {
+        let e = chunkEntry(t, c)
+        return UnsafeRawBufferPointer(rebasing: stored(t)[e.offset..<e.offset + e.size])
+    }
+
+    /// Decodes chunk `c` of a zstd tensor from the map into `dst`, which must hold exactly its row groups.
     public func readChunk(_ t: TensorInfo, _ c: Int, into dst: UnsafeMutableRawBufferPointer) throws {
         guard t.codec == .zstd, c >= 0, c < t.chunkCount else {
             throw FormatError(file: path, field: "tensor \(t.name)", "chunk \(c) does not exist")
         }
-        let (bytes, groups) = try chunkBytes(t, c)
-        guard dst.count == groups.count * t.groupBytes, Zstd.decompress(bytes, into: dst) else {
-            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "does not decompress to \(groups.count) row groups of \(t.groupBytes) bytes")
-        }
+        try decodeChunk(t, c, compressed: mappedChunk(t, c), into: dst)
         // The compressed pages were read once; only the caller's decoded copy stays resident.
-        let start = bytes.baseAddress! - map.bytes.baseAddress!
-        map.release(start..<start + bytes.count)
+        let e = chunkEntry(t, c)
+        map.release(t.offset + e.offset..<t.offset + e.offset + e.size)
     }
 
     /// Copies or decompresses the whole tensor into `dst` (exactly ``TensorInfo/byteSize`` bytes).

@@ -28,7 +28,9 @@ public final class Parallel: @unchecked Sendable {
     }
 }
 
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ v: T) { value = v }
+/// Carries a non-Sendable value (a pointer into buffers that the work items use disjointly)
+/// into a parallel closure.
+public struct UnsafeSendable<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ v: T) { value = v }
 }

@@ -390,7 +390,3 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
     }
 }
 
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ v: T) { value = v }
-}

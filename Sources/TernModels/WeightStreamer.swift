@@ -64,29 +64,17 @@ final class TensorReader: @unchecked Sendable {
             let groups = t.chunkGroups(c)
             let c0 = groups.lowerBound * gb, c1 = groups.upperBound * gb
             if c0 >= end { break }
-            // The chunk index entry, then the compressed bytes.
-            var entry = (UInt64(0), UInt64(0), UInt64(0))
-            try withUnsafeMutableBytes(of: &entry) { try pread($0.baseAddress!, 24, at: t.offset + c * 24) }
-            let off = Int(UInt64(littleEndian: entry.0)), size = Int(UInt64(littleEndian: entry.1))
-            guard off >= 0, size > 0, off + size <= t.storedSize else {
-                throw FormatError(file: file.path, field: "tensor \(t.name): chunk \(c)", "index entry out of range")
-            }
-            ensure(&staging, size)
-            try pread(staging.baseAddress!, size, at: t.offset + off)
-            let bytes = UnsafeRawBufferPointer(rebasing: staging[0..<size])
-            guard XXH64.hash(bytes) == UInt64(littleEndian: entry.2) else {
-                throw FormatError(file: file.path, field: "tensor \(t.name): chunk \(c)", "compressed data is corrupt (checksum mismatch); re-convert or re-download the file")
-            }
+            // The index entry was validated when the file was opened; read just the compressed bytes.
+            let e = file.chunkEntry(t, c)
+            ensure(&staging, e.size)
+            try pread(staging.baseAddress!, e.size, at: t.offset + e.offset)
+            let bytes = UnsafeRawBufferPointer(rebasing: staging[0..<e.size])
             let lo = max(start, c0), hi = min(end, c1)
             if lo == c0 && hi == c1 {
-                guard Zstd.decompress(bytes, into: UnsafeMutableRawBufferPointer(start: dst + (c0 - start), count: c1 - c0)) else {
-                    throw FormatError(file: file.path, field: "tensor \(t.name): chunk \(c)", "does not decompress")
-                }
+                try file.decodeChunk(t, c, compressed: bytes, into: UnsafeMutableRawBufferPointer(start: dst + (c0 - start), count: c1 - c0))
             } else {
                 ensure(&decoded, c1 - c0)
-                guard Zstd.decompress(bytes, into: UnsafeMutableRawBufferPointer(rebasing: decoded[0..<c1 - c0])) else {
-                    throw FormatError(file: file.path, field: "tensor \(t.name): chunk \(c)", "does not decompress")
-                }
+                try file.decodeChunk(t, c, compressed: bytes, into: UnsafeMutableRawBufferPointer(rebasing: decoded[0..<c1 - c0]))
                 (dst + (lo - start)).copyMemory(from: decoded.baseAddress! + (lo - c0), byteCount: hi - lo)
             }
             c += 1

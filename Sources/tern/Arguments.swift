@@ -1,4 +1,5 @@
 import Foundation
+import Tern
 import TernKernels
 import TernPlanner
 
@@ -87,4 +88,19 @@ func kvPrecision(_ a: Arguments) throws -> KVPrecision? {
     guard let v = a.string("--kv") else { return nil }
     guard let k = KVPrecision(rawValue: v) else { throw UsageError(message: "--kv must be f16 or q8, got '\(v)'") }
     return k
+}
+
+/// `--temp`, `--top-k`, `--top-p`, `--seed` (default seed: from the clock).
+func samplingParameters(_ a: Arguments) throws -> SamplingParameters {
+    var sp = SamplingParameters()
+    sp.temperature = try a.float("--temp", default: 0.8, range: 0...100)
+    sp.topK = try a.int("--top-k", default: 40, range: 0...Int(Int32.max))
+    sp.topP = try a.float("--top-p", default: 0.95, range: 0...1)
+    if let s = a.string("--seed") {
+        guard let v = UInt64(s) else { throw UsageError(message: "--seed must be a non-negative integer, got '\(s)'") }
+        sp.seed = v
+    } else {
+        sp.seed = UInt64(Date().timeIntervalSince1970 * 1e6)
+    }
+    return sp
 }

@@ -48,7 +48,7 @@ enum BenchCommand {
         let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
         let reps = try a.int("-r", default: 5, range: 1...1000)
         let budget = try memoryBudget(a)
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: max(p, n, 80),
+        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: max(p, n + 1, 80),
                                                                    maxBatch: a.flags.contains("--batch-sweep") ? 32 : min(Generator.prefillBatch, max(p, 1)),
                                                                    logitsRows: a.flags.contains("--batch-sweep") ? nil : 1, kv: try kvPrecision(a)))
         let gen = Generator(model: model, threads: threads)

@@ -33,14 +33,7 @@ enum ChatCommand {
         let ctx = try a.int("-c", default: 4096, range: 16...1 << 22)
         let n = try a.int("-n", default: 512, range: 1...1 << 22)
         let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
-        var sp = SamplingParameters()
-        sp.temperature = try a.float("--temp", default: 0.8, range: 0...100)
-        sp.topK = try a.int("--top-k", default: 40, range: 0...Int(Int32.max))
-        sp.topP = try a.float("--top-p", default: 0.95, range: 0...1)
-        sp.seed = try a.string("--seed").map { s in
-            guard let v = UInt64(s) else { throw UsageError(message: "--seed must be a non-negative integer, got '\(s)'") }
-            return v
-        } ?? UInt64(Date().timeIntervalSince1970 * 1e6)
+        let sp = try samplingParameters(a)
         let model = try TernModel(path: path, options: LoadOptions(memoryBudget: try memoryBudget(a), context: ctx, kv: try kvPrecision(a)))
         let chat = ChatSession(model: model, threads: threads, sampling: sp)
         let interactive = isatty(0) != 0

@@ -39,16 +39,7 @@ enum RunCommand {
         guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
         let n = try a.int("-n", default: 128, range: 0...1_000_000)
         let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
-        var sp = SamplingParameters()
-        sp.temperature = try a.float("--temp", default: 0.8, range: 0...100)
-        sp.topK = try a.int("--top-k", default: 40, range: 0...Int(Int32.max))
-        sp.topP = try a.float("--top-p", default: 0.95, range: 0...1)
-        if let s = a.string("--seed") {
-            guard let v = UInt64(s) else { throw UsageError(message: "--seed must be a non-negative integer, got '\(s)'") }
-            sp.seed = v
-        } else {
-            sp.seed = UInt64(Date().timeIntervalSince1970 * 1e6)
-        }
+        let sp = try samplingParameters(a)
         let json = a.flags.contains("--json")
 
         let budget = try memoryBudget(a)
