@@ -78,11 +78,23 @@ final class CLITests: XCTestCase {
             let line = try XCTUnwrap(r.stderr.split(separator: "\n").first { $0.hasPrefix("mallocs: ") })
             return try XCTUnwrap(Int(line.dropFirst(9)))
         }
-        let a = try mallocs(8), b = try mallocs(40)
-        XCTAssertGreaterThan(a, 1000, "the counter works")
-        XCTAssertEqual(a, b, "64 more decode steps (warm-up + 1 rep) must not allocate")
+        // Threads winding down while the process exits (pool workers, the streamer's loader) may
+        // add a malloc or two to one run's total: a per-token allocation adds at least 64 to every
+        // run. So: never 32 apart, and equal in at least one of three tries.
+        func same(_ extra: [String], _ what: String) throws {
+            var tries: [(Int, Int)] = []
+            for _ in 0..<3 {
+                let a = try mallocs(8, extra), b = try mallocs(40, extra)
+                XCTAssertGreaterThan(a, 1000, "the counter works")
+                XCTAssertLessThan(abs(a - b), 32, "\(what): 64 more decode steps (warm-up + 1 rep) must not allocate")
+                tries.append((a, b))
+                if a == b { return }
+            }
+            XCTFail("\(what): malloc counts for 8 and 40 tokens never matched: \(tries)")
+        }
+        try same([], "resident decode")
         // Also when layers and the LM head are streamed under a budget.
-        XCTAssertEqual(try mallocs(8, ["--mem-budget", "160M"]), try mallocs(40, ["--mem-budget", "160M"]), "streamed decode must not allocate")
+        try same(["--mem-budget", "160M"], "streamed decode")
     }
 
     /// Piped chat: each line is a turn; /reset forgets. The base Gemma 3 270M is not instruction
