@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "TernTokenizer", dependencies: ["TernFormat"]),
         .target(name: "TernPlanner", dependencies: ["TernFormat"]),
         .target(name: "TernModels", dependencies: ["TernFormat", "TernKernels", "TernPlanner"]),
-        .target(name: "TernDecoding"),
+        .target(name: "TernDecoding", dependencies: ["TernFormat", "TernKernels", "TernModels"]),
         .target(name: "Tern", dependencies: ["TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer", "TernDecoding"]),
         .target(name: "CTernAPI"),
         .target(name: "CTern", dependencies: ["CTernAPI", "Tern", "TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer"]),

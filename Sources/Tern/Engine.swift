@@ -110,20 +110,12 @@ public final class TernModel: @unchecked Sendable {
     }
 }
 
-/// Self-speculative decoding choices (see TernDecoding).
-public enum Speculation: String, Sendable, CaseIterable {
-    /// Plain decoding.
-    case off
-    /// Drafts from n-gram lookup in the context.
-    case lookup
-    /// The calibrated drafter; until calibration exists, lookup.
-    case auto
-}
-
 /// Timings and counts of one generation.
 public struct GenerationStats: Sendable {
     /// Acceptance figures when speculation ran.
     public var speculation: SpeculationStats?
+    /// The drafters that ran, e.g. "vocab:16384+lookup".
+    public var drafters: String?
     public var promptTokens: [Int32] = []
     public var tokens: [Int32] = []
     public var promptSeconds = 0.0
@@ -147,10 +139,16 @@ public final class Generator: @unchecked Sendable {
         self.model = model
         parallel = Parallel(threads: threads)
         stateOptions = StateOptions(logitsRows: 1, kv: model.kvPrecision)
+        calibration = try? model.draftCalibration()
     }
 
-    /// Drafts per verification pass when speculating.
-    public var maxDraft = 6
+    /// Drafts per verification pass when speculating; nil: the calibrated length (else 6).
+    public var maxDraft: Int?
+    /// Drafting calibration used by `--speculate auto` and for the vocabulary ranking; defaults
+    /// to what the checkpoint stores (``TernModel/draftCalibration()``).
+    public var calibration: DraftCalibration? { didSet { cachedDrafter = nil } }
+    /// The model drafter last built, reused while the settings stay the same.
+    var cachedDrafter: (key: String, drafter: ExitDrafter)?
 
     /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.
     /// With `speculation` and greedy sampling, drafts are verified in batches (same tokens).
@@ -167,9 +165,9 @@ public final class Generator: @unchecked Sendable {
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
         // Speculation is lossless for greedy decoding; sampling decodes plainly for now.
-        let speculate = speculation != .off && sampling.temperature <= 0 && maxDraft > 0
+        let setup = speculation.isOff || sampling.temperature > 0 ? nil : try speculationSetup(speculation)
         var options = stateOptions
-        if speculate { options.logitsRows = maxDraft + 1 }
+        if let setup { options.logitsRows = setup.maxDraft + 1 }
         let seq = Session(model: model, parallel: parallel, capacity: capacity, options: options)
         var sampler = Sampler(sampling)
         let t0 = Date()
@@ -179,16 +177,17 @@ public final class Generator: @unchecked Sendable {
         let t1 = Date()
         let eos = model.tokenizer.vocab.eos
         stats.tokens.reserveCapacity(maxTokens)
-        if speculate {
-            var drafter = LookupDrafter()
+        if var setup {
             var history = ids
+            history.reserveCapacity(ids.count + maxTokens + 1)
             var spec = SpeculationStats()
-            try seq.decodeGreedySpeculative(maxTokens: maxTokens, drafter: &drafter, maxDraft: maxDraft, history: &history,
+            try seq.decodeGreedySpeculative(maxTokens: maxTokens, drafters: &setup.drafters, maxDraft: setup.maxDraft, history: &history,
                                             stats: &spec) { next in
                 stats.tokens.append(next)
                 return onToken(next) && next != eos
             }
             stats.speculation = spec
+            stats.drafters = setup.label
         } else {
             try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
                 stats.tokens.append(next)

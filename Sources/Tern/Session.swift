@@ -15,10 +15,10 @@ public final class Session {
     public let parallel: Parallel
     let state: ModelState
     /// Positions in the KV cache.
-    public private(set) var position = 0
+    public internal(set) var position = 0
     /// Sampled, handed out, not yet in the cache.
-    public private(set) var pending: Int32?
-    private var one: [Int32] = [0]
+    public internal(set) var pending: Int32?
+    var one: [Int32] = [0]
 
     /// `options` defaults to one logits row and the model's KV precision.
     public init(model: TernModel, parallel: Parallel, capacity: Int, options: StateOptions? = nil) {
@@ -79,56 +79,6 @@ public final class Session {
                            state: state, parallel: parallel)
             position += 1
             pending = nil
-        }
-    }
-}
-
-extension Session {
-    /// Greedy decoding with self-speculation (Leviathan et al. 2023; Chen et al. 2023, greedy case):
-    /// `drafter` guesses up to `maxDraft` tokens, one batched pass computes the model's logits at
-    /// each of them, drafts are kept while they equal the model's own argmax, and the model's token
-    /// after the last kept draft comes free. Output is exactly plain greedy decoding's.
-    ///
-    /// The state must keep `maxDraft + 1` logits rows and batches (rejected drafts' cache entries are
-    /// simply overwritten later; ring buffers are sized for a batch). `history` is every token so
-    /// far (the drafter reads it) and grows with each emitted token.
-    public func decodeGreedySpeculative<D: Drafter>(maxTokens: Int, drafter: inout D, maxDraft: Int, history: inout [Int32],
-                                                   stats: inout SpeculationStats, onToken: (Int32) throws -> Bool) throws {
-        guard maxTokens > 0 else { return }
-        precondition(state.logitsRows > maxDraft && state.maxBatch > maxDraft, "state too small for \(maxDraft) drafts")
-        if pending != nil { try append([]) }
-        guard position > 0 else { throw TernError.usage("nothing to continue: append a prompt first") }
-        guard position < capacity else { throw TernError.contextFull("the context of \(capacity) is full") }
-        let lm = model.model
-        var next = Sampler.argmax(state.logitsRow(0))
-        var count = 0
-        while true {
-            pending = next
-            count += 1
-            history.append(next)
-            if try !onToken(next) || count >= maxTokens || position + 1 >= capacity { return }
-            let room = min(maxDraft, maxTokens - count, capacity - position - 2)
-            let drafts = room > 0 ? drafter.propose(after: history, limit: room) : []
-            try lm.forward(tokens: [next] + drafts, startPos: position, layers: 0..<lm.layerCount, embed: true,
-                           allLogits: true, state: state, parallel: parallel)
-            position += 1
-            pending = nil
-            var accepted = 0
-            while accepted < drafts.count && Sampler.argmax(state.logitsRow(accepted)) == drafts[accepted] { accepted += 1 }
-            stats.steps += 1
-            stats.drafted += drafts.count
-            stats.accepted += accepted
-            for j in 0..<accepted {
-                count += 1
-                history.append(drafts[j])
-                if try !onToken(drafts[j]) || count >= maxTokens {
-                    position += j  // drafts before j are in the cache; drafts[j] was handed out, not yet fed
-                    pending = drafts[j]
-                    return
-                }
-            }
-            position += accepted
-            next = Sampler.argmax(state.logitsRow(accepted))
         }
     }
 }

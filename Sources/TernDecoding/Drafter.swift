@@ -12,6 +12,9 @@ public struct SpeculationStats: Sendable, Equatable {
     public var steps = 0
     public var drafted = 0
     public var accepted = 0
+    /// Steps drafted by lookup and by the model.
+    public var lookupSteps = 0
+    public var modelSteps = 0
     public init() {}
     /// Accepted / drafted.
     public var acceptanceRate: Double { drafted > 0 ? Double(accepted) / Double(drafted) : 0 }

@@ -70,28 +70,66 @@ public enum TernWriter {
             done += t.data.count
             progress(t.name, done, total)
         }
+        try writeContainer(path: path, metadata: metadata, verify: verify,
+                           entries: encoded.map { (t, stored, rpc) in
+                               Entry(name: t.name, dtype: t.dtype, shape: t.shape, rowsPerChunk: rpc, bytes: stored) })
+    }
+
+    /// One tensor as the container lays it out: its table fields and a writer of its stored bytes.
+    struct Entry {
+        let name: String, dtype: DType, shape: [Int], rowsPerChunk: Int
+        let storedSize: Int
+        let checksum: UInt64
+        let emit: (AtomicFile) throws -> Void
+
+        init(name: String, dtype: DType, shape: [Int], rowsPerChunk: Int, stored: UnsafeRawBufferPointer) {
+            self.name = name; self.dtype = dtype; self.shape = shape; self.rowsPerChunk = rowsPerChunk
+            storedSize = stored.count
+            checksum = XXH64.hash(stored)
+            emit = { try $0.write(stored) }
+        }
+
+        init(name: String, dtype: DType, shape: [Int], rowsPerChunk: Int, bytes: [UInt8]) {
+            self.name = name; self.dtype = dtype; self.shape = shape; self.rowsPerChunk = rowsPerChunk
+            storedSize = bytes.count
+            checksum = XXH64.hash(bytes)
+            emit = { try $0.write(bytes) }
+        }
+    }
+
+    /// Writes `file`'s tensors, stored bytes unchanged (raw or compressed), under new `metadata`
+    /// to `path` (which may be `file`'s own path: the new file is renamed over it only after it
+    /// was written and read back). Used by `tern calibrate` to store its settings.
+    public static func rewrite(_ file: TernFile, metadata: Metadata, to path: String) throws {
+        let entries = file.tensors.map { t in
+            Entry(name: t.name, dtype: t.dtype, shape: t.shape, rowsPerChunk: t.codec == .raw ? 0 : t.rowsPerChunk, stored: file.stored(t))
+        }
+        try writeContainer(path: path, metadata: metadata, verify: true, entries: entries)
+    }
+
+    static func writeContainer(path: String, metadata: Metadata, verify: Bool, entries: [Entry]) throws {
         var meta = ByteWriter()
         metadata.encode(into: &meta)
         // Table entries have a fixed size given the name and ndim, so offsets can be laid out first.
-        let tableSize = encoded.reduce(0) { $0 + 4 + $1.0.name.utf8.count + 4 + 8 * $1.0.shape.count + 32 }
+        let tableSize = entries.reduce(0) { $0 + 4 + $1.name.utf8.count + 4 + 8 * $1.shape.count + 32 }
         var offset = TernContainer.headerSize + meta.bytes.count + tableSize
         var table = ByteWriter()
         var offsets: [Int] = []
-        for (t, stored, rpc) in encoded {
+        for t in entries {
             offset = (offset + TernContainer.alignment - 1) / TernContainer.alignment * TernContainer.alignment
             offsets.append(offset)
             table.string32(t.name)
             table.u8(t.dtype.rawValue)
-            table.u8(rpc == 0 ? Codec.raw.rawValue : Codec.zstd.rawValue)
+            table.u8(t.rowsPerChunk == 0 ? Codec.raw.rawValue : Codec.zstd.rawValue)
             table.u8(UInt8(t.shape.count))
             table.u8(0)
             for d in t.shape { table.u64(UInt64(d)) }
             table.u64(UInt64(offset))
-            table.u64(UInt64(stored.count))
-            table.u64(XXH64.hash(stored))
-            table.u32(UInt32(rpc))
+            table.u64(UInt64(t.storedSize))
+            table.u64(t.checksum)
+            table.u32(UInt32(t.rowsPerChunk))
             table.u32(0)
-            offset += stored.count
+            offset += t.storedSize
         }
         precondition(table.bytes.count == tableSize)
         var header = ByteWriter()
@@ -102,7 +140,7 @@ public enum TernWriter {
         header.u64(UInt64(meta.bytes.count))
         header.u64(UInt64(TernContainer.headerSize + meta.bytes.count))
         header.u64(UInt64(tableSize))
-        header.u64(UInt64(encoded.count))
+        header.u64(UInt64(entries.count))
         let structure = header.bytes + [UInt8](repeating: 0, count: 8) + meta.bytes + table.bytes
         header.u64(structure.withUnsafeBytes { TernContainer.structureChecksum($0, tableEnd: structure.count) })
 
@@ -111,9 +149,9 @@ public enum TernWriter {
             try out.write(header.bytes)
             try out.write(meta.bytes)
             try out.write(table.bytes)
-            for (i, (_, stored, _)) in encoded.enumerated() {
+            for (i, t) in entries.enumerated() {
                 try out.pad(to: offsets[i])
-                try out.write(stored)
+                try t.emit(out)
             }
         }
     }
@@ -143,7 +181,11 @@ public final class AtomicFile {
     }
 
     public func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { b in
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    public func write(_ b: UnsafeRawBufferPointer) throws {
+        do {
             var off = 0
             while off < b.count {
                 let n = Glibc.write(fd, b.baseAddress! + off, b.count - off)
@@ -154,7 +196,7 @@ public final class AtomicFile {
                 off += n
             }
         }
-        position += bytes.count
+        position += b.count
     }
 
     public func pad(to offset: Int) throws {

@@ -56,6 +56,52 @@ public struct QMatrix: @unchecked Sendable {
     }
 }
 
+extension QMatrix {
+    /// Copies row `r` of this matrix, bit for bit, into lane `lane` of the four-row group at
+    /// `dst` (a matrix of the same kind and width). Building a row subset this way (a
+    /// reduced-vocabulary draft head) keeps every scale and quant of the source rows.
+    public func copyRow(_ r: Int, toGroup dst: UnsafeMutableRawPointer, lane: Int) {
+        QMatrix.copyLane(kind, blocks: blocks, from: group(r / 4), lane: r % 4, to: dst, lane: lane)
+    }
+
+    /// Copies lane `sl` of the group at `src` to lane `dl` of the group at `dst` (`blocks` blocks of 32 columns).
+    public static func copyLane(_ kind: QuantKind, blocks: Int, from src: UnsafeRawPointer, lane sl: Int,
+                                to dst: UnsafeMutableRawPointer, lane dl: Int) {
+        let gbb = kind.groupBlockBytes
+        for k in 0..<blocks {
+            let s = src + k * gbb, d = dst + k * gbb
+            // Layout of one group block (docs/format.md): q8 = 4 f16 scales, then 4 chunks of 8
+            // columns x 4 lanes x 8 bytes; q4 = 4 scales, 4 mins, then 2 halves x 4 lanes x 8 bytes.
+            (d + 2 * dl).copyMemory(from: s + 2 * sl, byteCount: 2)
+            switch kind {
+            case .q8:
+                for c in 0..<4 { (d + 8 + c * 32 + dl * 8).copyMemory(from: s + 8 + c * 32 + sl * 8, byteCount: 8) }
+            case .q4:
+                (d + 8 + 2 * dl).copyMemory(from: s + 8 + 2 * sl, byteCount: 2)
+                for h in 0..<2 { (d + 16 + h * 32 + dl * 8).copyMemory(from: s + 16 + h * 32 + sl * 8, byteCount: 8) }
+            }
+        }
+    }
+}
+
+/// A quantized matrix that owns its memory (e.g. a row subset built at load time).
+public final class OwnedQMatrix: @unchecked Sendable {
+    public let matrix: QMatrix
+    private let storage: UnsafeMutableRawPointer
+
+    /// Zeroed storage for `rows` x `cols`; fill it through ``groupPointer(_:)``.
+    public init(kind: QuantKind, rows: Int, cols: Int) {
+        let probe = QMatrix(kind: kind, rows: rows, cols: cols, base: UnsafeRawPointer(bitPattern: 64)!)
+        storage = .allocate(byteCount: max(64, probe.byteSize), alignment: 64)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: max(64, probe.byteSize))
+        matrix = QMatrix(kind: kind, rows: rows, cols: cols, base: storage)
+    }
+
+    deinit { storage.deallocate() }
+
+    public func groupPointer(_ g: Int) -> UnsafeMutableRawPointer { storage + g * matrix.groupBytes }
+}
+
 /// Conversion between row-major blocks (ggml's Q8_0 / Q4_1 byte layouts, which the converter
 /// produces first) and the interleaved four-row groups of the `.tern` format.
 public enum Repack {

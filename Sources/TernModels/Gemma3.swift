@@ -193,8 +193,10 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         return s
     }
 
-    public func forward(tokens: [Int32], startPos: Int, layers range: Range<Int>, embed: Bool, allLogits: Bool,
-                        state s: ModelState, parallel: Parallel) throws {
+    public var width: Int { config.width }
+
+    public func forwardLayers(tokens: [Int32], startPos: Int, layers range: Range<Int>, embed: Bool,
+                              state s: ModelState, parallel: Parallel) throws {
         let n = tokens.count
         precondition(n > 0 && n <= s.maxBatch && startPos + n <= s.capacity)
         let c = config
@@ -236,24 +238,52 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
                 layer(l, layers[l], n: n, startPos: startPos, s, parallel)
             }
         }
-        guard range.upperBound == c.layers else { return }
-        let first = allLogits ? 0 : n - 1
-        precondition(n - first <= s.logitsRows, "state keeps \(s.logitsRows) logits rows; \(n - first) asked for")
+    }
+
+    public func logits(rows: Range<Int>, state s: ModelState, parallel: Parallel) throws {
+        let c = config, n = rows.count
+        precondition(n > 0 && rows.upperBound <= s.maxBatch && n <= s.logitsRows, "state keeps \(s.logitsRows) logits rows; \(n) asked for")
         let xn = s.buffers[B.xn]
-        for b in first..<n { Ops.rmsNorm(x + b * c.width, outputNorm, count: c.width, eps: c.eps, out: xn + (b - first) * c.width) }
-        s.acts[0].quantize(xn, batch: n - first, stride: c.width)
+        for b in rows { Ops.rmsNorm(s.hidden + b * c.width, outputNorm, count: c.width, eps: c.eps, out: xn + (b - rows.lowerBound) * c.width) }
+        s.acts[0].quantize(xn, batch: n, stride: c.width)
         guard let st = streamed, !st.headUnits.isEmpty else {
-            MatMul.run(embedding, s.acts[0], batch: n - first, out: s.logits, outStride: c.vocab, parallel: parallel)
+            MatMul.run(embedding, s.acts[0], batch: n, out: s.logits, outStride: c.vocab, parallel: parallel)
             return
         }
         for (u, groups) in st.headUnits {
             let (slot, base) = try st.streamer.acquire(u)
             st.streamer.prefetch(st.next(u))
             let r0 = groups.lowerBound * 4, r1 = min(c.vocab, groups.upperBound * 4)
-            MatMul.run(QMatrix(kind: embedding.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n - first,
+            MatMul.run(QMatrix(kind: embedding.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n,
                        out: s.logits + r0, outStride: c.vocab, parallel: parallel)
             st.streamer.release(slot: slot)
         }
+    }
+
+    public func logits(row: Int, head: QMatrix, out: UnsafeMutablePointer<Float>, state s: ModelState, parallel: Parallel) {
+        let c = config, xn = s.buffers[B.xn]
+        Ops.rmsNorm(s.hidden + row * c.width, outputNorm, count: c.width, eps: c.eps, out: xn)
+        s.acts[0].quantize(xn, batch: 1, stride: c.width)
+        MatMul.run(head, s.acts[0], batch: 1, out: out, outStride: head.rows, parallel: parallel)
+    }
+
+    public func headRows(_ ids: [Int32]) throws -> OwnedQMatrix {
+        let c = config
+        let m = OwnedQMatrix(kind: embedding.kind, rows: max(1, ids.count), cols: c.width)
+        let gb = embedding.groupBytes
+        // A streamed head is read one four-row group at a time (never through the map).
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: gb, alignment: 64)
+        defer { buffer.deallocate() }
+        for (i, t) in ids.enumerated() {
+            guard t >= 0, Int(t) < c.vocab else { throw FormatError(file: store.file.path, field: "draft vocabulary", "token id \(t) is outside the \(c.vocab)-token vocabulary; re-run tern calibrate") }
+            if let st = streamed, !st.headUnits.isEmpty {
+                try st.rowReader.read(st.head, from: Int(t) / 4 * gb, count: gb, into: buffer)
+                QMatrix.copyLane(embedding.kind, blocks: embedding.blocks, from: buffer, lane: Int(t) % 4, to: m.groupPointer(i / 4), lane: i % 4)
+            } else {
+                embedding.copyRow(Int(t), toGroup: m.groupPointer(i / 4), lane: i % 4)
+            }
+        }
+        return m
     }
 
     /// Runs `body(b)` for each batch row, in parallel when there are several.

@@ -14,11 +14,25 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// Bytes ``makeState(capacity:maxBatch:options:)`` allocates (KV cache and scratch).
     func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int
 
-    /// Runs `tokens` at positions `startPos...` through layers `layers`; `embed` starts from the
-    /// token embeddings (else from `state.hidden`), and when `layers` ends at the last layer, logits
-    /// are computed for the last position (or every position when `allLogits`).
-    func forward(tokens: [Int32], startPos: Int, layers: Range<Int>, embed: Bool, allLogits: Bool,
-                 state: ModelState, parallel: Parallel) throws
+    /// Runs `tokens` at positions `startPos...` through `layers`; `embed` starts from the token
+    /// embeddings (else from `state.hidden`). Computes no logits: the rows of `state.hidden` are
+    /// the residual stream after the last layer run.
+    func forwardLayers(tokens: [Int32], startPos: Int, layers: Range<Int>, embed: Bool,
+                       state: ModelState, parallel: Parallel) throws
+
+    /// Final norm and the full LM head for rows `rows` of `state.hidden`, into `state.logits`
+    /// rows 0..<rows.count.
+    func logits(rows: Range<Int>, state: ModelState, parallel: Parallel) throws
+
+    /// Final norm and `head` (a row subset of the LM head, from ``headRows(_:)``) for row `row` of
+    /// `state.hidden`, into `out` (`head.rows` floats). For a reduced-vocabulary draft.
+    func logits(row: Int, head: QMatrix, out: UnsafeMutablePointer<Float>, state: ModelState, parallel: Parallel)
+
+    /// Rows `ids` of the LM head, bit for bit, as a new matrix.
+    func headRows(_ ids: [Int32]) throws -> OwnedQMatrix
+
+    /// Width of the residual stream (floats per row of `ModelState.hidden`).
+    var width: Int { get }
 }
 
 /// How a sequence's state is laid out.
@@ -39,6 +53,16 @@ public struct StateOptions: Sendable, Equatable {
 }
 
 extension LanguageModel {
+    /// Runs `tokens` at positions `startPos...` through `layers`; `embed` starts from the token
+    /// embeddings (else from `state.hidden`), and when `layers` ends at the last layer, logits
+    /// are computed for the last position (or every position when `allLogits`).
+    public func forward(tokens: [Int32], startPos: Int, layers: Range<Int>, embed: Bool, allLogits: Bool,
+                        state: ModelState, parallel: Parallel) throws {
+        try forwardLayers(tokens: tokens, startPos: startPos, layers: layers, embed: embed, state: state, parallel: parallel)
+        guard layers.upperBound == layerCount else { return }
+        try logits(rows: (allLogits ? 0 : tokens.count - 1)..<tokens.count, state: state, parallel: parallel)
+    }
+
     public func makeState(capacity: Int, maxBatch: Int) -> ModelState {
         makeState(capacity: capacity, maxBatch: maxBatch, options: StateOptions())
     }

@@ -24,9 +24,12 @@ enum RunCommand {
                            not fit are streamed from the file (see tern plan)
       --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       -c, --ctx-size N     positions to plan for with --mem-budget (default: prompt + n)
-      --speculate MODE     off | lookup | auto (default auto: lookup until calibration exists);
-                           greedy output is identical either way, sampling decodes plainly
-      --draft-max N        drafts per verification pass (default 6)
+      --speculate MODE     off | auto | drafters joined by '+': lookup, early-exit[:E] (draft
+                           with the first E layers), vocab[:N] (draft head over the N most
+                           frequent tokens). Default auto: the settings `tern calibrate`
+                           stored, lookup alone until then. Greedy output is identical
+                           either way; sampling decodes plainly
+      --draft-max N        drafts per verification pass (default: calibrated, else 6)
       --json               print one JSON object instead of streaming text
     """
 
@@ -47,11 +50,8 @@ enum RunCommand {
         let ctx = try a.int("-c", default: budget == nil ? 0 : prompt.utf8.count + 1 + n, range: 0...1 << 22)
         let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: ctx, kv: try kvPrecision(a)))
         let gen = Generator(model: model, threads: threads)
-        let specName = a.string("--speculate") ?? "auto"
-        guard let speculation = Speculation(rawValue: specName) else {
-            throw UsageError(message: "--speculate must be off, lookup or auto, got '\(specName)'")
-        }
-        gen.maxDraft = try a.int("--draft-max", default: 6, range: 0...64)
+        let speculation = try Speculation(parsing: a.string("--speculate") ?? "auto")
+        if a.string("--draft-max") != nil { gen.maxDraft = try a.int("--draft-max", default: 6, range: 0...64) }
         var decoder = StreamingDecoder(model.tokenizer)
         var text = ""
         let stats = try gen.generate(prompt: prompt, maxTokens: n, sampling: sp, speculation: speculation) { id in
@@ -66,14 +66,18 @@ enum RunCommand {
         text += rest
         let rss = peakRSSBytes()
         if json {
-            let obj = "{\"prompt_tokens\":[\(stats.promptTokens.map(String.init).joined(separator: ","))],"
-                + "\"tokens\":[\(stats.tokens.map(String.init).joined(separator: ","))],"
-                + "\"text\":\(jsonString(text)),"
-                + "\"prompt_tps\":\(String(format: "%.3f", stats.promptTPS)),"
-                + "\"gen_tps\":\(String(format: "%.3f", stats.generationTPS)),"
-                + "\"peak_rss_bytes\":\(rss)"
-                + (stats.speculation.map { String(format: ",\"speculation\":{\"steps\":%d,\"drafted\":%d,\"accepted\":%d,\"acceptance\":%.3f,\"tokens_per_step\":%.3f}",
-                                                  $0.steps, $0.drafted, $0.accepted, $0.acceptanceRate, $0.tokensPerStep) } ?? "") + "}"
+            var obj = "{\"prompt_tokens\":[\(stats.promptTokens.map(String.init).joined(separator: ","))],"
+            obj += "\"tokens\":[\(stats.tokens.map(String.init).joined(separator: ","))],"
+            obj += "\"text\":\(jsonString(text)),"
+            obj += "\"prompt_tps\":\(String(format: "%.3f", stats.promptTPS)),"
+            obj += "\"gen_tps\":\(String(format: "%.3f", stats.generationTPS)),"
+            obj += "\"peak_rss_bytes\":\(rss)"
+            if let sp = stats.speculation {
+                obj += ",\"speculation\":{\"drafters\":\(jsonString(stats.drafters ?? "")),"
+                obj += String(format: "\"steps\":%d,\"drafted\":%d,\"accepted\":%d,\"acceptance\":%.3f,\"tokens_per_step\":%.3f}",
+                              sp.steps, sp.drafted, sp.accepted, sp.acceptanceRate, sp.tokensPerStep)
+            }
+            obj += "}"
             print(obj)
         } else {
             FileHandle.standardOutput.write(Data((rest + "\n").utf8))
@@ -81,7 +85,7 @@ enum RunCommand {
         writeStderr(String(format: "\ntern: prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | %d threads | peak RSS %.1f MiB%@\n",
                            stats.promptTokens.count, stats.promptTPS, stats.tokens.count, stats.generationTPS, threads,
                            Double(rss) / 1048576, budget.map { " (budget \(Planner.mib($0)))" } ?? "")
-                    + (stats.speculation.map { String(format: "tern: speculation (lookup): %d drafted, %d accepted (%.0f%%), %.2f tokens per pass\n",
-                                                      $0.drafted, $0.accepted, 100 * $0.acceptanceRate, $0.tokensPerStep) } ?? ""))
+                    + (stats.speculation.map { String(format: "tern: speculation (%@): %d drafted, %d accepted (%.0f%%), %.2f tokens per pass\n",
+                                                      stats.drafters ?? "", $0.drafted, $0.accepted, 100 * $0.acceptanceRate, $0.tokensPerStep) } ?? ""))
     }
 }

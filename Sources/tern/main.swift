@@ -12,6 +12,7 @@ let commands: [String: (String, ([String]) throws -> Void)] = [
     "plan": ("show how a model fits a memory budget", PlanCommand.main),
     "chat": ("a conversation that keeps its context between turns", ChatCommand.main),
     "inspect": ("show a checkpoint's metadata and tensors", InspectCommand.main),
+    "calibrate": ("measure and store the fastest speculative drafting settings", CalibrateCommand.main),
 ]
 
 let topUsage = """

@@ -308,4 +308,29 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(Double(Ops.gelu(Float(x))), want, accuracy: 2e-6 * max(1, abs(x)))
         }
     }
+
+    /// A row subset (the reduced-vocabulary draft head) copied lane by lane is bit-identical:
+    /// each chosen row dequantizes to exactly the source row, in any order, with repeats, on a
+    /// ragged row count.
+    func testRowSubsetCopyIsBitExact() {
+        var rng = RNG(s: 7)
+        for kind in [QuantKind.q8, .q4] {
+            let rows = 13, cols = 96
+            let q = quantized(kind, rng.floats(rows * cols, 2), rows: rows, cols: cols)
+            let pick = [12, 0, 5, 5, 7, 3, 1]
+            q.withUnsafeBytes { src in
+                let m = QMatrix(kind: kind, rows: rows, cols: cols, base: src.baseAddress!)
+                let dst = UnsafeMutableRawPointer.allocate(byteCount: (pick.count + 3) / 4 * m.groupBytes, alignment: 64)
+                defer { dst.deallocate() }
+                for (i, r) in pick.enumerated() { m.copyRow(r, toGroup: dst + i / 4 * m.groupBytes, lane: i % 4) }
+                let sub = QMatrix(kind: kind, rows: pick.count, cols: cols, base: dst)
+                var a = [Float](repeating: 0, count: cols), b = a
+                for (i, r) in pick.enumerated() {
+                    m.dequantizeRow(r, into: &a)
+                    sub.dequantizeRow(i, into: &b)
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(kind) row \(r) -> \(i)")
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,129 @@
+import Foundation
+import TernDecoding
+import TernFormat
+
+/// Finds the fastest self-speculative drafting settings for a model on this machine (`tern
+/// calibrate`): counts token frequencies in calibration text and in the model's own greedy
+/// continuations of varied seed prompts, ranks the vocabulary by them (FR-Spec's frequency
+/// ranking), then times draft settings on held-out prompts and keeps the fastest.
+public struct Calibrator {
+    /// One timed setting.
+    public struct Trial: Sendable {
+        public var speculation: String
+        public var maxDraft: Int
+        public var minProbability: Float
+        public var tokensPerSecond: Double
+        public var acceptance: Double
+    }
+
+    public let model: TernModel
+    public let threads: Int
+    /// Tokens generated per seed prompt for the frequency counts, and per timing prompt.
+    public var countTokens = 96
+    public var timingTokens = 64
+
+    public init(model: TernModel, threads: Int) {
+        self.model = model
+        self.threads = threads
+    }
+
+    /// Seed prompts for counting: prose, dialogue, code, lists, numbers, markup. (Distinct from
+    /// the benchmark's bench/prompts.txt.)
+    public static let seedPrompts = [
+        "The history of the printing press begins", "She opened the letter and read:", "Here is a recipe for bread.\n\nIngredients:\n",
+        "class Stack:\n    def __init__(self):\n", "for (int i = 0; i < n; i++) {\n", "function add(a, b) {\n  return",
+        "Chapter 1\n\nIt was a cold morning when", "The three primary colors are", "Q: How do airplanes fly?\nA:",
+        "10, 20, 30, 40,", "January, February, March,", "{\n  \"name\": \"example\",\n  \"version\":",
+        "The weather today is", "In mathematics, a prime number is", "# Installation\n\nTo install the package, run",
+        "User: Can you help me write an email?\nAssistant:",
+    ]
+    /// Prompts the settings are timed on.
+    public static let timingPrompts = [
+        "The city of Rome was founded", "def is_even(n):\n    return", "Apples, oranges, bananas,", "A good night's sleep helps",
+    ]
+
+    /// Measures and returns the fastest settings (with every trial, for the report). `texts` are
+    /// extra calibration texts to count. `progress` gets one line per stage.
+    public func run(texts: [String], progress: (String) -> Void) throws -> (best: DraftCalibration, plain: Double, trials: [Trial]) {
+        let lm = model.model, L = lm.layerCount
+        let gen = Generator(model: model, threads: threads)
+        gen.calibration = nil
+        var counts = [Int](repeating: 0, count: lm.vocabSize)
+        for t in texts { for id in model.tokenizer.encode(t) { counts[Int(id)] += 1 } }
+        for (i, p) in Calibrator.seedPrompts.enumerated() {
+            let s = try gen.generate(prompt: p, maxTokens: countTokens, sampling: SamplingParameters(temperature: 0), speculation: .off)
+            for id in s.promptTokens + s.tokens { counts[Int(id)] += 1 }
+            progress("counting tokens: seed prompt \(i + 1)/\(Calibrator.seedPrompts.count)")
+        }
+        let v = model.tokenizer.vocab
+        let ranking = DraftCalibration.rank(counts: counts, scores: v.scores,
+                                            excluded: { [.control, .unused, .unknown].contains(v.kinds[$0]) }, limit: min(lm.vocabSize, 65536))
+        var rankOf = [Int32: Int]()
+        for (i, id) in ranking.enumerated() { rankOf[id] = i }
+        gen.calibration = DraftCalibration(ranking: ranking, vocab: 0, exitLayer: L, maxDraft: 6, minProbability: 0)
+
+        // Plain decoding on the timing prompts: the reference tokens and speed.
+        var reference: [[Int32]] = []
+        var plainTime = 0.0, plainCount = 0
+        for p in Calibrator.timingPrompts {
+            let s = try gen.generate(prompt: p, maxTokens: timingTokens, sampling: SamplingParameters(temperature: 0), speculation: .off)
+            reference.append(s.tokens)
+            plainTime += s.generationSeconds
+            plainCount += max(0, s.tokens.count - 1)
+        }
+        let plain = Double(plainCount) / max(plainTime, 1e-9)
+        progress(String(format: "plain decoding: %.1f tokens/s", plain))
+        // How often the greedy token of held-out text is inside the top N (a full-depth draft
+        // over N tokens is right exactly then).
+        let held = reference.flatMap { $0 }
+        for n in [2048, 4096, 8192, 16384, 32768] {
+            let covered = held.filter { (rankOf[$0] ?? .max) < n }.count
+            progress(String(format: "top %5d tokens hold %.1f%% of the held-out greedy tokens", n, 100 * Double(covered) / Double(max(1, held.count))))
+        }
+
+        var trials: [Trial] = []
+        func time(_ spec: Speculation, k: Int, p: Float) throws -> Trial {
+            gen.maxDraft = k
+            gen.calibration?.minProbability = p
+            var seconds = 0.0, count = 0, drafted = 0, accepted = 0
+            for (i, prompt) in Calibrator.timingPrompts.enumerated() {
+                let s = try gen.generate(prompt: prompt, maxTokens: timingTokens, sampling: SamplingParameters(temperature: 0), speculation: spec)
+                guard s.tokens == reference[i] else {
+                    throw TernError.usage("calibration: --speculate \(spec) gave different tokens from plain decoding on \"\(prompt)\"; please report this")
+                }
+                seconds += s.generationSeconds
+                count += max(0, s.tokens.count - 1)
+                drafted += s.speculation?.drafted ?? 0
+                accepted += s.speculation?.accepted ?? 0
+            }
+            let t = Trial(speculation: spec.description, maxDraft: k, minProbability: p, tokensPerSecond: Double(count) / max(seconds, 1e-9),
+                          acceptance: drafted > 0 ? Double(accepted) / Double(drafted) : 0)
+            trials.append(t)
+            progress(String(format: "%@ draft %d min-p %.2f: %.1f tokens/s (%.2fx plain), acceptance %.0f%%", t.speculation, k, p,
+                            t.tokensPerSecond, t.tokensPerSecond / plain, 100 * t.acceptance))
+            return t
+        }
+        func spec(_ e: Int, _ n: Int) -> Speculation {
+            Speculation(lookup: true, earlyExit: e < L ? e : nil, vocab: n > 0 ? n : nil)
+        }
+        // Staged search: vocabulary size, then draft length, then the adaptive stop, then depth.
+        var best = (e: L, n: 16384, k: 6, p: Float(0), t: try time(spec(L, 16384), k: 6, p: 0))
+        func consider(_ e: Int, _ n: Int, _ k: Int, _ p: Float) throws {
+            let t = try time(spec(e, n), k: k, p: p)
+            if t.tokensPerSecond > best.t.tokensPerSecond { best = (e, n, k, p, t) }
+        }
+        for n in [4096, 8192, 32768] { try consider(L, n, 6, 0) }
+        for k in [3, 4, 8, 10] { try consider(best.e, best.n, k, 0) }
+        for p in [Float(0.2), 0.5] { try consider(best.e, best.n, max(best.k, 8), p) }
+        for e in [L - 1, L - 2, L - 4] where e >= 1 { try consider(e, best.n, best.k, best.p) }
+        let lookupOnly = try time(.lookupOnly, k: 6, p: 0)
+        var result = DraftCalibration(ranking: ranking, vocab: best.n, exitLayer: best.e, maxDraft: best.k, minProbability: best.p,
+                                      tokensPerSecond: best.t.tokensPerSecond, plainTokensPerSecond: plain, acceptance: best.t.acceptance)
+        if lookupOnly.tokensPerSecond >= best.t.tokensPerSecond {
+            // No model draft beats lookup alone here: store that (auto then drafts by lookup only).
+            result = DraftCalibration(ranking: ranking, vocab: 0, exitLayer: L, maxDraft: 6, minProbability: 0,
+                                      tokensPerSecond: lookupOnly.tokensPerSecond, plainTokensPerSecond: plain, acceptance: lookupOnly.acceptance)
+        }
+        return (result, plain, trials)
+    }
+}
