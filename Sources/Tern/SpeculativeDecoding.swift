@@ -47,9 +47,12 @@ extension Session {
         var batches = (0...maxDraft + 1).map { [Int32](repeating: 0, count: $0) }
         var next = Sampler.argmax(state.logitsRow(0))
         var count = 0
+        var first = true
         while true {
             pending = next
             count += 1
+            if !first { stats.produced += 1 }
+            first = false
             history.append(next)
             if try !onToken(next) || count >= maxTokens || position + 1 >= capacity { return }
             let room = min(maxDraft, maxTokens - count, capacity - position - 2)
@@ -105,6 +108,7 @@ extension Session {
             let kept = min(accepted, rows - 1)
             for j in 0..<kept {
                 count += 1
+                stats.produced += 1
                 history.append(d[j + 1])
                 if try !onToken(d[j + 1]) || count >= maxTokens {
                     position = p + j + 1  // d[0...j] are in the cache; d[j + 1] was handed out, not yet fed

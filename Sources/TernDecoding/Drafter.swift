@@ -18,6 +18,8 @@ public struct SpeculationStats: Sendable, Equatable {
     public init() {}
     /// Accepted / drafted.
     public var acceptanceRate: Double { drafted > 0 ? Double(accepted) / Double(drafted) : 0 }
-    /// Tokens produced per verification pass (accepted drafts + the verifier's own token).
-    public var tokensPerStep: Double { steps > 0 ? Double(accepted + steps) / Double(steps) : 0 }
+    /// Tokens handed out by verification passes (accepted drafts and the verifier's own tokens).
+    public var produced = 0
+    /// Tokens produced per verification pass.
+    public var tokensPerStep: Double { steps > 0 ? Double(produced) / Double(steps) : 0 }
 }

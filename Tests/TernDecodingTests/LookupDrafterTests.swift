@@ -22,6 +22,7 @@ final class LookupDrafterTests: XCTestCase {
         s.steps = 4
         s.drafted = 10
         s.accepted = 6
+        s.produced = 10
         XCTAssertEqual(s.acceptanceRate, 0.6)
         XCTAssertEqual(s.tokensPerStep, 2.5)
     }
