@@ -151,7 +151,8 @@ public final class Generator: @unchecked Sendable {
     var cachedDrafter: (key: String, drafter: ExitDrafter)?
 
     /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.
-    /// With `speculation` and greedy sampling, drafts are verified in batches (same tokens).
+    /// With `speculation`, drafts are verified in batches: greedy output is the same tokens,
+    /// sampled output has the same distribution (speculative sampling).
     public func generate(prompt: String, maxTokens: Int, sampling: SamplingParameters, speculation: Speculation = .off,
                          onToken: (Int32) -> Bool = { _ in true }) throws -> GenerationStats {
         var stats = GenerationStats()
@@ -164,8 +165,7 @@ public final class Generator: @unchecked Sendable {
             throw TernError.contextFull("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
-        // Speculation is lossless for greedy decoding; sampling decodes plainly for now.
-        let setup = speculation.isOff || sampling.temperature > 0 ? nil : try speculationSetup(speculation)
+        let setup = speculation.isOff ? nil : try speculationSetup(speculation)
         var options = stateOptions
         if let setup { options.logitsRows = setup.maxDraft + 1 }
         let seq = Session(model: model, parallel: parallel, capacity: capacity, options: options)
@@ -181,8 +181,8 @@ public final class Generator: @unchecked Sendable {
             var history = ids
             history.reserveCapacity(ids.count + maxTokens + 1)
             var spec = SpeculationStats()
-            try seq.decodeGreedySpeculative(maxTokens: maxTokens, drafters: &setup.drafters, maxDraft: setup.maxDraft, history: &history,
-                                            stats: &spec) { next in
+            try seq.decodeSpeculative(maxTokens: maxTokens, sampler: &sampler, drafters: &setup.drafters, maxDraft: setup.maxDraft,
+                                      history: &history, stats: &spec) { next in
                 stats.tokens.append(next)
                 return onToken(next) && next != eos
             }

@@ -32,9 +32,8 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 public struct Sampler: Sendable {
     public let params: SamplingParameters
     var rng: SplitMix64
+    /// Reused for the candidates, so sampling allocates nothing per token.
     var candidates: [(Int32, Float)] = []
-    /// Reused for the candidates' weights, so sampling allocates nothing per token.
-    var probs: [Float] = []
 
     public init(_ params: SamplingParameters) {
         self.params = params
@@ -51,43 +50,67 @@ public struct Sampler: Sendable {
         return Int32(best)
     }
 
+    public var isGreedy: Bool { params.temperature <= 0 }
+
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        if params.temperature <= 0 { return Sampler.argmax(logits) }
+        if isGreedy { return Sampler.argmax(logits) }
+        var c: [(Int32, Float)] = []
+        swap(&c, &candidates)
+        defer { swap(&c, &candidates) }
+        distribution(logits, into: &c)
+        return pick(c)
+    }
+
+    /// The distribution plain sampling draws from: temperature, then the top-k (ties broken by
+    /// lower index), then the smallest prefix reaching top-p; (index, probability) pairs, most
+    /// likely first, summing to 1. Greedy: the argmax with probability 1. Reuses `out`'s storage.
+    public mutating func distribution(_ logits: UnsafeBufferPointer<Float>, into out: inout [(Int32, Float)]) {
+        out.removeAll(keepingCapacity: true)
+        if isGreedy { out.append((Sampler.argmax(logits), 1)); return }
         let k = params.topK > 0 ? min(params.topK, logits.count) : logits.count
-        candidates.removeAll(keepingCapacity: true)
         // Keep the k largest (ties broken by lower id) with a partial selection.
         for i in 0..<logits.count {
             let v = logits[i]
-            if candidates.count < k {
-                candidates.append((Int32(i), v))
-                if candidates.count == k { candidates.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) } }
-            } else if v > candidates[k - 1].1 {
+            if out.count < k {
+                out.append((Int32(i), v))
+                if out.count == k { out.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) } }
+            } else if v > out[k - 1].1 {
                 var j = k - 1
-                while j > 0 && candidates[j - 1].1 < v { candidates[j] = candidates[j - 1]; j -= 1 }
-                candidates[j] = (Int32(i), v)
+                while j > 0 && out[j - 1].1 < v { out[j] = out[j - 1]; j -= 1 }
+                out[j] = (Int32(i), v)
             }
         }
-        if candidates.count < k { candidates.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) } }
-        let m = candidates[0].1
-        probs.removeAll(keepingCapacity: true)
-        for c in candidates { probs.append(exp((c.1 - m) / params.temperature)) }
-        let total = probs.reduce(0, +)
-        var keep = probs.count
+        if out.count < k { out.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) } }
+        let m = out[0].1
+        var total: Float = 0
+        for i in out.indices { out[i].1 = exp((out[i].1 - m) / params.temperature); total += out[i].1 }
+        var keep = out.count
         if params.topP < 1 {
             var cum: Float = 0
-            for (i, p) in probs.enumerated() {
-                cum += p / total
+            for i in out.indices {
+                cum += out[i].1 / total
                 if cum >= params.topP { keep = i + 1; break }
             }
         }
-        probs.removeLast(probs.count - keep)
-        let sum = probs.reduce(0, +)
-        let r = Float(Double(rng.next() >> 11) / Double(1 << 53)) * sum
+        out.removeLast(out.count - keep)
+        var sum: Float = 0
+        for i in out.indices { sum += out[i].1 }
+        for i in out.indices { out[i].1 /= sum }
+    }
+
+    /// A uniform number in [0, 1).
+    public mutating func uniform() -> Float { Float(Double(rng.next() >> 11) / Double(1 << 53)) }
+
+    /// Draws from `(index, weight)` pairs (weights need not sum to 1).
+    public mutating func pick(_ dist: [(Int32, Float)]) -> Int32 {
+        var sum: Float = 0
+        for d in dist { sum += d.1 }
+        let r = uniform() * sum
         var acc: Float = 0
-        for (i, p) in probs.enumerated() {
-            acc += p
-            if r < acc { return candidates[i].0 }
+        for d in dist {
+            acc += d.1
+            if r < acc { return d.0 }
         }
-        return candidates[keep - 1].0
+        return dist[dist.count - 1].0
     }
 }

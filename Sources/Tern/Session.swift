@@ -29,6 +29,8 @@ public final class Session {
     }
 
     public var capacity: Int { state.capacity }
+    /// The model's logits after the last token fed (what the next token is drawn from).
+    public var logits: UnsafeBufferPointer<Float> { state.logitsRow(0) }
     /// Positions left, counting the pending token as used.
     public var remaining: Int { capacity - position - (pending == nil ? 0 : 1) }
 

@@ -19,21 +19,29 @@ public struct Drafters {
 }
 
 extension Session {
-    /// Greedy decoding with self-speculation (Leviathan et al. 2023; Chen et al. 2023, greedy
-    /// case): each step drafts up to `maxDraft` tokens, the full model checks them all in one
-    /// pass, drafts are kept while they equal the model's own argmax, and the model's token after
-    /// the last kept draft comes free. Output is exactly plain greedy decoding's.
+    /// Decoding with self-speculation: each step drafts up to `maxDraft` tokens, the full model
+    /// checks them all in one pass, and the output has exactly plain decoding's distribution.
+    ///
+    /// Greedy (Leviathan et al. 2023; Chen et al. 2023, greedy case): drafts are kept while they
+    /// equal the model's argmax, then the model's own token comes free; the tokens are plain
+    /// greedy decoding's. Sampling: speculative sampling (Leviathan et al. 2023, Algorithm 1;
+    /// Chen et al. 2023): draft x drawn from the draft's distribution q (a lookup draft: q = 1 on
+    /// x) is kept with probability min(1, p(x)/q(x)), p being the distribution plain sampling
+    /// would draw from at that position (same temperature, top-k, top-p); the first rejected
+    /// position draws from max(0, p - q) renormalized; after all drafts are kept, the next token
+    /// is drawn from p.
     ///
     /// Lookup drafts are verified by one batched forward pass over [next] + drafts. Model drafts
     /// (``ExitDrafter``) already ran layers 0..<E for each drafted position, so verification runs
     /// only layers E..<L over them, batched, then the full LM head. Rejected drafts' cache
     /// entries lie beyond the new position and are simply overwritten later (ring buffers hold a
-    /// window plus a batch, so no draft overwrites a key still needed).
+    /// window plus a batch, so no draft overwrites a key still needed): rollback is moving the
+    /// position back, nothing is copied.
     ///
     /// The state must keep `maxDraft + 1` logits rows and batches. `history` is every token so
     /// far (the lookup drafter reads it) and grows with each emitted token.
-    public func decodeGreedySpeculative(maxTokens: Int, drafters: inout Drafters, maxDraft: Int, history: inout [Int32],
-                                        stats: inout SpeculationStats, onToken: (Int32) throws -> Bool) throws {
+    public func decodeSpeculative(maxTokens: Int, sampler: inout Sampler, drafters: inout Drafters, maxDraft: Int,
+                                  history: inout [Int32], stats: inout SpeculationStats, onToken: (Int32) throws -> Bool) throws {
         guard maxTokens > 0 else { return }
         precondition(state.logitsRows > maxDraft && state.maxBatch > maxDraft, "state too small for \(maxDraft) drafts")
         if let m = drafters.model { precondition(m.maxDraft >= maxDraft, "model drafter keeps \(m.maxDraft) rows, \(maxDraft) asked for") }
@@ -41,11 +49,16 @@ extension Session {
         guard position > 0 else { throw TernError.usage("nothing to continue: append a prompt first") }
         guard position < capacity else { throw TernError.contextFull("the context of \(capacity) is full") }
         let lm = model.model, L = lm.layerCount
+        let greedy = sampler.isGreedy
         // d[0] is the token to feed, d[1...] the drafts; batch[h] is an array of h tokens (its
-        // ids matter only for a lookup batch), so no step allocates.
+        // ids matter only for a lookup batch). Draft distributions q[j] (for d[j + 1]) and the
+        // target distribution p reuse their storage, so no step allocates.
         var d = [Int32](repeating: 0, count: maxDraft + 2)
         var batches = (0...maxDraft + 1).map { [Int32](repeating: 0, count: $0) }
-        var next = Sampler.argmax(state.logitsRow(0))
+        var q = greedy ? [] : (0...maxDraft).map { _ in [(Int32, Float)]() }
+        var p: [(Int32, Float)] = []
+        var qDense = [Float](repeating: 0, count: greedy ? 0 : lm.vocabSize)
+        var next = sampler.sample(state.logitsRow(0))
         var count = 0
         var first = true
         while true {
@@ -56,7 +69,7 @@ extension Session {
             history.append(next)
             if try !onToken(next) || count >= maxTokens || position + 1 >= capacity { return }
             let room = min(maxDraft, maxTokens - count, capacity - position - 2)
-            let p = position
+            let start = position
             d[0] = next
             var drafted = 0, rows = 0
             var lookupDrafts = 0
@@ -68,23 +81,32 @@ extension Session {
                     for (j, t) in proposal.enumerated() { d[j + 1] = t }
                 }
             }
-            if lookupDrafts > 0 || drafters.model == nil {
+            let byLookup = lookupDrafts > 0 || drafters.model == nil
+            if byLookup {
                 // One batched pass over next + lookup drafts.
                 drafted = lookupDrafts
                 rows = drafted + 1
                 for j in 0..<rows { batches[rows][j] = d[j] }
-                try lm.forward(tokens: batches[rows], startPos: p, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
+                try lm.forward(tokens: batches[rows], startPos: start, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
                 stats.lookupSteps += 1
             } else if let md = drafters.model {
                 // Draft: layers 0..<E for d[0], d[1], ... one at a time, each exit state kept.
                 let E = md.exitLayer
                 while true {
                     one[0] = d[rows]
-                    try lm.forwardLayers(tokens: one, startPos: p + rows, layers: 0..<E, embed: true, state: state, parallel: parallel)
+                    try lm.forwardLayers(tokens: one, startPos: start + rows, layers: 0..<E, embed: true, state: state, parallel: parallel)
                     md.save(state, at: rows)
                     rows += 1
                     if rows > room { break }
-                    let (t, prob) = try md.draft(model: lm, state: state, parallel: parallel)
+                    let t: Int32, prob: Float
+                    if greedy {
+                        (t, prob) = try md.draft(model: lm, state: state, parallel: parallel)
+                    } else {
+                        sampler.distribution(try md.draftLogits(model: lm, state: state, parallel: parallel), into: &q[rows - 1])
+                        for i in q[rows - 1].indices { q[rows - 1][i].0 = md.token(q[rows - 1][i].0) }
+                        t = sampler.pick(q[rows - 1])
+                        prob = q[rows - 1].first { $0.0 == t }?.1 ?? 0
+                    }
                     if prob < md.minProbability { break }
                     d[rows] = t
                     drafted = rows
@@ -93,13 +115,36 @@ extension Session {
                 // Verify: the rest of the layers over every kept exit state at once, then the head.
                 md.restore(state, rows: rows)
                 if E < L {
-                    try lm.forwardLayers(tokens: batches[rows], startPos: p, layers: E..<L, embed: false, state: state, parallel: parallel)
+                    try lm.forwardLayers(tokens: batches[rows], startPos: start, layers: E..<L, embed: false, state: state, parallel: parallel)
                 }
                 try lm.logits(rows: 0..<rows, state: state, parallel: parallel)
                 stats.modelSteps += 1
             }
             var accepted = 0
-            while accepted < drafted && Sampler.argmax(state.logitsRow(accepted)) == d[accepted + 1] { accepted += 1 }
+            var correction: Int32?
+            if greedy {
+                while accepted < drafted && Sampler.argmax(state.logitsRow(accepted)) == d[accepted + 1] { accepted += 1 }
+            } else {
+                while accepted < drafted {
+                    sampler.distribution(state.logitsRow(accepted), into: &p)
+                    let x = d[accepted + 1]
+                    let px = p.first { $0.0 == x }?.1 ?? 0
+                    let qx = byLookup ? 1 : q[accepted].first { $0.0 == x }?.1 ?? 1
+                    if sampler.uniform() < px / qx { accepted += 1; continue }
+                    // Rejected: draw from the residual max(0, p - q).
+                    if byLookup { qDense[Int(x)] = 1 } else { for (id, v) in q[accepted] { qDense[Int(id)] = v } }
+                    var mass: Float = 0
+                    for i in p.indices {
+                        p[i].1 = max(0, p[i].1 - qDense[Int(p[i].0)])
+                        mass += p[i].1
+                    }
+                    if byLookup { qDense[Int(x)] = 0 } else { for (id, _) in q[accepted] { qDense[Int(id)] = 0 } }
+                    // p <= q everywhere cannot reject; a zero residual is float rounding: draw from p.
+                    if mass <= 0 { sampler.distribution(state.logitsRow(accepted), into: &p) }
+                    correction = sampler.pick(p)
+                    break
+                }
+            }
             stats.steps += 1
             stats.drafted += drafted
             stats.accepted += accepted
@@ -111,14 +156,14 @@ extension Session {
                 stats.produced += 1
                 history.append(d[j + 1])
                 if try !onToken(d[j + 1]) || count >= maxTokens {
-                    position = p + j + 1  // d[0...j] are in the cache; d[j + 1] was handed out, not yet fed
+                    position = start + j + 1  // d[0...j] are in the cache; d[j + 1] was handed out, not yet fed
                     pending = d[j + 1]
                     return
                 }
             }
-            position = p + kept + 1
+            position = start + kept + 1
             pending = nil
-            next = accepted == rows ? d[rows] : Sampler.argmax(state.logitsRow(kept))
+            next = correction ?? (accepted == rows ? d[rows] : sampler.sample(state.logitsRow(kept)))
         }
     }
 }

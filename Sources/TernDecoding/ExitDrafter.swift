@@ -56,16 +56,24 @@ public final class ExitDrafter: @unchecked Sendable {
         state.hidden.update(from: hiddenRows, count: n * width)
     }
 
-    /// The draft's next token after the hidden row 0 of `state`, and its draft probability.
-    public func draft(model: any LanguageModel, state: ModelState, parallel: Parallel) throws -> (token: Int32, probability: Float) {
-        let logits: UnsafeBufferPointer<Float>
+    /// The draft's logits after the hidden row 0 of `state`: over the reduced head's rows (index
+    /// i is token ``ids``[i]) or, for the full head, over the vocabulary.
+    public func draftLogits(model: any LanguageModel, state: ModelState, parallel: Parallel) throws -> UnsafeBufferPointer<Float> {
         if let head {
             model.logits(row: 0, head: head.matrix, out: draftLogits, state: state, parallel: parallel)
-            logits = UnsafeBufferPointer(start: draftLogits, count: ids.count)
-        } else {
-            try model.logits(rows: 0..<1, state: state, parallel: parallel)
-            logits = state.logitsRow(0)
+            return UnsafeBufferPointer(start: draftLogits, count: ids.count)
         }
+        try model.logits(rows: 0..<1, state: state, parallel: parallel)
+        return state.logitsRow(0)
+    }
+
+    /// The token id of draft-logits index `i`.
+    @inline(__always) public func token(_ i: Int32) -> Int32 { head == nil ? i : ids[Int(i)] }
+
+    /// The draft's greedy next token after the hidden row 0 of `state`, and its draft
+    /// probability (computed only when ``minProbability`` is set; else 1).
+    public func draft(model: any LanguageModel, state: ModelState, parallel: Parallel) throws -> (token: Int32, probability: Float) {
+        let logits = try draftLogits(model: model, state: state, parallel: parallel)
         var best = 0, top = -Float.infinity
         for i in logits.indices where logits[i] > top { top = logits[i]; best = i }
         var p: Float = 1
@@ -74,7 +82,7 @@ public final class ExitDrafter: @unchecked Sendable {
             for v in logits { sum += expf(v - top) }
             p = 1 / sum
         }
-        return (head == nil ? Int32(best) : ids[best], p)
+        return (token(Int32(best)), p)
     }
 }
 

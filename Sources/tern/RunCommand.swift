@@ -28,7 +28,7 @@ enum RunCommand {
                            with the first E layers), vocab[:N] (draft head over the N most
                            frequent tokens). Default auto: the settings `tern calibrate`
                            stored, lookup alone until then. Greedy output is identical
-                           either way; sampling decodes plainly
+                           either way; sampled output has the same distribution
       --draft-max N        drafts per verification pass (default: calibrated, else 6)
       --json               print one JSON object instead of streaming text
     """
