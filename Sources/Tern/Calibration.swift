@@ -1,6 +1,8 @@
 import Foundation
 import TernDecoding
 import TernFormat
+import TernKernels
+import TernModels
 
 /// Finds the fastest self-speculative drafting settings for a model on this machine (`tern
 /// calibrate`): counts token frequencies in calibration text and in the model's own greedy
@@ -50,9 +52,11 @@ public struct Calibrator {
         gen.calibration = nil
         var counts = [Int](repeating: 0, count: lm.vocabSize)
         for t in texts { for id in model.tokenizer.encode(t) { counts[Int(id)] += 1 } }
+        var sample: [Int32] = []
         for (i, p) in Calibrator.seedPrompts.enumerated() {
             let s = try gen.generate(prompt: p, maxTokens: countTokens, sampling: SamplingParameters(temperature: 0), speculation: .off)
             for id in s.promptTokens + s.tokens { counts[Int(id)] += 1 }
+            if sample.count < 128 { sample += s.promptTokens + s.tokens }
             progress("counting tokens: seed prompt \(i + 1)/\(Calibrator.seedPrompts.count)")
         }
         let v = model.tokenizer.vocab
@@ -116,8 +120,18 @@ public struct Calibrator {
         for k in [3, 4, 8, 10] { try consider(best.e, best.n, k, 0) }
         for p in [Float(0.2), 0.5] { try consider(best.e, best.n, max(best.k, 8), p) }
         for e in [L - 1, L - 2, L - 4] where e >= 1 { try consider(e, best.n, best.k, best.p) }
+        // Layer skip: the layers that change the residual stream least, by block influence.
+        let influence = try Calibrator.layerInfluence(model: model, tokens: Array(sample.prefix(128)), parallel: gen.parallel)
+        let order = influence.indices.sorted { influence[$0] < influence[$1] }
+        progress("layers by block influence (least first): " + order.map { String(format: "%d (%.3f)", $0, influence[$0]) }.joined(separator: ", "))
+        var bestSkip: [Int] = []
+        for size in [1, 2, 4] where size < L {
+            let set = Array(order.prefix(size)).sorted()
+            let t = try time(Speculation(lookup: true, vocab: best.n, skip: set), k: best.k, p: best.p)
+            if t.tokensPerSecond > best.t.tokensPerSecond { best = (L, best.n, best.k, best.p, t); bestSkip = set }
+        }
         let lookupOnly = try time(.lookupOnly, k: 6, p: 0)
-        var result = DraftCalibration(ranking: ranking, vocab: best.n, exitLayer: best.e, maxDraft: best.k, minProbability: best.p,
+        var result = DraftCalibration(ranking: ranking, vocab: best.n, exitLayer: best.e, skipLayers: bestSkip, maxDraft: best.k, minProbability: best.p,
                                       tokensPerSecond: best.t.tokensPerSecond, plainTokensPerSecond: plain, acceptance: best.t.acceptance)
         if lookupOnly.tokensPerSecond >= best.t.tokensPerSecond {
             // No model draft beats lookup alone here: store that (auto then drafts by lookup only).
@@ -125,5 +139,32 @@ public struct Calibrator {
                                       tokensPerSecond: lookupOnly.tokensPerSecond, plainTokensPerSecond: plain, acceptance: lookupOnly.acceptance)
         }
         return (result, plain, trials)
+    }
+
+    /// Block influence of each layer (Men et al. 2024, "ShortGPT", arXiv 2403.03853): one minus
+    /// the cosine similarity of the residual stream before and after the layer, averaged over
+    /// the positions of `tokens`. Layers with the least influence are the ones to skip.
+    public static func layerInfluence(model: TernModel, tokens: [Int32], parallel: Parallel) throws -> [Double] {
+        let lm = model.model, w = lm.width, n = tokens.count
+        guard n > 0 else { return [Double](repeating: 0, count: lm.layerCount) }
+        let state = lm.makeState(capacity: n, maxBatch: n, options: StateOptions(logitsRows: 1, kv: model.kvPrecision))
+        var before = [Float](repeating: 0, count: n * w)
+        var influence: [Double] = []
+        for l in 0..<lm.layerCount {
+            before.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: state.hidden, count: n * w) }
+            try lm.forwardLayers(tokens: tokens, startPos: 0, layers: l..<l + 1, embed: l == 0, state: state, parallel: parallel)
+            if l == 0 { influence.append(1); continue }  // the embedding is no residual to keep
+            var total = 0.0
+            for b in 0..<n {
+                var dot = 0.0, a2 = 0.0, b2 = 0.0
+                for i in 0..<w {
+                    let x = Double(before[b * w + i]), y = Double(state.hidden[b * w + i])
+                    dot += x * y; a2 += x * x; b2 += y * y
+                }
+                total += 1 - dot / max((a2 * b2).squareRoot(), 1e-30)
+            }
+            influence.append(total / Double(n))
+        }
+        return influence
     }
 }

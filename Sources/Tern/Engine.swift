@@ -148,7 +148,7 @@ public final class Generator: @unchecked Sendable {
     /// to what the checkpoint stores (``TernModel/draftCalibration()``).
     public var calibration: DraftCalibration? { didSet { cachedDrafter = nil } }
     /// The model drafter last built, reused while the settings stay the same.
-    var cachedDrafter: (key: String, drafter: ExitDrafter)?
+    var cachedDrafter: (key: String, drafter: ModelDrafter)?
 
     /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.
     /// With `speculation`, drafts are verified in batches: greedy output is the same tokens,

@@ -3,7 +3,7 @@ import TernModels
 
 /// Which self-speculative drafters a generation uses (see TernDecoding), as given to
 /// `tern run --speculate`: `off`, `auto`, or drafters joined by `+`: `lookup`,
-/// `early-exit[:E]`, `vocab[:N]` (e.g. `vocab:16384+lookup`).
+/// `early-exit[:E]`, `skip[:L1,L2,...]`, `vocab[:N]` (e.g. `vocab:16384+lookup`).
 public struct Speculation: Sendable, Equatable, CustomStringConvertible {
     /// The calibrated settings plus lookup; lookup alone until the checkpoint is calibrated.
     public var auto = false
@@ -13,24 +13,27 @@ public struct Speculation: Sendable, Equatable, CustomStringConvertible {
     public var earlyExit: Int?
     /// The model drafter's head keeps this many most-frequent tokens (0: calibrated or 16384).
     public var vocab: Int?
+    /// The model drafter skips these layers (empty: the calibrated set); set with `skip`.
+    public var skip: [Int]?
 
-    public init(auto: Bool = false, lookup: Bool = false, earlyExit: Int? = nil, vocab: Int? = nil) {
+    public init(auto: Bool = false, lookup: Bool = false, earlyExit: Int? = nil, vocab: Int? = nil, skip: [Int]? = nil) {
         self.auto = auto
         self.lookup = lookup
         self.earlyExit = earlyExit
         self.vocab = vocab
+        self.skip = skip
     }
 
     public static let off = Speculation()
     public static let automatic = Speculation(auto: true)
     public static let lookupOnly = Speculation(lookup: true)
 
-    public var isOff: Bool { !auto && !lookup && earlyExit == nil && vocab == nil }
-    public var usesModelDrafter: Bool { earlyExit != nil || vocab != nil }
+    public var isOff: Bool { !auto && !lookup && !usesModelDrafter }
+    public var usesModelDrafter: Bool { earlyExit != nil || vocab != nil || skip != nil }
 
     /// Parses the `--speculate` syntax; errors say what is accepted.
     public init(parsing text: String) throws {
-        let usage = "--speculate takes off, auto, or lookup, early-exit[:E], vocab[:N] joined by '+' (got '\(text)')"
+        let usage = "--speculate takes off, auto, or lookup, early-exit[:E], skip[:L1,L2,...], vocab[:N] joined by '+' (got '\(text)')"
         switch text {
         case "off": self.init(); return
         case "auto": self.init(auto: true); return
@@ -47,6 +50,10 @@ public struct Speculation: Sendable, Equatable, CustomStringConvertible {
             case "lookup" where kv.count == 1: lookup = true
             case "early-exit": earlyExit = try number()
             case "vocab": vocab = try number()
+            case "skip":
+                let list = kv.count == 2 ? kv[1].split(separator: ",", omittingEmptySubsequences: false).map { Int($0) } : []
+                guard list.allSatisfy({ $0 != nil && $0! >= 0 }) else { throw TernError.usage(usage) }
+                skip = list.map { $0! }
             default: throw TernError.usage(usage)
             }
         }
@@ -57,6 +64,7 @@ public struct Speculation: Sendable, Equatable, CustomStringConvertible {
         if auto { return "auto" }
         var parts: [String] = []
         if let e = earlyExit { parts.append(e > 0 ? "early-exit:\(e)" : "early-exit") }
+        if let l = skip { parts.append(l.isEmpty ? "skip" : "skip:" + l.map(String.init).joined(separator: ",")) }
         if let v = vocab { parts.append(v > 0 ? "vocab:\(v)" : "vocab") }
         if lookup { parts.append("lookup") }
         return parts.joined(separator: "+")
@@ -92,13 +100,15 @@ extension Generator {
         let lm = model.model
         let cal = calibration
         var want = s
+        let L = lm.layerCount
         var minProb: Float = 0
         if s.auto {
             want = .lookupOnly
-            // A calibration that found no faster model draft stores neither (lookup only).
+            // A calibration that found no faster model draft stores none (lookup only).
             if let cal {
-                want.earlyExit = cal.exitLayer < lm.layerCount ? cal.exitLayer : nil
+                want.earlyExit = cal.exitLayer < L ? cal.exitLayer : nil
                 want.vocab = cal.vocab > 0 ? cal.vocab : nil
+                want.skip = cal.skipLayers.isEmpty ? nil : cal.skipLayers
                 minProb = cal.minProbability
             }
         } else if let cal {
@@ -110,22 +120,26 @@ extension Generator {
         if want.usesModelDrafter {
             // Lookup drafts are free, but a one-token lookup guess is weaker than the model's own.
             drafters.lookupMinimum = 2
-            let exit = (want.earlyExit ?? 0) > 0 ? min(want.earlyExit!, lm.layerCount) : (want.earlyExit == nil ? lm.layerCount : cal?.exitLayer ?? lm.layerCount)
+            // Bare names take the calibrated value (or a default).
+            let exit = want.earlyExit.map { $0 > 0 ? min($0, L) : cal.map { $0.exitLayer < L ? $0.exitLayer : L - 2 } ?? L - 2 } ?? L
             let vocab = want.vocab.map { $0 > 0 ? min($0, lm.vocabSize) : (cal.map { $0.vocab > 0 ? $0.vocab : 16384 } ?? 16384) }
-            let key = "\(exit)/\(vocab ?? 0)/\(k)"
+            let skip = want.skip.map { $0.isEmpty ? (cal?.skipLayers.isEmpty == false ? cal!.skipLayers : [L / 2]) : $0 }
+            if let bad = skip?.first(where: { $0 >= L }) { throw TernError.usage("--speculate skip: layer \(bad) does not exist (the model has layers 0...\(L - 1))") }
+            let key = "\(exit)/\(vocab ?? 0)/\(k)/\(skip ?? [])"
             if let c = cachedDrafter, c.key == key {
                 drafters.model = c.drafter
             } else {
-                let d = try ExitDrafter(model: lm, exitLayer: exit, ids: vocab.map { model.draftRanking($0, calibration: cal) }, maxDraft: k)
+                let d = try ModelDrafter(model: lm, exitLayer: exit, skip: Set(skip ?? []), ids: vocab.map { model.draftRanking($0, calibration: cal) }, maxDraft: k)
                 cachedDrafter = (key, d)
                 drafters.model = d
             }
             drafters.model!.minProbability = minProb
-            want.earlyExit = exit
+            want.earlyExit = exit < L ? exit : nil
             want.vocab = vocab
+            want.skip = skip
         }
-        var label = Speculation(lookup: want.lookup, earlyExit: want.earlyExit.flatMap { $0 < lm.layerCount ? $0 : nil }, vocab: want.vocab)
-        if label.isOff { label.earlyExit = lm.layerCount }
+        var label = Speculation(lookup: want.lookup, earlyExit: want.earlyExit, vocab: want.vocab, skip: want.skip)
+        if label.isOff { label.earlyExit = L }
         return SpeculationSetup(drafters: drafters, maxDraft: k, label: label.description)
     }
 }

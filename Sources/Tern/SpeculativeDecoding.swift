@@ -9,9 +9,9 @@ public struct Drafters {
     public var lookup: LookupDrafter?
     public var lookupMinimum = 1
     /// Drafts from the model's own weights (early exit and/or a reduced-vocabulary head).
-    public var model: ExitDrafter?
+    public var model: ModelDrafter?
 
-    public init(lookup: LookupDrafter? = nil, lookupMinimum: Int = 1, model: ExitDrafter? = nil) {
+    public init(lookup: LookupDrafter? = nil, lookupMinimum: Int = 1, model: ModelDrafter? = nil) {
         self.lookup = lookup
         self.lookupMinimum = lookupMinimum
         self.model = model
@@ -31,9 +31,10 @@ extension Session {
     /// position draws from max(0, p - q) renormalized; after all drafts are kept, the next token
     /// is drawn from p.
     ///
-    /// Lookup drafts are verified by one batched forward pass over [next] + drafts. Model drafts
-    /// (``ExitDrafter``) already ran layers 0..<E for each drafted position, so verification runs
-    /// only layers E..<L over them, batched, then the full LM head. Rejected drafts' cache
+    /// Lookup and layer-skip drafts are verified by one batched forward pass over [next] + drafts.
+    /// Early-exit / reduced-head drafts (``ModelDrafter`` without skipped layers) already ran
+    /// layers 0..<E for each drafted position, so verification runs only layers E..<L over them,
+    /// batched, then the full LM head. Rejected drafts' cache
     /// entries lie beyond the new position and are simply overwritten later (ring buffers hold a
     /// window plus a batch, so no draft overwrites a key still needed): rollback is moving the
     /// position back, nothing is copied.
@@ -90,12 +91,11 @@ extension Session {
                 try lm.forward(tokens: batches[rows], startPos: start, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
                 stats.lookupSteps += 1
             } else if let md = drafters.model {
-                // Draft: layers 0..<E for d[0], d[1], ... one at a time, each exit state kept.
-                let E = md.exitLayer
+                // Draft one token at a time; without skipped layers, keep each exit state.
                 while true {
                     one[0] = d[rows]
-                    try lm.forwardLayers(tokens: one, startPos: start + rows, layers: 0..<E, embed: true, state: state, parallel: parallel)
-                    md.save(state, at: rows)
+                    try md.run(one, at: start + rows, model: lm, state: state, parallel: parallel)
+                    if md.reusesState { md.save(state, at: rows) }
                     rows += 1
                     if rows > room { break }
                     let t: Int32, prob: Float
@@ -112,12 +112,19 @@ extension Session {
                     drafted = rows
                     if rows == room { break }
                 }
-                // Verify: the rest of the layers over every kept exit state at once, then the head.
-                md.restore(state, rows: rows)
-                if E < L {
-                    try lm.forwardLayers(tokens: batches[rows], startPos: start, layers: E..<L, embed: false, state: state, parallel: parallel)
+                if md.reusesState {
+                    // Verify: the rest of the layers over every kept exit state at once, then the head.
+                    md.restore(state, rows: rows)
+                    if md.exitLayer < L {
+                        try lm.forwardLayers(tokens: batches[rows], startPos: start, layers: md.exitLayer..<L, embed: false, state: state, parallel: parallel)
+                    }
+                    try lm.logits(rows: 0..<rows, state: state, parallel: parallel)
+                } else {
+                    // The draft's states are not the model's: one full batched pass over next + drafts.
+                    rows = drafted + 1
+                    for j in 0..<rows { batches[rows][j] = d[j] }
+                    try lm.forward(tokens: batches[rows], startPos: start, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
                 }
-                try lm.logits(rows: 0..<rows, state: state, parallel: parallel)
                 stats.modelSteps += 1
             }
             var accepted = 0

@@ -9,6 +9,8 @@ public struct DraftCalibration: Sendable, Equatable {
     public var vocab: Int
     /// Layers the draft runs (the layer count: full depth).
     public var exitLayer: Int
+    /// Layers the draft skips (empty: none).
+    public var skipLayers: [Int]
     /// Drafts per verification pass.
     public var maxDraft: Int
     /// Adaptive draft length: stop drafting below this draft probability.
@@ -18,8 +20,9 @@ public struct DraftCalibration: Sendable, Equatable {
     public var plainTokensPerSecond: Double
     public var acceptance: Double
 
-    public init(ranking: [Int32], vocab: Int, exitLayer: Int, maxDraft: Int, minProbability: Float,
+    public init(ranking: [Int32], vocab: Int, exitLayer: Int, skipLayers: [Int] = [], maxDraft: Int, minProbability: Float,
                 tokensPerSecond: Double = 0, plainTokensPerSecond: Double = 0, acceptance: Double = 0) {
+        self.skipLayers = skipLayers
         self.ranking = ranking
         self.vocab = vocab
         self.exitLayer = exitLayer
@@ -46,11 +49,13 @@ public struct DraftCalibration: Sendable, Equatable {
         guard vocab >= 0, vocab <= ranking.count else { throw bad("vocab", "is \(vocab), the ranking has \(ranking.count) tokens") }
         let exit = m.int(Self.prefix + "exit_layer") ?? layers
         guard exit >= 1, exit <= layers else { throw bad("exit_layer", "is \(exit), the model has \(layers) layers") }
+        let skip = (m.ints(Self.prefix + "skip_layers") ?? []).map(Int.init)
+        guard skip.allSatisfy({ $0 >= 0 && $0 < layers }) else { throw bad("skip_layers", "names a layer outside 0...\(layers - 1)") }
         let maxDraft = m.int(Self.prefix + "max") ?? 6
         guard maxDraft >= 0, maxDraft <= 64 else { throw bad("max", "is \(maxDraft), expected 0...64") }
         let p = m.float(Self.prefix + "min_probability") ?? 0
         guard p >= 0, p <= 1 else { throw bad("min_probability", "is \(p), expected 0...1") }
-        self.init(ranking: ranking, vocab: vocab, exitLayer: exit, maxDraft: maxDraft, minProbability: Float(p),
+        self.init(ranking: ranking, vocab: vocab, exitLayer: exit, skipLayers: skip, maxDraft: maxDraft, minProbability: Float(p),
                   tokensPerSecond: m.float(Self.prefix + "tokens_per_second") ?? 0,
                   plainTokensPerSecond: m.float(Self.prefix + "plain_tokens_per_second") ?? 0,
                   acceptance: m.float(Self.prefix + "acceptance") ?? 0)
@@ -61,6 +66,7 @@ public struct DraftCalibration: Sendable, Equatable {
         m[Self.prefix + "ranking"] = .ints(ranking)
         m[Self.prefix + "vocab"] = .int(Int64(vocab))
         m[Self.prefix + "exit_layer"] = .int(Int64(exitLayer))
+        m[Self.prefix + "skip_layers"] = .ints(skipLayers.map { Int32($0) })
         m[Self.prefix + "max"] = .int(Int64(maxDraft))
         m[Self.prefix + "min_probability"] = .float(Double(minProbability))
         m[Self.prefix + "tokens_per_second"] = .float(tokensPerSecond)

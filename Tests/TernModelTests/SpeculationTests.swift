@@ -15,14 +15,15 @@ final class SpeculationTests: XCTestCase {
 
     /// 20 varied prompts (bench/prompts.txt) x 64 tokens, for lookup, reduced-vocabulary heads
     /// (a small one that is often wrong, a larger one), early exit with the full head, early exit
-    /// combined with a reduced head, and auto with the adaptive stop (a calibration set here):
+    /// combined with a reduced head, layer skip, and auto with the adaptive stop (a calibration
+    /// set here):
     /// token for token the same as plain greedy decoding, every token accounted for.
     func testEveryDrafterEqualsPlainGreedy() throws {
         let model = try TernModel(path: try TestSupport.convertedGemma())
         let gen = Generator(model: model, threads: 2)
         let prompts = try Self.benchPrompts()
         XCTAssertEqual(prompts.count, 20)
-        let modes = ["lookup", "vocab:2048", "vocab:16384", "early-exit:9", "early-exit:15+vocab:8192+lookup", "auto"]
+        let modes = ["lookup", "vocab:2048", "vocab:16384", "early-exit:9", "early-exit:15+vocab:8192+lookup", "skip:8,9+vocab:16384", "auto"]
         var totals = [String: SpeculationStats]()
         let ranking = model.draftRanking(32768, calibration: nil)
         for p in prompts {
@@ -74,7 +75,9 @@ final class SpeculationTests: XCTestCase {
         XCTAssertEqual(try Speculation(parsing: "vocab:4096+lookup"), Speculation(lookup: true, vocab: 4096))
         XCTAssertEqual(try Speculation(parsing: "early-exit").earlyExit, 0)
         XCTAssertEqual(try Speculation(parsing: "early-exit:12+vocab").description, "early-exit:12+vocab")
-        for bad in ["", "vocab:0", "vocab:x", "lookup:3", "skip", "auto+lookup"] {
+        XCTAssertEqual(try Speculation(parsing: "skip:3,5+vocab:100").skip, [3, 5])
+        XCTAssertEqual(try Speculation(parsing: "skip").skip, [])
+        for bad in ["", "vocab:0", "vocab:x", "lookup:3", "skip:a", "skip:1,", "auto+lookup", "bogus"] {
             XCTAssertThrowsError(try Speculation(parsing: bad), bad)
         }
     }

@@ -60,7 +60,7 @@ final class SpeculativeSamplingTests: XCTestCase {
         let gen = Generator(model: model, threads: 1)
         let promptText = "a b a b a"
         let prompt = model.tokenizer.encode(promptText)
-        for (params, modes) in [(SamplingParameters(temperature: 1, topK: 0, topP: 1), ["vocab:5", "early-exit:1", "lookup", "early-exit:1+vocab:6+lookup"]),
+        for (params, modes) in [(SamplingParameters(temperature: 1, topK: 0, topP: 1), ["vocab:5", "early-exit:1", "lookup", "early-exit:1+vocab:6+lookup", "skip:1"]),
                                 (SamplingParameters(temperature: 0.8, topK: 6, topP: 0.9), ["vocab:5", "lookup"])] {
             let exact = try exactMarginals(model, prompt: prompt, params: params)
             // The control: the same test rejects a distribution that is only slightly off.
