@@ -38,6 +38,11 @@ public struct LoadOptions: Sendable {
     public var logitsRows: Int? = 1
     /// KV cache precision; nil lets the planner choose (f16 unless the budget needs q8).
     public var kv: KVPrecision?
+    /// The speculation to make room for under the budget (its drafts per pass, `maxDraft` or the
+    /// calibrated/default number, and draft head). Generating with more than was planned for
+    /// under a budget gets only what the plan allows.
+    public var speculation: Speculation = .off
+    public var maxDraft: Int?
 
     public init(memoryBudget: Int? = nil, context: Int = 0, maxBatch: Int = Generator.prefillBatch, logitsRows: Int? = 1,
                 kv: KVPrecision? = nil, contextCap: Int? = nil) {
@@ -82,7 +87,10 @@ public final class TernModel: @unchecked Sendable {
         let shape = try Gemma3Model.memoryShape(file: file, vocab: tokenizer.vocab.count, capacity: context,
                                                 maxBatch: min(options.maxBatch, context), options: StateOptions(logitsRows: options.logitsRows))
         do {
-            return (try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue), file, tokenizer, context)
+            let cal = try? DraftCalibration(metadata: file.metadata, file: path, vocabSize: tokenizer.vocab.count,
+                                            layers: file.metadata.int("gemma3.block_count") ?? 0)
+            let draft = options.speculation.request(calibration: cal, maxDraft: options.maxDraft)
+            return (try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue, draft: draft), file, tokenizer, context)
         } catch let e as PlanError {
             throw TernError.budget("--mem-budget: \(e.description)")
         }
@@ -165,7 +173,10 @@ public final class Generator: @unchecked Sendable {
             throw TernError.contextFull("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
-        let setup = speculation.isOff ? nil : try speculationSetup(speculation)
+        var setup = speculation.isOff ? nil : try speculationSetup(speculation)
+        // Verification needs a batch of the drafts + 1 in the state.
+        if let s = setup { setup!.maxDraft = min(s.maxDraft, min(model.options.maxBatch, capacity) - 1) }
+        if setup?.maxDraft ?? 0 <= 0 { setup = nil }
         var options = stateOptions
         if let setup { options.logitsRows = setup.maxDraft + 1 }
         let seq = Session(model: model, parallel: parallel, capacity: capacity, options: options)

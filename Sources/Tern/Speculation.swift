@@ -1,5 +1,6 @@
 import TernDecoding
 import TernModels
+import TernPlanner
 
 /// Which self-speculative drafters a generation uses (see TernDecoding), as given to
 /// `tern run --speculate`: `off`, `auto`, or drafters joined by `+`: `lookup`,
@@ -59,6 +60,18 @@ public struct Speculation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// What to plan memory for: drafts per pass and draft-head rows, from the calibration for
+    /// `auto` and bare names.
+    public func request(calibration cal: DraftCalibration?, maxDraft: Int?) -> DraftRequest? {
+        if isOff { return nil }
+        if auto {
+            guard let cal else { return DraftRequest(maxDraft: maxDraft ?? 6, vocab: 0) }
+            return DraftRequest(maxDraft: maxDraft ?? cal.maxDraft, vocab: cal.vocab)
+        }
+        let n = vocab.map { $0 > 0 ? $0 : cal.map { $0.vocab > 0 ? $0.vocab : 16384 } ?? 16384 } ?? 0
+        return DraftRequest(maxDraft: maxDraft ?? 6, vocab: n)
+    }
+
     public var description: String {
         if isOff { return "off" }
         if auto { return "auto" }
@@ -114,7 +127,17 @@ extension Generator {
         } else if let cal {
             minProb = cal.minProbability
         }
-        let k = maxDraft ?? (s.auto ? cal?.maxDraft : nil) ?? 6
+        var k = maxDraft ?? (s.auto ? cal?.maxDraft : nil) ?? 6
+        // Under a budget, speculation gets what the plan set aside for it, no more.
+        let budgeted = model.plan.budget != nil
+        if budgeted {
+            k = min(k, model.plan.maxDraft)
+            if let v = want.vocab, model.plan.draftVocab < (v > 0 ? v : cal.map { $0.vocab > 0 ? $0.vocab : 16384 } ?? 16384) {
+                want.vocab = model.plan.draftVocab > 0 ? model.plan.draftVocab : nil
+                if want.vocab == nil { want.earlyExit = nil; want.skip = nil }
+            }
+            if !want.usesModelDrafter && !want.lookup { return nil }
+        }
         guard k > 0 else { return nil }
         var drafters = Drafters(lookup: want.lookup ? LookupDrafter() : nil)
         if want.usesModelDrafter {

@@ -168,11 +168,15 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         let matrices = Set((0..<c.layers).flatMap { i in matrixShapes(c).map { "blk.\(i).\($0.0).weight" } } + ["token_embd.weight"])
         let small = file.tensors.filter { !matrices.contains($0.name) }.reduce(0) { $0 + $1.byteSize }
         let head = file.tensor("token_embd.weight")
-        return MemoryShape(layerBytes: layerBytes, lmHeadBytes: head?.byteSize ?? 0, lmHeadGroupBytes: head?.groupBytes ?? 1,
+        var shape = MemoryShape(layerBytes: layerBytes, lmHeadBytes: head?.byteSize ?? 0, lmHeadGroupBytes: head?.groupBytes ?? 1,
                            residentBytes: small, stateBytes: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: options),
                            stateBytesQ8KV: c.stateBytes(capacity: capacity, maxBatch: maxBatch,
                                                         options: StateOptions(ringBuffers: options.ringBuffers, logitsRows: options.logitsRows, kv: .q8)),
                            tokenizerBytes: vocab * 48)
+        shape.logitsRowBytes = 4 * vocab
+        shape.draftHeadRowBytes = (head?.groupBytes ?? 0) / 4 + 4
+        shape.hiddenRowBytes = 4 * c.width
+        return shape
     }
 
     // Scratch buffer indices in ModelState.buffers; the K/V cache of layer l is raw[2l], raw[2l+1].

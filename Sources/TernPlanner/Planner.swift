@@ -11,6 +11,12 @@ public struct MemoryShape: Sendable {
     /// The state's bytes with a q8 KV cache (nil: the model offers only f16).
     public var stateBytesQ8KV: Int?
     public var tokenizerBytes: Int
+    /// What speculation costs per unit: one more logits row (a drafted position verified at
+    /// once), one row of a reduced-vocabulary draft head (its weights and logit), one kept
+    /// hidden state.
+    public var logitsRowBytes = 0
+    public var draftHeadRowBytes = 0
+    public var hiddenRowBytes = 0
 
     public init(layerBytes: [Int], lmHeadBytes: Int, lmHeadGroupBytes: Int, residentBytes: Int, stateBytes: Int,
                 stateBytesQ8KV: Int? = nil, tokenizerBytes: Int) {
@@ -50,12 +56,46 @@ public struct Plan: Sendable, Equatable {
     public var peakBytes: Int
     /// The smallest budget this model and context can run in.
     public var minimumBytes: Int
+    /// Speculation's allowance (SpecMemo-style: it shrinks before anything else has to):
+    /// drafts per verification pass (0: no speculation fits) and reduced draft-head rows.
+    public var maxDraft = 0
+    public var draftVocab = 0
+    /// Bytes reserved for them (included in `peakBytes`).
+    public var draftBytes = 0
 
     public var streamedLayers: Int { layers.filter { $0 == .streamed }.count }
 }
 
 public struct PlanError: Error, CustomStringConvertible, Equatable {
     public let description: String
+}
+
+/// The speculation a plan should make room for: up to `maxDraft` drafts per pass, a draft head
+/// over `vocab` tokens (0: none, e.g. lookup drafts or the full head).
+public struct DraftRequest: Sendable, Equatable {
+    public var maxDraft: Int
+    public var vocab: Int
+    public init(maxDraft: Int, vocab: Int) {
+        self.maxDraft = maxDraft
+        self.vocab = vocab
+    }
+
+    /// Bytes of this request for `shape`.
+    public func bytes(_ shape: MemoryShape) -> Int {
+        maxDraft <= 0 ? 0 : maxDraft * shape.logitsRowBytes + vocab * shape.draftHeadRowBytes + (maxDraft + 1) * shape.hiddenRowBytes
+    }
+
+    /// Smaller requests to try when this one does not fit, largest first: fewer drafts, then a
+    /// smaller head, down to a single lookup draft.
+    public var shrinking: [DraftRequest] {
+        var out: [DraftRequest] = [self]
+        var r = self
+        while r.maxDraft > 1 || r.vocab > 0 {
+            if r.maxDraft > 2 { r.maxDraft = max(2, r.maxDraft / 2) } else if r.vocab > 2048 { r.vocab /= 2 } else if r.vocab > 0 { r.vocab = 0 } else { r.maxDraft -= 1 }
+            out.append(r)
+        }
+        return out
+    }
 }
 
 public enum Planner {
@@ -68,6 +108,34 @@ public enum Planner {
 
     /// Plans `shape` into `budget` bytes (nil: no limit, everything resident). The KV cache is
     /// f16 unless `kv` says otherwise or the budget is below the f16 minimum but not the q8 one.
+    ///
+    /// With `draft`, room for speculation comes out of what the rest leaves: the weights and
+    /// cache are planned into the budget minus the draft's bytes, and when that does not fit the
+    /// draft shrinks (fewer drafts, a smaller head) and finally goes; it never raises the minimum.
+    public static func plan(_ shape: MemoryShape, budget: Int?, kv: String? = nil, draft: DraftRequest?) throws -> Plan {
+        let base = try plan(shape, budget: budget, kv: kv)
+        guard let draft, draft.maxDraft > 0 else { return base }
+        for r in draft.shrinking {
+            let bytes = r.bytes(shape)
+            guard let b = budget else {
+                var p = base
+                (p.maxDraft, p.draftVocab, p.draftBytes) = (r.maxDraft, r.vocab, bytes)
+                p.peakBytes += bytes
+                return p
+            }
+            // Plan the rest into what the draft leaves. That may stream a layer more than
+            // without the draft: verification reads each streamed byte once per pass of several
+            // tokens, which more than pays for it.
+            // The KV precision stays what it is without speculation (it would change the output).
+            guard b - bytes >= base.minimumBytes, var p = try? plan(shape, budget: b - bytes, kv: base.kvPrecision) else { continue }
+            (p.maxDraft, p.draftVocab, p.draftBytes) = (r.maxDraft, r.vocab, bytes)
+            p.budget = b
+            p.peakBytes += bytes
+            return p
+        }
+        return base
+    }
+
     public static func plan(_ shape: MemoryShape, budget: Int?, kv: String? = nil) throws -> Plan {
         var q8 = shape
         if let b = shape.stateBytesQ8KV { q8.stateBytes = b }

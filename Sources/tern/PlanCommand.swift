@@ -5,7 +5,7 @@ import TernPlanner
 
 enum PlanCommand {
     static let usage = """
-    usage: tern plan -m MODEL.tern [--mem-budget SIZE] [-c CTX] [--json]
+    usage: tern plan -m MODEL.tern [--mem-budget SIZE] [-c CTX] [--speculate MODE] [--json]
 
     Shows how MODEL runs within a memory budget: which weights stay mapped in place and which
     are streamed from the file through a two-slot cache, the KV cache and scratch, the predicted
@@ -17,18 +17,25 @@ enum PlanCommand {
       --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       -c, --ctx-size N      positions a sequence may reach (default 2048)
       -b, --batch N         prefill batch (default 128)
+      --speculate MODE      speculation to make room for, as for tern run (default auto);
+                            under a budget it shrinks, then goes, before anything else must
+      --draft-max N         drafts per pass to make room for (default: calibrated, else 6)
       --no-measure          skip the bandwidth measurements (no tokens/s prediction)
       --json                print one JSON object
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"], ["-b", "--batch"]],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"], ["-b", "--batch"],
+                                             ["--speculate"], ["--draft-max"]],
                               flagNames: [["--json"], ["--no-measure"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let budget = try memoryBudget(a)
         let ctx = try a.int("-c", default: 2048, range: 1...1 << 22)
         let batch = try a.int("-b", default: Generator.prefillBatch, range: 1...4096)
-        let (plan, file, _, _) = try TernModel.plan(path: path, options: LoadOptions(memoryBudget: budget, context: ctx, maxBatch: batch, kv: try kvPrecision(a)))
+        var options = LoadOptions(memoryBudget: budget, context: ctx, maxBatch: batch, kv: try kvPrecision(a))
+        options.speculation = try Speculation(parsing: a.string("--speculate") ?? "auto")
+        options.maxDraft = a.string("--draft-max") != nil ? try a.int("--draft-max", default: 6, range: 0...64) : nil
+        let (plan, file, _, _) = try TernModel.plan(path: path, options: options)
         var memBW = 0.0, readBW = 0.0
         if !a.flags.contains("--no-measure") {
             memBW = childBandwidth(threads: ThreadPool.physicalCores)
@@ -46,6 +53,7 @@ enum PlanCommand {
                 + "\"lm_head\":\"\(plan.lmHead.rawValue)\",\"lm_head_chunk_bytes\":\(plan.lmHeadChunkBytes),"
                 + "\"slot_bytes\":\(plan.slotBytes),\"state_bytes\":\(plan.stateBytes),\"overhead_bytes\":\(plan.overheadBytes),"
                 + "\"kv_precision\":\"\(plan.kvPrecision)\",\"compressed\":\(compressed),"
+                + "\"draft_max\":\(plan.maxDraft),\"draft_vocab\":\(plan.draftVocab),\"draft_bytes\":\(plan.draftBytes),"
                 + String(format: "\"memory_bw_gbs\":%.2f,\"read_bw_gbs\":%.2f,\"predicted_tps\":%.1f}", memBW / 1e9, readBW / 1e9, tps))
             return
         }
@@ -60,6 +68,8 @@ enum PlanCommand {
                 : "layers \(streamed.isEmpty ? "none" : "\(streamed.first!)...\(streamed.last!)")\(plan.lmHead == .streamed ? ", LM head in \(Planner.mib(plan.lmHeadChunkBytes)) chunks" : "")")
         row("KV cache (\(plan.kvPrecision), ring buffers) + scratch", plan.stateBytes)
         row("runtime, tokenizer, metadata", plan.overheadBytes)
+        row("speculation (drafts, draft head)", plan.draftBytes,
+            plan.maxDraft == 0 ? "none" : "\(plan.maxDraft) drafts per pass" + (plan.draftVocab > 0 ? ", \(plan.draftVocab)-token draft head" : ""))
         row("predicted peak", plan.peakBytes, budget.map { "of \(Planner.mib($0))" } ?? "")
         row("minimum budget", plan.minimumBytes, "(everything streamed)")
         row("streamed per token", plan.streamedBytesPerToken)

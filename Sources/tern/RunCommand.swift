@@ -48,10 +48,13 @@ enum RunCommand {
         let budget = try memoryBudget(a)
         // With a budget, plan for the prompt (its UTF-8 bytes bound its tokens) + BOS + n.
         let ctx = try a.int("-c", default: budget == nil ? 0 : prompt.utf8.count + 1 + n, range: 0...1 << 22)
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: ctx, kv: try kvPrecision(a)))
-        let gen = Generator(model: model, threads: threads)
         let speculation = try Speculation(parsing: a.string("--speculate") ?? "auto")
-        if a.string("--draft-max") != nil { gen.maxDraft = try a.int("--draft-max", default: 6, range: 0...64) }
+        let maxDraft = a.string("--draft-max") != nil ? try a.int("--draft-max", default: 6, range: 0...64) : nil
+        var options = LoadOptions(memoryBudget: budget, context: ctx, kv: try kvPrecision(a))
+        (options.speculation, options.maxDraft) = (speculation, maxDraft)
+        let model = try TernModel(path: path, options: options)
+        let gen = Generator(model: model, threads: threads)
+        gen.maxDraft = maxDraft
         var decoder = StreamingDecoder(model.tokenizer)
         var text = ""
         let stats = try gen.generate(prompt: prompt, maxTokens: n, sampling: sp, speculation: speculation) { id in
