@@ -1,5 +1,6 @@
 import Foundation
 import TernKernels
+import TernDecoding
 import TernModels
 
 /// Prefill and decode throughput of a model, measured as llama-bench does: `pp` = a prompt of
@@ -71,5 +72,50 @@ extension Generator {
             }
             return (n, best)
         }
+    }
+}
+
+/// Plain vs speculative decoding on real prompts (``Generator/benchSpeculation(prompts:tokens:speculation:)``).
+public struct SpeculationBench: Sendable {
+    public var plainTPS = 0.0
+    public var speculativeTPS = 0.0
+    public var stats = SpeculationStats()
+    /// Prompts whose greedy tokens were identical both ways (all of them, unless a bug).
+    public var identical = 0
+    public var prompts = 0
+    public var drafters = ""
+    /// Accepted drafts per verification pass.
+    public var meanAccepted: Double { stats.steps > 0 ? Double(stats.accepted) / Double(stats.steps) : 0 }
+}
+
+extension Generator {
+    /// Greedy decoding of `tokens` tokens after each prompt, plainly and with `speculation`
+    /// (after one untimed warm-up of each); tokens/s are total tokens over total decode time.
+    public func benchSpeculation(prompts: [String], tokens: Int, speculation: Speculation) throws -> SpeculationBench {
+        var r = SpeculationBench()
+        r.prompts = prompts.count
+        let greedy = SamplingParameters(temperature: 0)
+        if let p = prompts.first {
+            _ = try generate(prompt: p, maxTokens: tokens, sampling: greedy)
+            _ = try generate(prompt: p, maxTokens: tokens, sampling: greedy, speculation: speculation)
+        }
+        var plainTime = 0.0, specTime = 0.0, plainCount = 0, specCount = 0
+        for p in prompts {
+            let a = try generate(prompt: p, maxTokens: tokens, sampling: greedy)
+            let b = try generate(prompt: p, maxTokens: tokens, sampling: greedy, speculation: speculation)
+            plainTime += a.generationSeconds
+            plainCount += max(0, a.tokens.count - 1)
+            specTime += b.generationSeconds
+            specCount += max(0, b.tokens.count - 1)
+            if a.tokens == b.tokens { r.identical += 1 }
+            if let s = b.speculation {
+                r.stats.steps += s.steps; r.stats.drafted += s.drafted; r.stats.accepted += s.accepted
+                r.stats.produced += s.produced; r.stats.lookupSteps += s.lookupSteps; r.stats.modelSteps += s.modelSteps
+            }
+            r.drafters = b.drafters ?? "off"
+        }
+        r.plainTPS = Double(plainCount) / max(plainTime, 1e-9)
+        r.speculativeTPS = Double(specCount) / max(specTime, 1e-9)
+        return r
     }
 }

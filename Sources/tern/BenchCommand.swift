@@ -22,11 +22,17 @@ enum BenchCommand {
       --kernels             instead: single-thread in-cache GEMM speed of every ISA path
       --batch-sweep         instead: time of one forward pass of 1, 2, 4, 8, 16 tokens at decode
                             time (the cost of verifying drafted tokens), best of -r
+      --speculate MODE      instead: greedy decoding of -n tokens after each prompt of -f (or
+                            built-in prompts), plainly and with MODE (as for tern run): tokens/s
+                            of each, acceptance, mean accepted drafts per pass, identical outputs
+      --draft-max N         drafts per pass with --speculate (default: calibrated, else 6)
+      -f, --file PATH       prompts for --speculate, one per line (\n for a newline)
       --json                print one JSON object
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"], ["--mem-budget"], ["--kv"]],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"], ["--mem-budget"], ["--kv"],
+                                             ["--speculate"], ["--draft-max"], ["-f", "--file"]],
                               flagNames: [["--json"], ["--no-roofline"], ["--kernels"], ["--batch-sweep"]], usage: usage)
         if a.flags.contains("--kernels") {
             print("single thread, 512 x 640 weights in cache; GMAC/s (int8 multiply-accumulates)")
@@ -48,6 +54,10 @@ enum BenchCommand {
         let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
         let reps = try a.int("-r", default: 5, range: 1...1000)
         let budget = try memoryBudget(a)
+        if let mode = a.string("--speculate") {
+            try speculate(a, path: path, mode: mode, n: n, threads: threads, budget: budget)
+            return
+        }
         let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: max(p, n + 1, 80),
                                                                    maxBatch: a.flags.contains("--batch-sweep") ? 32 : min(Generator.prefillBatch, max(p, 1)),
                                                                    logitsRows: a.flags.contains("--batch-sweep") ? nil : 1, kv: try kvPrecision(a)))
@@ -90,6 +100,42 @@ enum BenchCommand {
             print(String(format: "peak RSS: %.1f MiB", Double(rss) / 1048576)
                   + (budget.map { " (budget \(Planner.mib($0)), \(Planner.mib(model.plan.streamedBytesPerToken)) streamed per token)" } ?? ""))
         }
+    }
+}
+
+extension BenchCommand {
+    static func speculate(_ a: Arguments, path: String, mode: String, n: Int, threads: Int, budget: Int?) throws {
+        var prompts = Calibrator.timingPrompts
+        if let f = a.string("-f") {
+            guard let data = FileManager.default.contents(atPath: f), let text = String(data: data, encoding: .utf8) else {
+                throw UsageError(message: "cannot read prompts from \(f) (UTF-8, one per line)")
+            }
+            prompts = text.split(separator: "\n").map { $0.replacingOccurrences(of: "\\n", with: "\n") }
+        }
+        var options = LoadOptions(memoryBudget: budget, context: 512 + n, kv: try kvPrecision(a))
+        options.speculation = try Speculation(parsing: mode)
+        options.maxDraft = a.string("--draft-max") != nil ? try a.int("--draft-max", default: 6, range: 0...64) : nil
+        let model = try TernModel(path: path, options: options)
+        let gen = Generator(model: model, threads: threads)
+        gen.maxDraft = options.maxDraft
+        let r = try gen.benchSpeculation(prompts: prompts, tokens: n, speculation: options.speculation)
+        let rss = peakRSSBytes()
+        if a.flags.contains("--json") {
+            print(String(format: "{\"drafters\":%@,\"prompts\":%d,\"n_gen\":%d,\"plain_tps\":%.2f,\"spec_tps\":%.2f,\"speedup\":%.3f,"
+                         + "\"acceptance\":%.3f,\"mean_accepted\":%.3f,\"tokens_per_pass\":%.3f,\"drafted\":%d,\"accepted\":%d,"
+                         + "\"lookup_passes\":%d,\"model_passes\":%d,\"identical\":%d,\"peak_rss_bytes\":%d,\"mem_budget_bytes\":%d}",
+                         jsonString(r.drafters), r.prompts, n, r.plainTPS, r.speculativeTPS, r.speculativeTPS / max(r.plainTPS, 1e-9),
+                         r.stats.acceptanceRate, r.meanAccepted, r.stats.tokensPerStep, r.stats.drafted, r.stats.accepted,
+                         r.stats.lookupSteps, r.stats.modelSteps, r.identical, rss, budget ?? 0))
+            return
+        }
+        print("model: \(path)  threads: \(threads)  \(r.prompts) prompts x \(n) greedy tokens" + (budget.map { "  budget \(Planner.mib($0))" } ?? ""))
+        print(String(format: "plain decoding:        %7.1f t/s", r.plainTPS))
+        print(String(format: "speculative (%@): %7.1f t/s  = %.2fx plain", r.drafters, r.speculativeTPS, r.speculativeTPS / max(r.plainTPS, 1e-9)))
+        print(String(format: "drafts: %d, accepted %d (%.0f%%), %.2f accepted per pass, %.2f tokens per pass (%d lookup + %d model passes)",
+                     r.stats.drafted, r.stats.accepted, 100 * r.stats.acceptanceRate, r.meanAccepted, r.stats.tokensPerStep,
+                     r.stats.lookupSteps, r.stats.modelSteps))
+        print("identical output: \(r.identical) of \(r.prompts) prompts" + String(format: "; peak RSS %.1f MiB", Double(rss) / 1048576))
     }
 }
 
