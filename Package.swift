@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "TernDecoding", dependencies: ["TernFormat", "TernKernels", "TernModels"]),
         .target(name: "Tern", dependencies: ["TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer", "TernDecoding"]),
         .target(name: "CTernAPI"),
-        .target(name: "CTern", dependencies: ["CTernAPI", "Tern", "TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer"]),
+        .target(name: "CTern", dependencies: ["CTernAPI", "Tern", "TernDecoding", "TernFormat", "TernKernels", "TernModels", "TernPlanner", "TernTokenizer"]),
         .executableTarget(name: "tern", dependencies: ["Tern", "TernFormat", "TernTokenizer"]),
         .executableTarget(name: "tern-quantize", dependencies: ["TernFormat", "TernGGML", "TernKernels"], path: "quantize"),
         .target(name: "TernTestSupport", dependencies: ["TernFormat"], path: "Tests/TernTestSupport"),

@@ -4,6 +4,7 @@ import CTernAPI
 import Foundation
 import Synchronization
 import Tern
+import TernDecoding
 import TernFormat
 import TernKernels
 import TernModels
@@ -39,9 +40,11 @@ func fail(_ error: Error) -> tern_status {
 final class ModelBox: @unchecked Sendable {
     let model: TernModel
     let threads: Int
-    init(model: TernModel, threads: Int) {
+    let speculation: Speculation
+    init(model: TernModel, threads: Int, speculation: Speculation) {
         self.model = model
         self.threads = threads
+        self.speculation = speculation
     }
 }
 
@@ -49,10 +52,19 @@ final class SessionBox: @unchecked Sendable {
     let box: ModelBox
     let sequence: Session
     let cancelled = Atomic<Bool>(false)
+    /// The session's drafters (nil: plain decoding) and every token in its context (lookup reads it).
+    var drafters: Drafters?
+    let maxDraft: Int
+    var history: [Int32] = []
 
-    init(box: ModelBox) {
+    init(box: ModelBox) throws {
         self.box = box
-        sequence = Session(model: box.model, parallel: Parallel(threads: box.threads), capacity: box.model.options.context)
+        let generator = Generator(model: box.model, threads: box.threads)
+        let setup = try generator.drafters(for: box.speculation)
+        drafters = setup?.drafters
+        maxDraft = setup?.maxDraft ?? 0
+        sequence = Session(model: box.model, parallel: generator.parallel, capacity: box.model.options.context,
+                           options: StateOptions(logitsRows: maxDraft + 1, kv: box.model.kvPrecision))
     }
 }
 
@@ -115,7 +127,7 @@ public func tern_strerror(_ status: Int32) -> UnsafePointer<CChar> {
 public func tern_model_options_init(_ o: UnsafeMutablePointer<tern_model_options>?) {
     guard let o else { return }
     o.pointee = tern_model_options(struct_size: MemoryLayout<tern_model_options>.size, path: nil, threads: 0,
-                                   mem_budget_bytes: 0, context: 0, speculation: 0)
+                                   mem_budget_bytes: 0, context: 0, speculation: Int32(TERN_SPECULATE_AUTO.rawValue))
 }
 
 @_cdecl("tern_sampling_init")
@@ -135,12 +147,19 @@ public func tern_model_open(_ options: UnsafePointer<tern_model_options>?, _ out
     guard let cpath = o.path else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.path is NULL") }
     guard let path = String(validatingCString: cpath) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.path is not valid UTF-8") }
     guard o.threads >= 0, o.threads <= 1024 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: threads \(o.threads) is outside 0...1024") }
-    guard o.speculation == 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: speculation is not available yet; pass 0") }
+    let speculation: Speculation
+    switch UInt32(bitPattern: o.speculation) {
+    case TERN_SPECULATE_OFF.rawValue: speculation = .off
+    case TERN_SPECULATE_AUTO.rawValue: speculation = .automatic
+    case TERN_SPECULATE_LOOKUP.rawValue: speculation = .lookupOnly
+    default: return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: speculation \(o.speculation) is not a tern_speculation (0 off, 1 auto, 2 lookup)")
+    }
     guard o.mem_budget_bytes <= UInt64(Int.max) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: mem_budget_bytes is too large") }
     do {
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: o.mem_budget_bytes > 0 ? Int(o.mem_budget_bytes) : nil,
-                                                                   context: Int(o.context), contextCap: 4096))
-        let box = ModelBox(model: model, threads: o.threads > 0 ? Int(o.threads) : ThreadPool.physicalCores)
+        var options = LoadOptions(memoryBudget: o.mem_budget_bytes > 0 ? Int(o.mem_budget_bytes) : nil, context: Int(o.context), contextCap: 4096)
+        options.speculation = speculation
+        let model = try TernModel(path: path, options: options)
+        let box = ModelBox(model: model, threads: o.threads > 0 ? Int(o.threads) : ThreadPool.physicalCores, speculation: speculation)
         out.pointee = register(box)
         return TERN_OK
     } catch {
@@ -195,14 +214,19 @@ public func tern_session_create(_ model: OpaquePointer?, _ out: UnsafeMutablePoi
     guard let out else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_create: out_session is NULL") }
     out.pointee = nil
     guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_create: not an open model") }
-    out.pointee = register(SessionBox(box: box))
-    return TERN_OK
+    do {
+        out.pointee = register(try SessionBox(box: box))
+        return TERN_OK
+    } catch {
+        return fail(error)
+    }
 }
 
 @_cdecl("tern_session_reset")
 public func tern_session_reset(_ session: OpaquePointer?) -> tern_status {
     guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_reset: not a live session") }
     s.sequence.reset()
+    s.history.removeAll(keepingCapacity: true)
     return TERN_OK
 }
 
@@ -243,11 +267,12 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
     }
     do {
         try seq.append(ids)
+        s.history += ids
         var sampler = Sampler(params)
         var decoder = StreamingDecoder(tok)
         var produced = 0
         var wasCancelled = false
-        try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
+        let onToken = { (next: Int32) -> Bool in
             if s.cancelled.load(ordering: .acquiring) { wasCancelled = true; return false }
             produced += 1
             nGenerated?.pointee = produced
@@ -257,8 +282,20 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
             }
             return stop == 0 && next != tok.vocab.eos
         }
+        if var drafters = s.drafters {
+            var stats = SpeculationStats()
+            try seq.decodeSpeculative(maxTokens: maxTokens, sampler: &sampler, drafters: &drafters, maxDraft: s.maxDraft,
+                                      history: &s.history, stats: &stats, onToken: onToken)
+            s.drafters = drafters
+        } else {
+            try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
+                s.history.append(next)
+                return try onToken(next)
+            }
+        }
         if wasCancelled {
             seq.discardPending()  // sampled after the cancel: not handed out, not kept
+            s.history.removeLast()
             return fail(TERN_ERR_CANCELLED, "tern_generate: cancelled")
         }
         return TERN_OK

@@ -107,8 +107,8 @@ public struct Calibrator {
                             t.tokensPerSecond, t.tokensPerSecond / plain, 100 * t.acceptance))
             return t
         }
-        func spec(_ e: Int, _ n: Int) -> Speculation {
-            Speculation(lookup: true, earlyExit: e < L ? e : nil, vocab: n > 0 ? n : nil)
+        func spec(_ e: Int, _ n: Int, _ skip: [Int] = []) -> Speculation {
+            Speculation(lookup: true, earlyExit: e < L ? e : nil, vocab: n > 0 ? n : nil, skip: skip.isEmpty ? nil : skip)
         }
         // Staged search: vocabulary size, then draft length, then the adaptive stop, then depth.
         var best = (e: L, n: 16384, k: 6, p: Float(0), t: try time(spec(L, 16384), k: 6, p: 0))
@@ -131,7 +131,15 @@ public struct Calibrator {
             if t.tokensPerSecond > best.t.tokensPerSecond { best = (L, best.n, best.k, best.p, t); bestSkip = set }
         }
         let lookupOnly = try time(.lookupOnly, k: 6, p: 0)
+        // How long a context match must be for lookup drafts to go first.
+        var bestMatch = 2
+        for m in [1, 3] {
+            gen.calibration?.lookupMatch = m
+            let t = try time(spec(best.e, best.n, bestSkip), k: best.k, p: best.p)
+            if t.tokensPerSecond > best.t.tokensPerSecond { best.t = t; bestMatch = m }
+        }
         var result = DraftCalibration(ranking: ranking, vocab: best.n, exitLayer: best.e, skipLayers: bestSkip, maxDraft: best.k, minProbability: best.p,
+                                      lookupMatch: bestMatch,
                                       tokensPerSecond: best.t.tokensPerSecond, plainTokensPerSecond: plain, acceptance: best.t.acceptance)
         if lookupOnly.tokensPerSecond >= best.t.tokensPerSecond {
             // No model draft beats lookup alone here: store that (auto then drafts by lookup only).

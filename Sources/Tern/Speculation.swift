@@ -108,6 +108,17 @@ extension TernModel {
 }
 
 extension Generator {
+    /// The drafters `speculation` resolves to for this model, and drafts per pass (nil: plain
+    /// decoding), for callers that drive a ``Session`` themselves with
+    /// ``Session/decodeSpeculative(maxTokens:sampler:drafters:maxDraft:history:stats:onToken:)``
+    /// (its state needs `maxDraft + 1` logits rows). The model drafter's buffers belong to one
+    /// sequence: call this once per sequence.
+    public func drafters(for speculation: Speculation) throws -> (drafters: Drafters, maxDraft: Int)? {
+        guard !speculation.isOff, let s = try speculationSetup(speculation) else { return nil }
+        cachedDrafter = nil
+        return (s.drafters, min(s.maxDraft, model.options.maxBatch - 1))
+    }
+
     /// Resolves `speculation` against the checkpoint's calibration into drafters.
     func speculationSetup(_ s: Speculation) throws -> SpeculationSetup? {
         let lm = model.model
@@ -141,8 +152,9 @@ extension Generator {
         guard k > 0 else { return nil }
         var drafters = Drafters(lookup: want.lookup ? LookupDrafter() : nil)
         if want.usesModelDrafter {
-            // Lookup drafts are free, but a one-token lookup guess is weaker than the model's own.
-            drafters.lookupMinimum = 2
+            // Lookup drafts are free (verified in one batched pass, where the model's drafts each
+            // need a pass through the layers), but a guess from a short match is weaker.
+            drafters.lookupMinimumMatch = cal?.lookupMatch ?? 2
             // Bare names take the calibrated value (or a default).
             let exit = want.earlyExit.map { $0 > 0 ? min($0, L) : cal.map { $0.exitLayer < L ? $0.exitLayer : L - 2 } ?? L - 2 } ?? L
             let vocab = want.vocab.map { $0 > 0 ? min($0, lm.vocabSize) : (cal.map { $0.vocab > 0 ? $0.vocab : 16384 } ?? 16384) }

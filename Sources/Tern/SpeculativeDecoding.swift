@@ -4,16 +4,16 @@ import TernModels
 
 /// The drafters one speculative decode may use, chosen per step.
 public struct Drafters {
-    /// N-gram lookup in the context: used whenever it proposes at least `lookupMinimum` tokens
-    /// (free to draft, so it goes first).
+    /// N-gram lookup in the context (free to draft, so it goes first): with a model drafter too,
+    /// used when its proposal comes from a match of at least `lookupMinimumMatch` tokens.
     public var lookup: LookupDrafter?
-    public var lookupMinimum = 1
+    public var lookupMinimumMatch = 1
     /// Drafts from the model's own weights (early exit and/or a reduced-vocabulary head).
     public var model: ModelDrafter?
 
-    public init(lookup: LookupDrafter? = nil, lookupMinimum: Int = 1, model: ModelDrafter? = nil) {
+    public init(lookup: LookupDrafter? = nil, lookupMinimumMatch: Int = 1, model: ModelDrafter? = nil) {
         self.lookup = lookup
-        self.lookupMinimum = lookupMinimum
+        self.lookupMinimumMatch = lookupMinimumMatch
         self.model = model
     }
 }
@@ -77,7 +77,7 @@ extension Session {
             if room > 0, var lk = drafters.lookup {
                 let proposal = lk.propose(after: history, limit: room)
                 drafters.lookup = lk
-                if proposal.count >= drafters.lookupMinimum || drafters.model == nil {
+                if drafters.model == nil || lk.matchLength >= drafters.lookupMinimumMatch {
                     lookupDrafts = proposal.count
                     for (j, t) in proposal.enumerated() { d[j + 1] = t }
                 }

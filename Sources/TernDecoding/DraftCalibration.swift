@@ -13,6 +13,9 @@ public struct DraftCalibration: Sendable, Equatable {
     public var skipLayers: [Int]
     /// Drafts per verification pass.
     public var maxDraft: Int
+    /// With a model drafter, lookup drafts are used when they come from an n-gram match of at
+    /// least this many tokens.
+    public var lookupMatch: Int
     /// Adaptive draft length: stop drafting below this draft probability.
     public var minProbability: Float
     /// What calibration measured (tokens/s with these settings and plainly, draft acceptance).
@@ -21,8 +24,9 @@ public struct DraftCalibration: Sendable, Equatable {
     public var acceptance: Double
 
     public init(ranking: [Int32], vocab: Int, exitLayer: Int, skipLayers: [Int] = [], maxDraft: Int, minProbability: Float,
-                tokensPerSecond: Double = 0, plainTokensPerSecond: Double = 0, acceptance: Double = 0) {
+                lookupMatch: Int = 2, tokensPerSecond: Double = 0, plainTokensPerSecond: Double = 0, acceptance: Double = 0) {
         self.skipLayers = skipLayers
+        self.lookupMatch = lookupMatch
         self.ranking = ranking
         self.vocab = vocab
         self.exitLayer = exitLayer
@@ -53,9 +57,11 @@ public struct DraftCalibration: Sendable, Equatable {
         guard skip.allSatisfy({ $0 >= 0 && $0 < layers }) else { throw bad("skip_layers", "names a layer outside 0...\(layers - 1)") }
         let maxDraft = m.int(Self.prefix + "max") ?? 6
         guard maxDraft >= 0, maxDraft <= 64 else { throw bad("max", "is \(maxDraft), expected 0...64") }
+        let match = m.int(Self.prefix + "lookup_match") ?? 2
+        guard match >= 1, match <= 64 else { throw bad("lookup_match", "is \(match), expected 1...64") }
         let p = m.float(Self.prefix + "min_probability") ?? 0
         guard p >= 0, p <= 1 else { throw bad("min_probability", "is \(p), expected 0...1") }
-        self.init(ranking: ranking, vocab: vocab, exitLayer: exit, skipLayers: skip, maxDraft: maxDraft, minProbability: Float(p),
+        self.init(ranking: ranking, vocab: vocab, exitLayer: exit, skipLayers: skip, maxDraft: maxDraft, minProbability: Float(p), lookupMatch: match,
                   tokensPerSecond: m.float(Self.prefix + "tokens_per_second") ?? 0,
                   plainTokensPerSecond: m.float(Self.prefix + "plain_tokens_per_second") ?? 0,
                   acceptance: m.float(Self.prefix + "acceptance") ?? 0)
@@ -69,6 +75,7 @@ public struct DraftCalibration: Sendable, Equatable {
         m[Self.prefix + "skip_layers"] = .ints(skipLayers.map { Int32($0) })
         m[Self.prefix + "max"] = .int(Int64(maxDraft))
         m[Self.prefix + "min_probability"] = .float(Double(minProbability))
+        m[Self.prefix + "lookup_match"] = .int(Int64(lookupMatch))
         m[Self.prefix + "tokens_per_second"] = .float(tokensPerSecond)
         m[Self.prefix + "plain_tokens_per_second"] = .float(plainTokensPerSecond)
         m[Self.prefix + "acceptance"] = .float(acceptance)

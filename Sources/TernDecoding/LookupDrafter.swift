@@ -5,6 +5,8 @@
 public struct LookupDrafter: Drafter {
     public var minNgram: Int
     public var maxNgram: Int
+    /// Length of the n-gram the last proposal came from (0: none matched).
+    public private(set) var matchLength = 0
 
     public init(minNgram: Int = 1, maxNgram: Int = 3) {
         self.minNgram = max(1, minNgram)
@@ -12,6 +14,7 @@ public struct LookupDrafter: Drafter {
     }
 
     public mutating func propose(after history: [Int32], limit: Int) -> [Int32] {
+        matchLength = 0
         guard limit > 0 else { return [] }
         let count = history.count
         for n in stride(from: min(maxNgram, count - 1), through: minNgram, by: -1) where n >= 1 {
@@ -22,7 +25,7 @@ public struct LookupDrafter: Drafter {
                 if history[i] == tail.first!, history[i..<i + n].elementsEqual(tail) {
                     let from = i + n
                     let to = min(count, from + limit)
-                    if from < to { return Array(history[from..<to]) }
+                    if from < to { matchLength = n; return Array(history[from..<to]) }
                 }
                 i -= 1
             }

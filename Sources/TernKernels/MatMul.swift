@@ -36,7 +36,7 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
         let g = Parallel.share(w.groups, thread, parts)
         if g.isEmpty { return }
         if let fn {
-            withUnsafePointer(to: &acts) { a in
+            withUnsafePointer(to: acts) { a in
                 fn(w.base.assumingMemoryBound(to: UInt8.self), w.groupBytes, g.lowerBound, g.upperBound, w.rows, w.blocks,
                    a, Int32(batch), out, outStride)
             }

@@ -25,8 +25,10 @@ public final class ThreadPool: @unchecked Sendable {
         let pending = Atomic<Int>(0)
         let stopping = Atomic<Bool>(false)
         let sleepers = Atomic<Int>(0)
-        /// The current job, valid while `run` waits.
-        unowned(unsafe) var job: PoolJob?
+        /// The current job, set while `run` waits. A strong reference: a worker's release of
+        /// its copy may land after it reported done, so the job must not be freed under it
+        /// (a transient job, such as a ClosureJob, is then freed by whichever lets go last).
+        var job: PoolJob?
         var threads = 1
         let cond = NSCondition()
 

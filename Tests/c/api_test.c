@@ -37,6 +37,16 @@ static tern_model *open_model(const char *path, uint64_t budget, tern_status *st
     return m;
 }
 
+static tern_model *open_model_speculating(const char *path, int32_t speculation) {
+    tern_model_options o;
+    tern_model_options_init(&o);
+    o.path = path;
+    o.context = 512;
+    o.speculation = speculation;
+    tern_model *m = NULL;
+    return tern_model_open(&o, &m) == TERN_OK ? m : NULL;
+}
+
 static void generate(tern_model *m, const char *prompt, size_t n, struct collect *c) {
     tern_session *s = NULL;
     tern_session_create(m, &s);
@@ -89,8 +99,9 @@ int main(int argc, char **argv) {
     CHECK(tern_model_open(&o, &m) == TERN_ERR_INVALID_ARGUMENT, "bad struct_size");
     tern_model_options_init(&o);
     o.path = path;
-    o.speculation = 1;
-    CHECK(tern_model_open(&o, &m) == TERN_ERR_INVALID_ARGUMENT, "speculation not yet");
+    CHECK(o.speculation == TERN_SPECULATE_AUTO, "speculation defaults to auto");
+    o.speculation = 3;
+    CHECK(tern_model_open(&o, &m) == TERN_ERR_INVALID_ARGUMENT && strstr(tern_last_error(), "tern_speculation"), "bad speculation");
 
     /* A corrupt copy (truncated) is an error, not a crash. */
     char tmp[] = "/tmp/tern-api-XXXXXX";
@@ -101,7 +112,7 @@ int main(int argc, char **argv) {
     fclose(src);
     CHECK(write(fd, buf, got / 2) > 0, "write truncated copy");
     close(fd);
-    o.speculation = 0;
+    o.speculation = TERN_SPECULATE_OFF;
     o.path = tmp;
     CHECK(tern_model_open(&o, &m) == TERN_ERR_FORMAT, "truncated checkpoint");
     unlink(tmp);
@@ -143,6 +154,16 @@ int main(int argc, char **argv) {
     struct collect c;
     generate(m, capital, 24, &c);
     CHECK(c.n == 24 && memcmp(c.ids, golden, sizeof golden) == 0, "golden tokens (got %zu)", c.n);
+    /* The same tokens plainly and with each kind of speculation (the default, above, is auto). */
+    for (int32_t sp = TERN_SPECULATE_OFF; sp <= TERN_SPECULATE_LOOKUP; sp++) {
+        tern_model *ms = open_model_speculating(path, sp);
+        CHECK(ms != NULL, "open with speculation %d", sp);
+        if (!ms) continue;
+        struct collect cs;
+        generate(ms, capital, 24, &cs);
+        CHECK(cs.n == 24 && memcmp(cs.ids, golden, sizeof golden) == 0, "golden tokens with speculation %d", sp);
+        tern_model_close(ms);
+    }
     tern_session_create(m, &s);
     tern_sampling g;
     tern_sampling_init(&g);

@@ -47,6 +47,17 @@ typedef struct tern_model tern_model;
 /** A sequence over a model: KV cache, sampler state, worker threads. Opaque. */
 typedef struct tern_session tern_session;
 
+/**
+ * Self-speculative decoding: drafts from the model's own weights or the context, verified in
+ * batches. Greedy output is identical to plain decoding; sampled output has the same
+ * distribution. Under mem_budget_bytes, speculation gets only what the plan sets aside.
+ */
+typedef enum tern_speculation {
+    TERN_SPECULATE_OFF = 0,    /**< plain decoding */
+    TERN_SPECULATE_AUTO = 1,   /**< the settings `tern calibrate` stored in the checkpoint; lookup until then */
+    TERN_SPECULATE_LOOKUP = 2  /**< n-gram lookup drafts from the context only */
+} tern_speculation;
+
 /** Options for tern_model_open(); initialize with tern_model_options_init(). */
 typedef struct tern_model_options {
     size_t struct_size;        /**< sizeof(tern_model_options), set by init */
@@ -54,7 +65,7 @@ typedef struct tern_model_options {
     int32_t threads;           /**< worker threads per session; 0 = physical cores */
     uint64_t mem_budget_bytes; /**< peak resident memory to stay within; 0 = no limit */
     uint32_t context;          /**< positions a session may reach; 0 = 4096 (or the model's, if smaller) */
-    int32_t speculation;       /**< reserved for self-speculative decoding; must be 0 (off) */
+    int32_t speculation;       /**< a tern_speculation; default TERN_SPECULATE_AUTO */
 } tern_model_options;
 
 /** Sampling parameters; initialize with tern_sampling_init() (greedy). */
