@@ -1,6 +1,7 @@
 import Foundation
 import Tern
 import TernDecoding
+import TernFormat
 import TernTestSupport
 import XCTest
 
@@ -80,5 +81,59 @@ final class SpeculationTests: XCTestCase {
         for bad in ["", "vocab:0", "vocab:x", "lookup:3", "skip:a", "skip:1,", "auto+lookup", "bogus"] {
             XCTAssertThrowsError(try Speculation(parsing: bad), bad)
         }
+    }
+}
+
+/// `tern calibrate` and what uses its result, as a user runs them.
+final class CalibrateCLITests: XCTestCase {
+    let tern = TestSupport.binary("tern")
+
+    func json(_ s: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any], s)
+    }
+
+    /// Calibration writes a new checkpoint (tensors untouched, settings in tern.draft.*);
+    /// `--speculate auto` then uses them with the golden tokens, also under budgets (peak RSS
+    /// within each); bad input is a clear error.
+    func testCalibrateThenAutoSpeculation() throws {
+        let model = try TestSupport.convertedGemma()
+        let out = TestSupport.tempDir() + "/calibrated.tern"
+        let c = try TestSupport.run(tern, ["calibrate", "-m", model, "-o", out, "--json"])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let chosen = try json(c.stdout)
+        print("CalibrateCLITests: chose \(chosen)")
+        XCTAssertTrue(c.stderr.contains("plain decoding:") && c.stderr.contains("wrote the calibration to \(out)"), c.stderr)
+        let before = try TernFile(path: model), after = try TernFile(path: out)
+        XCTAssertNil(before.metadata["tern.draft.ranking"], "the source checkpoint is untouched")
+        XCTAssertEqual(after.metadata.ints("tern.draft.ranking")?.count, 65536)
+        XCTAssertEqual(after.metadata.int("tern.draft.vocab"), chosen["vocab"] as? Int)
+        XCTAssertEqual(after.tensors.map(\.checksum), before.tensors.map(\.checksum))
+        try after.verifyAll()
+
+        let golden = TestSupport.capitalGolden.map(Int.init)
+        for budget in [nil, "160M", "100M"] as [String?] {
+            var args = ["run", "-m", out, "-p", TestSupport.capitalPrompt, "-n", "24", "--temp", "0", "--json"]
+            if let budget { args += ["--mem-budget", budget] }
+            let r = try TestSupport.run(tern, args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let o = try json(r.stdout)
+            XCTAssertEqual(o["tokens"] as? [Int], golden, "auto speculation, budget \(budget ?? "none")")
+            let spec = try XCTUnwrap(o["speculation"] as? [String: Any])
+            print("CalibrateCLITests: budget \(budget ?? "none"): \(spec), peak RSS \((o["peak_rss_bytes"] as? Int ?? 0) >> 20) MiB")
+            if budget == nil { XCTAssertEqual(spec["drafters"] as? String, chosen["drafters"] as? String) }
+            if let budget { XCTAssertLessThanOrEqual(o["peak_rss_bytes"] as? Int ?? .max, Int(budget.dropLast())! << 20, budget) }
+        }
+        let b = try TestSupport.run(tern, ["bench", "-m", out, "--speculate", "auto", "-n", "24", "--json"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let bo = try json(b.stdout)
+        XCTAssertEqual(bo["identical"] as? Int, bo["prompts"] as? Int)
+        XCTAssertGreaterThan(bo["spec_tps"] as? Double ?? 0, 0)
+
+        let missing = try TestSupport.run(tern, ["calibrate", "-m", "/nonexistent.tern"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent.tern"), missing.stderr)
+        let bad = try TestSupport.run(tern, ["run", "-m", out, "-p", "x", "--speculate", "skip:99"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("layer 99 does not exist"), bad.stderr)
     }
 }
