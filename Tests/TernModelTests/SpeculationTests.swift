@@ -56,6 +56,23 @@ final class SpeculationTests: XCTestCase {
         XCTAssertGreaterThan(totals["vocab:16384"]!.acceptanceRate, totals["vocab:2048"]!.acceptanceRate)
     }
 
+    /// Past the 512-position sliding window (ring buffers wrap while drafts are written and
+    /// rolled back), every drafter still gives plain greedy decoding's tokens.
+    func testSpeculationBeyondTheSlidingWindow() throws {
+        let model = try TernModel(path: try TestSupport.convertedGemma())
+        let gen = Generator(model: model, threads: 2)
+        let prompt = try Self.benchPrompts().joined(separator: "\n") + "\n" + (try Self.benchPrompts().reversed().joined(separator: "\n"))
+        let n = model.tokenizer.encode(prompt).count
+        XCTAssertGreaterThan(n, 520, "the ring buffers of the sliding layers have wrapped")
+        let plain = try gen.generate(prompt: prompt, maxTokens: 160, sampling: SamplingParameters(temperature: 0))
+        XCTAssertEqual(plain.tokens.count, 160)
+        for mode in ["vocab:8192+lookup", "early-exit:14+vocab:16384", "skip:8+vocab:8192", "lookup"] {
+            let s = try gen.generate(prompt: prompt, maxTokens: 160, sampling: SamplingParameters(temperature: 0), speculation: try Speculation(parsing: mode))
+            XCTAssertEqual(s.tokens, plain.tokens, mode)
+            XCTAssertGreaterThan(s.speculation?.accepted ?? 0, 0, mode)
+        }
+    }
+
     /// A draft through every layer and the full head is the model itself: every draft is
     /// accepted, so reusing the draft's KV entries and hidden states is exactly right.
     func testFullDepthFullHeadDraftIsAlwaysAccepted() throws {
