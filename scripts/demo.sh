@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install libzstd, build release, fetch Gemma 3 270M,
-# convert it to .tern, and generate from a prompt.
+# convert it to .tern, calibrate self-speculative drafting (once, ~1 minute), and generate from a
+# prompt with speculation.
 # Usage: scripts/demo.sh ["PROMPT"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,5 +13,8 @@ tern="${gguf%.gguf}.tern"
 if [ ! -f "$tern" ] || [ "$tern" -ot .build/release/tern-quantize ]; then
   .build/release/tern-quantize "$gguf" "$tern"
 fi
+if ! .build/release/tern inspect "$tern" | grep -q "tern.draft.vocab"; then
+  .build/release/tern calibrate -m "$tern"
+fi
 prompt="${1:-The capital of France is Paris. The capital of Germany is}"
-.build/release/tern run -m "$tern" -p "$prompt" -n 64 --temp 0
+.build/release/tern run -m "$tern" -p "$prompt" -n 64 --temp 0 --speculate auto

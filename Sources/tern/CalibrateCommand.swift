@@ -42,13 +42,14 @@ enum CalibrateCommand {
             writeStderr(String(format: "[%5.1fs] ", Date().timeIntervalSince(start)) + line + "\n")
         }
         let L = model.model.layerCount
-        let chosen = best.vocab == 0 && best.exitLayer == L ? "lookup only"
-            : (best.exitLayer < L ? "early-exit:\(best.exitLayer)+" : "") + (best.vocab > 0 ? "vocab:\(best.vocab)+" : "") + "lookup"
+        let chosen = best.vocab == 0 && best.exitLayer == L && best.skipLayers.isEmpty ? "lookup only"
+            : Speculation(lookup: true, earlyExit: best.exitLayer < L ? best.exitLayer : nil, vocab: best.vocab > 0 ? best.vocab : nil,
+                          skip: best.skipLayers.isEmpty ? nil : best.skipLayers).description
         writeStderr(String(format: "chosen: %@, draft %d, min-p %.2f: %.1f tokens/s = %.2fx plain (%.1f)\n",
                            chosen, best.maxDraft, best.minProbability, best.tokensPerSecond, best.tokensPerSecond / plain, plain))
         if a.flags.contains("--json") {
-            print(String(format: "{\"drafters\":%@,\"vocab\":%d,\"exit_layer\":%d,\"max_draft\":%d,\"min_probability\":%.2f,\"tokens_per_second\":%.2f,\"plain_tokens_per_second\":%.2f,\"acceptance\":%.3f}",
-                         jsonString(chosen), best.vocab, best.exitLayer, best.maxDraft, best.minProbability, best.tokensPerSecond, plain, best.acceptance))
+            print(String(format: "{\"drafters\":%@,\"vocab\":%d,\"exit_layer\":%d,\"skip_layers\":[%@],\"lookup_match\":%d,\"max_draft\":%d,\"min_probability\":%.2f,\"tokens_per_second\":%.2f,\"plain_tokens_per_second\":%.2f,\"acceptance\":%.3f}",
+                         jsonString(chosen), best.vocab, best.exitLayer, best.skipLayers.map(String.init).joined(separator: ","), best.lookupMatch, best.maxDraft, best.minProbability, best.tokensPerSecond, plain, best.acceptance))
         }
         guard !a.flags.contains("--dry-run") else { return }
         var meta = model.file.metadata
