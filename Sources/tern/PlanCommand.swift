@@ -6,6 +6,7 @@ import TernPlanner
 enum PlanCommand {
     static let usage = """
     usage: tern plan -m MODEL.tern [--mem-budget SIZE] [-c CTX] [--speculate MODE] [--json]
+           tern plan --shape llama-3.2-1b [--mem-budget SIZE] [-c CTX] [--json]
 
     Shows how MODEL runs within a memory budget: which weights stay mapped in place and which
     are streamed from the file through a two-slot cache, the KV cache and scratch, the predicted
@@ -13,6 +14,9 @@ enum PlanCommand {
 
     options:
       -m, --model PATH      checkpoint
+      --shape NAME          instead of a checkpoint, size a model Tern cannot load yet from its
+                            published shape, as tern-quantize would convert it (computed, no
+                            weights read): llama-3.2-1b
       --mem-budget SIZE     budget, e.g. 160M or 1.5G (default: none, everything resident)
       --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       -c, --ctx-size N      positions a sequence may reach (default 2048)
@@ -26,8 +30,12 @@ enum PlanCommand {
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"], ["-b", "--batch"],
-                                             ["--speculate"], ["--draft-max"]],
+                                             ["--speculate"], ["--draft-max"], ["--shape"]],
                               flagNames: [["--json"], ["--no-measure"]], usage: usage)
+        if let name = a.string("--shape") {
+            try hypothetical(a, name: name)
+            return
+        }
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let budget = try memoryBudget(a)
         let ctx = try a.int("-c", default: 2048, range: 1...1 << 22)
@@ -80,6 +88,39 @@ enum PlanCommand {
     }
 }
 
+extension PlanCommand {
+    static func hypothetical(_ a: Arguments, name: String) throws {
+        let ctx = try a.int("-c", default: 2048, range: 1...1 << 22)
+        let batch = try a.int("-b", default: Generator.prefillBatch, range: 1...4096)
+        guard let shape = HypotheticalShape.shape(name, context: ctx, batch: min(batch, ctx)) else {
+            throw UsageError(message: "unknown --shape '\(name)' (known: \(HypotheticalShape.names.joined(separator: ", ")))")
+        }
+        let budget = try memoryBudget(a)
+        let plan: Plan
+        do {
+            plan = try Planner.plan(shape, budget: budget, kv: try kvPrecision(a)?.rawValue, draft: DraftRequest(maxDraft: 6, vocab: 16384))
+        } catch let e as PlanError {
+            throw TernError.budget("--mem-budget: \(e.description)")
+        }
+        let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
+        if a.flags.contains("--json") {
+            print("{\"shape\":\(jsonString(name)),\"computed\":true,\"budget_bytes\":\(budget ?? 0),\"context\":\(ctx),"
+                + "\"minimum_bytes\":\(plan.minimumBytes),\"peak_bytes\":\(plan.peakBytes),\"resident_weight_bytes\":\(plan.residentWeightBytes),"
+                + "\"streamed_bytes_per_token\":\(plan.streamedBytesPerToken),\"streamed_layers\":\(streamed.count),\"layers\":\(plan.layers.count),"
+                + "\"lm_head\":\"\(plan.lmHead.rawValue)\",\"state_bytes\":\(plan.stateBytes),\"kv_precision\":\"\(plan.kvPrecision)\","
+                + "\"draft_max\":\(plan.maxDraft),\"draft_vocab\":\(plan.draftVocab),\"draft_bytes\":\(plan.draftBytes)}")
+            return
+        }
+        print("plan for \(name) (computed from its published shape; no checkpoint read), context \(ctx), budget \(budget.map(Planner.mib) ?? "none")")
+        print("  weights \(Planner.mib(shape.layerBytes.reduce(0, +) + shape.lmHeadBytes)) (\(plan.layers.count) layers of \(Planner.mib(shape.layerBytes[0])), LM head \(Planner.mib(shape.lmHeadBytes)))")
+        print("  mapped in place \(Planner.mib(plan.residentWeightBytes)); streamed \(streamed.count) of \(plan.layers.count) layers"
+              + (plan.lmHead == .streamed ? " and the LM head" : "") + ", \(Planner.mib(plan.streamedBytesPerToken)) per token")
+        print("  KV cache (\(plan.kvPrecision)) + scratch \(Planner.mib(plan.stateBytes)); speculation \(Planner.mib(plan.draftBytes))"
+              + (plan.maxDraft > 0 ? " (\(plan.maxDraft) drafts, \(plan.draftVocab)-token head)" : " (none)"))
+        print("  predicted peak \(Planner.mib(plan.peakBytes)); minimum budget \(Planner.mibUp(plan.minimumBytes))")
+    }
+}
+
 /// Bytes/s of reading `path` with pread in 4 MiB pieces, best of two passes (the second usually
 /// from the page cache, as streaming rereads are).
 func fileReadBandwidth(path: String, bytes: Int) -> Double {
@@ -101,4 +142,35 @@ func fileReadBandwidth(path: String, bytes: Int) -> Double {
         best = max(best, Double(off) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9))
     }
     return best
+}
+
+/// Model shapes `tern plan --shape` can size without a checkpoint: architectures Tern cannot load
+/// yet, planned as tern-quantize would convert their Q4_K_M GGUF (Q4_K matrices -> q4 at 20 bytes
+/// per 32 weights; Q6_K attn_v, ffn_down and the tied embedding -> q8 at 34 bytes per 32).
+enum HypotheticalShape {
+    static let names = ["llama-3.2-1b"]
+
+    /// Llama 3.2 1B (Meta's published config: 16 layers, width 2048, FFN 8192, 32 heads, 8 KV
+    /// heads of 64, 131072-token context, 128256-token vocabulary, tied embeddings, no sliding
+    /// window) at `context` positions in batches of `batch`.
+    static func shape(_ name: String, context: Int, batch: Int) -> MemoryShape? {
+        guard name == "llama-3.2-1b" else { return nil }
+        let layers = 16, width = 2048, ffn = 8192, heads = 32, kvHeads = 8, headDim = 64, vocab = 128_256
+        let q = heads * headDim, kv = kvHeads * headDim
+        func q4(_ r: Int, _ c: Int) -> Int { (r + 3) / 4 * 4 * c / 32 * 20 }
+        func q8(_ r: Int, _ c: Int) -> Int { (r + 3) / 4 * 4 * c / 32 * 34 }
+        let layer = q4(q, width) + q4(kv, width) + q8(kv, width) + q4(width, q) + 2 * q4(ffn, width) + q8(width, ffn)
+        let kvBytes = layers * 2 * context * kv * 2  // f16 K and V for every position
+        let scratch = 4 * batch * (3 * width + 2 * q + 2 * kv + 2 * ffn + 2 * headDim) + 4 * (batch + 1) * width
+        let acts = [width, q, ffn].reduce(0) { $0 + batch * ($1 + $1 / 32 * 16) }
+        let logits = 4 * vocab
+        var s = MemoryShape(layerBytes: [Int](repeating: layer, count: layers), lmHeadBytes: q8(vocab, width),
+                            lmHeadGroupBytes: width / 32 * 4 * 34, residentBytes: 4 * width * (2 * layers + 1),
+                            stateBytes: kvBytes + scratch + acts + logits, stateBytesQ8KV: kvBytes * 34 / 64 + scratch + acts + logits,
+                            tokenizerBytes: vocab * 48)
+        s.logitsRowBytes = 4 * vocab
+        s.draftHeadRowBytes = width / 32 * 34 + 4
+        s.hiddenRowBytes = 4 * width
+        return s
+    }
 }

@@ -173,7 +173,8 @@ final class CLITests: XCTestCase {
     }
 
     func testHelpOnEveryCommand() throws {
-        for args in [["--help"], ["run", "--help"], ["tokenize", "--help"], ["inspect", "--help"], ["bench", "--help"], ["perplexity", "--help"]] {
+        for args in [["--help"], ["run", "--help"], ["tokenize", "--help"], ["inspect", "--help"], ["bench", "--help"], ["perplexity", "--help"],
+                     ["plan", "--help"], ["chat", "--help"], ["calibrate", "--help"]] {
             let r = try TestSupport.run(tern, args)
             XCTAssertEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.stdout.contains("usage: tern"), "\(args): \(r.stdout)")
@@ -181,6 +182,20 @@ final class CLITests: XCTestCase {
         let q = try TestSupport.run(quantize, ["--help"])
         XCTAssertEqual(q.status, 0)
         XCTAssertTrue(q.stdout.contains("--compress") && q.stdout.contains("Q4_K"))
+        // A shape Tern cannot load yet is sized from its published configuration (computed).
+        let llama = try TestSupport.run(tern, ["plan", "--shape", "llama-3.2-1b", "--mem-budget", "512M", "--json"])
+        XCTAssertEqual(llama.status, 0, llama.stderr)
+        let lo = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(llama.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(lo["computed"] as? Bool, true)
+        XCTAssertEqual(lo["layers"] as? Int, 16)
+        XCTAssertLessThanOrEqual(lo["peak_bytes"] as? Int ?? .max, 512 << 20)
+        XCTAssertGreaterThan(lo["streamed_bytes_per_token"] as? Int ?? 0, 500 << 20, "a 1B model does not fit 512 MiB in place")
+        let small = try TestSupport.run(tern, ["plan", "--shape", "llama-3.2-1b", "--mem-budget", "64M"])
+        XCTAssertEqual(small.status, 1)
+        XCTAssertTrue(small.stderr.contains("needs at least"), small.stderr)
+        let unknown = try TestSupport.run(tern, ["plan", "--shape", "gpt-9"])
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("unknown --shape 'gpt-9'"), unknown.stderr)
         let bad = try TestSupport.run(tern, ["run", "--bogus"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("unknown option --bogus"))

@@ -88,4 +88,41 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(parseByteSize("4096"), 4096)
         for bad in ["", "M", "-5M", "12Q", "1e30G", "nan"] { XCTAssertNil(parseByteSize(bad), bad) }
     }
+
+    /// Speculation's allowance (SpecMemo-style): granted in full without a budget; under one it
+    /// comes out of what the rest leaves, shrinks (fewer drafts, then a smaller head, then
+    /// nothing) as the budget tightens, never breaks the budget, never raises the minimum and
+    /// never changes the KV precision.
+    func testDraftAllowanceShrinksBeforeAnythingFails() throws {
+        var s = shape
+        s.logitsRowBytes = 4 * 262_144
+        s.draftHeadRowBytes = 684
+        s.hiddenRowBytes = 4 * 640
+        s.stateBytesQ8KV = 2 * MiB
+        let want = DraftRequest(maxDraft: 6, vocab: 16384)
+        XCTAssertEqual(want.bytes(s), 6 * 4 * 262_144 + 16384 * 684 + 7 * 4 * 640)
+        let free = try Planner.plan(s, budget: nil, draft: want)
+        XCTAssertEqual([free.maxDraft, free.draftVocab, free.draftBytes], [6, 16384, want.bytes(s)])
+        XCTAssertEqual(free.peakBytes, try Planner.plan(s, budget: nil).peakBytes + want.bytes(s))
+        let minimum = try Planner.plan(s, budget: nil).minimumBytes
+        XCTAssertEqual(try Planner.plan(s, budget: minimum, draft: want).maxDraft, 0, "nothing left at the minimum")
+        XCTAssertEqual(try Planner.plan(s, budget: minimum, draft: want).kvPrecision, try Planner.plan(s, budget: minimum).kvPrecision)
+        for budget in stride(from: minimum - 4 * MiB, through: minimum, by: 256 << 10) {
+            XCTAssertEqual((try? Planner.plan(s, budget: budget, draft: want)) == nil, (try? Planner.plan(s, budget: budget)) == nil,
+                           "speculation never changes whether a budget fits (\(budget))")
+        }
+        var sawPartial = false, previous = 0
+        for budget in stride(from: minimum, through: 400 * MiB, by: MiB) {
+            let p = try Planner.plan(s, budget: budget, draft: want)
+            XCTAssertLessThanOrEqual(p.peakBytes, budget)
+            XCTAssertEqual(p.kvPrecision, try Planner.plan(s, budget: budget).kvPrecision, "budget \(budget)")
+            XCTAssertEqual(p.draftBytes, DraftRequest(maxDraft: p.maxDraft, vocab: p.draftVocab).bytes(s))
+            XCTAssertGreaterThanOrEqual(p.draftBytes, previous, "more memory never means less speculation")
+            previous = p.draftBytes
+            if p.maxDraft > 0 && p.draftBytes < want.bytes(s) { sawPartial = true }
+        }
+        XCTAssertTrue(sawPartial, "between the minimum and plenty, a shrunken allowance")
+        XCTAssertEqual(want.shrinking.first, want)
+        XCTAssertEqual(want.shrinking.last, DraftRequest(maxDraft: 1, vocab: 0))
+    }
 }
