@@ -58,6 +58,8 @@ extension Session {
         var batches = (0...maxDraft + 1).map { [Int32](repeating: 0, count: $0) }
         var q = greedy ? [] : (0...maxDraft).map { _ in [(Int32, Float)]() }
         var p: [(Int32, Float)] = []
+        var proposal: [Int32] = []
+        proposal.reserveCapacity(maxDraft + 1)
         var qDense = [Float](repeating: 0, count: greedy ? 0 : lm.vocabSize)
         var next = sampler.sample(state.logitsRow(0))
         var count = 0
@@ -75,7 +77,7 @@ extension Session {
             var drafted = 0, rows = 0
             var lookupDrafts = 0
             if room > 0, var lk = drafters.lookup {
-                let proposal = lk.propose(after: history, limit: room)
+                lk.propose(after: history, limit: room, into: &proposal)
                 drafters.lookup = lk
                 if drafters.model == nil || lk.matchLength >= drafters.lookupMinimumMatch {
                     lookupDrafts = proposal.count

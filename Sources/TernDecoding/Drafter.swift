@@ -2,8 +2,18 @@
 /// `limit` next tokens. Drafts are only guesses — the verifier keeps exactly the tokens plain
 /// decoding would produce — so a drafter affects speed, never output.
 public protocol Drafter {
-    /// Up to `limit` proposed continuations of `history` (possibly none).
-    mutating func propose(after history: [Int32], limit: Int) -> [Int32]
+    /// Up to `limit` proposed continuations of `history` (possibly none), into `proposal`
+    /// (replacing its contents; its storage is reused, so a decode loop allocates nothing).
+    mutating func propose(after history: [Int32], limit: Int, into proposal: inout [Int32])
+}
+
+extension Drafter {
+    /// Up to `limit` proposed continuations of `history` (possibly none), as a new array.
+    public mutating func propose(after history: [Int32], limit: Int) -> [Int32] {
+        var out: [Int32] = []
+        propose(after: history, limit: limit, into: &out)
+        return out
+    }
 }
 
 /// Running acceptance figures of a speculative decode.

@@ -13,9 +13,10 @@ public struct LookupDrafter: Drafter {
         self.maxNgram = max(self.minNgram, maxNgram)
     }
 
-    public mutating func propose(after history: [Int32], limit: Int) -> [Int32] {
+    public mutating func propose(after history: [Int32], limit: Int, into proposal: inout [Int32]) {
         matchLength = 0
-        guard limit > 0 else { return [] }
+        proposal.removeAll(keepingCapacity: true)
+        guard limit > 0 else { return }
         let count = history.count
         for n in stride(from: min(maxNgram, count - 1), through: minNgram, by: -1) where n >= 1 {
             let tail = history[(count - n)...]
@@ -25,11 +26,14 @@ public struct LookupDrafter: Drafter {
                 if history[i] == tail.first!, history[i..<i + n].elementsEqual(tail) {
                     let from = i + n
                     let to = min(count, from + limit)
-                    if from < to { matchLength = n; return Array(history[from..<to]) }
+                    if from < to {
+                        matchLength = n
+                        proposal.append(contentsOf: history[from..<to])
+                        return
+                    }
                 }
                 i -= 1
             }
         }
-        return []
     }
 }

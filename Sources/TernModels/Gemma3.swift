@@ -290,9 +290,11 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         return m
     }
 
-    /// Runs `body(b)` for each batch row, in parallel when there are several.
+    /// Runs `body(b)` for each batch row, in parallel for prefill-sized batches. A few rows (a
+    /// decode step, a verification pass) run on the calling thread: the row work is small, and
+    /// dispatching a closure to the pool allocates its context.
     @inline(__always) func rows(_ n: Int, _ parallel: Parallel, _ body: (Int) -> Void) {
-        if n == 1 { body(0); return }
+        if n <= 8 { for b in 0..<n { body(b) }; return }
         parallel.forEach(n, minChunk: 1) { r in for b in r { body(b) } }
     }
 

@@ -64,7 +64,7 @@ final class CLITests: XCTestCase {
     }
 
     /// The decode loop allocates nothing: a malloc counter preloaded into `tern bench` counts the
-    /// same number of mallocs for 8 and for 40 decoded tokens.
+    /// same number of mallocs for 8 and for 40 decoded tokens (plain, streamed, speculative).
     func testDecodeLoopAllocatesNothing() throws {
         let dir = TestSupport.tempDir()
         let src = TestSupport.packageRoot.appendingPathComponent("Tests/reference/malloc_counter.c").path
@@ -95,6 +95,9 @@ final class CLITests: XCTestCase {
         try same([], "resident decode")
         // Also when layers and the LM head are streamed under a budget.
         try same(["--mem-budget", "160M"], "streamed decode")
+        // And speculative decoding (model drafts and lookup drafts, batched verification); here
+        // -n is tokens per prompt of `bench --speculate`, which decodes its prompts both ways.
+        try same(["--speculate", "vocab:4096+lookup"], "speculative decode")
     }
 
     /// Piped chat: each line is a turn; /reset forgets. The base Gemma 3 270M is not instruction
