@@ -1,4 +1,5 @@
 import Foundation
+import Tern
 import TernFormat
 import TernKernels
 
@@ -8,7 +9,7 @@ enum TinyGemma {
     static let tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "▁a", "▁b", "▁c", "▁d", "▁e", "▁f", "▁g", "▁h"]
 
     static func write(to path: String, seed: UInt64 = 1, scale: Float = 0.35) throws {
-        var rng = SplitRNG(state: seed)
+        var rng = SplitMix64(seed: seed)
         let width = 64, ffn = 64, heads = 2, kvHeads = 1, headDim = 32, layers = 2, vocab = tokens.count
         var m = Metadata()
         m["general.architecture"] = .string("gemma3")
@@ -51,17 +52,9 @@ enum TinyGemma {
         }
         try TernWriter.write(path: path, metadata: m, tensors: ts)
     }
+}
 
-    struct SplitRNG {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        /// Uniform in [-1, 1).
-        mutating func float() -> Float { Float(Double(next() >> 11) / Double(1 << 53)) * 2 - 1 }
-    }
+extension SplitMix64 {
+    /// Uniform in [-1, 1).
+    mutating func float() -> Float { Float(Double(next() >> 11) / Double(1 << 53)) * 2 - 1 }
 }
