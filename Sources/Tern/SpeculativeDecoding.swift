@@ -10,6 +10,11 @@ public struct Drafters {
     public var lookupMinimumMatch = 1
     /// Drafts from the model's own weights (early exit and/or a reduced-vocabulary head).
     public var model: ModelDrafter?
+    /// Recent acceptance of lookup drafts (exponential average). With a model drafter, lookup
+    /// goes first only while this stays at or above `lookupFloor`; model steps pull it back
+    /// towards 0.5, so a context that starts repeating gets lookup again.
+    public var lookupScore = 0.5
+    public var lookupFloor = 0.25
 
     public init(lookup: LookupDrafter? = nil, lookupMinimumMatch: Int = 1, model: ModelDrafter? = nil) {
         self.lookup = lookup
@@ -79,7 +84,7 @@ extension Session {
             if room > 0, var lk = drafters.lookup {
                 lk.propose(after: history, limit: room, into: &proposal)
                 drafters.lookup = lk
-                if drafters.model == nil || lk.matchLength >= drafters.lookupMinimumMatch {
+                if drafters.model == nil || (lk.matchLength >= drafters.lookupMinimumMatch && drafters.lookupScore >= drafters.lookupFloor) {
                     lookupDrafts = proposal.count
                     for (j, t) in proposal.enumerated() { d[j + 1] = t }
                 }
@@ -157,6 +162,11 @@ extension Session {
             stats.steps += 1
             stats.drafted += drafted
             stats.accepted += accepted
+            if byLookup && drafted > 0 {
+                drafters.lookupScore = 0.7 * drafters.lookupScore + 0.3 * Double(accepted) / Double(drafted)
+            } else if !byLookup {
+                drafters.lookupScore = 0.95 * drafters.lookupScore + 0.05 * 0.5
+            }
             // Rows 0..<rows have logits. When every draft was kept and the last one has no row
             // (a model draft ends on a drafted token), it becomes the next token to feed.
             let kept = min(accepted, rows - 1)
