@@ -164,7 +164,9 @@ extension Generator {
             if let c = cachedDrafter, c.key == key {
                 drafters.model = c.drafter
             } else {
-                let d = try ModelDrafter(model: lm, exitLayer: exit, skip: Set(skip ?? []), ids: vocab.map { model.draftRanking($0, calibration: cal) }, maxDraft: k)
+                // An empty ranking (no ordinary tokens at all) drafts with the full head.
+                let ids = vocab.map { model.draftRanking($0, calibration: cal) }.flatMap { $0.isEmpty ? nil : $0 }
+                let d = try ModelDrafter(model: lm, exitLayer: exit, skip: Set(skip ?? []), ids: ids, maxDraft: k)
                 cachedDrafter = (key, d)
                 drafters.model = d
             }

@@ -49,8 +49,12 @@ extension Session {
     public func decodeSpeculative(maxTokens: Int, sampler: inout Sampler, drafters: inout Drafters, maxDraft: Int,
                                   history: inout [Int32], stats: inout SpeculationStats, onToken: (Int32) throws -> Bool) throws {
         guard maxTokens > 0 else { return }
-        precondition(state.logitsRows > maxDraft && state.maxBatch > maxDraft, "state too small for \(maxDraft) drafts")
-        if let m = drafters.model { precondition(m.maxDraft >= maxDraft, "model drafter keeps \(m.maxDraft) rows, \(maxDraft) asked for") }
+        guard maxDraft >= 1, state.logitsRows > maxDraft, state.maxBatch > maxDraft else {
+            throw TernError.usage("speculative decoding with \(maxDraft) drafts needs a session with at least \(maxDraft + 1) logits rows and batch positions (it has \(state.logitsRows) and \(state.maxBatch))")
+        }
+        if let m = drafters.model, m.maxDraft < maxDraft {
+            throw TernError.usage("the model drafter keeps \(m.maxDraft) drafts, \(maxDraft) asked for")
+        }
         if pending != nil { try append([]) }
         guard position > 0 else { throw TernError.usage("nothing to continue: append a prompt first") }
         guard position < capacity else { throw TernError.contextFull("the context of \(capacity) is full") }
