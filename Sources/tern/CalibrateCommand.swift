@@ -43,7 +43,7 @@ enum CalibrateCommand {
             writeStderr(String(format: "[%5.1fs] ", Date().timeIntervalSince(start)) + line + "\n")
         }
         let L = model.model.layerCount
-        let chosen = best.vocab == 0 && best.exitLayer == L && best.skipLayers.isEmpty ? "lookup only"
+        let chosen = best.vocab == 0 && best.exitLayer == L && best.skipLayers.isEmpty ? "lookup"
             : Speculation(lookup: true, earlyExit: best.exitLayer < L ? best.exitLayer : nil, vocab: best.vocab > 0 ? best.vocab : nil,
                           skip: best.skipLayers.isEmpty ? nil : best.skipLayers).description
         writeStderr(String(format: "chosen: %@, draft %d, min-p %.2f: %.1f tokens/s = %.2fx plain (%.1f)\n",
