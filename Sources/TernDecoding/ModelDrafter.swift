@@ -77,12 +77,6 @@ public final class ModelDrafter: @unchecked Sendable {
         }
     }
 
-    /// Bytes this drafter holds for `n` reduced-vocabulary rows (0 for the full head) of `kind`.
-    public static func memoryBytes(rows n: Int, width: Int, kind: QuantKind, maxDraft: Int) -> Int {
-        let head = n > 0 ? (n + 3) / 4 * (width / 32) * kind.groupBlockBytes + 4 * n : 0
-        return head + 4 * (maxDraft + 1) * width
-    }
-
     /// Keeps row 0 of `state.hidden` (the exit hidden state of the token at draft position `j`).
     @inline(__always) public func save(_ state: ModelState, at j: Int) {
         (hiddenRows + j * width).update(from: state.hidden, count: width)
