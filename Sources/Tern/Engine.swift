@@ -64,10 +64,19 @@ public final class TernModel: @unchecked Sendable {
     public let options: LoadOptions
     /// The KV cache precision every sequence of this model uses (from the plan).
     public var kvPrecision: KVPrecision { KVPrecision(rawValue: plan.kvPrecision) ?? .f16 }
+    /// The drafting settings `tern calibrate` stored in the checkpoint (nil: never calibrated,
+    /// or the stored values do not fit this model).
+    public let calibration: DraftCalibration?
     let store: WeightStore
 
     /// The plan for `path` under `options`, without loading the weights.
     public static func plan(path: String, options: LoadOptions) throws -> (Plan, TernFile, SentencePieceTokenizer, Int) {
+        let p = try planned(path: path, options: options)
+        return (p.plan, p.file, p.tokenizer, p.context)
+    }
+
+    static func planned(path: String, options: LoadOptions)
+        throws -> (plan: Plan, file: TernFile, tokenizer: SentencePieceTokenizer, context: Int, calibration: DraftCalibration?) {
         let map = try MappedFile(path: path)
         if GGUFFile.hasMagic(map) {
             let out = (path.hasSuffix(".gguf") ? String(path.dropLast(5)) : path) + ".tern"
@@ -86,11 +95,11 @@ public final class TernModel: @unchecked Sendable {
         }
         let shape = try Gemma3Model.memoryShape(file: file, vocab: tokenizer.vocab.count, capacity: context,
                                                 maxBatch: min(options.maxBatch, context), options: StateOptions(logitsRows: options.logitsRows))
+        let cal = try? DraftCalibration(metadata: file.metadata, file: path, vocabSize: tokenizer.vocab.count,
+                                        layers: file.metadata.int("gemma3.block_count") ?? 0)
         do {
-            let cal = try? DraftCalibration(metadata: file.metadata, file: path, vocabSize: tokenizer.vocab.count,
-                                            layers: file.metadata.int("gemma3.block_count") ?? 0)
             let draft = options.speculation.request(calibration: cal, maxDraft: options.maxDraft)
-            return (try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue, draft: draft), file, tokenizer, context)
+            return (try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue, draft: draft), file, tokenizer, context, cal)
         } catch let e as PlanError {
             throw TernError.budget("--mem-budget: \(e.description)")
         }
@@ -99,7 +108,8 @@ public final class TernModel: @unchecked Sendable {
     /// Opens a `.tern` file and plans it into `options.memoryBudget`. A GGUF file is refused
     /// with the command that converts it; a budget below the minimum is refused naming it.
     public init(path: String, options: LoadOptions = LoadOptions()) throws {
-        let (plan, file, tokenizer, context) = try TernModel.plan(path: path, options: options)
+        let (plan, file, tokenizer, context, calibration) = try TernModel.planned(path: path, options: options)
+        self.calibration = calibration
         self.plan = plan
         self.file = file
         self.tokenizer = tokenizer
@@ -147,13 +157,13 @@ public final class Generator: @unchecked Sendable {
         self.model = model
         parallel = Parallel(threads: threads)
         stateOptions = StateOptions(logitsRows: 1, kv: model.kvPrecision)
-        calibration = try? model.draftCalibration()
+        calibration = model.calibration
     }
 
     /// Drafts per verification pass when speculating; nil: the calibrated length (else 6).
     public var maxDraft: Int?
     /// Drafting calibration used by `--speculate auto` and for the vocabulary ranking; defaults
-    /// to what the checkpoint stores (``TernModel/draftCalibration()``).
+    /// to what the checkpoint stores (``TernModel/calibration``).
     public var calibration: DraftCalibration? { didSet { cachedDrafter = nil } }
     /// The model drafter last built, reused while the settings stay the same.
     var cachedDrafter: (key: String, drafter: ModelDrafter)?

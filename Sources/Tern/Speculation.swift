@@ -93,11 +93,6 @@ struct SpeculationSetup {
 }
 
 extension TernModel {
-    /// The calibration stored in the checkpoint, if any.
-    public func draftCalibration() throws -> DraftCalibration? {
-        try DraftCalibration(metadata: file.metadata, file: file.path, vocabSize: model.vocabSize, layers: model.layerCount)
-    }
-
     /// Token ids by frequency: the calibrated ranking, else tokenizer merge order.
     public func draftRanking(_ n: Int, calibration: DraftCalibration?) -> [Int32] {
         if let c = calibration, c.ranking.count >= n { return Array(c.ranking.prefix(n)) }
