@@ -63,9 +63,7 @@ public struct Calibrator {
             if sample.count < 128 { sample += s.promptTokens + s.tokens }
             progress("counting tokens: seed prompt \(i + 1)/\(Calibrator.seedPrompts.count)")
         }
-        let v = model.tokenizer.vocab
-        let ranking = DraftCalibration.rank(counts: counts, scores: v.scores,
-                                            excluded: { [.control, .unused, .unknown].contains(v.kinds[$0]) }, limit: min(lm.vocabSize, 65536))
+        let ranking = model.rankVocabulary(counts: counts, limit: min(lm.vocabSize, 65536))
         var rankOf = [Int32: Int]()
         for (i, id) in ranking.enumerated() { rankOf[id] = i }
         gen.calibration = DraftCalibration(ranking: ranking, vocab: 0, exitLayer: L, maxDraft: 6, minProbability: 0)

@@ -96,9 +96,15 @@ extension TernModel {
     /// Token ids by frequency: the calibrated ranking, else tokenizer merge order.
     public func draftRanking(_ n: Int, calibration: DraftCalibration?) -> [Int32] {
         if let c = calibration, c.ranking.count >= n { return Array(c.ranking.prefix(n)) }
+        return rankVocabulary(counts: nil, limit: n)
+    }
+
+    /// At most `limit` token ids, by `counts` (nil: none counted) and then tokenizer merge order;
+    /// control, unused and unknown tokens are never drafted.
+    public func rankVocabulary(counts: [Int]?, limit: Int) -> [Int32] {
         let v = tokenizer.vocab
-        return DraftCalibration.rank(counts: [Int](repeating: 0, count: v.count), scores: v.scores,
-                                     excluded: { [.control, .unused, .unknown].contains(v.kinds[$0]) }, limit: n)
+        return DraftCalibration.rank(counts: counts ?? [Int](repeating: 0, count: v.count), scores: v.scores,
+                                     excluded: { [.control, .unused, .unknown].contains(v.kinds[$0]) }, limit: limit)
     }
 }
 
