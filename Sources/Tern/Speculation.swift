@@ -68,8 +68,13 @@ public struct Speculation: Sendable, Equatable, CustomStringConvertible {
             guard let cal else { return DraftRequest(maxDraft: maxDraft ?? 6, vocab: 0) }
             return DraftRequest(maxDraft: maxDraft ?? cal.maxDraft, vocab: cal.vocab)
         }
-        let n = vocab.map { $0 > 0 ? $0 : cal.map { $0.vocab > 0 ? $0.vocab : 16384 } ?? 16384 } ?? 0
-        return DraftRequest(maxDraft: maxDraft ?? 6, vocab: n)
+        return DraftRequest(maxDraft: maxDraft ?? 6, vocab: draftVocab(calibration: cal) ?? 0)
+    }
+
+    /// Rows of the draft head asked for: `vocab:N` gives N; bare `vocab` the calibrated size,
+    /// else 16384; nil without `vocab`.
+    func draftVocab(calibration cal: DraftCalibration?) -> Int? {
+        vocab.map { $0 > 0 ? $0 : cal.map { $0.vocab > 0 ? $0.vocab : 16384 } ?? 16384 }
     }
 
     public var description: String {
@@ -144,7 +149,7 @@ extension Generator {
         let budgeted = model.plan.budget != nil
         if budgeted {
             k = min(k, model.plan.maxDraft)
-            if let v = want.vocab, model.plan.draftVocab < (v > 0 ? v : cal.map { $0.vocab > 0 ? $0.vocab : 16384 } ?? 16384) {
+            if let v = want.draftVocab(calibration: cal), model.plan.draftVocab < v {
                 want.vocab = model.plan.draftVocab > 0 ? model.plan.draftVocab : nil
                 if want.vocab == nil { want.earlyExit = nil; want.skip = nil }
             }
@@ -158,7 +163,7 @@ extension Generator {
             drafters.lookupMinimumMatch = cal?.lookupMatch ?? 2
             // Bare names take the calibrated value (or a default).
             let exit = want.earlyExit.map { $0 > 0 ? min($0, L) : cal.map { $0.exitLayer < L ? $0.exitLayer : L - 2 } ?? L - 2 } ?? L
-            let vocab = want.vocab.map { $0 > 0 ? min($0, lm.vocabSize) : (cal.map { $0.vocab > 0 ? $0.vocab : 16384 } ?? 16384) }
+            let vocab = want.draftVocab(calibration: cal).map { min($0, lm.vocabSize) }
             let skip = want.skip.map { $0.isEmpty ? (cal?.skipLayers.isEmpty == false ? cal!.skipLayers : [L / 2]) : $0 }
             if let bad = skip?.first(where: { $0 >= L }) { throw TernError.usage("--speculate skip: layer \(bad) does not exist (the model has layers 0...\(L - 1))") }
             let key = "\(exit)/\(vocab ?? 0)/\(k)/\(skip ?? [])"
