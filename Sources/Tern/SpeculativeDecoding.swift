@@ -70,6 +70,13 @@ extension Session {
         var proposal: [Int32] = []
         proposal.reserveCapacity(maxDraft + 1)
         var qDense = [Float](repeating: 0, count: greedy ? 0 : lm.vocabSize)
+        /// One batched pass over next + `n` drafts (d[0...n]) through every layer, logits for
+        /// each row; returns the rows.
+        func fullPass(_ n: Int, at start: Int) throws -> Int {
+            for j in 0...n { batches[n + 1][j] = d[j] }
+            try lm.forward(tokens: batches[n + 1], startPos: start, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
+            return n + 1
+        }
         var next = sampler.sample(state.logitsRow(0))
         var count = 0
         var first = true
@@ -95,11 +102,8 @@ extension Session {
             }
             let byLookup = lookupDrafts > 0 || drafters.model == nil
             if byLookup {
-                // One batched pass over next + lookup drafts.
                 drafted = lookupDrafts
-                rows = drafted + 1
-                for j in 0..<rows { batches[rows][j] = d[j] }
-                try lm.forward(tokens: batches[rows], startPos: start, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
+                rows = try fullPass(drafted, at: start)
                 stats.lookupSteps += 1
             } else if let md = drafters.model {
                 // Draft one token at a time; without skipped layers, keep each exit state.
@@ -131,10 +135,8 @@ extension Session {
                     }
                     try lm.logits(rows: 0..<rows, state: state, parallel: parallel)
                 } else {
-                    // The draft's states are not the model's: one full batched pass over next + drafts.
-                    rows = drafted + 1
-                    for j in 0..<rows { batches[rows][j] = d[j] }
-                    try lm.forward(tokens: batches[rows], startPos: start, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
+                    // The draft's states are not the model's.
+                    rows = try fullPass(drafted, at: start)
                 }
                 stats.modelSteps += 1
             }
