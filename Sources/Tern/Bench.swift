@@ -80,22 +80,25 @@ public struct SpeculationBench: Sendable {
     public var plainTPS = 0.0
     public var speculativeTPS = 0.0
     public var stats = SpeculationStats()
-    /// Prompts whose greedy tokens were identical both ways (all of them, unless a bug).
-    public var identical = 0
+    /// Prompts whose greedy tokens differed between the two (none, unless a bug).
+    public var differing: [String] = []
     public var prompts = 0
+    /// Prompts whose greedy tokens were identical both ways.
+    public var identical: Int { prompts - differing.count }
     public var drafters = ""
     /// Accepted drafts per verification pass.
     public var meanAccepted: Double { stats.steps > 0 ? Double(stats.accepted) / Double(stats.steps) : 0 }
 }
 
 extension Generator {
-    /// Greedy decoding of `tokens` tokens after each prompt, plainly and with `speculation`
-    /// (after one untimed warm-up of each); tokens/s are total tokens over total decode time.
-    public func benchSpeculation(prompts: [String], tokens: Int, speculation: Speculation) throws -> SpeculationBench {
+    /// Greedy decoding of `tokens` tokens after each prompt, plainly and with `speculation`,
+    /// alternately (after one untimed warm-up of each when `warmUp`); tokens/s are total tokens
+    /// over total decode time.
+    public func benchSpeculation(prompts: [String], tokens: Int, speculation: Speculation, warmUp: Bool = true) throws -> SpeculationBench {
         var r = SpeculationBench()
         r.prompts = prompts.count
         let greedy = SamplingParameters(temperature: 0)
-        if let p = prompts.first {
+        if warmUp, let p = prompts.first {
             _ = try generate(prompt: p, maxTokens: tokens, sampling: greedy)
             _ = try generate(prompt: p, maxTokens: tokens, sampling: greedy, speculation: speculation)
         }
@@ -107,11 +110,8 @@ extension Generator {
             plainCount += max(0, a.tokens.count - 1)
             specTime += b.generationSeconds
             specCount += max(0, b.tokens.count - 1)
-            if a.tokens == b.tokens { r.identical += 1 }
-            if let s = b.speculation {
-                r.stats.steps += s.steps; r.stats.drafted += s.drafted; r.stats.accepted += s.accepted
-                r.stats.produced += s.produced; r.stats.lookupSteps += s.lookupSteps; r.stats.modelSteps += s.modelSteps
-            }
+            if a.tokens != b.tokens { r.differing.append(p) }
+            if let s = b.speculation { r.stats.add(s) }
             r.drafters = b.drafters ?? "off"
         }
         r.plainTPS = Double(plainCount) / max(plainTime, 1e-9)

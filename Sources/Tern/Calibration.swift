@@ -50,7 +50,7 @@ public struct Calibrator {
 
     /// Measures and returns the fastest settings (with every trial, for the report). `texts` are
     /// extra calibration texts to count. `progress` gets one line per stage.
-    public func run(texts: [String], progress: (String) -> Void) throws -> (best: DraftCalibration, plain: Double, trials: [Trial]) {
+    public func run(texts: [String], progress: (String) -> Void) throws -> (best: DraftCalibration, trials: [Trial]) {
         let lm = model.model, L = lm.layerCount
         let gen = Generator(model: model, threads: threads)
         gen.calibration = nil
@@ -68,7 +68,7 @@ public struct Calibrator {
         for (i, id) in ranking.enumerated() { rankOf[id] = i }
         gen.calibration = DraftCalibration(ranking: ranking, vocab: 0, exitLayer: L, maxDraft: 6, minProbability: 0)
 
-        // Plain decoding on the timing prompts: the reference tokens and speed.
+        // Plain decoding on the timing prompts: its speed, and its tokens for the coverage below.
         var reference: [[Int32]] = []
         var plainTime = 0.0, plainCount = 0
         for p in Calibrator.timingPrompts {
@@ -91,23 +91,12 @@ public struct Calibrator {
         func time(_ spec: Speculation, k: Int, p: Float) throws -> Trial {
             gen.maxDraft = k
             gen.calibration?.minProbability = p
-            var seconds = 0.0, count = 0, drafted = 0, accepted = 0, plainSeconds = 0.0, plainCount = 0
-            for (i, prompt) in Calibrator.timingPrompts.enumerated() {
-                let a = try gen.generate(prompt: prompt, maxTokens: timingTokens, sampling: SamplingParameters(temperature: 0), speculation: .off)
-                plainSeconds += a.generationSeconds
-                plainCount += max(0, a.tokens.count - 1)
-                let s = try gen.generate(prompt: prompt, maxTokens: timingTokens, sampling: SamplingParameters(temperature: 0), speculation: spec)
-                guard s.tokens == reference[i] else {
-                    throw TernError.usage("calibration: --speculate \(spec) gave different tokens from plain decoding on \"\(prompt)\"; please report this")
-                }
-                seconds += s.generationSeconds
-                count += max(0, s.tokens.count - 1)
-                drafted += s.speculation?.drafted ?? 0
-                accepted += s.speculation?.accepted ?? 0
+            let r = try gen.benchSpeculation(prompts: Calibrator.timingPrompts, tokens: timingTokens, speculation: spec, warmUp: false)
+            if let differing = r.differing.first {
+                throw TernError.usage("calibration: --speculate \(spec) gave different tokens from plain decoding on \"\(differing)\"; please report this")
             }
-            let t = Trial(speculation: spec.description, maxDraft: k, minProbability: p, tokensPerSecond: Double(count) / max(seconds, 1e-9),
-                          acceptance: drafted > 0 ? Double(accepted) / Double(drafted) : 0,
-                          plainTokensPerSecond: Double(plainCount) / max(plainSeconds, 1e-9))
+            let t = Trial(speculation: spec.description, maxDraft: k, minProbability: p, tokensPerSecond: r.speculativeTPS,
+                          acceptance: r.stats.acceptanceRate, plainTokensPerSecond: r.plainTPS)
             trials.append(t)
             progress(String(format: "%@ draft %d min-p %.2f: %.1f tokens/s = %.2fx plain (%.1f, same prompts, alternating), acceptance %.0f%%",
                             t.speculation, k, p, t.tokensPerSecond, t.speedup, t.plainTokensPerSecond, 100 * t.acceptance))
@@ -152,7 +141,7 @@ public struct Calibrator {
             result = DraftCalibration(ranking: ranking, vocab: 0, exitLayer: L, maxDraft: 6, minProbability: 0,
                                       tokensPerSecond: lookupOnly.tokensPerSecond, plainTokensPerSecond: lookupOnly.plainTokensPerSecond, acceptance: lookupOnly.acceptance)
         }
-        return (result, plain, trials)
+        return (result, trials)
     }
 
     /// Block influence of each layer (Men et al. 2024, "ShortGPT", arXiv 2403.03853): one minus

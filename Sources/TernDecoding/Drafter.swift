@@ -32,4 +32,14 @@ public struct SpeculationStats: Sendable, Equatable {
     public var produced = 0
     /// Tokens produced per verification pass.
     public var tokensPerStep: Double { steps > 0 ? Double(produced) / Double(steps) : 0 }
+
+    /// Adds another decode's figures to these (totals over several prompts).
+    public mutating func add(_ o: SpeculationStats) {
+        steps += o.steps
+        drafted += o.drafted
+        accepted += o.accepted
+        produced += o.produced
+        lookupSteps += o.lookupSteps
+        modelSteps += o.modelSteps
+    }
 }

@@ -39,7 +39,7 @@ enum CalibrateCommand {
         }
         let model = try TernModel(path: path)
         let start = Date()
-        let (best, _, _) = try Calibrator(model: model, threads: threads).run(texts: texts) { line in
+        let (best, _) = try Calibrator(model: model, threads: threads).run(texts: texts) { line in
             writeStderr(String(format: "[%5.1fs] ", Date().timeIntervalSince(start)) + line + "\n")
         }
         let L = model.model.layerCount

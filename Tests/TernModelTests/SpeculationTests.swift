@@ -42,8 +42,7 @@ final class SpeculationTests: XCTestCase {
                 XCTAssertEqual(st.produced, spec.tokens.count - 1, "\(mode): every token after the first comes from a verification pass")
                 XCTAssertLessThanOrEqual(st.accepted, st.drafted)
                 var t = totals[mode] ?? SpeculationStats()
-                t.steps += st.steps; t.drafted += st.drafted; t.accepted += st.accepted
-                t.lookupSteps += st.lookupSteps; t.modelSteps += st.modelSteps
+                t.add(st)
                 totals[mode] = t
             }
         }
