@@ -90,6 +90,23 @@ func kvPrecision(_ a: Arguments) throws -> KVPrecision? {
     return k
 }
 
+/// `--speculate MODE` (default auto).
+func speculation(_ a: Arguments) throws -> Speculation {
+    try Speculation(parsing: a.string("--speculate") ?? "auto")
+}
+
+/// `--draft-max N` (0...64), nil when absent (the calibrated length, else 6).
+func draftMax(_ a: Arguments) throws -> Int? {
+    a.string("--draft-max") == nil ? nil : try a.int("--draft-max", default: 6, range: 0...64)
+}
+
+/// The UTF-8 text in the file at `path`; `what` names it in the errors.
+func readUTF8Text(_ path: String, what: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else { throw UsageError(message: "cannot read \(what) \(path)") }
+    guard let text = String(data: data, encoding: .utf8) else { throw UsageError(message: "\(what) \(path) is not valid UTF-8") }
+    return text
+}
+
 /// `--temp`, `--top-k`, `--top-p`, `--seed` (default seed: from the clock).
 func samplingParameters(_ a: Arguments) throws -> SamplingParameters {
     var sp = SamplingParameters()

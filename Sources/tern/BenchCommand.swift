@@ -107,14 +107,11 @@ extension BenchCommand {
     static func speculate(_ a: Arguments, path: String, mode: String, n: Int, threads: Int, budget: Int?) throws {
         var prompts = Calibrator.timingPrompts
         if let f = a.string("-f") {
-            guard let data = FileManager.default.contents(atPath: f), let text = String(data: data, encoding: .utf8) else {
-                throw UsageError(message: "cannot read prompts from \(f) (UTF-8, one per line)")
-            }
-            prompts = text.split(separator: "\n").map { $0.replacingOccurrences(of: "\\n", with: "\n") }
+            prompts = try readUTF8Text(f, what: "prompts file").split(separator: "\n").map { $0.replacingOccurrences(of: "\\n", with: "\n") }
         }
         var options = LoadOptions(memoryBudget: budget, context: 512 + n, kv: try kvPrecision(a))
         options.speculation = try Speculation(parsing: mode)
-        options.maxDraft = a.string("--draft-max") != nil ? try a.int("--draft-max", default: 6, range: 0...64) : nil
+        options.maxDraft = try draftMax(a)
         let model = try TernModel(path: path, options: options)
         let gen = Generator(model: model, threads: threads)
         gen.maxDraft = options.maxDraft

@@ -32,11 +32,7 @@ enum CalibrateCommand {
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
         var texts: [String] = []
-        if let f = a.string("-f") {
-            guard let data = FileManager.default.contents(atPath: f) else { throw UsageError(message: "cannot read calibration text \(f)") }
-            guard let text = String(data: data, encoding: .utf8) else { throw UsageError(message: "\(f) is not valid UTF-8") }
-            texts.append(text)
-        }
+        if let f = a.string("-f") { texts.append(try readUTF8Text(f, what: "calibration text")) }
         let model = try TernModel(path: path)
         let start = Date()
         let (best, _) = try Calibrator(model: model, threads: threads).run(texts: texts) { line in

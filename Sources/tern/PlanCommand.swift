@@ -41,8 +41,8 @@ enum PlanCommand {
         let ctx = try a.int("-c", default: 2048, range: 1...1 << 22)
         let batch = try a.int("-b", default: Generator.prefillBatch, range: 1...4096)
         var options = LoadOptions(memoryBudget: budget, context: ctx, maxBatch: batch, kv: try kvPrecision(a))
-        options.speculation = try Speculation(parsing: a.string("--speculate") ?? "auto")
-        options.maxDraft = a.string("--draft-max") != nil ? try a.int("--draft-max", default: 6, range: 0...64) : nil
+        options.speculation = try speculation(a)
+        options.maxDraft = try draftMax(a)
         let (plan, file, _, _) = try TernModel.plan(path: path, options: options)
         var memBW = 0.0, readBW = 0.0
         if !a.flags.contains("--no-measure") {

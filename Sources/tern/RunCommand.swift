@@ -48,8 +48,8 @@ enum RunCommand {
         let budget = try memoryBudget(a)
         // With a budget, plan for the prompt (its UTF-8 bytes bound its tokens) + BOS + n.
         let ctx = try a.int("-c", default: budget == nil ? 0 : prompt.utf8.count + 1 + n, range: 0...1 << 22)
-        let speculation = try Speculation(parsing: a.string("--speculate") ?? "auto")
-        let maxDraft = a.string("--draft-max") != nil ? try a.int("--draft-max", default: 6, range: 0...64) : nil
+        let speculation = try speculation(a)
+        let maxDraft = try draftMax(a)
         var options = LoadOptions(memoryBudget: budget, context: ctx, kv: try kvPrecision(a))
         (options.speculation, options.maxDraft) = (speculation, maxDraft)
         let model = try TernModel(path: path, options: options)
