@@ -244,12 +244,18 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         }
     }
 
+    /// The final norm of hidden rows `rows`, quantized into `s.acts[0]` rows 0..<rows.count:
+    /// what every head (full, streamed or a draft subset) multiplies.
+    func headInput(_ rows: Range<Int>, _ s: ModelState) {
+        let c = config, xn = s.buffers[B.xn]
+        for b in rows { Ops.rmsNorm(s.hidden + b * c.width, outputNorm, count: c.width, eps: c.eps, out: xn + (b - rows.lowerBound) * c.width) }
+        s.acts[0].quantize(xn, batch: rows.count, stride: c.width)
+    }
+
     public func logits(rows: Range<Int>, state s: ModelState, parallel: Parallel) throws {
         let c = config, n = rows.count
         precondition(n > 0 && rows.upperBound <= s.maxBatch && n <= s.logitsRows, "state keeps \(s.logitsRows) logits rows; \(n) asked for")
-        let xn = s.buffers[B.xn]
-        for b in rows { Ops.rmsNorm(s.hidden + b * c.width, outputNorm, count: c.width, eps: c.eps, out: xn + (b - rows.lowerBound) * c.width) }
-        s.acts[0].quantize(xn, batch: n, stride: c.width)
+        headInput(rows, s)
         guard let st = streamed, !st.headUnits.isEmpty else {
             MatMul.run(embedding, s.acts[0], batch: n, out: s.logits, outStride: c.vocab, parallel: parallel)
             return
@@ -265,9 +271,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
     }
 
     public func logits(row: Int, head: QMatrix, out: UnsafeMutablePointer<Float>, state s: ModelState, parallel: Parallel) {
-        let c = config, xn = s.buffers[B.xn]
-        Ops.rmsNorm(s.hidden + row * c.width, outputNorm, count: c.width, eps: c.eps, out: xn)
-        s.acts[0].quantize(xn, batch: 1, stride: c.width)
+        headInput(row..<row + 1, s)
         MatMul.run(head, s.acts[0], batch: 1, out: out, outStride: head.rows, parallel: parallel)
     }
 
