@@ -290,7 +290,7 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
         } else {
             try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
                 s.history.append(next)
-                return try onToken(next)
+                return onToken(next)
             }
         }
         if wasCancelled {

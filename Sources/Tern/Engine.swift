@@ -183,10 +183,7 @@ public final class Generator: @unchecked Sendable {
             throw TernError.contextFull("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
-        var setup = speculation.isOff ? nil : try speculationSetup(speculation)
-        // Verification needs a batch of the drafts + 1 in the state.
-        if let s = setup { setup!.maxDraft = min(s.maxDraft, min(model.options.maxBatch, capacity) - 1) }
-        if setup?.maxDraft ?? 0 <= 0 { setup = nil }
+        let setup = try speculationSetup(speculation, capacity: capacity)
         var options = stateOptions
         if let setup { options.logitsRows = setup.maxDraft + 1 }
         let seq = Session(model: model, parallel: parallel, capacity: capacity, options: options)

@@ -120,13 +120,15 @@ extension Generator {
     /// (its state needs `maxDraft + 1` logits rows). The model drafter's buffers belong to one
     /// sequence: call this once per sequence.
     public func drafters(for speculation: Speculation) throws -> (drafters: Drafters, maxDraft: Int)? {
-        guard !speculation.isOff, let s = try speculationSetup(speculation) else { return nil }
+        guard let s = try speculationSetup(speculation, capacity: model.options.context) else { return nil }
         cachedDrafter = nil
-        return (s.drafters, min(s.maxDraft, model.options.maxBatch - 1))
+        return (s.drafters, s.maxDraft)
     }
 
-    /// Resolves `speculation` against the checkpoint's calibration into drafters.
-    func speculationSetup(_ s: Speculation) throws -> SpeculationSetup? {
+    /// Resolves `speculation` against the checkpoint's calibration into drafters, for a sequence
+    /// of `capacity` positions (verification needs a batch of the drafts + 1). Nil: plain decoding.
+    func speculationSetup(_ s: Speculation, capacity: Int) throws -> SpeculationSetup? {
+        guard !s.isOff else { return nil }
         let lm = model.model
         let cal = calibration
         var want = s
@@ -183,6 +185,7 @@ extension Generator {
         }
         var label = Speculation(lookup: want.lookup, earlyExit: want.earlyExit, vocab: want.vocab, skip: want.skip)
         if label.isOff { label.earlyExit = L }
-        return SpeculationSetup(drafters: drafters, maxDraft: k, label: label.description)
+        let perPass = min(k, min(model.options.maxBatch, capacity) - 1)
+        return perPass > 0 ? SpeculationSetup(drafters: drafters, maxDraft: perPass, label: label.description) : nil
     }
 }
