@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install libzstd, build release, fetch Gemma 3 270M,
-# convert it to .tern, calibrate self-speculative drafting (once, ~1 minute), and generate from a
+# convert it to .tern, calibrate self-speculative drafting (once, ~1.5 minutes), and generate from a
 # prompt with speculation.
 # Usage: scripts/demo.sh ["PROMPT"]
 set -euo pipefail
