@@ -31,7 +31,7 @@ enum ConverterPlan {
             throw FormatError(file: input, field: "metadata 'general.architecture'", "architecture '\(arch)' is not supported (supported: \(architectures.joined(separator: ", ")))")
         }
         progress.note("hashing \(input)")
-        let sha = SHA256.hex(gguf.map.bytes)
+        let sha = SHA256.hex(gguf.map.bytes) { gguf.map.release($0) }
         var meta = gguf.metadata
         meta["general.alignment"] = nil
         if arch == "gemma3" {
@@ -43,23 +43,26 @@ enum ConverterPlan {
         meta["tern.source.sha256"] = .string(sha)
         meta["tern.converter.version"] = .string("tern-quantize \(version)")
 
-        var pending: [PendingTensor] = []
-        let total = gguf.tensors.reduce(0) { $0 + $1.byteSize }
-        var done = 0
-        let start = Date()
-        for t in gguf.tensors {
+        // Tensor by tensor, a slice of rows at a time: memory stays a few slices (plus one zstd
+        // chunk) whatever the model's size; the input's pages are dropped once converted.
+        let sources = try gguf.tensors.map { t in
             let dt = target(t, options)
-            let data = GGMLConvert.convert(t.type, gguf.bytes(t), rows: t.rows, cols: t.cols, to: dt)
-            pending.append(PendingTensor(name: t.name, dtype: dt, shape: t.shape, data: data))
-            done += t.byteSize
-            progress.update("convert \(t.name) \(t.type)->\(dt)", done, total, start)
+            guard t.cols % t.type.blockElements == 0 else {
+                throw FormatError(file: input, field: "tensor \(t.name)", "rows of \(t.cols) elements are not whole \(t.type) blocks")
+            }
+            let rowBytes = t.cols / t.type.blockElements * t.type.blockBytes
+            return TensorSource(name: t.name, dtype: dt, shape: t.shape) { groups in
+                let r0 = groups.lowerBound * dt.groupRows, r1 = min(t.rows, groups.upperBound * dt.groupRows)
+                let range = t.offset + r0 * rowBytes..<t.offset + r1 * rowBytes
+                let src = UnsafeRawBufferPointer(rebasing: gguf.map.bytes[range])
+                defer { gguf.map.release(range) }
+                return GGMLConvert.convert(t.type, src, rows: r1 - r0, cols: t.cols, to: dt)
+            }
         }
-        progress.finish()
         let wstart = Date()
-        progress.note("writing and verifying \(output)")
-        try TernWriter.write(path: output, metadata: meta, tensors: pending, compressLevel: options.compressLevel) { name, d, tot in
-            progress.update("write \(name)", d, tot, wstart)
-        }
+        try TernWriter.write(path: output, metadata: meta, sources: sources, compressLevel: options.compressLevel,
+                             opened: { progress.note("converting into \($0) (renamed to \(output) once written and verified)") },
+                             progress: { name, d, tot in progress.update("convert \(name)", d, tot, wstart) })
         progress.finish()
         // TernWriter verified the file (read back, every checksum) before renaming it into place.
         let f = try TernFile(path: output)
@@ -68,7 +71,7 @@ enum ConverterPlan {
         var byType: [DType: Int] = [:]
         for t in f.tensors { byType[t.dtype, default: 0] += 1 }
         let types = byType.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        print("wrote \(output): \(f.tensors.count) tensors (\(types)), \(mb(outSize)) on disk, \(mb(raw)) in memory, from \(input) (\(mb(gguf.map.bytes.count)))")
+        print("wrote \(output): \(f.tensors.count) tensors (\(types)), \(mb(outSize)) on disk, \(mb(raw)) in memory, from \(input) (\(mb(gguf.map.bytes.count))); peak memory \(mb(peakRSSBytes()))")
     }
 }
 

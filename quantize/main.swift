@@ -13,6 +13,11 @@ Q8_0 and Q5_0 map to q8, Q4_0, Q4_1 and Q4_K to q4 without requantizing;
 Q6_K and float weight matrices are requantized (round to nearest) to --type.
 Norm weights and other 1-D tensors stay f32.
 
+Memory: the conversion streams, tensor by tensor and a few MB of rows at a time, so it
+needs about 60-70 MB of memory whatever the model's size (the input and output files pass
+through the page cache, which the system reclaims as needed). The output is written to a
+temporary file beside OUT.tern, read back and verified, and only then renamed to OUT.tern.
+
 options:
   --compress[=LEVEL]   store tensors as zstd chunks (level 1-19, default 9)
   --lm-head q4|q8      type of the token embedding / tied LM head (default: as the source maps)

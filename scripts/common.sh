@@ -1,11 +1,14 @@
-# Sourced by Tern's scripts: puts the Swift toolchain on PATH and installs system packages.
+# Sourced by Tern's scripts: puts the Swift toolchain on PATH (unless TERN_NO_SWIFT is set),
+# installs system packages, and sets up a Python environment for the scripts that need one.
 # shellcheck shell=bash
-if ! command -v swift >/dev/null 2>&1; then
-  for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
-    [ -x "$d/swift" ] && export PATH="$d:$PATH" && break
-  done
+if [ -z "${TERN_NO_SWIFT:-}" ]; then
+  if ! command -v swift >/dev/null 2>&1; then
+    for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+      [ -x "$d/swift" ] && export PATH="$d:$PATH" && break
+    done
+  fi
+  command -v swift >/dev/null 2>&1 || { echo "tern: the Swift toolchain (6.0 or newer) is needed: https://swift.org/install" >&2; exit 1; }
 fi
-command -v swift >/dev/null 2>&1 || { echo "tern: the Swift toolchain (6.0 or newer) is needed: https://swift.org/install" >&2; exit 1; }
 
 # apt_install PKG...: installs Debian packages that are missing (apt-get update first).
 apt_install() {
@@ -20,3 +23,26 @@ apt_install() {
 }
 
 TERN_MODELS="${TERN_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/tern-models}"
+
+# python_env [PKG...]: a Python virtual environment for Tern's scripts and tests, in the cache
+# folder (TERN_VENV overrides), with pip and PKG... installed; puts its bin/ first on PATH. A
+# stock Debian refuses `pip install` into the system Python (PEP 668) and may lack pip and venv
+# altogether: python3-venv is installed with apt when needed.
+python_env() {
+  local venv="${TERN_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/tern-venv}"
+  if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -m pip --version >/dev/null 2>&1; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      local v
+      v="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+      apt_install python3-venv "python$v-venv"
+      rm -rf "$venv"
+      python3 -m venv "$venv" >&2
+    fi
+  fi
+  export PATH="$venv/bin:$PATH"
+  local missing=()
+  for p in "$@"; do python3 -c "import $p" 2>/dev/null || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] || python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2
+}

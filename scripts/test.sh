@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
 apt_install libzstd-dev pkg-config
-# The independent numpy reference used by the conversion tests.
-python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet gguf numpy >&2
+# The independent numpy reference used by the conversion tests, in a virtual environment (a
+# stock Debian's Python refuses pip installs); its python3 comes first on PATH for the tests.
+python_env gguf numpy
 export TERN_TEST_GGUF="$(bash scripts/fetch-model.sh)"
 swift build -c release --build-tests
 log="$(mktemp)"

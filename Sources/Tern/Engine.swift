@@ -217,16 +217,6 @@ public final class Generator: @unchecked Sendable {
     }
 }
 
-/// Peak resident set size of this process (VmHWM from /proc/self/status), in bytes.
-public func peakRSSBytes() -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-        return kb * 1024
-    }
-    return 0
-}
-
 extension Generator {
     /// The generated tokens as an async sequence: generation runs on its own thread and stops
     /// early when the consumer stops iterating. Errors (a full context, a read failure) end the

@@ -60,3 +60,24 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 }
+
+/// Peak resident set size of this process (VmHWM from /proc/self/status), in bytes; 0 where
+/// the kernel does not report it.
+public func peakRSSBytes() -> Int {
+    let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return 0 }
+    defer { close(fd) }
+    var buf = [UInt8](repeating: 0, count: 8192)
+    var n = 0
+    while n < buf.count {
+        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + n, $0.count - n) }
+        if r <= 0 { break }
+        n += r
+    }
+    let s = String(decoding: buf[..<n], as: UTF8.self)
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kb * 1024
+    }
+    return 0
+}

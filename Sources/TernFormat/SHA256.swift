@@ -29,12 +29,16 @@ public enum SHA256 {
         h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
     }
 
-    /// Hex digest of `data`.
-    public static func hex(_ data: UnsafeRawBufferPointer) -> String {
+    /// Hex digest of `data`. `consumed(range)` is told every 16 MiB hashed (a mapped file can
+    /// drop those pages from memory).
+    public static func hex(_ data: UnsafeRawBufferPointer, consumed: (Range<Int>) -> Void = { _ in }) -> String {
         var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
         var w = [UInt32](repeating: 0, count: 64)
-        let full = data.count / 64
-        for i in 0..<full { block(&h, data.baseAddress! + i * 64, &w) }
+        let full = data.count / 64, step = (16 << 20) / 64
+        for i in 0..<full {
+            block(&h, data.baseAddress! + i * 64, &w)
+            if (i + 1) % step == 0 { consumed((i + 1 - step) * 64..<(i + 1) * 64) }
+        }
         var tail = [UInt8](UnsafeRawBufferPointer(rebasing: data[full * 64..<data.count]))
         tail.append(0x80)
         while tail.count % 64 != 56 { tail.append(0) }

@@ -201,12 +201,23 @@ public final class TernFile: @unchecked Sendable {
         UnsafeRawBufferPointer(rebasing: map.bytes[t.offset..<t.offset + t.storedSize])
     }
 
-    /// Checks the whole-tensor checksum (and every chunk's, for zstd).
-    public func verify(_ t: TensorInfo) throws {
-        guard XXH64.hash(stored(t)) == t.checksum else {
+    /// Checks the whole-tensor checksum (and every chunk's, for zstd). With `releasing`, the
+    /// pages read leave the resident set 16 MiB at a time.
+    public func verify(_ t: TensorInfo, releasing: Bool = false) throws {
+        var hasher = XXH64.Streaming()
+        let s = stored(t), window = 16 << 20
+        for a in stride(from: 0, to: s.count, by: window) {
+            hasher.update(UnsafeRawBufferPointer(rebasing: s[a..<min(s.count, a + window)]))
+            if releasing { map.release(t.offset + a..<t.offset + min(s.count, a + window)) }
+        }
+        guard hasher.finish() == t.checksum else {
             throw FormatError(file: path, field: "tensor \(t.name): checksum", "data is corrupt (checksum mismatch); re-convert or re-download the file")
         }
-        if t.codec == .zstd { for c in 0..<t.chunkCount { try checkChunk(t, c, compressed: mappedChunk(t, c)) } }
+        guard t.codec == .zstd else { return }
+        for c in 0..<t.chunkCount {
+            try checkChunk(t, c, compressed: mappedChunk(t, c))
+            if releasing, c % 64 == 63 || c == t.chunkCount - 1 { map.release(t.offset..<t.offset + chunkEntry(t, c).offset + chunkEntry(t, c).size) }
+        }
     }
 
     /// Chunk `c`'s index entry (validated when the file was opened): where its compressed bytes
@@ -270,10 +281,13 @@ public final class TernFile: @unchecked Sendable {
     }
 
     /// Verifies every tensor; `progress` is called with (index, tensor) before each.
-    public func verifyAll(progress: (Int, TensorInfo) -> Void = { _, _ in }) throws {
+    /// Checks every tensor (``verify(_:)``); with `releasing`, each tensor's pages leave the
+    /// resident set once checked, so verifying a large file needs little memory.
+    public func verifyAll(releasing: Bool = false, progress: (Int, TensorInfo) -> Void = { _, _ in }) throws {
         for (i, t) in tensors.enumerated() {
             progress(i, t)
-            try verify(t)
+            try verify(t, releasing: releasing)
+            if releasing { map.release(t.offset..<t.offset + t.storedSize) }
         }
     }
 }

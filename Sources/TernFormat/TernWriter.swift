@@ -20,81 +20,130 @@ public struct PendingTensor: Sendable {
     }
 }
 
-/// Writes `.tern` files atomically: temp file in the target directory, fsync, rename.
+/// One tensor to write, produced a slice at a time so a whole model never has to be in memory:
+/// `bytes(groups)` returns the tensor's bytes for those row groups (``DType/groupRows`` rows each,
+/// in the layout of its dtype).
+public struct TensorSource {
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+    public var bytes: (Range<Int>) throws -> [UInt8]
+
+    public init(name: String, dtype: DType, shape: [Int], bytes: @escaping (Range<Int>) throws -> [UInt8]) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    /// A tensor already in memory.
+    public init(_ t: PendingTensor) {
+        let gb = t.dtype.groupBytes(cols: t.shape.last ?? 1) ?? 1
+        self.init(name: t.name, dtype: t.dtype, shape: t.shape) { g in Array(t.data[g.lowerBound * gb..<g.upperBound * gb]) }
+    }
+
+    /// Rows of the tensor (every dimension but the last), bytes per row group and group count;
+    /// nil when the shape is not one a .tern file can hold.
+    var layout: (groupBytes: Int, groups: Int, bytes: Int)? {
+        guard !shape.isEmpty, shape.count <= 4, shape.allSatisfy({ $0 > 0 }) else { return nil }
+        var rows = 1
+        for d in shape.dropLast() { guard let r = safeMul(rows, d) else { return nil }; rows = r }
+        guard let gb = dtype.groupBytes(cols: shape.last!), let total = dtype.byteSize(rows: rows, cols: shape.last!) else { return nil }
+        return (gb, total / gb, total)
+    }
+}
+
+/// Writes `.tern` files atomically (temp file in the target directory, fsync, rename) and with
+/// bounded memory: tensors are produced, compressed and written one slice at a time, the table
+/// is filled in once every tensor's size and checksum is known.
 public enum TernWriter {
     /// Target uncompressed bytes per zstd chunk.
     public static let chunkTarget = 256 * 1024
+    /// Bytes a raw tensor is produced and written in at a time.
+    public static let sliceTarget = 4 << 20
 
-    /// Encodes one tensor's stored bytes: raw, or a chunk index followed by zstd frames.
-    static func encode(_ t: PendingTensor, level: Int32?, chunkBytes: Int) throws -> (stored: [UInt8], rowsPerChunk: Int) {
-        guard let level else { return (t.data, 0) }
-        let groupBytes = t.dtype.groupBytes(cols: t.shape.last ?? 1)!
-        let groups = t.data.count / groupBytes
-        let gpc = max(1, chunkBytes / groupBytes)
-        let chunks = (groups + gpc - 1) / gpc
-        var index = ByteWriter()
-        var body: [UInt8] = []
-        var pos = chunks * TernContainer.chunkEntryBytes
-        try t.data.withUnsafeBytes { src in
-            for c in 0..<chunks {
-                let a = c * gpc * groupBytes, b = min(groups, (c + 1) * gpc) * groupBytes
-                guard let z = Zstd.compress(UnsafeRawBufferPointer(rebasing: src[a..<b]), level: level) else {
-                    throw FormatError(file: t.name, field: "zstd", "compression failed at level \(level)")
-                }
-                index.u64(UInt64(pos)); index.u64(UInt64(z.count)); index.u64(XXH64.hash(z))
-                body.append(contentsOf: z)
-                pos += z.count
-            }
-        }
-        return (index.bytes + body, gpc * t.dtype.groupRows)
-    }
-
-    /// Writes `tensors` with `metadata` to `path`. `compressLevel` nil writes raw tensors;
-    /// otherwise every tensor of at least `minCompressBytes` is zstd-chunked, about `chunkBytes` per chunk.
-    /// `progress(name, bytesDone, bytesTotal)` is called after each tensor. With `verify`, the
-    /// written file is read back and every checksum checked before it is renamed into place.
+    /// Writes `tensors` with `metadata` to `path` (see ``write(path:metadata:sources:compressLevel:minCompressBytes:chunkBytes:verify:progress:)``).
     public static func write(path: String, metadata: Metadata, tensors: [PendingTensor], compressLevel: Int32? = nil,
                              minCompressBytes: Int = 64 * 1024, chunkBytes: Int = chunkTarget, verify: Bool = true,
                              progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
-        let total = tensors.reduce(0) { $0 + $1.data.count }
-        var done = 0
-        var encoded: [(PendingTensor, [UInt8], Int)] = []
-        for t in tensors {
-            guard !t.shape.isEmpty, t.shape.count <= 4, t.shape.allSatisfy({ $0 > 0 }),
-                  t.data.count == t.dtype.byteSize(rows: t.shape.dropLast().reduce(1, *), cols: t.shape.last!) else {
-                throw FormatError(file: path, field: "tensor \(t.name)", "data size \(t.data.count) does not match \(t.dtype) \(t.shape)")
-            }
-            let level = t.data.count >= minCompressBytes ? compressLevel : nil
-            let (stored, rpc) = try encode(t, level: level, chunkBytes: chunkBytes)
-            encoded.append((t, stored, rpc))
-            done += t.data.count
-            progress(t.name, done, total)
+        for t in tensors where t.data.count != TensorSource(t).layout?.bytes {
+            throw FormatError(file: path, field: "tensor \(t.name)", "data size \(t.data.count) does not match \(t.dtype) \(t.shape)")
         }
-        try writeContainer(path: path, metadata: metadata, verify: verify,
-                           entries: encoded.map { (t, stored, rpc) in
-                               Entry(name: t.name, dtype: t.dtype, shape: t.shape, rowsPerChunk: rpc, bytes: stored) })
+        try write(path: path, metadata: metadata, sources: tensors.map(TensorSource.init), compressLevel: compressLevel,
+                  minCompressBytes: minCompressBytes, chunkBytes: chunkBytes, verify: verify, progress: progress)
     }
 
-    /// One tensor as the container lays it out: its table fields and a writer of its stored bytes.
+    /// Writes the tensors of `sources` with `metadata` to `path`. `compressLevel` nil writes raw
+    /// tensors; otherwise every tensor of at least `minCompressBytes` is zstd-chunked, about
+    /// `chunkBytes` per chunk. `progress(name, bytesDone, bytesTotal)` is called after each
+    /// tensor. Raw tensors are produced about `sliceBytes` at a time. With `verify`, the written
+    /// file is read back and every checksum checked before it is renamed into place.
+    /// `opened(tempPath)` is called once the temporary file exists.
+    public static func write(path: String, metadata: Metadata, sources: [TensorSource], compressLevel: Int32? = nil,
+                             minCompressBytes: Int = 64 * 1024, chunkBytes: Int = chunkTarget, sliceBytes: Int = sliceTarget,
+                             verify: Bool = true, opened: (String) -> Void = { _ in }, progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
+        var layouts: [(groupBytes: Int, groups: Int, bytes: Int)] = []
+        for t in sources {
+            guard let l = t.layout else { throw FormatError(file: path, field: "tensor \(t.name)", "shape \(t.shape) cannot hold \(t.dtype)") }
+            layouts.append(l)
+        }
+        let total = layouts.reduce(0) { $0 + $1.bytes }
+        var done = 0
+        try withoutActuallyEscaping(progress) { progress in
+            let entries = zip(sources, layouts).map { t, l in
+                let level = l.bytes >= minCompressBytes ? compressLevel : nil
+                let gpc = max(1, chunkBytes / l.groupBytes)
+                return Entry(name: t.name, dtype: t.dtype, shape: t.shape, rowsPerChunk: level == nil ? 0 : gpc * t.dtype.groupRows) { out in
+                    if let level {
+                        try emitCompressed(t, l, groupsPerChunk: gpc, level: level, out)
+                    } else {
+                        let step = max(1, sliceBytes / l.groupBytes)
+                        for g in stride(from: 0, to: l.groups, by: step) {
+                            let r = g..<min(l.groups, g + step)
+                            try out.write(try produce(t, r, l.groupBytes))
+                        }
+                    }
+                    done += l.bytes
+                    progress(t.name, done, total)
+                }
+            }
+            try writeContainer(path: path, metadata: metadata, verify: verify, opened: opened, entries: entries)
+        }
+    }
+
+    /// `t`'s bytes for `groups`, checked to be exactly that many groups.
+    static func produce(_ t: TensorSource, _ groups: Range<Int>, _ groupBytes: Int) throws -> [UInt8] {
+        let b = try t.bytes(groups)
+        guard b.count == groups.count * groupBytes else {
+            throw FormatError(file: t.name, field: "tensor \(t.name)", "produced \(b.count) bytes for \(groups.count) row groups of \(groupBytes)")
+        }
+        return b
+    }
+
+    /// A chunk index (offset, size, checksum per chunk) followed by independently decompressible
+    /// zstd frames of `groupsPerChunk` row groups; the index is written last, in place.
+    static func emitCompressed(_ t: TensorSource, _ l: (groupBytes: Int, groups: Int, bytes: Int), groupsPerChunk gpc: Int,
+                               level: Int32, _ out: AtomicFile) throws {
+        let chunks = (l.groups + gpc - 1) / gpc
+        let start = out.position
+        try out.write([UInt8](repeating: 0, count: chunks * TernContainer.chunkEntryBytes))
+        var index = ByteWriter()
+        for c in 0..<chunks {
+            let data = try produce(t, c * gpc..<min(l.groups, (c + 1) * gpc), l.groupBytes)
+            guard let z = data.withUnsafeBytes({ Zstd.compress($0, level: level) }) else {
+                throw FormatError(file: t.name, field: "zstd", "compression failed at level \(level)")
+            }
+            index.u64(UInt64(out.position - start)); index.u64(UInt64(z.count)); index.u64(XXH64.hash(z))
+            try out.write(z)
+        }
+        try out.write(index.bytes, at: start)
+    }
+
+    /// One tensor as the container lays it out: its table fields and a writer of its stored
+    /// bytes (which may fill in what it wrote earlier, at or after where it started).
     struct Entry {
         let name: String, dtype: DType, shape: [Int], rowsPerChunk: Int
-        let storedSize: Int
-        let checksum: UInt64
         let emit: (AtomicFile) throws -> Void
-
-        init(name: String, dtype: DType, shape: [Int], rowsPerChunk: Int, stored: UnsafeRawBufferPointer) {
-            self.name = name; self.dtype = dtype; self.shape = shape; self.rowsPerChunk = rowsPerChunk
-            storedSize = stored.count
-            checksum = XXH64.hash(stored)
-            emit = { try $0.write(stored) }
-        }
-
-        init(name: String, dtype: DType, shape: [Int], rowsPerChunk: Int, bytes: [UInt8]) {
-            self.name = name; self.dtype = dtype; self.shape = shape; self.rowsPerChunk = rowsPerChunk
-            storedSize = bytes.count
-            checksum = XXH64.hash(bytes)
-            emit = { try $0.write(bytes) }
-        }
     }
 
     /// Writes `file`'s tensors, stored bytes unchanged (raw or compressed), under new `metadata`
@@ -102,57 +151,60 @@ public enum TernWriter {
     /// was written and read back). Used by `tern calibrate` to store its settings.
     public static func rewrite(_ file: TernFile, metadata: Metadata, to path: String) throws {
         let entries = file.tensors.map { t in
-            Entry(name: t.name, dtype: t.dtype, shape: t.shape, rowsPerChunk: t.codec == .raw ? 0 : t.rowsPerChunk, stored: file.stored(t))
+            Entry(name: t.name, dtype: t.dtype, shape: t.shape, rowsPerChunk: t.codec == .raw ? 0 : t.rowsPerChunk) { out in
+                try out.write(file.stored(t))
+                file.map.release(t.offset..<t.offset + t.storedSize)
+            }
         }
         try writeContainer(path: path, metadata: metadata, verify: true, entries: entries)
     }
 
-    static func writeContainer(path: String, metadata: Metadata, verify: Bool, entries: [Entry]) throws {
+    static func writeContainer(path: String, metadata: Metadata, verify: Bool, opened: (String) -> Void = { _ in },
+                               entries: [Entry]) throws {
         var meta = ByteWriter()
         metadata.encode(into: &meta)
-        // Table entries have a fixed size given the name and ndim, so offsets can be laid out first.
+        // Table entries have a fixed size given the name and ndim: the table is written as zeros
+        // first and filled in once every tensor's offset, size and checksum is known.
         let tableSize = entries.reduce(0) { $0 + 4 + $1.name.utf8.count + 4 + 8 * $1.shape.count + 32 }
-        var offset = TernContainer.headerSize + meta.bytes.count + tableSize
-        var table = ByteWriter()
-        var offsets: [Int] = []
-        for t in entries {
-            offset = (offset + TernContainer.alignment - 1) / TernContainer.alignment * TernContainer.alignment
-            offsets.append(offset)
-            table.string32(t.name)
-            table.u8(t.dtype.rawValue)
-            table.u8(t.rowsPerChunk == 0 ? Codec.raw.rawValue : Codec.zstd.rawValue)
-            table.u8(UInt8(t.shape.count))
-            table.u8(0)
-            for d in t.shape { table.u64(UInt64(d)) }
-            table.u64(UInt64(offset))
-            table.u64(UInt64(t.storedSize))
-            table.u64(t.checksum)
-            table.u32(UInt32(t.rowsPerChunk))
-            table.u32(0)
-            offset += t.storedSize
-        }
-        precondition(table.bytes.count == tableSize)
-        var header = ByteWriter()
-        header.bytes.append(contentsOf: TernContainer.magic)
-        header.u32(TernContainer.version)
-        header.u32(UInt32(TernContainer.headerSize))
-        header.u64(UInt64(TernContainer.headerSize))
-        header.u64(UInt64(meta.bytes.count))
-        header.u64(UInt64(TernContainer.headerSize + meta.bytes.count))
-        header.u64(UInt64(tableSize))
-        header.u64(UInt64(entries.count))
-        let structure = header.bytes + [UInt8](repeating: 0, count: 8) + meta.bytes + table.bytes
-        header.u64(structure.withUnsafeBytes { TernContainer.structureChecksum($0, tableEnd: structure.count) })
-
+        let tableOffset = TernContainer.headerSize + meta.bytes.count
         // Read back and verify every checksum before the file takes its name.
-        try AtomicFile.write(path: path, check: { if verify { try TernFile(path: $0).verifyAll() } }) { out in
-            try out.write(header.bytes)
+        try AtomicFile.write(path: path, check: { if verify { try TernFile(path: $0).verifyAll(releasing: true) } }) { out in
+            opened(out.tempPath)
+            try out.write([UInt8](repeating: 0, count: TernContainer.headerSize))
             try out.write(meta.bytes)
-            try out.write(table.bytes)
-            for (i, t) in entries.enumerated() {
-                try out.pad(to: offsets[i])
+            try out.write([UInt8](repeating: 0, count: tableSize))
+            var table = ByteWriter()
+            for t in entries {
+                try out.pad(to: (out.position + TernContainer.alignment - 1) / TernContainer.alignment * TernContainer.alignment)
+                let offset = out.position
                 try t.emit(out)
+                let size = out.position - offset
+                table.string32(t.name)
+                table.u8(t.dtype.rawValue)
+                table.u8(t.rowsPerChunk == 0 ? Codec.raw.rawValue : Codec.zstd.rawValue)
+                table.u8(UInt8(t.shape.count))
+                table.u8(0)
+                for d in t.shape { table.u64(UInt64(d)) }
+                table.u64(UInt64(offset))
+                table.u64(UInt64(size))
+                table.u64(try out.checksum(offset: offset, count: size))
+                table.u32(UInt32(t.rowsPerChunk))
+                table.u32(0)
             }
+            precondition(table.bytes.count == tableSize)
+            var header = ByteWriter()
+            header.bytes.append(contentsOf: TernContainer.magic)
+            header.u32(TernContainer.version)
+            header.u32(UInt32(TernContainer.headerSize))
+            header.u64(UInt64(TernContainer.headerSize))
+            header.u64(UInt64(meta.bytes.count))
+            header.u64(UInt64(tableOffset))
+            header.u64(UInt64(tableSize))
+            header.u64(UInt64(entries.count))
+            let structure = header.bytes + [UInt8](repeating: 0, count: 8) + meta.bytes + table.bytes
+            header.u64(structure.withUnsafeBytes { TernContainer.structureChecksum($0, tableEnd: structure.count) })
+            try out.write(table.bytes, at: tableOffset)
+            try out.write(header.bytes, at: 0)
         }
     }
 }
@@ -161,7 +213,7 @@ public enum TernWriter {
 /// into place only when the body succeeds. On failure nothing is left at `path`.
 public final class AtomicFile {
     let fd: Int32
-    let tempPath: String
+    public let tempPath: String
     let path: String
     public private(set) var position = 0
 
@@ -173,7 +225,7 @@ public final class AtomicFile {
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let base = path.split(separator: "/").last.map(String.init) ?? path
         tempPath = (dir.isEmpty ? "/" : dir + "/") + ".\(base).partial-\(getpid())"
-        fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        fd = open(tempPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw FormatError(file: path, field: "create", "cannot create \(tempPath): \(String(cString: strerror(errno))); check the directory exists and is writable")
         }
@@ -197,6 +249,39 @@ public final class AtomicFile {
             }
         }
         position += b.count
+    }
+
+    /// Overwrites bytes already written at `offset` (the position does not move).
+    public func write(_ bytes: [UInt8], at offset: Int) throws {
+        precondition(offset >= 0 && offset + bytes.count <= position)
+        try bytes.withUnsafeBytes { b in
+            var off = 0
+            while off < b.count {
+                let n = pwrite(fd, b.baseAddress! + off, b.count - off, off_t(offset + off))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw FormatError(file: path, field: "write", String(cString: strerror(errno))) }
+                off += n
+            }
+        }
+    }
+
+    /// XXH64 of `count` bytes written at `offset`, read back through temporary mappings of at
+    /// most 16 MiB (the pages stay in the page cache, not in this process).
+    public func checksum(offset: Int, count: Int) throws -> UInt64 {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE))), window = 16 << 20
+        var hasher = XXH64.Streaming()
+        var at = offset
+        while at < offset + count {
+            let n = min(window, offset + count - at)
+            let lo = at / page * page, len = at + n - lo
+            guard let p = mmap(nil, len, PROT_READ, MAP_SHARED, fd, off_t(lo)), p != MAP_FAILED else {
+                throw FormatError(file: path, field: "mmap", String(cString: strerror(errno)))
+            }
+            hasher.update(UnsafeRawBufferPointer(start: p + (at - lo), count: n))
+            munmap(p, len)
+            at += n
+        }
+        return hasher.finish()
     }
 
     public func pad(to offset: Int) throws {

@@ -55,4 +55,74 @@ public enum XXH64 {
     }
 
     public static func hash(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { hash($0) } }
+
+    /// The same hash over data given in pieces (xxHash's streaming form): four lanes over
+    /// 32-byte stripes, the last partial stripe kept until ``finish()``.
+    public struct Streaming {
+        var v = (p1 &+ p2, p2, UInt64(0), UInt64(0) &- p1)
+        var total = 0
+        var buffer = [UInt8](repeating: 0, count: 32)
+        var buffered = 0
+
+        public init() {}
+
+        @inline(__always) mutating func stripe(_ p: UnsafeRawPointer) {
+            @inline(__always) func r64(_ o: Int) -> UInt64 { UInt64(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+            v = (round(v.0, r64(0)), round(v.1, r64(8)), round(v.2, r64(16)), round(v.3, r64(24)))
+        }
+
+        public mutating func update(_ data: UnsafeRawBufferPointer) {
+            guard var p = data.baseAddress, data.count > 0 else { return }
+            var n = data.count
+            total += n
+            if buffered > 0 {
+                let take = min(n, 32 - buffered)
+                buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: buffered).copyMemory(from: p, byteCount: take) }
+                buffered += take; p += take; n -= take
+                if buffered < 32 { return }
+                buffer.withUnsafeBytes { stripe($0.baseAddress!) }
+                buffered = 0
+            }
+            while n >= 32 { stripe(p); p += 32; n -= 32 }
+            if n > 0 {
+                buffer.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: p, byteCount: n) }
+                buffered = n
+            }
+        }
+
+        /// The hash of everything given so far.
+        public func finish() -> UInt64 {
+            var h: UInt64
+            if total >= 32 {
+                h = rotl(v.0, 1) &+ rotl(v.1, 7) &+ rotl(v.2, 12) &+ rotl(v.3, 18)
+                h = merge(h, v.0); h = merge(h, v.1); h = merge(h, v.2); h = merge(h, v.3)
+            } else {
+                h = p5
+            }
+            h = h &+ UInt64(total)
+            // The tail: the same steps as the one-shot hash's, over the buffered bytes.
+            return buffer.withUnsafeBytes { tail in
+                var i = 0
+                while i + 8 <= buffered {
+                    h ^= round(0, UInt64(littleEndian: tail.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                    h = rotl(h, 27) &* p1 &+ p4
+                    i += 8
+                }
+                if i + 4 <= buffered {
+                    h ^= UInt64(UInt32(littleEndian: tail.loadUnaligned(fromByteOffset: i, as: UInt32.self))) &* p1
+                    h = rotl(h, 23) &* p2 &+ p3
+                    i += 4
+                }
+                while i < buffered {
+                    h ^= UInt64(tail[i]) &* p5
+                    h = rotl(h, 11) &* p1
+                    i += 1
+                }
+                h ^= h >> 33; h = h &* p2
+                h ^= h >> 29; h = h &* p3
+                h ^= h >> 32
+                return h
+            }
+        }
+    }
 }

@@ -15,12 +15,12 @@ public enum MatMul {
         job.outStride = outStride
         job.isa = isa
         job.fn = isa.gemm(w.kind)
-        job.parts = min(parallel.threads, max(1, w.groups / 4))
-        parallel.pool.run(job: job)
+        // Parts of at least four groups; four per thread, so a descheduled thread holds up little.
+        parallel.pool.run(job: job, parts: min(4 * parallel.threads, max(1, w.groups / 4)))
     }
 }
 
-/// One MatMul's parameters, set before each dispatch; each thread takes its share of row groups.
+/// One MatMul's parameters, set before each dispatch; each part is a share of the row groups.
 final class MatMulJob: PoolJob, @unchecked Sendable {
     var w = QMatrix(kind: .q8, rows: 1, cols: 32, base: UnsafeRawPointer(bitPattern: 64)!)
     var acts = tern_acts()
@@ -29,11 +29,9 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
     var outStride = 0
     var isa = KernelISA.scalar
     var fn: tern_gemm_fn?
-    var parts = 1
 
-    func run(thread: Int, threads: Int) {
-        guard thread < parts else { return }
-        let g = Parallel.share(w.groups, thread, parts)
+    func run(part: Int, of parts: Int) {
+        let g = Parallel.share(w.groups, part, parts)
         if g.isEmpty { return }
         if let fn {
             withUnsafePointer(to: acts) { a in

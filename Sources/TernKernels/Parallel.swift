@@ -12,18 +12,17 @@ public final class Parallel: @unchecked Sendable {
         total * t / parts..<total * (t + 1) / parts
     }
 
-    /// Calls `body` on disjoint sub-ranges covering `0..<total` (one per thread, at least
-    /// `minChunk` items each) in parallel, and waits.
+    /// Calls `body` on disjoint sub-ranges covering `0..<total` (up to four per thread, at
+    /// least `minChunk` items each) in parallel, and waits.
     public func forEach(_ total: Int, minChunk: Int = 16, _ body: (Range<Int>) -> Void) {
-        let parts = min(threads, max(1, total / max(1, minChunk)))
-        if parts <= 1 {
+        let parts = min(4 * threads, max(1, total / max(1, minChunk)))
+        if parts <= 1 || threads == 1 {
             body(0..<total)
             return
         }
-        pool.run { t in
-            guard t < parts else { return }
-            let a = total * t / parts, b = total * (t + 1) / parts
-            if a < b { body(a..<b) }
+        pool.run(parts: parts) { t in
+            let r = Parallel.share(total, t, parts)
+            if !r.isEmpty { body(r) }
         }
     }
 }

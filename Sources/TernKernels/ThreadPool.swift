@@ -1,63 +1,85 @@
 import CTernKernels
 import Foundation
-import Synchronization
 
-/// Work for every thread of a ``ThreadPool``. Hot-path jobs are preallocated objects whose
-/// fields are set before each `run(job:)`, so dispatching allocates nothing (a closure handed to
-/// another thread needs a heap context).
+/// Work for a ``ThreadPool``, split into parts. Hot-path jobs are preallocated objects whose
+/// fields are set before each `run(job:parts:)`, so dispatching allocates nothing (a closure
+/// handed to another thread needs a heap context).
 public protocol PoolJob: AnyObject {
-    /// Called once on each thread, `thread` in 0..<threads.
-    func run(thread: Int, threads: Int)
+    /// Called once for each part in 0..<parts, on whichever thread claimed it; parts run
+    /// concurrently, so each must touch only its own share of the output.
+    func run(part: Int, of parts: Int)
 }
 
-/// A persistent pool of worker threads. `run` hands every thread (the caller is thread 0) the
-/// same job and returns when all have finished. Workers spin briefly between jobs (the gaps
-/// between ops of one token are microseconds), then sleep on a condition variable. The per-job
-/// path creates no thread, allocates nothing and takes no lock unless a worker went to sleep.
+/// A persistent pool of worker threads that degrades gracefully when it does not have the CPU
+/// to itself.
+///
+/// A job is cut into more parts than threads; every thread, the caller included, claims parts
+/// until none is left (dynamic scheduling, as in OpenMP's `schedule(dynamic)`), so a worker the
+/// scheduler took away delays the job by at most the part it holds, and one that never got to
+/// run delays it not at all: the caller does its share. Waiting threads spin for a bounded time,
+/// then sleep on a futex (`tern_pool.h`) and leave the core to others. The spin budget adapts
+/// per thread: it doubles after a wait that ended while spinning and halves after one that had
+/// to sleep, so on a quiet machine the microsecond gaps between the ops of one token are bridged
+/// by spinning and under load the threads stop burning the CPU someone else needs.
+/// The pool never has more threads than the CPUs the process may run on (``usableThreads(_:)``).
+/// The per-job path creates no thread, allocates nothing and takes no lock.
 public final class ThreadPool: @unchecked Sendable {
     public let threads: Int
     private let shared: Shared
+    private var generation: UInt32 = 0
+    private var callerSpin = Shared.maxSpin
 
     /// State the workers share with the pool. Workers own it strongly, so the pool can be freed
     /// while they wind down.
     private final class Shared: @unchecked Sendable {
-        let generation = Atomic<Int>(0)
-        let pending = Atomic<Int>(0)
-        let stopping = Atomic<Bool>(false)
-        let sleepers = Atomic<Int>(0)
-        /// The current job, set while `run` waits. A strong reference: a worker's release of
-        /// its copy may land after it reported done, so the job must not be freed under it
-        /// (a transient job, such as a ClosureJob, is then freed by whichever lets go last).
+        static let minSpin: UInt32 = 256
+        static let maxSpin: UInt32 = 1 << 15
+        let sync: OpaquePointer
+        /// The current job and its part count, written only while no part of a job is claimable.
+        /// A strong reference: a worker's release of its copy may land after it reported its part
+        /// done, so the job must not be freed under it.
         var job: PoolJob?
-        var threads = 1
-        let cond = NSCondition()
+        var parts: UInt32 = 1
 
-        func worker(_ index: Int) {
-            var seen = 0
+        init() {
+            guard let s = tern_pool_sync_create() else { fatalError("tern: out of memory creating the thread pool") }
+            sync = s
+        }
+
+        deinit { tern_pool_sync_destroy(sync) }
+
+        func worker() {
+            var seen: UInt32 = 0
+            var spin = Shared.maxSpin
+            var slept: Int32 = 0
             while true {
-                var spins = 0
-                while generation.load(ordering: .acquiring) == seen {
-                    if stopping.load(ordering: .acquiring) { return }
-                    spins += 1
-                    if spins < 20_000 {
-                        tern_cpu_relax()
-                    } else {
-                        // Announce the sleep before re-checking: `run` bumps the generation before
-                        // reading `sleepers`, so either it sees us and wakes us, or we see its job.
-                        cond.lock()
-                        sleepers.add(1, ordering: .sequentiallyConsistent)
-                        while generation.load(ordering: .sequentiallyConsistent) == seen && !stopping.load(ordering: .acquiring) { cond.wait() }
-                        sleepers.subtract(1, ordering: .sequentiallyConsistent)
-                        cond.unlock()
-                    }
-                }
-                if stopping.load(ordering: .acquiring) { return }
-                seen = generation.load(ordering: .acquiring)
-                job?.run(thread: index, threads: threads)
-                pending.subtract(1, ordering: .releasing)
+                let gen = tern_pool_wait_job(sync, seen, spin, &slept)
+                spin = slept != 0 ? max(Shared.minSpin, spin / 2) : min(Shared.maxSpin, spin * 2)
+                if tern_pool_stopping(sync) != 0 { return }
+                seen = gen
+                work(gen)
+            }
+        }
+
+        /// Claims and runs parts of job `gen` until none is left.
+        @inline(__always) func work(_ gen: UInt32) {
+            while true {
+                let p = tern_pool_claim(sync, gen)
+                if p < 0 { return }
+                // A successful claim means the job is still current: `job` and `parts` are its.
+                let n = parts
+                job?.run(part: Int(p), of: Int(n))
+                tern_pool_finish(sync, n)
             }
         }
     }
+
+    /// The CPUs this process may run on (its affinity mask), at least 1.
+    public static var availableCPUs: Int { Int(tern_available_cpus()) }
+
+    /// `requested` threads capped to ``availableCPUs``: more threads than CPUs only take turns
+    /// on them, and every barrier then waits for a scheduler time slice.
+    public static func usableThreads(_ requested: Int) -> Int { max(1, min(requested, availableCPUs)) }
 
     /// Physical cores of this machine (distinct core ids on online CPUs, from sysfs), or the
     /// logical CPU count where topology is not available. The default thread count: SMT
@@ -71,54 +93,50 @@ public final class ThreadPool: @unchecked Sendable {
                   let pkg = try? String(contentsOfFile: base + "physical_package_id", encoding: .utf8) else { return logical }
             cores.insert(pkg.trimmingCharacters(in: .whitespacesAndNewlines) + ":" + core.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return max(1, min(logical, cores.count))
+        return max(1, min(logical, cores.count, availableCPUs))
     }
 
+    /// A pool of `threads` threads (the caller counts as one), capped by ``usableThreads(_:)``.
     public init(threads: Int) {
-        self.threads = max(1, threads)
+        self.threads = ThreadPool.usableThreads(threads)
         let s = Shared()
         shared = s
-        for t in 1..<self.threads {
-            let th = Thread { s.worker(t) }
+        for _ in 1..<self.threads {
+            let th = Thread { s.worker() }
             th.stackSize = 1 << 20
             th.start()
         }
     }
 
-    deinit {
-        shared.stopping.store(true, ordering: .releasing)
-        shared.cond.lock()
-        shared.cond.broadcast()
-        shared.cond.unlock()
-    }
+    deinit { tern_pool_stop(shared.sync) }
 
-    /// Runs `job` on every thread (the caller is thread 0) and waits. Allocation-free.
-    public func run(job: PoolJob) {
-        if threads == 1 {
-            job.run(thread: 0, threads: 1)
+    /// Runs `job` over `parts` parts (default: four per thread) on the pool, the caller
+    /// included, and returns when all have finished. Allocation-free.
+    public func run(job: PoolJob, parts: Int? = nil) {
+        let n = max(1, min(parts ?? 4 * threads, Int(UInt32.max >> 1)))
+        if threads == 1 || n == 1 {
+            for p in 0..<n { job.run(part: p, of: n) }
             return
         }
         let s = shared
+        generation &+= 1
+        if generation & 0x8000_0000 != 0 { generation = 1 }  // the high bit is the stop signal's
         s.job = job
-        s.threads = threads
-        s.pending.store(threads - 1, ordering: .releasing)
-        s.generation.add(1, ordering: .sequentiallyConsistent)
-        if s.sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-            s.cond.lock()
-            s.cond.broadcast()
-            s.cond.unlock()
-        }
-        job.run(thread: 0, threads: threads)
-        while s.pending.load(ordering: .acquiring) != 0 { tern_cpu_relax() }
+        s.parts = UInt32(n)
+        tern_pool_publish(s.sync, generation, UInt32(n))
+        s.work(generation)
+        let slept = tern_pool_wait_done(s.sync, UInt32(n), callerSpin)
+        callerSpin = slept != 0 ? max(Shared.minSpin, callerSpin / 2) : min(Shared.maxSpin, callerSpin * 2)
         s.job = nil
     }
 
-    /// Runs `body(t)` for every thread index t in 0..<threads, concurrently, and waits.
-    /// Convenient, but allocates a closure context per call: hot paths use ``run(job:)``.
-    public func run(_ body: (Int) -> Void) {
+    /// Runs `body(part)` for every part in 0..<parts (default: one per thread), concurrently,
+    /// and waits. Convenient, but allocates a closure context per call: hot paths use
+    /// ``run(job:parts:)``.
+    public func run(parts: Int? = nil, _ body: (Int) -> Void) {
         withoutActuallyEscaping(body) { body in
             let job = ClosureJob(body)
-            run(job: job)
+            run(job: job, parts: parts ?? threads)
         }
     }
 }
@@ -126,5 +144,5 @@ public final class ThreadPool: @unchecked Sendable {
 private final class ClosureJob: PoolJob {
     let body: (Int) -> Void
     init(_ body: @escaping (Int) -> Void) { self.body = body }
-    func run(thread: Int, threads: Int) { body(thread) }
+    func run(part: Int, of parts: Int) { body(part) }
 }

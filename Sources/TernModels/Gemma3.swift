@@ -369,7 +369,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
         job.layer = l
         job.n = n
         job.startPos = startPos
-        parallel.pool.run(job: job)
+        parallel.pool.run(job: job, parts: min(n * job.c.heads, 4 * parallel.threads))
     }
 }
 
@@ -399,7 +399,7 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
 
     deinit { rowBuffer.deallocate() }
 
-    func run(thread: Int, threads: Int) {
+    func run(part: Int, of parts: Int) {
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, hd = c.headDim
         let qb = s.buffers[Gemma3Model.B.q], out = s.buffers[Gemma3Model.B.att]
         let kc = s.raw[2 * layer], vc = s.raw[2 * layer + 1]
@@ -407,7 +407,7 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
         let scale = 1 / Float(hd).squareRoot()
         let group = c.heads / c.kvHeads
         let ring = slots[layer]
-        for job in Parallel.share(n * c.heads, thread, threads) {
+        for job in Parallel.share(n * c.heads, part, parts) {
             let b = job / c.heads, h = job % c.heads
             let pos = startPos + b
             let lo = sliding ? max(0, pos - c.window + 1) : 0

@@ -90,6 +90,17 @@ func kvPrecision(_ a: Arguments) throws -> KVPrecision? {
     return k
 }
 
+/// `-t N` (default: the physical cores), capped to the CPUs this process may use, with a
+/// notice: threads beyond them only take turns and make every barrier wait for a time slice.
+func threadCount(_ a: Arguments) throws -> Int {
+    let requested = try a.int("-t", default: ThreadPool.physicalCores, range: 1...100_000)
+    let usable = ThreadPool.usableThreads(requested)
+    if usable < requested {
+        FileHandle.standardError.write(Data("tern: -t \(requested) capped to \(usable) threads, the CPUs available to this process\n".utf8))
+    }
+    return usable
+}
+
 /// `--speculate MODE` (default auto).
 func speculation(_ a: Arguments) throws -> Speculation {
     try Speculation(parsing: a.string("--speculate") ?? "auto")

@@ -2,6 +2,7 @@ import Foundation
 import Tern
 import TernKernels
 import TernPlanner
+import TernFormat
 
 enum BenchCommand {
     static let usage = """
@@ -51,7 +52,7 @@ enum BenchCommand {
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let p = try a.int("-p", default: 128, range: 0...32768)
         let n = try a.int("-n", default: 64, range: 0...32768)
-        let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
+        let threads = try threadCount(a)
         let reps = try a.int("-r", default: 5, range: 1...1000)
         let budget = try memoryBudget(a)
         if let mode = a.string("--speculate") {

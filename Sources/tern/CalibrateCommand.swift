@@ -30,7 +30,7 @@ enum CalibrateCommand {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-o", "--output"], ["-t", "--threads"]],
                               flagNames: [["--dry-run"], ["--json"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
-        let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
+        let threads = try threadCount(a)
         var texts: [String] = []
         if let f = a.string("-f") { texts.append(try readUTF8Text(f, what: "calibration text")) }
         let model = try TernModel(path: path)

@@ -32,7 +32,7 @@ enum ChatCommand {
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let ctx = try a.int("-c", default: 4096, range: 16...1 << 22)
         let n = try a.int("-n", default: 512, range: 1...1 << 22)
-        let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
+        let threads = try threadCount(a)
         let sp = try samplingParameters(a)
         let model = try TernModel(path: path, options: LoadOptions(memoryBudget: try memoryBudget(a), context: ctx, kv: try kvPrecision(a)))
         let chat = ChatSession(model: model, threads: threads, sampling: sp)

@@ -29,7 +29,7 @@ enum PerplexityCommand {
         guard let data = FileManager.default.contents(atPath: file) else { throw UsageError(message: "cannot read \(file)") }
         let ctx = try a.int("-c", default: 512, range: 4...1 << 20)
         let maxChunks = a.string("--chunks") == nil ? nil : try a.int("--chunks", default: 0, range: 1...1 << 20)
-        let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
+        let threads = try threadCount(a)
         let model = try TernModel(path: path, options: LoadOptions(memoryBudget: try memoryBudget(a), context: ctx, maxBatch: 32, logitsRows: 32, kv: try kvPrecision(a)))
         let gen = Generator(model: model, threads: threads)
         let json = a.flags.contains("--json")

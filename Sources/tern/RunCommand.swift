@@ -41,7 +41,7 @@ enum RunCommand {
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
         let n = try a.int("-n", default: 128, range: 0...1_000_000)
-        let threads = try a.int("-t", default: ThreadPool.physicalCores, range: 1...1024)
+        let threads = try threadCount(a)
         let sp = try samplingParameters(a)
         let json = a.flags.contains("--json")
 

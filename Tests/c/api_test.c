@@ -65,10 +65,18 @@ static void *thread_main(void *p) {
     return NULL;
 }
 
-struct cancel_job { tern_session *s; };
+/* Cancels once generation is under way (the first token was delivered): an event, not a
+ * delay, so a slow machine cannot finish the 400 tokens first or cancel before the start. */
+struct cancel_job { tern_session *s; int started; };
+static int started_cb(int32_t t, const char *piece, size_t len, void *u) {
+    (void)t; (void)piece; (void)len;
+    __atomic_store_n(&((struct cancel_job *)u)->started, 1, __ATOMIC_RELEASE);
+    return 0;
+}
 static void *cancel_main(void *p) {
-    usleep(200000);
-    tern_cancel(((struct cancel_job *)p)->s);
+    struct cancel_job *j = p;
+    while (!__atomic_load_n(&j->started, __ATOMIC_ACQUIRE)) usleep(1000);
+    tern_cancel(j->s);
     return NULL;
 }
 
@@ -189,10 +197,11 @@ int main(int argc, char **argv) {
 
     /* Cancel from another thread. */
     tern_session_reset(s);
-    struct cancel_job cj = {s};
+    struct cancel_job cj = {s, 0};
     pthread_t ct;
     pthread_create(&ct, NULL, cancel_main, &cj);
-    CHECK(tern_generate(s, "Once upon a time", 400, &g, NULL, NULL, &produced) == TERN_ERR_CANCELLED && produced < 400, "cancel");
+    CHECK(tern_generate(s, "Once upon a time", 400, &g, started_cb, &cj, &produced) == TERN_ERR_CANCELLED && produced < 400,
+          "cancel");
     pthread_join(ct, NULL);
     CHECK(tern_session_free(s) == TERN_OK, "free session");
     CHECK(tern_session_free(s) == TERN_ERR_INVALID_ARGUMENT, "double free detected");

@@ -62,7 +62,7 @@ typedef enum tern_speculation {
 typedef struct tern_model_options {
     size_t struct_size;        /**< sizeof(tern_model_options), set by init */
     const char *path;          /**< the .tern checkpoint (required) */
-    int32_t threads;           /**< worker threads per session; 0 = physical cores */
+    int32_t threads;           /**< worker threads per session; 0 = physical cores; capped to the CPUs available */
     uint64_t mem_budget_bytes; /**< peak resident memory to stay within; 0 = no limit */
     uint32_t context;          /**< positions a session may reach; 0 = 4096 (or the model's, if smaller) */
     int32_t speculation;       /**< a tern_speculation; default TERN_SPECULATE_AUTO */

@@ -85,6 +85,8 @@ void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, 
 /* A pause for spin-wait loops. */
 void tern_cpu_relax(void);
 
+#include "tern_pool.h"
+
 /* Sums `n` 64-bit words with wide loads: a read-bandwidth probe for the roofline. */
 uint64_t tern_read_probe(const uint64_t *p, size_t n);
 
