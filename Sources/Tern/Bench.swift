@@ -86,6 +86,8 @@ public struct SpeculationBench: Sendable {
     /// Prompts whose greedy tokens were identical both ways.
     public var identical: Int { prompts - differing.count }
     public var drafters = ""
+    /// Tokens/s of each prompt, plainly and speculatively (timed back to back).
+    public var perPrompt: [(plain: Double, speculative: Double)] = []
     /// Accepted drafts per verification pass.
     public var meanAccepted: Double { stats.steps > 0 ? Double(stats.accepted) / Double(stats.steps) : 0 }
 }
@@ -110,6 +112,8 @@ extension Generator {
             plainCount += max(0, a.tokens.count - 1)
             specTime += b.generationSeconds
             specCount += max(0, b.tokens.count - 1)
+            r.perPrompt.append((Double(max(0, a.tokens.count - 1)) / max(a.generationSeconds, 1e-9),
+                                Double(max(0, b.tokens.count - 1)) / max(b.generationSeconds, 1e-9)))
             if a.tokens != b.tokens { r.differing.append(p) }
             if let s = b.speculation { r.stats.add(s) }
             r.drafters = b.drafters ?? "off"

@@ -7,30 +7,73 @@ import TernModels
 /// Finds the fastest self-speculative drafting settings for a model on this machine (`tern
 /// calibrate`): counts token frequencies in calibration text and in the model's own greedy
 /// continuations of varied seed prompts, ranks the vocabulary by them (FR-Spec's frequency
-/// ranking), then times draft settings on held-out prompts and keeps the fastest.
+/// ranking), then compares draft settings on held-out prompts with ``SpeedupSearch`` (paired,
+/// repeated until decided), so a busy machine's noise cannot pick a setting: what is not clearly
+/// faster than plain decoding is not stored.
 public struct Calibrator {
-    /// One timed setting.
-    public struct Trial: Sendable {
-        public var speculation: String
-        public var maxDraft: Int
-        public var minProbability: Float
-        public var tokensPerSecond: Double
-        public var acceptance: Double
-        /// Against plain decoding of the same prompts, timed alternately with the trial (the
-        /// machine's speed drifts, so settings are compared by this ratio).
+    /// `full` searches every setting (about 1.5–3 minutes for Gemma 3 270M on a quiet 2-core
+    /// machine, at most ``maxSeconds`` of timing); `quick` compares a few likely settings on
+    /// shorter runs (seconds), for a first run.
+    public enum Mode: Sendable { case full, quick }
+
+    /// One drafting configuration.
+    public struct Setting: Hashable, Sendable, CustomStringConvertible {
+        public var exitLayer: Int, vocab: Int, maxDraft: Int, minProbability: Float
+        public var skip: [Int] = []
+        public var lookupMatch = 2
+        /// Lookup drafts only (no model drafter).
+        public var lookupOnly = false
+
+        func speculation(layers: Int) -> Speculation {
+            if lookupOnly { return .lookupOnly }
+            return Speculation(lookup: true, earlyExit: exitLayer < layers ? exitLayer : nil, vocab: vocab > 0 ? vocab : nil,
+                               skip: skip.isEmpty ? nil : skip)
+        }
+
+        public var description: String {
+            lookupOnly ? "lookup" : String(format: "exit %d vocab %d skip [%@] draft %d min-p %.2f match %d", exitLayer, vocab,
+                                           skip.map(String.init).joined(separator: ","), maxDraft, minProbability, lookupMatch)
+        }
+    }
+
+    /// What calibration concluded: settings to store, or why none are.
+    public struct Outcome: Sendable {
+        /// The settings to store; nil when none was clearly faster than plain decoding.
+        public var calibration: DraftCalibration?
+        /// The best setting found and its measured speedup (geometric mean over prompts) with
+        /// the standard error of its log.
+        public var best: Setting
+        public var speedup: Double
+        public var logSE: Double
+        /// Why nothing is stored (when `calibration` is nil).
+        public var declined: String?
+        /// Plain decoding's tokens/s and its relative spread (coefficient of variation) over
+        /// every timed prompt: how busy the machine was.
         public var plainTokensPerSecond: Double
-        public var speedup: Double { tokensPerSecond / max(plainTokensPerSecond, 1e-9) }
+        public var plainSpread: Double
     }
 
     public let model: TernModel
     public let threads: Int
+    public var mode: Mode
+    /// Timing stops considering new settings after this many seconds (the decision on the best
+    /// so far is still made).
+    public var maxSeconds: Double
     /// Tokens generated per seed prompt for the frequency counts, and per timing prompt.
-    public var countTokens = 96
-    public var timingTokens = 64
+    public var countTokens: Int
+    public var timingTokens: Int
+    /// Tests: log-normal noise (this standard deviation, in log units) multiplied into every
+    /// timing, as a busy machine would; 0 = none.
+    public var timingNoise = 0.0
+    public var noiseSeed: UInt64 = 1
 
-    public init(model: TernModel, threads: Int) {
+    public init(model: TernModel, threads: Int, mode: Mode = .full) {
         self.model = model
         self.threads = threads
+        self.mode = mode
+        maxSeconds = mode == .quick ? 60 : 300
+        countTokens = mode == .quick ? 48 : 96
+        timingTokens = mode == .quick ? 40 : 64
     }
 
     /// Seed prompts for counting: prose, dialogue, code, lists, numbers, markup. (Distinct from
@@ -48,100 +91,120 @@ public struct Calibrator {
         "The city of Rome was founded", "def is_even(n):\n    return", "Apples, oranges, bananas,", "A good night's sleep helps",
     ]
 
-    /// Measures and returns the fastest settings (with every trial, for the report). `texts` are
-    /// extra calibration texts to count. `progress` gets one line per stage.
-    public func run(texts: [String], progress: (String) -> Void) throws -> (best: DraftCalibration, trials: [Trial]) {
+    /// Measures and compares drafting settings. `texts` are extra calibration texts to count.
+    /// `progress` gets one line per stage.
+    public func run(texts: [String], progress: (String) -> Void) throws -> Outcome {
         let lm = model.model, L = lm.layerCount
         let gen = Generator(model: model, threads: threads)
         gen.calibration = nil
         var counts = [Int](repeating: 0, count: lm.vocabSize)
         for t in texts { for id in model.tokenizer.encode(t) { counts[Int(id)] += 1 } }
         var sample: [Int32] = []
-        for (i, p) in Calibrator.seedPrompts.enumerated() {
+        let seeds = mode == .quick ? Array(Calibrator.seedPrompts.prefix(6)) : Calibrator.seedPrompts
+        for (i, p) in seeds.enumerated() {
             let s = try gen.generate(prompt: p, maxTokens: countTokens, sampling: SamplingParameters(temperature: 0), speculation: .off)
             for id in s.promptTokens + s.tokens { counts[Int(id)] += 1 }
             if sample.count < 128 { sample += s.promptTokens + s.tokens }
-            progress("counting tokens: seed prompt \(i + 1)/\(Calibrator.seedPrompts.count)")
+            progress("counting tokens: seed prompt \(i + 1)/\(seeds.count)")
         }
         let ranking = model.rankVocabulary(counts: counts, limit: min(lm.vocabSize, 65536))
-        var rankOf = [Int32: Int]()
-        for (i, id) in ranking.enumerated() { rankOf[id] = i }
         gen.calibration = DraftCalibration(ranking: ranking, vocab: 0, exitLayer: L, maxDraft: 6, minProbability: 0)
 
-        // Plain decoding on the timing prompts: its speed, and its tokens for the coverage below.
-        var reference: [[Int32]] = []
-        var plainTime = 0.0, plainCount = 0
-        for p in Calibrator.timingPrompts {
-            let s = try gen.generate(prompt: p, maxTokens: timingTokens, sampling: SamplingParameters(temperature: 0), speculation: .off)
-            reference.append(s.tokens)
-            plainTime += s.generationSeconds
-            plainCount += max(0, s.tokens.count - 1)
+        // Timing: each round decodes every timing prompt plainly and speculatively, back to back.
+        var plainSpeeds: [Double] = []
+        var acceptance: [Setting: Double] = [:]
+        var rng = SplitMix64(seed: noiseSeed)
+        let noise = timingNoise
+        func gaussian() -> Double {
+            let u = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-300), v = Double(rng.next() >> 11) / Double(1 << 53)
+            return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
         }
-        let plain = Double(plainCount) / max(plainTime, 1e-9)
-        progress(String(format: "plain decoding: %.1f tokens/s", plain))
-        // How often the greedy token of held-out text is inside the top N (a full-depth draft
-        // over N tokens is right exactly then).
-        let held = reference.flatMap { $0 }
-        for n in [2048, 4096, 8192, 16384, 32768] {
-            let covered = held.filter { (rankOf[$0] ?? .max) < n }.count
-            progress(String(format: "top %5d tokens hold %.1f%% of the held-out greedy tokens", n, 100 * Double(covered) / Double(max(1, held.count))))
-        }
-
-        var trials: [Trial] = []
-        func time(_ spec: Speculation, k: Int, p: Float) throws -> Trial {
-            gen.maxDraft = k
-            gen.calibration?.minProbability = p
+        let start = Date()
+        var search = SpeedupSearch<Setting> { s in
+            gen.maxDraft = s.maxDraft
+            gen.calibration?.minProbability = s.minProbability
+            gen.calibration?.lookupMatch = s.lookupMatch
+            let spec = s.speculation(layers: L)
             let r = try gen.benchSpeculation(prompts: Calibrator.timingPrompts, tokens: timingTokens, speculation: spec, warmUp: false)
             if let differing = r.differing.first {
                 throw TernError.usage("calibration: --speculate \(spec) gave different tokens from plain decoding on \"\(differing)\"; please report this")
             }
-            let t = Trial(speculation: spec.description, maxDraft: k, minProbability: p, tokensPerSecond: r.speculativeTPS,
-                          acceptance: r.stats.acceptanceRate, plainTokensPerSecond: r.plainTPS)
-            trials.append(t)
-            progress(String(format: "%@ draft %d min-p %.2f: %.1f tokens/s = %.2fx plain (%.1f, same prompts, alternating), acceptance %.0f%%",
-                            t.speculation, k, p, t.tokensPerSecond, t.speedup, t.plainTokensPerSecond, 100 * t.acceptance))
-            return t
+            acceptance[s] = r.stats.acceptanceRate
+            return r.perPrompt.map { p in
+                let plain = p.plain * exp(noise * gaussian()), spec = p.speculative * exp(noise * gaussian())
+                plainSpeeds.append(plain)
+                return log(max(spec, 1e-9) / max(plain, 1e-9))
+            }
         }
-        func spec(_ e: Int, _ n: Int, _ skip: [Int] = []) -> Speculation {
-            Speculation(lookup: true, earlyExit: e < L ? e : nil, vocab: n > 0 ? n : nil, skip: skip.isEmpty ? nil : skip)
+        func report(_ s: Setting, _ verdict: String) {
+            let (x, se) = search.speedup(s)
+            progress(String(format: "measuring %@: %.2fx plain ± %.0f%% (%d rounds)%@", s.description, x, 100 * (exp(se) - 1),
+                            search.roundsDone(s), verdict))
         }
-        // Staged search: vocabulary size, then draft length, then the adaptive stop, then depth.
-        var best = (e: L, n: 16384, k: 6, p: Float(0), t: try time(spec(L, 16384), k: 6, p: 0))
-        func consider(_ e: Int, _ n: Int, _ k: Int, _ p: Float) throws {
-            let t = try time(spec(e, n), k: k, p: p)
-            if t.speedup > best.t.speedup { best = (e, n, k, p, t) }
+        var best = Setting(exitLayer: L, vocab: 16384, maxDraft: 6, minProbability: 0)
+        var stopped = false
+        var undecided: [Setting] = []
+        func consider(_ c: Setting) throws {
+            guard !stopped, c != best else { return }
+            if Date().timeIntervalSince(start) > maxSeconds {
+                stopped = true
+                progress(String(format: "timing limit (%.0f s) reached: keeping the best setting so far", maxSeconds))
+                return
+            }
+            let v = try search.compare(c, best)
+            switch v {
+            case .faster: report(c, " — faster than the best so far"); best = c
+            case .slower: report(c, " — slower")
+            case .equivalent: report(c, " — equivalent (within 10%)")
+            case .undecided: report(c, " — undecided: the timings vary too much to rank it"); undecided.append(c)
+            }
         }
-        for n in [4096, 8192, 32768] { try consider(L, n, 6, 0) }
-        for k in [3, 4, 8, 10] { try consider(best.e, best.n, k, 0) }
-        for p in [Float(0.2), 0.5] { try consider(best.e, best.n, max(best.k, 8), p) }
-        for e in [L - 1, L - 2, L - 4] where e >= 1 { try consider(e, best.n, best.k, best.p) }
-        // Layer skip: the layers that change the residual stream least, by block influence.
-        let influence = try Calibrator.layerInfluence(model: model, tokens: Array(sample.prefix(128)), parallel: gen.parallel)
-        let order = influence.indices.sorted { influence[$0] < influence[$1] }
-        progress("layers by block influence (least first): " + order.map { String(format: "%d (%.3f)", $0, influence[$0]) }.joined(separator: ", "))
-        var bestSkip: [Int] = []
-        for size in [1, 2, 4] where size < L {
-            let set = Array(order.prefix(size)).sorted()
-            let t = try time(Speculation(lookup: true, vocab: best.n, skip: set), k: best.k, p: best.p)
-            if t.speedup > best.t.speedup { best = (L, best.n, best.k, best.p, t); bestSkip = set }
+        try search.measureRound(best)
+        report(best, "")
+        var plainAt = BenchResult.meanSD(plainSpeeds)
+        progress(String(format: "plain decoding: %.1f tokens/s, spread ±%.0f%% over the timed prompts", plainAt.0, 100 * plainAt.1 / max(plainAt.0, 1e-9)))
+        // Staged search: vocabulary size, draft length, the adaptive stop, depth, skipped layers.
+        let vocabs = mode == .quick ? [] : [4096, 8192, 32768]
+        for n in vocabs where n <= lm.vocabSize { var c = best; c.vocab = n; try consider(c) }
+        for k in mode == .quick ? [4] : [3, 4, 8, 10] { var c = best; c.maxDraft = k; try consider(c) }
+        if mode == .full {
+            for p in [Float(0.2), 0.5] { var c = best; c.maxDraft = max(best.maxDraft, 8); c.minProbability = p; try consider(c) }
+            for e in [L - 1, L - 2, L - 4] where e >= 1 { var c = best; c.exitLayer = e; try consider(c) }
+            // Layer skip: the layers that change the residual stream least, by block influence.
+            let influence = try Calibrator.layerInfluence(model: model, tokens: Array(sample.prefix(128)), parallel: gen.parallel)
+            let order = influence.indices.sorted { influence[$0] < influence[$1] }
+            progress("layers by block influence (least first): " + order.map { String(format: "%d (%.3f)", $0, influence[$0]) }.joined(separator: ", "))
+            for size in [1, 2, 4] where size < L {
+                var c = best; c.exitLayer = L; c.skip = Array(order.prefix(size)).sorted(); try consider(c)
+            }
+            // How long a context match must be for lookup drafts to go first.
+            for m in [1, 3] { var c = best; c.lookupMatch = m; try consider(c) }
         }
-        let lookupOnly = try time(.lookupOnly, k: 6, p: 0)
-        // How long a context match must be for lookup drafts to go first.
-        var bestMatch = 2
-        for m in [1, 3] {
-            gen.calibration?.lookupMatch = m
-            let t = try time(spec(best.e, best.n, bestSkip), k: best.k, p: best.p)
-            if t.speedup > best.t.speedup { best.t = t; bestMatch = m }
+        try consider(Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true))
+
+        let verdict = try search.versusPlain(best)
+        let (speedup, se) = search.speedup(best)
+        plainAt = BenchResult.meanSD(plainSpeeds)
+        var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, declined: nil,
+                              plainTokensPerSecond: plainAt.0, plainSpread: plainAt.1 / max(plainAt.0, 1e-9))
+        let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds; plain decoding spread ±%.0f%%", best.description,
+                              speedup, 100 * (exp(se) - 1), search.roundsDone(best), 100 * outcome.plainSpread)
+        switch verdict {
+        case .faster where !undecided.isEmpty:
+            outcome.declined = "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) stayed "
+                + "undecided after \(search.maxRounds) rounds (" + measured + ")"
+        case .faster:
+            outcome.calibration = DraftCalibration(
+                ranking: ranking, vocab: best.lookupOnly ? 0 : best.vocab, exitLayer: best.lookupOnly ? L : best.exitLayer,
+                skipLayers: best.lookupOnly ? [] : best.skip, maxDraft: best.maxDraft, minProbability: best.minProbability,
+                lookupMatch: best.lookupMatch, tokensPerSecond: plainAt.0 * speedup, plainTokensPerSecond: plainAt.0,
+                acceptance: acceptance[best] ?? 0)
+        case .slower, .equivalent:
+            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine (" + measured + ")"
+        case .undecided:
+            outcome.declined = "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
         }
-        var result = DraftCalibration(ranking: ranking, vocab: best.n, exitLayer: best.e, skipLayers: bestSkip, maxDraft: best.k, minProbability: best.p,
-                                      lookupMatch: bestMatch,
-                                      tokensPerSecond: best.t.tokensPerSecond, plainTokensPerSecond: best.t.plainTokensPerSecond, acceptance: best.t.acceptance)
-        if lookupOnly.speedup >= best.t.speedup {
-            // No model draft beats lookup alone here: store that (auto then drafts by lookup only).
-            result = DraftCalibration(ranking: ranking, vocab: 0, exitLayer: L, maxDraft: 6, minProbability: 0,
-                                      tokensPerSecond: lookupOnly.tokensPerSecond, plainTokensPerSecond: lookupOnly.plainTokensPerSecond, acceptance: lookupOnly.acceptance)
-        }
-        return (result, trials)
+        return outcome
     }
 
     /// Block influence of each layer (Men et al. 2024, "ShortGPT", arXiv 2403.03853): one minus
