@@ -11,6 +11,8 @@ let package = Package(
         // The C API: built as libternc.so (product names must differ from the `tern` program's);
         // scripts/install.sh installs it as libtern.so with tern.h and tern.pc.
         .library(name: "ternc", type: .dynamic, targets: ["CTern"]),
+        // The same C API linked statically into a Swift executable (Tests/fuzz's harnesses).
+        .library(name: "TernCAPI", targets: ["CTern"]),
         .executable(name: "tern", targets: ["tern"]),
         .executable(name: "tern-quantize", targets: ["tern-quantize"]),
     ],

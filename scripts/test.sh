@@ -28,4 +28,7 @@ if ! bash Tests/c/run.sh "$ctern/gemma.tern"; then echo "test.sh: C API tests fa
 rm -rf "$ctern"
 # The aarch64 NEON kernels, cross-compiled and run under qemu against a scalar reference.
 if ! bash Tests/arm/run.sh; then echo "test.sh: NEON kernel check failed" >&2; status=1; fi
+# Coverage-guided fuzzing of every byte-taking entry point: regressions replayed, then a short
+# run per harness (FUZZ_SECONDS, default 60; a longer run: Tests/fuzz/run.sh 3600).
+if ! bash Tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"; then echo "test.sh: fuzzing found a crash" >&2; status=1; fi
 exit "$status"

@@ -1,0 +1,2 @@
+/* Empty: the module only declares libFuzzer's driver (include/cfuzz.h). */
+#include "cfuzz.h"
