@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 tern=.build/release/tern
 .build/release/tern-quantize "$gguf" "$work/g.tern" >&2
 echo "calibrating (tern calibrate)..." >&2
-$tern calibrate -m "$work/g.tern" --json > "$work/cal.json"
+$tern calibrate -m "$work/g.tern" --json > "$work/cal.json" || echo "calibration stored nothing (see above)" >&2
 field() { grep -o "\"$1\":[^,}]*" <<<"$2" | head -n 1 | cut -d: -f2- | tr -d '"'; }
 skip=$(awk -F'[][]' '/"skip_layers"/ {print $2}' "$work/cal.json")
 echo "calibration: $(cat "$work/cal.json")"
