@@ -156,7 +156,8 @@ public struct Calibrator {
             case .faster: report(c, " — faster than the best so far"); best = c
             case .slower: report(c, " — slower")
             case .equivalent: report(c, " — equivalent (within 10%)")
-            case .undecided: report(c, " — undecided: the timings vary too much to rank it"); undecided.append(c)
+            case .undecided: report(c, " — not told apart (any difference is within the timings' ±20%)")
+            case .tooNoisy: report(c, " — undecided: the timings vary too much to rank it"); undecided.append(c)
             }
         }
         try search.measureRound(best)
@@ -199,9 +200,9 @@ public struct Calibrator {
                 skipLayers: best.lookupOnly ? [] : best.skip, maxDraft: best.maxDraft, minProbability: best.minProbability,
                 lookupMatch: best.lookupMatch, tokensPerSecond: plainAt.0 * speedup, plainTokensPerSecond: plainAt.0,
                 acceptance: acceptance[best] ?? 0)
-        case .slower, .equivalent:
+        case .slower, .equivalent, .undecided:
             outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine (" + measured + ")"
-        case .undecided:
+        case .tooNoisy:
             outcome.declined = "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
         }
         return outcome

@@ -8,15 +8,20 @@ import Foundation
 /// comparison is decided when the mean difference is more than ``z`` standard errors from zero
 /// (a two-sided test at about 95%), or when its whole interval lies within ±``margin`` (the
 /// settings are equivalent for drafting's purposes: two one-sided tests, as in bioequivalence);
-/// otherwise more rounds are measured, up to ``maxRounds``. A comparison still undecided then
-/// means the machine is too noisy to rank the settings, and the caller stores nothing.
+/// otherwise more rounds are measured, up to ``maxRounds``. Still undecided then, the verdict
+/// depends on how finely the timings could resolve: within ±``noiseLimit`` it is `undecided` (any
+/// difference is too small to matter: keep what you have); wider, it is `tooNoisy` (the machine
+/// cannot rank the settings: store nothing).
 public struct SpeedupSearch<Setting: Hashable> {
-    public enum Verdict: Equatable, Sendable { case faster, slower, equivalent, undecided }
+    public enum Verdict: Equatable, Sendable { case faster, slower, equivalent, undecided, tooNoisy }
 
     /// Standard errors a mean must clear to count as decided.
     public var z = 2.0
     /// Log-speedup difference below which two settings count as equivalent (0.095: 10%).
     public var margin = 0.095
+    /// Widest confidence half-width (log units, 0.18: ±20%) at which a comparison still
+    /// undecided after every round is taken as "no difference that matters" rather than noise.
+    public var noiseLimit = 0.18
     /// Rounds (passes over the prompts) a setting is measured at most.
     public var maxRounds = 3
     /// One round of `setting`: one log speedup per prompt, prompts always in the same order.
@@ -38,11 +43,12 @@ public struct SpeedupSearch<Setting: Hashable> {
         return (m, (v / Double(x.count)).squareRoot(), x.count)
     }
 
-    func verdict(_ x: [Double]) -> Verdict {
+    func verdict(_ x: [Double], final: Bool) -> Verdict {
         let s = Self.stats(x)
         if s.mean - z * s.se > 0 { return .faster }
         if s.mean + z * s.se < 0 { return .slower }
         if abs(s.mean) + z * s.se < margin { return .equivalent }
+        if final { return z * s.se > noiseLimit ? .tooNoisy : .undecided }
         return .undecided
     }
 
@@ -58,7 +64,7 @@ public struct SpeedupSearch<Setting: Hashable> {
     public mutating func versusPlain(_ s: Setting) throws -> Verdict {
         if roundsDone(s) == 0 { try measureRound(s) }
         while true {
-            let v = verdict(samples[s]!)
+            let v = verdict(samples[s]!, final: roundsDone(s) >= maxRounds)
             if v != .undecided || roundsDone(s) >= maxRounds { return v }
             try measureRound(s)
         }
@@ -73,7 +79,7 @@ public struct SpeedupSearch<Setting: Hashable> {
             if rb < ra { try measureRound(b); continue }
             if ra > 0 {
                 let x = samples[a]!, y = samples[b]!
-                let v = verdict(zip(x, y).map { $0 - $1 })
+                let v = verdict(zip(x, y).map { $0 - $1 }, final: ra >= maxRounds)
                 if v != .undecided || ra >= maxRounds { return v }
             }
             try measureRound(a)
