@@ -11,7 +11,7 @@ import TernModels
 /// repeated until decided), so a busy machine's noise cannot pick a setting: what is not clearly
 /// faster than plain decoding is not stored.
 public struct Calibrator {
-    /// `full` searches every setting (about 1.5–3 minutes for Gemma 3 270M on a quiet 2-core
+    /// `full` searches every setting (about 4 minutes for Gemma 3 270M on a quiet 2-core
     /// machine, at most ``maxSeconds`` of timing); `quick` compares a few likely settings on
     /// shorter runs (seconds), for a first run.
     public enum Mode: Sendable { case full, quick }
@@ -167,8 +167,9 @@ public struct Calibrator {
         // Staged search: vocabulary size, draft length, the adaptive stop, depth, skipped layers.
         let vocabs = mode == .quick ? [] : [4096, 8192, 32768]
         for n in vocabs where n <= lm.vocabSize { var c = best; c.vocab = n; try consider(c) }
+        try consider(Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true))
         for k in mode == .quick ? [4] : [3, 4, 8, 10] { var c = best; c.maxDraft = k; try consider(c) }
-        if mode == .full {
+        if mode == .full && !best.lookupOnly {
             for p in [Float(0.2), 0.5] { var c = best; c.maxDraft = max(best.maxDraft, 8); c.minProbability = p; try consider(c) }
             for e in [L - 1, L - 2, L - 4] where e >= 1 { var c = best; c.exitLayer = e; try consider(c) }
             // Layer skip: the layers that change the residual stream least, by block influence.
@@ -181,7 +182,6 @@ public struct Calibrator {
             // How long a context match must be for lookup drafts to go first.
             for m in [1, 3] { var c = best; c.lookupMatch = m; try consider(c) }
         }
-        try consider(Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true))
 
         let verdict = try search.versusPlain(best)
         let (speedup, se) = search.speedup(best)

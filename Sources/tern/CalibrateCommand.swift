@@ -23,7 +23,7 @@ enum CalibrateCommand {
     status is 3 with the reason (no faster setting, or a machine too noisy to tell).
 
     Time: --quick takes seconds (~15-30 s for Gemma 3 270M on 2 cores); the full search about
-    1.5-3 minutes on a quiet machine, and never times settings for longer than --max-time.
+    4 minutes there, and never times new settings for longer than --max-time.
     The file is rewritten atomically: tensors are copied unchanged, and the new file replaces
     the old only after it was read back.
 
