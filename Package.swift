@@ -35,7 +35,7 @@ let package = Package(
         .testTarget(name: "TernFormatTests", dependencies: ["TernFormat", "TernGGML", "TernKernels", "TernTestSupport"]),
         .testTarget(name: "TernKernelsTests", dependencies: ["TernKernels"]),
         .testTarget(name: "TernPlannerTests", dependencies: ["TernPlanner"]),
-        .testTarget(name: "TernDecodingTests", dependencies: ["TernDecoding", "TernFormat"]),
+        .testTarget(name: "TernDecodingTests", dependencies: ["TernDecoding", "TernFormat", "TernTestSupport"]),
         .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer", "TernFormat", "TernTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TernModelTests", dependencies: ["Tern", "TernFormat", "TernGGML", "TernKernels", "TernModels",

@@ -13,10 +13,7 @@ TEXT="${TEXT:-/usr/share/common-licenses/GPL-3}"
 CTX="${CTX:-512}"
 apt_install libzstd-dev pkg-config time
 swift build -c release >&2
-if [ -z "${LLAMA_BIN:-}" ]; then
-  [ -x ../shared/tools/build-llamacpp.sh ] || { echo "set LLAMA_BIN to llama.cpp's bin/ directory" >&2; exit 1; }
-  LLAMA_BIN="$(bash ../shared/tools/build-llamacpp.sh)"
-fi
+require_llama_bin
 gguf="$(bash scripts/fetch-model.sh)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

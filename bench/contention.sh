@@ -9,13 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
 apt_install libzstd-dev pkg-config time
-python_env
 REPS="${REPS:-3}"
 swift build -c release >&2
-if [ -z "${LLAMA_BIN:-}" ]; then
-  [ -x ../shared/tools/build-llamacpp.sh ] || { echo "set LLAMA_BIN to llama.cpp's bin/ directory" >&2; exit 1; }
-  LLAMA_BIN="$(bash ../shared/tools/build-llamacpp.sh)"
-fi
+require_llama_bin
 gguf="$(bash scripts/fetch-model.sh)"
 work="$(mktemp -d)"
 loaders=()

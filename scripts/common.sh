@@ -46,3 +46,13 @@ python_env() {
   for p in "$@"; do python3 -c "import $p" 2>/dev/null || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] || python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2
 }
+
+# require_llama_bin: sets LLAMA_BIN to llama.cpp's bin/ directory (the peer the benchmarks compare
+# with): as given, or built by ../shared/tools/build-llamacpp.sh (pip for its sdist comes from
+# python_env); fails with a message when neither is there.
+require_llama_bin() {
+  [ -n "${LLAMA_BIN:-}" ] && return 0
+  [ -x ../shared/tools/build-llamacpp.sh ] || { echo "set LLAMA_BIN to llama.cpp's bin/ directory" >&2; exit 1; }
+  python_env
+  LLAMA_BIN="$(bash ../shared/tools/build-llamacpp.sh)"
+}

@@ -24,11 +24,15 @@ done
 # the API tests under AddressSanitizer/UBSan.
 ctern="$(mktemp -d)"
 .build/release/tern-quantize "$TERN_TEST_GGUF" "$ctern/gemma.tern" 2>/dev/null
-if ! bash Tests/c/run.sh "$ctern/gemma.tern"; then echo "test.sh: C API tests failed" >&2; status=1; fi
+if ! bash Tests/c/run.sh "$ctern/gemma.tern" 2>&1 | tee -a "$log"; then echo "test.sh: C API tests failed" >&2; status=1; fi
 rm -rf "$ctern"
 # The aarch64 NEON kernels, cross-compiled and run under qemu against a scalar reference.
-if ! bash Tests/arm/run.sh; then echo "test.sh: NEON kernel check failed" >&2; status=1; fi
+if ! bash Tests/arm/run.sh 2>&1 | tee -a "$log"; then echo "test.sh: NEON kernel check failed" >&2; status=1; fi
 # Coverage-guided fuzzing of every byte-taking entry point: regressions replayed, then a short
 # run per harness (FUZZ_SECONDS, default 60; a longer run: Tests/fuzz/run.sh 3600).
-if ! bash Tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"; then echo "test.sh: fuzzing found a crash" >&2; status=1; fi
+if ! bash Tests/fuzz/run.sh "${FUZZ_SECONDS:-60}" 2>&1 | tee -a "$log"; then echo "test.sh: fuzzing found a crash" >&2; status=1; fi
+# One total: XCTest cases, C API checks, NEON checks, fuzz harnesses.
+awk '/Executed [0-9]+ tests?, with [0-9]+ failures?/ { x = $2; xf = $5 }
+     /^(fuzz: )?[0-9]+ passed, [0-9]+ failed/ { sub(/^fuzz: /, ""); p += $1; f += $3 }
+     END { printf "tests: %d passed, %d failed\n", x - xf + p, xf + f }' "$log"
 exit "$status"

@@ -163,19 +163,26 @@ public struct Calibrator {
         try search.measureRound(best)
         report(best, "")
         var plainAt = BenchResult.meanSD(plainSpeeds)
-        progress(String(format: "plain decoding: %.1f tokens/s, spread ±%.0f%% over the timed prompts", plainAt.0, 100 * plainAt.1 / max(plainAt.0, 1e-9)))
+        progress(String(format: "plain decoding: %.1f tokens/s, spread ±%.0f%% over the timed prompts", plainAt.0,
+                        100 * plainAt.1 / max(plainAt.0, 1e-9)))
         // Staged search: vocabulary size, draft length, the adaptive stop, depth, skipped layers.
         let vocabs = mode == .quick ? [] : [4096, 8192, 32768]
         for n in vocabs where n <= lm.vocabSize { var c = best; c.vocab = n; try consider(c) }
         try consider(Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true))
         for k in mode == .quick ? [4] : [3, 4, 8, 10] { var c = best; c.maxDraft = k; try consider(c) }
         if mode == .full && !best.lookupOnly {
-            for p in [Float(0.2), 0.5] { var c = best; c.maxDraft = max(best.maxDraft, 8); c.minProbability = p; try consider(c) }
+            for p in [Float(0.2), 0.5] {
+                var c = best
+                c.maxDraft = max(best.maxDraft, 8)
+                c.minProbability = p
+                try consider(c)
+            }
             for e in [L - 1, L - 2, L - 4] where e >= 1 { var c = best; c.exitLayer = e; try consider(c) }
             // Layer skip: the layers that change the residual stream least, by block influence.
             let influence = try Calibrator.layerInfluence(model: model, tokens: Array(sample.prefix(128)), parallel: gen.parallel)
             let order = influence.indices.sorted { influence[$0] < influence[$1] }
-            progress("layers by block influence (least first): " + order.map { String(format: "%d (%.3f)", $0, influence[$0]) }.joined(separator: ", "))
+            progress("layers by block influence (least first): "
+                     + order.map { String(format: "%d (%.3f)", $0, influence[$0]) }.joined(separator: ", "))
             for size in [1, 2, 4] where size < L {
                 var c = best; c.exitLayer = L; c.skip = Array(order.prefix(size)).sorted(); try consider(c)
             }

@@ -216,7 +216,10 @@ public final class TernFile: @unchecked Sendable {
         guard t.codec == .zstd else { return }
         for c in 0..<t.chunkCount {
             try checkChunk(t, c, compressed: mappedChunk(t, c))
-            if releasing, c % 64 == 63 || c == t.chunkCount - 1 { map.release(t.offset..<t.offset + chunkEntry(t, c).offset + chunkEntry(t, c).size) }
+            if releasing, c % 64 == 63 || c == t.chunkCount - 1 {
+                let e = chunkEntry(t, c)
+                map.release(t.offset..<t.offset + e.offset + e.size)
+            }
         }
     }
 

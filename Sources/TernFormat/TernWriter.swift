@@ -62,7 +62,7 @@ public enum TernWriter {
     /// Bytes a raw tensor is produced and written in at a time.
     public static let sliceTarget = 4 << 20
 
-    /// Writes `tensors` with `metadata` to `path` (see ``write(path:metadata:sources:compressLevel:minCompressBytes:chunkBytes:verify:progress:)``).
+    /// Writes `tensors` with `metadata` to `path`, as the sources-taking `write` does.
     public static func write(path: String, metadata: Metadata, tensors: [PendingTensor], compressLevel: Int32? = nil,
                              minCompressBytes: Int = 64 * 1024, chunkBytes: Int = chunkTarget, verify: Bool = true,
                              progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
@@ -81,10 +81,13 @@ public enum TernWriter {
     /// `opened(tempPath)` is called once the temporary file exists.
     public static func write(path: String, metadata: Metadata, sources: [TensorSource], compressLevel: Int32? = nil,
                              minCompressBytes: Int = 64 * 1024, chunkBytes: Int = chunkTarget, sliceBytes: Int = sliceTarget,
-                             verify: Bool = true, opened: (String) -> Void = { _ in }, progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
+                             verify: Bool = true, opened: (String) -> Void = { _ in },
+                             progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
         var layouts: [(groupBytes: Int, groups: Int, bytes: Int)] = []
         for t in sources {
-            guard let l = t.layout else { throw FormatError(file: path, field: "tensor \(t.name)", "shape \(t.shape) cannot hold \(t.dtype)") }
+            guard let l = t.layout else {
+                throw FormatError(file: path, field: "tensor \(t.name)", "shape \(t.shape) cannot hold \(t.dtype)")
+            }
             layouts.append(l)
         }
         let total = layouts.reduce(0) { $0 + $1.bytes }
@@ -93,7 +96,8 @@ public enum TernWriter {
             let entries = zip(sources, layouts).map { t, l in
                 let level = l.bytes >= minCompressBytes ? compressLevel : nil
                 let gpc = max(1, chunkBytes / l.groupBytes)
-                return Entry(name: t.name, dtype: t.dtype, shape: t.shape, rowsPerChunk: level == nil ? 0 : gpc * t.dtype.groupRows) { out in
+                let rowsPerChunk = level == nil ? 0 : gpc * t.dtype.groupRows
+                return Entry(name: t.name, dtype: t.dtype, shape: t.shape, rowsPerChunk: rowsPerChunk) { out in
                     if let level {
                         try emitCompressed(t, l, groupsPerChunk: gpc, level: level, out)
                     } else {
@@ -115,7 +119,8 @@ public enum TernWriter {
     static func produce(_ t: TensorSource, _ groups: Range<Int>, _ groupBytes: Int) throws -> [UInt8] {
         let b = try t.bytes(groups)
         guard b.count == groups.count * groupBytes else {
-            throw FormatError(file: t.name, field: "tensor \(t.name)", "produced \(b.count) bytes for \(groups.count) row groups of \(groupBytes)")
+            throw FormatError(file: t.name, field: "tensor \(t.name)",
+                              "produced \(b.count) bytes for \(groups.count) row groups of \(groupBytes)")
         }
         return b
     }

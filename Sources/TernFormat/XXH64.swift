@@ -15,56 +15,29 @@ public enum XXH64 {
         (acc ^ round(0, v)) &* p1 &+ p4
     }
 
+    /// The hash of `data`.
     public static func hash(_ data: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
-        let n = data.count
-        var i = 0
-        var h: UInt64
-        @inline(__always) func r64(_ o: Int) -> UInt64 { UInt64(littleEndian: data.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
-        if n >= 32 {
-            var v1 = seed &+ p1 &+ p2, v2 = seed &+ p2, v3 = seed, v4 = seed &- p1
-            while i + 32 <= n {
-                v1 = round(v1, r64(i)); v2 = round(v2, r64(i + 8))
-                v3 = round(v3, r64(i + 16)); v4 = round(v4, r64(i + 24))
-                i += 32
-            }
-            h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
-            h = merge(h, v1); h = merge(h, v2); h = merge(h, v3); h = merge(h, v4)
-        } else {
-            h = seed &+ p5
-        }
-        h = h &+ UInt64(n)
-        while i + 8 <= n {
-            h ^= round(0, r64(i))
-            h = rotl(h, 27) &* p1 &+ p4
-            i += 8
-        }
-        if i + 4 <= n {
-            h ^= UInt64(UInt32(littleEndian: data.loadUnaligned(fromByteOffset: i, as: UInt32.self))) &* p1
-            h = rotl(h, 23) &* p2 &+ p3
-            i += 4
-        }
-        while i < n {
-            h ^= UInt64(data[i]) &* p5
-            h = rotl(h, 11) &* p1
-            i += 1
-        }
-        h ^= h >> 33; h = h &* p2
-        h ^= h >> 29; h = h &* p3
-        h ^= h >> 32
-        return h
+        var h = Streaming(seed: seed)
+        h.update(data)
+        return h.finish()
     }
 
     public static func hash(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { hash($0) } }
 
-    /// The same hash over data given in pieces (xxHash's streaming form): four lanes over
-    /// 32-byte stripes, the last partial stripe kept until ``finish()``.
+    /// The hash over data given in pieces (xxHash's streaming form): four lanes over 32-byte
+    /// stripes, the last partial stripe kept until ``finish()``. Allocates nothing.
     public struct Streaming {
-        var v = (p1 &+ p2, p2, UInt64(0), UInt64(0) &- p1)
+        let seed: UInt64
+        var v: (UInt64, UInt64, UInt64, UInt64)
         var total = 0
-        var buffer = [UInt8](repeating: 0, count: 32)
+        /// The partial stripe: `buffered` bytes.
+        var buffer: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var buffered = 0
 
-        public init() {}
+        public init(seed: UInt64 = 0) {
+            self.seed = seed
+            v = (seed &+ p1 &+ p2, seed &+ p2, seed, seed &- p1)
+        }
 
         @inline(__always) mutating func stripe(_ p: UnsafeRawPointer) {
             @inline(__always) func r64(_ o: Int) -> UInt64 { UInt64(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
@@ -77,15 +50,18 @@ public enum XXH64 {
             total += n
             if buffered > 0 {
                 let take = min(n, 32 - buffered)
-                buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: buffered).copyMemory(from: p, byteCount: take) }
+                let at = buffered
+                withUnsafeMutableBytes(of: &buffer) { $0.baseAddress!.advanced(by: at).copyMemory(from: p, byteCount: take) }
                 buffered += take; p += take; n -= take
                 if buffered < 32 { return }
-                buffer.withUnsafeBytes { stripe($0.baseAddress!) }
+                var full = buffer
+                withUnsafeBytes(of: &full) { stripe($0.baseAddress!) }
                 buffered = 0
             }
             while n >= 32 { stripe(p); p += 32; n -= 32 }
             if n > 0 {
-                buffer.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: p, byteCount: n) }
+                let count = n
+                withUnsafeMutableBytes(of: &buffer) { $0.baseAddress!.copyMemory(from: p, byteCount: count) }
                 buffered = n
             }
         }
@@ -97,23 +73,24 @@ public enum XXH64 {
                 h = rotl(v.0, 1) &+ rotl(v.1, 7) &+ rotl(v.2, 12) &+ rotl(v.3, 18)
                 h = merge(h, v.0); h = merge(h, v.1); h = merge(h, v.2); h = merge(h, v.3)
             } else {
-                h = p5
+                h = seed &+ p5
             }
             h = h &+ UInt64(total)
-            // The tail: the same steps as the one-shot hash's, over the buffered bytes.
-            return buffer.withUnsafeBytes { tail in
+            var tailBytes = buffer
+            let n = buffered
+            return withUnsafeBytes(of: &tailBytes) { tail in
                 var i = 0
-                while i + 8 <= buffered {
+                while i + 8 <= n {
                     h ^= round(0, UInt64(littleEndian: tail.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
                     h = rotl(h, 27) &* p1 &+ p4
                     i += 8
                 }
-                if i + 4 <= buffered {
+                if i + 4 <= n {
                     h ^= UInt64(UInt32(littleEndian: tail.loadUnaligned(fromByteOffset: i, as: UInt32.self))) &* p1
                     h = rotl(h, 23) &* p2 &+ p3
                     i += 4
                 }
-                while i < buffered {
+                while i < n {
                     h ^= UInt64(tail[i]) &* p5
                     h = rotl(h, 11) &* p1
                     i += 1

@@ -2,6 +2,7 @@ import Foundation
 import Tern
 import TernKernels
 import TernPlanner
+import TernFormat
 
 /// A command-line usage error (exit status 2).
 struct UsageError: Error { let message: String }
@@ -96,7 +97,7 @@ func threadCount(_ a: Arguments) throws -> Int {
     let requested = try a.int("-t", default: ThreadPool.physicalCores, range: 1...100_000)
     let usable = ThreadPool.usableThreads(requested)
     if usable < requested {
-        FileHandle.standardError.write(Data("tern: -t \(requested) capped to \(usable) threads, the CPUs available to this process\n".utf8))
+        writeStderr("tern: -t \(requested) capped to \(usable) threads, the CPUs available to this process\n")
     }
     return usable
 }

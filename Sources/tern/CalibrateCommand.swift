@@ -57,7 +57,8 @@ enum CalibrateCommand {
     }
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-o", "--output"], ["-t", "--threads"], ["--max-time"]],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-o", "--output"], ["-t", "--threads"],
+                                             ["--max-time"]],
                               flagNames: [["--dry-run"], ["--json"], ["--quick"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let threads = try threadCount(a)
@@ -86,7 +87,8 @@ enum CalibrateCommand {
                                chosen, best.maxDraft, best.minProbability, outcome.speedup, outcome.plainTokensPerSecond))
         }
         if a.flags.contains("--json") {
-            let r = Report(stored: outcome.calibration != nil && !a.flags.contains("--dry-run"), declined: outcome.declined, drafters: chosen,
+            let stored = outcome.calibration != nil && !a.flags.contains("--dry-run")
+            let r = Report(stored: stored, declined: outcome.declined, drafters: chosen,
                            vocab: best.lookupOnly ? 0 : best.vocab, exit_layer: best.lookupOnly ? L : best.exitLayer,
                            skip_layers: best.lookupOnly ? [] : best.skip, lookup_match: best.lookupMatch, max_draft: best.maxDraft,
                            min_probability: best.minProbability, speedup: outcome.speedup, speedup_log_se: outcome.logSE,

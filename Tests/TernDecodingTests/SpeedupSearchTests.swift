@@ -1,6 +1,15 @@
 import Foundation
 import TernDecoding
+import TernTestSupport
 import XCTest
+
+extension TestRNG {
+    /// A standard normal draw (Box-Muller).
+    mutating func gaussian() -> Double {
+        let u = max(Double(next() >> 11) / Double(1 << 53), 1e-300), v = Double(next() >> 11) / Double(1 << 53)
+        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
+    }
+}
 
 /// ``SpeedupSearch`` on a synthetic machine: settings with known true speedups, prompts that
 /// suit drafting differently, and timings with log-normal noise of a chosen size, as a quiet or
@@ -10,27 +19,12 @@ final class SpeedupSearchTests: XCTestCase {
     let truth = [0.30, 0.50, 0.45, 0.10, -0.20]
     let promptEffect = [0.25, -0.10, 0.40, 0.0]
 
-    struct Rng {
-        var s: UInt64
-        mutating func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func gaussian() -> Double {
-            let u = max(Double(next() >> 11) / Double(1 << 53), 1e-300), v = Double(next() >> 11) / Double(1 << 53)
-            return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
-        }
-    }
-
     /// The calibrator's procedure: start from setting 0, replace the incumbent only with a
     /// setting clearly faster than it, decline if any comparison stayed undecided, then store
     /// the incumbent only if it is clearly faster than plain.
     /// Returns the stored setting (nil: declined) and the rounds measured in all.
     func calibrate(noise: Double, seed: UInt64) throws -> (stored: Int?, rounds: Int) {
-        var rng = Rng(s: seed)
+        var rng = TestRNG(seed)
         var rounds = 0
         var search = SpeedupSearch<Int> { s in
             rounds += 1
@@ -78,7 +72,7 @@ final class SpeedupSearchTests: XCTestCase {
     /// ones are too noisy after every round, and a small gap under moderate noise is "undecided"
     /// (not worth telling apart).
     func testPairingEquivalenceAndUndecided() throws {
-        var rng = Rng(s: 3)
+        var rng = TestRNG(3)
         let effects = [0.5, -0.5, 0.2, -0.2]
         let speed = [0.20, 0.25, 0.20, 0.02]
         let noise = [0.005, 0.005, 0.005, 0.5]
