@@ -1,5 +1,7 @@
-/* aarch64 NEON with the dot-product extension (sdot). Checked under qemu-aarch64 by
- * Tests/arm/run.sh against a scalar reference. */
+/* aarch64 NEON: the GEMMs with the dot-product extension (sdot, ARMv8.2+), and the attention and
+ * conversion kernels, which use only ARMv8.0 Advanced SIMD (FCVTL/FCVTN for f16) and so serve
+ * both the sdot path and the ARMv8.0 one (arm_neon_v8.c). Checked under qemu-aarch64 by
+ * Tests/arm/run.sh against a scalar reference, with and without the dot-product extension. */
 #if defined(__aarch64__)
 #include <arm_neon.h>
 #include <math.h>
@@ -103,8 +105,8 @@ TN void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
 }
 
 /* One online-softmax step for score s: rescales out and the running sum when the maximum grows,
- * and returns the weight exp(s - max) of this position's value. */
-TN static inline float online_step(float s, float *m, float *l, float *out, ptrdiff_t dim) {
+ * and returns the weight exp(s - max) of this position's value. ARMv8.0 from here on. */
+static inline float online_step(float s, float *m, float *l, float *out, ptrdiff_t dim) {
     if (s > *m) {
         const float c = expf(*m - s);
         for (ptrdiff_t i = 0; i < dim; i += 4) vst1q_f32(out + i, vmulq_n_f32(vld1q_f32(out + i), c));
@@ -116,7 +118,7 @@ TN static inline float online_step(float s, float *m, float *l, float *out, ptrd
     return p;
 }
 
-TN void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
+void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                              ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
     float m = state[0], l = state[1];
     for (ptrdiff_t t = 0; t < count; t++) {
@@ -138,7 +140,7 @@ static inline float32x4_t q8row4(const uint8_t *row, ptrdiff_t dim, ptrdiff_t i,
     return vmulq_n_f32(vcvtq_f32_s32(x), sc);
 }
 
-TN void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
+void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                             ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
     float m = state[0], l = state[1];
     for (ptrdiff_t t = 0; t < count; t++) {
@@ -158,7 +160,7 @@ TN void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, 
     state[1] = l;
 }
 
-TN void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n) {
+void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n) {
     ptrdiff_t i = 0;
     for (; i + 4 <= n; i += 4) vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
     for (; i < n; i++) {

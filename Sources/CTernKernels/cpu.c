@@ -14,6 +14,7 @@ int tern_cpu_has_avx512vnni(void) {
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 int tern_cpu_has_neon_dotprod(void) { return 0; }
+int tern_cpu_has_neon(void) { return 0; }
 
 __attribute__((target("avx2")))
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {
@@ -35,9 +36,13 @@ uint64_t tern_read_probe(const uint64_t *p, size_t n) {
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
 int tern_cpu_has_avx2(void) { return 0; }
 int tern_cpu_has_avx512vnni(void) { return 0; }
 int tern_cpu_has_neon_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
+int tern_cpu_has_neon(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0; }
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {
     uint64_t a = 0, b = 0;
     size_t i = 0;
@@ -49,6 +54,7 @@ uint64_t tern_read_probe(const uint64_t *p, size_t n) {
 int tern_cpu_has_avx2(void) { return 0; }
 int tern_cpu_has_avx512vnni(void) { return 0; }
 int tern_cpu_has_neon_dotprod(void) { return 0; }
+int tern_cpu_has_neon(void) { return 0; }
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {
     uint64_t a = 0;
     for (size_t i = 0; i < n; i++) a ^= p[i];

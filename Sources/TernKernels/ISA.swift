@@ -2,7 +2,7 @@ import CTernKernels
 import Foundation
 
 /// The instruction-set path kernels run on. Chosen once at start-up from the CPU's features
-/// (cpuid / HWCAP); `TERN_ISA=scalar|swift-simd|avx2|avx512vnni|neon` overrides it.
+/// (cpuid / HWCAP); `TERN_ISA=scalar|swift-simd|avx2|avx512vnni|neon|neon-v8` overrides it.
 public enum KernelISA: String, CaseIterable, Sendable {
     /// Plain Swift loops: the reference every other path is tested against.
     case scalar
@@ -12,8 +12,13 @@ public enum KernelISA: String, CaseIterable, Sendable {
     case avx2
     /// x86 AVX-512 VNNI (vpdpbusd).
     case avx512vnni
-    /// aarch64 NEON with sdot.
+    /// aarch64 NEON with sdot (ARMv8.2+ dot product: Pi 5, Jetson Orin).
     case neon
+    /// aarch64 NEON of ARMv8.0, no sdot (Pi 3, Pi Zero 2 W, Pi 4).
+    case neonV8 = "neon-v8"
+
+    /// One of the aarch64 paths (they share the attention and conversion kernels).
+    var isARM: Bool { self == .neon || self == .neonV8 }
 
     public var isSupported: Bool {
         switch self {
@@ -21,12 +26,13 @@ public enum KernelISA: String, CaseIterable, Sendable {
         case .avx2: tern_cpu_has_avx2() != 0
         case .avx512vnni: tern_cpu_has_avx512vnni() != 0
         case .neon: tern_cpu_has_neon_dotprod() != 0
+        case .neonV8: tern_cpu_has_neon() != 0
         }
     }
 
     /// The fastest path this CPU supports.
     public static var best: KernelISA {
-        [.avx512vnni, .avx2, .neon].first { $0.isSupported } ?? .swiftSIMD
+        [.avx512vnni, .avx2, .neon, .neonV8].first { $0.isSupported } ?? .swiftSIMD
     }
 
     /// Every path this CPU can run.
@@ -55,6 +61,7 @@ public enum KernelISA: String, CaseIterable, Sendable {
         case .avx512vnni: return kind == .q8 ? tern_gemm_q8_avx512vnni : tern_gemm_q4_avx512vnni
         #elseif arch(arm64)
         case .neon: return kind == .q8 ? tern_gemm_q8_neon : tern_gemm_q4_neon
+        case .neonV8: return kind == .q8 ? tern_gemm_q8_neon_v8 : tern_gemm_q4_neon_v8
         #endif
         default: return nil
         }

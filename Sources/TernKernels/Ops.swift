@@ -89,7 +89,7 @@ public enum Ops {
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni { tern_f32_to_f16_avx2(x, y, n); return }
         #elseif arch(arm64)
-        if isa == .neon { tern_f32_to_f16_neon(x, y, n); return }
+        if isa.isARM { tern_f32_to_f16_neon(x, y, n); return }
         #endif
         for i in 0..<n { y[i] = floatToHalf(x[i]) }
     }
@@ -158,7 +158,7 @@ public enum Ops {
             return
         }
         #elseif arch(arm64)
-        if isa == .neon {
+        if isa.isARM {
             tern_attend_q8_neon(q, k.assumingMemoryBound(to: UInt8.self), v.assumingMemoryBound(to: UInt8.self), rowBytes, count, dim, scale, out, st)
             return
         }
@@ -197,7 +197,7 @@ public enum Ops {
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni { tern_attend_f16_avx2(q, k, v, stride, count, dim, scale, out, st); return }
         #elseif arch(arm64)
-        if isa == .neon { tern_attend_f16_neon(q, k, v, stride, count, dim, scale, out, st); return }
+        if isa.isARM { tern_attend_f16_neon(q, k, v, stride, count, dim, scale, out, st); return }
         #endif
         onlineSoftmax(q, count: count, dim: dim, scale: scale, out: out, state: st,
                       key: { halfToFloat(k[$0 * stride + $1]) }, value: { halfToFloat(v[$0 * stride + $1]) })

@@ -1,6 +1,9 @@
-/* Checks Tern's aarch64 NEON (sdot) kernels against a scalar reference on ragged shapes.
- * Built by Tests/arm/run.sh with aarch64-linux-gnu-gcc and run under qemu-aarch64, since the
- * development and CI machines are x86-64. Prints "N passed, M failed". */
+/* Checks Tern's aarch64 NEON kernels against a scalar reference on ragged shapes: the ARMv8.0
+ * GEMMs always, the sdot GEMMs when the CPU has the dot-product extension, and the attention and
+ * f16 kernels (ARMv8.0). Built by Tests/arm/run.sh with aarch64-linux-gnu-gcc -march=armv8-a and
+ * run under qemu-aarch64 with a CPU that has sdot (-cpu max) and one that does not (-cpu
+ * cortex-a72, the Pi 4's core); EXPECT_DOTPROD=0|1 says which, and the CPU feature detection
+ * must agree. Prints "N passed, M failed". */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +54,10 @@ static double ref_dot(int q4, const uint8_t *grp, int lane, int blocks, const in
     return s;
 }
 
-static void test_gemm(int q4, int rows, int cols, int batch) {
+typedef void (*gemm_fn)(const uint8_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const tern_acts *, int, float *,
+                        ptrdiff_t);
+
+static void test_gemm(const char *path, gemm_fn fq8, gemm_fn fq4, int q4, int rows, int cols, int batch) {
     const int blocks = cols / 32, groups = (rows + 3) / 4, gbytes = blocks * (q4 ? 80 : 136);
     uint8_t *w = calloc((size_t)groups * gbytes, 1);
     for (int g = 0; g < groups; g++)
@@ -83,21 +89,22 @@ static void test_gemm(int q4, int rows, int cols, int batch) {
     out[batch * rows] = 12345;
     /* Two calls over split group ranges, as two threads would. */
     const int mid = groups / 2;
-    (q4 ? tern_gemm_q4_neon : tern_gemm_q8_neon)(w, gbytes, 0, mid, rows, blocks, &a, batch, out, rows);
-    (q4 ? tern_gemm_q4_neon : tern_gemm_q8_neon)(w, gbytes, mid, groups, rows, blocks, &a, batch, out, rows);
+    (q4 ? fq4 : fq8)(w, gbytes, 0, mid, rows, blocks, &a, batch, out, rows);
+    (q4 ? fq4 : fq8)(w, gbytes, mid, groups, rows, blocks, &a, batch, out, rows);
     int ok = out[batch * rows] == 12345;
     for (int b = 0; b < batch && ok; b++)
         for (int r = 0; r < rows; r++) {
             double mag;
             const double ref = ref_dot(q4, w + (size_t)(r / 4) * gbytes, r % 4, blocks, aq + b * cols, as + b * blocks, ass + b * blocks, &mag);
             if (!(fabs(out[b * rows + r] - ref) <= 8 * 0x1p-24 * mag + 1e-30)) {
-                fprintf(stderr, "  %s %dx%d batch %d: out[%d][%d] = %.9g, reference %.9g\n", q4 ? "q4" : "q8", rows, cols, batch, b, r, out[b * rows + r], ref);
+                fprintf(stderr, "  %s %s %dx%d batch %d: out[%d][%d] = %.9g, reference %.9g\n", path, q4 ? "q4" : "q8", rows, cols, batch,
+                        b, r, out[b * rows + r], ref);
                 ok = 0;
                 break;
             }
         }
     char what[96];
-    snprintf(what, sizeof what, "gemm %s %dx%d batch %d", q4 ? "q4" : "q8", rows, cols, batch);
+    snprintf(what, sizeof what, "%s gemm %s %dx%d batch %d", path, q4 ? "q4" : "q8", rows, cols, batch);
     check(ok, what);
     free(w); free(aq); free(as); free(ass); free(bias); free(out);
 }
@@ -181,13 +188,54 @@ static void test_attention(void) {
     check(same, "f32_to_f16");
 }
 
-int main(void) {
-    printf("neon dotprod supported (HWCAP): %d\n", tern_cpu_has_neon_dotprod());
+/* Extreme values: weights -128 (q8) or 15 (q4) and activations +-127 everywhere, the largest
+ * partial sums the 16-bit lanes of the ARMv8.0 kernels must hold. */
+static void test_extremes(const char *path, gemm_fn fq8, gemm_fn fq4) {
+    for (int q4 = 0; q4 < 2; q4++) {
+        const int rows = 4, blocks = 2, cols = 64, gbytes = blocks * (q4 ? 80 : 136);
+        uint8_t w[2 * 136];
+        memset(w, 0, sizeof w);
+        for (int k = 0; k < blocks; k++) {
+            uint8_t *gb = w + k * (q4 ? 80 : 136);
+            for (int lane = 0; lane < 4; lane++) { uint16_t d = to_f16(1.0f); gb[2 * lane] = d & 0xFF; gb[2 * lane + 1] = d >> 8; }
+            memset(gb + (q4 ? 16 : 8), q4 ? 0xFF : 0x80, q4 ? 64 : 128);
+        }
+        int8_t aq[64];
+        float as[2] = {1, 1}, ass[2];
+        int32_t bias[4] = {0};
+        for (int sign = -1; sign <= 1; sign += 2) {
+            for (int i = 0; i < cols; i++) aq[i] = (int8_t)(127 * sign);
+            ass[0] = ass[1] = 32.0f * 127 * sign;
+            tern_acts a = {aq, as, ass, bias, cols, blocks};
+            float out[4];
+            (q4 ? fq4 : fq8)(w, gbytes, 0, 1, rows, blocks, &a, 1, out, rows);
+            const double want = q4 ? 64.0 * 15 * 127 * sign : 64.0 * -128 * 127 * sign;
+            int ok = 1;
+            for (int r = 0; r < 4; r++) ok &= out[r] == (float)want;
+            char what[96];
+            snprintf(what, sizeof what, "%s gemm %s extreme values, activations %+d", path, q4 ? "q4" : "q8", 127 * sign);
+            check(ok, what);
+        }
+    }
+}
+
+static void test_paths(const char *path, gemm_fn fq8, gemm_fn fq4) {
     const int shapes[][2] = {{1, 32}, {2, 64}, {3, 96}, {5, 640}, {7, 160}, {13, 2048}, {66, 640}, {129, 96}};
     const int batches[] = {1, 2, 3, 4, 5, 8, 17};
     for (int q4 = 0; q4 < 2; q4++)
         for (unsigned s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (unsigned b = 0; b < sizeof batches / sizeof batches[0]; b++) test_gemm(q4, shapes[s][0], shapes[s][1], batches[b]);
+            for (unsigned b = 0; b < sizeof batches / sizeof batches[0]; b++) test_gemm(path, fq8, fq4, q4, shapes[s][0], shapes[s][1], batches[b]);
+    test_extremes(path, fq8, fq4);
+}
+
+int main(void) {
+    const int dot = tern_cpu_has_neon_dotprod(), simd = tern_cpu_has_neon();
+    const char *expect = getenv("EXPECT_DOTPROD");
+    printf("HWCAP: asimd %d, asimddp %d (expected %s)\n", simd, dot, expect ? expect : "unset");
+    check(simd == 1, "Advanced SIMD detected");
+    if (expect) check(dot == atoi(expect), "dot product detected as expected (the sdot path is chosen only where it runs)");
+    test_paths("neon-v8", tern_gemm_q8_neon_v8, tern_gemm_q4_neon_v8);
+    if (dot) test_paths("neon", tern_gemm_q8_neon, tern_gemm_q4_neon);
     test_attention();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;

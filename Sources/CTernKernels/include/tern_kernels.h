@@ -40,6 +40,7 @@ typedef void (*tern_gemm_fn)(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t 
 int tern_cpu_has_avx2(void);          /* AVX2 + FMA + F16C */
 int tern_cpu_has_avx512vnni(void);    /* AVX-512 F/BW/VL + VNNI */
 int tern_cpu_has_neon_dotprod(void);  /* aarch64 ASIMD dot product */
+int tern_cpu_has_neon(void);          /* aarch64 Advanced SIMD (every ARMv8-A core) */
 
 #if defined(__x86_64__) || defined(__i386__)
 void tern_gemm_q8_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
@@ -64,6 +65,12 @@ void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+/* ARMv8.0 (no dot product): Pi 3, Pi Zero 2 W, Pi 4. */
+void tern_gemm_q8_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q4_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+/* ARMv8.0 too, used by both aarch64 paths. */
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);

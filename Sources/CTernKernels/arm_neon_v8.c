@@ -1,0 +1,119 @@
+/* aarch64 NEON for ARMv8.0 cores without the dot-product extension (Cortex-A53 in the Pi 3 and
+ * Pi Zero 2 W, Cortex-A72 in the Pi 4): the q8 and q4 GEMMs with widening multiplies. The
+ * attention and f16 kernels in arm_neon.c are ARMv8.0 already and serve this path too. Same
+ * layouts and same results as the scalar reference (integer sums are exact). Checked under
+ * qemu-aarch64 -cpu cortex-a72 by Tests/arm/run.sh.
+ *
+ * Per 32-column block of a four-row group, each row's 32 products are formed with SMULL/SMLAL
+ * into 16-bit lanes and widened once with SADDLP/SADALP into 32-bit lanes: activations are
+ * within +-127 (Activations.swift), so |w * a| <= 128 * 127 and two q8 products (or four q4
+ * ones, weights 0..15) cannot overflow 16 bits. llama.cpp's ARMv8.0 fallback for sdot
+ * (ggml_vdotq_s32) widens after every SMULL instead; sharing each activation load across
+ * the group's four rows is what the interleaved layout adds. */
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include "tern_kernels.h"
+
+static inline float32x4_t f16x4_v8(const uint8_t *p) {
+    uint16x4_t h;
+    __builtin_memcpy(&h, p, 8);
+    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+}
+
+/* Row r's 32-bit partial sums: chunk c of w holds 8 columns of this row (low or high half of a
+ * 16-byte pair vector), a[c] the 8 activations. `pairs` = 2: widen after every two chunks
+ * (q8); 4: after all four (q4). */
+static inline __attribute__((always_inline)) int32x4_t row_sums(const int8x8_t w[4], const int8x8_t a[4], const int pairs) {
+    if (pairs == 4) {
+        int16x8_t p = vmull_s8(w[0], a[0]);
+        p = vmlal_s8(p, w[1], a[1]);
+        p = vmlal_s8(p, w[2], a[2]);
+        p = vmlal_s8(p, w[3], a[3]);
+        return vpaddlq_s16(p);
+    }
+    const int16x8_t p0 = vmlal_s8(vmull_s8(w[0], a[0]), w[1], a[1]);
+    const int16x8_t p1 = vmlal_s8(vmull_s8(w[2], a[2]), w[3], a[3]);
+    return vpadalq_s16(vpaddlq_s16(p0), p1);
+}
+
+/* The four rows' integer dots with 32 activations, as floats [r0 r1 r2 r3]. */
+static inline __attribute__((always_inline)) float32x4_t dot4_v8(const int8x16_t w01[4], const int8x16_t w23[4], const int8_t *aq,
+                                                                 const int pairs) {
+    const int8x16_t alo = vld1q_s8(aq), ahi = vld1q_s8(aq + 16);
+    const int8x8_t a[4] = {vget_low_s8(alo), vget_high_s8(alo), vget_low_s8(ahi), vget_high_s8(ahi)};
+    const int8x8_t r0[4] = {vget_low_s8(w01[0]), vget_low_s8(w01[1]), vget_low_s8(w01[2]), vget_low_s8(w01[3])};
+    const int8x8_t r1[4] = {vget_high_s8(w01[0]), vget_high_s8(w01[1]), vget_high_s8(w01[2]), vget_high_s8(w01[3])};
+    const int8x8_t r2[4] = {vget_low_s8(w23[0]), vget_low_s8(w23[1]), vget_low_s8(w23[2]), vget_low_s8(w23[3])};
+    const int8x8_t r3[4] = {vget_high_s8(w23[0]), vget_high_s8(w23[1]), vget_high_s8(w23[2]), vget_high_s8(w23[3])};
+    const int32x4_t s01 = vpaddq_s32(row_sums(r0, a, pairs), row_sums(r1, a, pairs));
+    const int32x4_t s23 = vpaddq_s32(row_sums(r2, a, pairs), row_sums(r3, a, pairs));
+    return vcvtq_f32_s32(vpaddq_s32(s01, s23));
+}
+
+static inline __attribute__((always_inline)) void q8_group_v8(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
+                                                              int b0, const int nb, float *out, ptrdiff_t os, int valid) {
+    float32x4_t acc[4];
+    for (int j = 0; j < nb; j++) acc[j] = vdupq_n_f32(0);
+    for (ptrdiff_t k = 0; k < blocks; k++) {
+        const uint8_t *gb = grp + k * 136;
+        const float32x4_t dw = f16x4_v8(gb);
+        int8x16_t w01[4], w23[4];
+        for (int c = 0; c < 4; c++) {
+            w01[c] = vld1q_s8((const int8_t *)(gb + 8 + 32 * c));
+            w23[c] = vld1q_s8((const int8_t *)(gb + 24 + 32 * c));
+        }
+        for (int j = 0; j < nb; j++) {
+            const ptrdiff_t g = (b0 + j) * a->s_stride + k;
+            const float32x4_t r = dot4_v8(w01, w23, a->q + (b0 + j) * a->q_stride + k * 32, 2);
+            acc[j] = vfmaq_f32(acc[j], vmulq_n_f32(dw, a->scale[g]), r);
+        }
+    }
+    for (int j = 0; j < nb; j++) {
+        float t[4];
+        vst1q_f32(t, acc[j]);
+        for (int r = 0; r < valid; r++) out[(b0 + j) * os + r] = t[r];
+    }
+}
+
+static inline __attribute__((always_inline)) void q4_group_v8(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
+                                                              int b0, const int nb, float *out, ptrdiff_t os, int valid) {
+    float32x4_t acc[4];
+    for (int j = 0; j < nb; j++) acc[j] = vdupq_n_f32(0);
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    for (ptrdiff_t k = 0; k < blocks; k++) {
+        const uint8_t *gb = grp + k * 80;
+        const float32x4_t dw = f16x4_v8(gb), mw = f16x4_v8(gb + 8);
+        int8x16_t w01[4], w23[4];
+        for (int h = 0; h < 2; h++) {
+            const uint8x16_t x01 = vld1q_u8(gb + 16 + 32 * h), x23 = vld1q_u8(gb + 32 + 32 * h);
+            w01[2 * h] = vreinterpretq_s8_u8(vandq_u8(x01, m4));
+            w01[2 * h + 1] = vreinterpretq_s8_u8(vshrq_n_u8(x01, 4));
+            w23[2 * h] = vreinterpretq_s8_u8(vandq_u8(x23, m4));
+            w23[2 * h + 1] = vreinterpretq_s8_u8(vshrq_n_u8(x23, 4));
+        }
+        for (int j = 0; j < nb; j++) {
+            const ptrdiff_t g = (b0 + j) * a->s_stride + k;
+            const float32x4_t r = dot4_v8(w01, w23, a->q + (b0 + j) * a->q_stride + k * 32, 4);
+            acc[j] = vfmaq_f32(acc[j], vmulq_n_f32(dw, a->scale[g]), r);
+            acc[j] = vfmaq_n_f32(acc[j], mw, a->ssum[g]);
+        }
+    }
+    for (int j = 0; j < nb; j++) {
+        float t[4];
+        vst1q_f32(t, acc[j]);
+        for (int r = 0; r < valid; r++) out[(b0 + j) * os + r] = t[r];
+    }
+}
+
+#include "gemm_body.h"
+
+void tern_gemm_q8_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(q8_group_v8)
+}
+
+void tern_gemm_q4_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(q4_group_v8)
+}
+#endif
