@@ -87,8 +87,11 @@ public struct DraftCalibration: Sendable, Equatable {
     public static func rank(counts: [Int], scores: [Float], excluded: (Int) -> Bool, limit: Int) -> [Int32] {
         let n = counts.count
         let seen = (0..<n).filter { counts[$0] > 0 && !excluded($0) }.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
-        let rest = (0..<n).filter { counts[$0] == 0 && !excluded($0) }
-            .sorted { (scores.indices.contains($0) ? scores[$0] : 0, -$0) > (scores.indices.contains($1) ? scores[$1] : 0, -$1) }
+        // Score descending, then id ascending. (Written out: Swift 6.2 gives up type-checking the
+        // tuple-comparison closure this once was.)
+        func score(_ i: Int) -> Float { scores.indices.contains(i) ? scores[i] : 0 }
+        func before(_ a: Int, _ b: Int) -> Bool { score(a) != score(b) ? score(a) > score(b) : a < b }
+        let rest = (0..<n).filter { counts[$0] == 0 && !excluded($0) }.sorted(by: before)
         return (seen + rest).prefix(limit).map { Int32($0) }
     }
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds Tern for aarch64-unknown-linux-gnu with a Swift toolchain from Debian (swiftlang, sid) and
+# runs the aarch64 `tern` under qemu-aarch64 on the real Gemma 3 270M checkpoint: the greedy golden
+# tokens on a CPU with the dot-product extension (-cpu max: the `neon` path must be chosen) and on
+# the Pi 4's Cortex-A72 (ARMv8.0: `neon-v8` must be chosen). Also what a user on a board meets:
+# the Swift code compiled for aarch64 by a distribution's compiler (6.2.3), not the newest.
+#
+# How: Debian's sid suite carries swiftlang for amd64 and arm64. A throw-away apt configuration
+# (own sources list, state and cache, empty dpkg status) downloads the packages' closure for each
+# architecture (~1.2 GB, cached in ${XDG_CACHE_HOME:-~/.cache}/tern-arm64), `dpkg-deb -x` unpacks
+# them into an amd64 root (the compiler) and an arm64 root (the target's libraries and Swift
+# runtime). In a private mount namespace the amd64 root is entered with chroot, the arm64 root
+# bind-mounted at /arm64 and this checkout at /src; `swift build --triple aarch64-unknown-linux-gnu
+# --sdk /arm64` builds into .build-arm64. qemu-aarch64 runs the result with -L the arm64 root.
+# Needs root (chroot, mounts). Usage: Tests/arm/swift-aarch64.sh MODEL.tern
+#   env: TERN_SID_SWIFT (swiftlang version, default the pinned 6.2.3-1+b1)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/common.sh
+[ $# -eq 1 ] || { echo "usage: Tests/arm/swift-aarch64.sh MODEL.tern" >&2; exit 2; }
+model="$(readlink -f "$1")"
+[ "$(id -u)" -eq 0 ] || { echo "swift-aarch64: needs root (chroot and bind mounts)" >&2; exit 1; }
+apt_install qemu-user util-linux debian-archive-keyring file
+version="${TERN_SID_SWIFT:-6.2.3-1+b1}"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/tern-arm64/swiftlang-$version"
+golden="15687 236761 669 5279 529 506 3640 4184 563 7693 236764 622 236761 236780 236761 108 818 5279 529 506 3640 15305 563 5860"
+
+roots() {  # downloads and unpacks both roots once
+  [ -f "$cache/ready" ] && return 0
+  rm -rf "$cache"
+  mkdir -p "$cache/etc"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main" > "$cache/etc/sources.list"
+  for arch in amd64 arm64; do
+    mkdir -p "$cache/$arch/state/lists/partial" "$cache/$arch/archives/partial" "$cache/root-$arch"
+    touch "$cache/$arch/state/status"
+    cat > "$cache/$arch/apt.conf" <<CONF
+Dir::State "$cache/$arch/state";
+Dir::State::status "$cache/$arch/state/status";
+Dir::Cache "$cache/$arch";
+Dir::Cache::archives "$cache/$arch/archives";
+Dir::Etc::SourceList "$cache/etc/sources.list";
+Dir::Etc::SourceParts "/nonexistent";
+Acquire::Check-Valid-Until "false";
+APT::Architecture "$arch";
+APT::Architectures { "$arch"; };
+CONF
+    local pkgs=("swiftlang=$version" libzstd-dev libc6-dev)
+    [ "$arch" = amd64 ] && pkgs+=(pkgconf bash coreutils)
+    echo "swift-aarch64: downloading swiftlang $version and its dependencies for $arch (sid)" >&2
+    APT_CONFIG="$cache/$arch/apt.conf" apt-get update -qq >&2
+    if ! APT_CONFIG="$cache/$arch/apt.conf" apt-get install -y -qq -d --no-install-recommends "${pkgs[@]}" >&2; then
+      echo "swift-aarch64: swiftlang $version is not in sid any more; set TERN_SID_SWIFT to the version" \
+           "'APT_CONFIG=$cache/$arch/apt.conf apt-cache policy swiftlang' shows" >&2
+      exit 1
+    fi
+    for d in "$cache/$arch/archives"/*.deb; do dpkg-deb -x "$d" "$cache/root-$arch"; done
+    # merged /usr: the symlinks base-files would make
+    for d in bin sbin lib lib64; do
+      if [ ! -e "$cache/root-$arch/$d" ] && [ -d "$cache/root-$arch/usr/$d" ]; then ln -s "usr/$d" "$cache/root-$arch/$d"; fi
+    done
+    rm -rf "$cache/$arch/archives"/*.deb
+  done
+  mkdir -p "$cache/root-amd64/"{arm64,src,proc,dev,tmp,root}
+  touch "$cache/ready"
+}
+roots
+unshare -m bash -s "$cache" "$PWD" >&2 <<'BUILD'
+set -euo pipefail
+cache=$1 src=$2
+mount --bind /proc "$cache/root-amd64/proc"
+mount --bind /dev "$cache/root-amd64/dev"
+mount --bind "$cache/root-arm64" "$cache/root-amd64/arm64"
+mount --bind "$src" "$cache/root-amd64/src"
+chroot "$cache/root-amd64" /bin/bash -c 'export PATH=/usr/libexec/swift/bin:/usr/bin:/bin HOME=/root; cd /src &&
+  echo "swift-aarch64: building release for aarch64-unknown-linux-gnu with $(swift --version 2>&1 | head -n 1)" &&
+  PKG_CONFIG_PATH=/arm64/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=/arm64 swift build -c release \
+    --scratch-path /src/.build-arm64 --triple aarch64-unknown-linux-gnu --sdk /arm64 -Xswiftc -sdk -Xswiftc /arm64 \
+    -Xswiftc -resource-dir -Xswiftc /arm64/usr/libexec/swift/lib/swift -Xswiftc -use-ld=lld'
+BUILD
+bin=.build-arm64/aarch64-unknown-linux-gnu/release
+file "$bin/tern" | grep -q "ARM aarch64" || { echo "swift-aarch64: $bin/tern is not an aarch64 program" >&2; exit 1; }
+
+passed=0 failed=0
+for cpu_isa in max:neon cortex-a72:neon-v8; do
+  cpu=${cpu_isa%%:*} isa=${cpu_isa#*:}
+  run() { qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux "$bin/tern" "$@"; }
+  chosen=$(run bench -m "$model" -p 1 -n 1 -r 1 -t 1 --no-roofline --json 2>/dev/null | grep -o '"isa":"[^"]*"' | cut -d'"' -f4)
+  start=$(date +%s)
+  tokens=$(run run -m "$model" -p "The capital of France is Paris. The capital of Germany is" -n 24 --temp 0 --speculate off \
+             -t 1 --json 2>/dev/null | grep -o '"tokens":\[[^]]*\]' | grep -o '[0-9][0-9 ,]*' | tr -d ' ' | tr ',' ' ')
+  secs=$(( $(date +%s) - start ))
+  if [ "$chosen" = "$isa" ] && [ "$tokens" = "$golden" ]; then
+    echo "aarch64 tern under qemu -cpu $cpu: kernel path $chosen, greedy golden tokens ($secs s)"; passed=$((passed + 1))
+  else
+    echo "aarch64 tern under qemu -cpu $cpu: FAIL: kernel path '$chosen' (want $isa), tokens '$tokens'"; failed=$((failed + 1))
+  fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
