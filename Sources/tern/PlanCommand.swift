@@ -25,12 +25,16 @@ enum PlanCommand {
                             under a budget it shrinks, then goes, before anything else must
       --draft-max N         drafts per pass to make room for (default: calibrated, else 6)
       --no-measure          skip the bandwidth measurements (no tokens/s prediction)
+      --mem-bw GB/S         predict with this memory read bandwidth instead of measuring it
+                            (e.g. a board's, to see what Tern will do there)
+      --read-bw GB/S        predict with this file read bandwidth for streamed weights
+                            (page cache or storage) instead of measuring it
       --json                print one JSON object
     """
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"], ["-b", "--batch"],
-                                             ["--speculate"], ["--draft-max"], ["--shape"]],
+                                             ["--speculate"], ["--draft-max"], ["--shape"], ["--mem-bw"], ["--read-bw"]],
                               flagNames: [["--json"], ["--no-measure"]], usage: usage)
         if let name = a.string("--shape") {
             try hypothetical(a, name: name)
@@ -44,10 +48,12 @@ enum PlanCommand {
         options.speculation = try speculation(a)
         options.maxDraft = try draftMax(a)
         let (plan, file, _, _) = try TernModel.plan(path: path, options: options)
-        var memBW = 0.0, readBW = 0.0
+        var memBW = Double(try a.float("--mem-bw", default: 0, range: 0...10_000)) * 1e9
+        var readBW = Double(try a.float("--read-bw", default: 0, range: 0...10_000)) * 1e9
+        let given = memBW > 0
         if !a.flags.contains("--no-measure") {
-            memBW = childBandwidth(threads: ThreadPool.physicalCores)
-            readBW = fileReadBandwidth(path: path, bytes: min(file.map.bytes.count, 128 << 20))
+            if memBW == 0 { memBW = childBandwidth(threads: ThreadPool.physicalCores) }
+            if readBW == 0 { readBW = fileReadBandwidth(path: path, bytes: min(file.map.bytes.count, 128 << 20)) }
         }
         let seconds = (memBW > 0 ? Double(plan.residentWeightBytes) / memBW : 0) + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
@@ -82,8 +88,9 @@ enum PlanCommand {
         row("minimum budget", plan.minimumBytes, "(everything streamed)")
         row("streamed per token", plan.streamedBytesPerToken)
         if memBW > 0 {
-            print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, file reads %.1f GB/s, measured now%@)",
-                         tps, memBW / 1e9, readBW / 1e9, compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
+            print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, file reads %.1f GB/s, %@%@)",
+                         tps, memBW / 1e9, readBW / 1e9, given ? "memory bandwidth given" : "measured now",
+                         compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
         }
     }
 }
