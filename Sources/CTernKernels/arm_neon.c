@@ -168,4 +168,72 @@ void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n) {
         __builtin_memcpy(y + i, &h, 2);
     }
 }
+/* tanh(x) as a rational function, odd numerator of degree 13 over even denominator of degree 6,
+ * x clamped to +-7.905 (the approximation Eigen uses for float): the same constants and fused
+ * multiply-adds in the same order as Ops.tanhRational and the AVX2 kernel, so GELUs are
+ * bit-identical on every path. */
+static inline float32x4_t tanh_neon(float32x4_t x) {
+    const float32x4_t lim = vdupq_n_f32(7.90531110763549805f);
+    x = vmaxq_f32(vminq_f32(x, lim), vnegq_f32(lim));
+    const float32x4_t x2 = vmulq_f32(x, x);
+    float32x4_t p = vdupq_n_f32(-2.76076847742355e-16f);
+    p = vfmaq_f32(vdupq_n_f32(2.00018790482477e-13f), x2, p);
+    p = vfmaq_f32(vdupq_n_f32(-8.60467152213735e-11f), x2, p);
+    p = vfmaq_f32(vdupq_n_f32(5.12229709037114e-08f), x2, p);
+    p = vfmaq_f32(vdupq_n_f32(1.48572235717979e-05f), x2, p);
+    p = vfmaq_f32(vdupq_n_f32(6.37261928875436e-04f), x2, p);
+    p = vfmaq_f32(vdupq_n_f32(4.89352455891786e-03f), x2, p);
+    p = vmulq_f32(x, p);
+    float32x4_t q = vdupq_n_f32(1.19825839466702e-06f);
+    q = vfmaq_f32(vdupq_n_f32(1.18534705686654e-04f), x2, q);
+    q = vfmaq_f32(vdupq_n_f32(2.26843463243900e-03f), x2, q);
+    q = vfmaq_f32(vdupq_n_f32(4.89352518554385e-03f), x2, q);
+    return vdivq_f32(p, q);
+}
+
+static inline float32x4_t gelu_mul4(float32x4_t x, float32x4_t u) {
+    const float32x4_t inner = vmulq_n_f32(vfmaq_f32(x, vmulq_n_f32(x, 0.044715f), vmulq_f32(x, x)), 0.7978845608f);
+    return vmulq_f32(vmulq_f32(vmulq_n_f32(x, 0.5f), vaddq_f32(vdupq_n_f32(1), tanh_neon(inner))), u);
+}
+
+void tern_gelu_mul_neon(float *g, const float *u, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(g + i, gelu_mul4(vld1q_f32(g + i), vld1q_f32(u + i)));
+    if (i < n) { /* the tail through the same vector code, zero-padded */
+        float x[4] = {0}, y[4] = {0};
+        for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }
+        vst1q_f32(x, gelu_mul4(vld1q_f32(x), vld1q_f32(y)));
+        for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];
+    }
+}
+
+/* Activations to int8 per group of 32 (scale = max|x| / 127, round half to even: FCVTNS), with
+ * the group's scaled sum and the two -128 x sum biases, byte for byte as Activations.swift. */
+void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias) {
+    for (ptrdiff_t g = 0; g < cols / 32; g++) {
+        const float *p = x + g * 32;
+        float32x4_t v[8], m = vdupq_n_f32(0);
+        for (int j = 0; j < 8; j++) {
+            v[j] = vld1q_f32(p + 4 * j);
+            m = vmaxq_f32(m, vabsq_f32(v[j]));
+        }
+        const float d = vmaxvq_f32(m) / 127.0f;
+        const float inv = d == 0 ? 0 : 1.0f / d;
+        int32x4_t qi[8], sum = vdupq_n_s32(0), even = vdupq_n_s32(0);
+        for (int j = 0; j < 8; j++) {
+            qi[j] = vcvtnq_s32_f32(vmulq_n_f32(v[j], inv));
+            sum = vaddq_s32(sum, qi[j]);
+            if (j % 2 == 0) even = vaddq_s32(even, qi[j]); /* bytes 0-3 of each 8-column chunk */
+        }
+        for (int j = 0; j < 4; j++) {
+            const int16x8_t h = vcombine_s16(vqmovn_s32(qi[2 * j]), vqmovn_s32(qi[2 * j + 1]));
+            vst1_s8(q + g * 32 + 8 * j, vqmovn_s16(h));
+        }
+        const int32_t s = vaddvq_s32(sum), e = vaddvq_s32(even);
+        scale[g] = d;
+        ssum[g] = d * (float)s;
+        bias[2 * g] = -128 * e;
+        bias[2 * g + 1] = -128 * (s - e);
+    }
+}
 #endif

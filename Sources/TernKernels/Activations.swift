@@ -54,6 +54,11 @@ public final class QuantizedActivations: @unchecked Sendable {
             tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32)
             return
         }
+        #elseif arch(arm64)
+        if isa.isARM {
+            tern_quantize_neon(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32)
+            return
+        }
         #endif
         for g in 0..<cols / 32 {
             var amax: Float = 0

@@ -80,6 +80,8 @@ public enum Ops {
     public static func geluMul(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count n: Int, isa: KernelISA = .active) {
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni { tern_gelu_mul_avx2(g, u, n); return }
+        #elseif arch(arm64)
+        if isa.isARM { tern_gelu_mul_neon(g, u, n); return }
         #endif
         for i in 0..<n { g[i] = gelu(g[i]) * u[i] }
     }

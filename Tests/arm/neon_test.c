@@ -219,6 +219,57 @@ static void test_extremes(const char *path, gemm_fn fq8, gemm_fn fq4) {
     }
 }
 
+/* Element-wise kernels against C written as Ops.swift / Activations.swift are (same fused
+ * multiply-adds in the same order, round half to even): equal bit for bit. */
+static float tanh_ref(float x) {
+    const float lim = 7.90531110763549805f;
+    x = fminf(fmaxf(x, -lim), lim);
+    const float x2 = x * x;
+    float p = -2.76076847742355e-16f;
+    const float pc[] = {2.00018790482477e-13f, -8.60467152213735e-11f, 5.12229709037114e-08f, 1.48572235717979e-05f,
+                        6.37261928875436e-04f, 4.89352455891786e-03f};
+    for (int i = 0; i < 6; i++) p = fmaf(x2, p, pc[i]);
+    p = x * p;
+    float q = 1.19825839466702e-06f;
+    const float qc[] = {1.18534705686654e-04f, 2.26843463243900e-03f, 4.89352518554385e-03f};
+    for (int i = 0; i < 3; i++) q = fmaf(x2, q, qc[i]);
+    return p / q;
+}
+
+static void test_elementwise(void) {
+    enum { n = 103 };
+    float g[n], u[n], want[n];
+    for (int i = 0; i < n; i++) {
+        g[i] = frand(-9, 9) * (i % 7 == 0 ? 0.01f : 1);
+        u[i] = frand(-2, 2);
+        const float inner = 0.7978845608f * fmaf(0.044715f * g[i], g[i] * g[i], g[i]);
+        want[i] = (0.5f * g[i]) * (1 + tanh_ref(inner)) * u[i];
+    }
+    tern_gelu_mul_neon(g, u, n);
+    check(memcmp(g, want, sizeof g) == 0, "gelu_mul bit-exact (103 values, ragged tail)");
+
+    enum { cols = 96 };
+    float x[cols];
+    for (int i = 0; i < cols; i++) x[i] = frand(-3, 3);
+    for (int i = 32; i < 64; i++) x[i] = 0; /* an all-zero group: scale 0 */
+    x[70] = 127.5f / 127 * 2; x[71] = -x[70];
+    int8_t q[cols], rq[cols];
+    float sc[3], ss[3], rsc[3], rss[3];
+    int32_t bias[6], rbias[6];
+    tern_quantize_neon(x, cols, q, sc, ss, bias);
+    for (int g2 = 0; g2 < cols / 32; g2++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[g2 * 32 + i]));
+        const float d = amax / 127, inv = d == 0 ? 0 : 1 / d;
+        int s = 0, even = 0;
+        for (int i = 0; i < 32; i++) { rq[g2 * 32 + i] = (int8_t)nearbyintf(x[g2 * 32 + i] * inv); s += rq[g2 * 32 + i]; }
+        for (int c = 0; c < 4; c++) for (int j = 0; j < 4; j++) even += rq[g2 * 32 + 8 * c + j];
+        rsc[g2] = d; rss[g2] = d * (float)s; rbias[2 * g2] = -128 * even; rbias[2 * g2 + 1] = -128 * (s - even);
+    }
+    check(memcmp(q, rq, sizeof q) == 0 && memcmp(sc, rsc, sizeof sc) == 0 && memcmp(ss, rss, sizeof ss) == 0 &&
+          memcmp(bias, rbias, sizeof bias) == 0, "quantize bit-exact (3 groups, one all zero)");
+}
+
 static void test_paths(const char *path, gemm_fn fq8, gemm_fn fq4) {
     const int shapes[][2] = {{1, 32}, {2, 64}, {3, 96}, {5, 640}, {7, 160}, {13, 2048}, {66, 640}, {129, 96}};
     const int batches[] = {1, 2, 3, 4, 5, 8, 17};
@@ -237,6 +288,7 @@ int main(void) {
     test_paths("neon-v8", tern_gemm_q8_neon_v8, tern_gemm_q4_neon_v8);
     if (dot) test_paths("neon", tern_gemm_q8_neon, tern_gemm_q4_neon);
     test_attention();
+    test_elementwise();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
