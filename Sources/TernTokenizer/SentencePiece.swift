@@ -27,31 +27,10 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
         self.init(vocab: try Vocabulary(metadata: metadata, file: file))
     }
 
-    enum Fragment { case text([UInt8]), token(Int32) }
-
     /// Encodes `text`. `addSpecial` adds BOS/EOS as the vocabulary asks; `parseSpecial`
     /// lets control-token text (e.g. `<start_of_turn>`) in the input become those tokens.
     public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = false) -> [Int32] {
-        var frags: [Fragment] = text.isEmpty ? [] : [.text(Array(text.utf8))]
-        for (s, id, user) in specials where user || parseSpecial {
-            var next: [Fragment] = []
-            for f in frags {
-                guard case .text(let t) = f else { next.append(f); continue }
-                var start = 0, i = 0
-                while i + s.count <= t.count {
-                    if t[i] == s[0] && t[i..<i + s.count].elementsEqual(s) {
-                        if i > start { next.append(.text(Array(t[start..<i]))) }
-                        next.append(.token(id))
-                        i += s.count
-                        start = i
-                    } else {
-                        i += 1
-                    }
-                }
-                if start < t.count { next.append(.text(Array(t[start...]))) }
-            }
-            frags = next
-        }
+        let frags = SpecialSplitter.split(Array(text.utf8), specials: specials, parseSpecial: parseSpecial)
         var out: [Int32] = []
         if addSpecial, vocab.addBOS, let b = vocab.bos { out.append(b) }
         var prevSpecial = true

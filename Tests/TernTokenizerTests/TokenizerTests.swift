@@ -25,6 +25,30 @@ final class TokenizerTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 40)
     }
 
+    /// llama.cpp's own tokenizer test vectors for its Llama 3 byte-level BPE vocabulary (pre
+    /// `llama-bpe`, all cases): pre-tokenizer, byte mapping, merges, ignore-merges.
+    func testMatchesLlamaCppBPEVectors() throws {
+        guard let dir = TestSupport.peerTokenizerDir else {
+            throw XCTSkip("../shared/peer/tokenizer not present: llama.cpp BPE vectors not checked")
+        }
+        print("TokenizerTests: using llama.cpp BPE vectors from \(dir)")
+        let base = dir + "/ggml-vocab-llama-bpe.gguf"
+        let tok = try BytePairTokenizer(metadata: loadMetadata(path: base), file: base)
+        XCTAssertEqual(tok.pre, "llama-bpe")
+        let inp = String(decoding: readFile(base + ".inp"), as: UTF8.self).components(separatedBy: "\n__ggml_vocab_test__\n")
+        let out = String(decoding: readFile(base + ".out"), as: UTF8.self).components(separatedBy: "\n")
+        XCTAssertEqual(inp.count, out.count)
+        var checked = 0
+        for (text, line) in zip(inp, out) where !(text.isEmpty && line.isEmpty && checked == inp.count - 1) {
+            let want = line.split(separator: " ").map { Int32($0)! }
+            XCTAssertEqual(tok.encode(text, addSpecial: false), want, "text: \(text.debugDescription)")
+            if tok.encode(text, addSpecial: false) == want { XCTAssertEqual(tok.decode(want), text, "round trip") }
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 40)
+        XCTAssertEqual(tok.encode("Hello").first, tok.bos, "add_bos_token: BOS first")
+    }
+
     /// Gemma 3's vocabulary against llama-tokenize's ids (fixture made with llama.cpp on the same GGUF).
     func testMatchesLlamaCppOnGemma() throws {
         let gguf = try TestSupport.gemmaGGUF()
