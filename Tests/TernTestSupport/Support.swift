@@ -20,6 +20,26 @@ public enum TestSupport {
         return path
     }
 
+    /// Files `scripts/fetch-model.sh NAME` writes, by model name.
+    public static let modelFiles = [
+        "gemma-3-270m": "gemma-3-270m-q4_k_m.gguf",
+        "smollm2-135m-instruct": "smollm2-135m-instruct-q4_1.gguf",
+        "qwen2.5-coder-0.5b-instruct": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    ]
+
+    /// A real model's GGUF from the models folder (TERN_MODELS, else the cache). Like
+    /// ``gemmaGGUF()``, a missing file is a failure naming the command that fetches it.
+    public static func modelGGUF(_ name: String) throws -> String {
+        let env = ProcessInfo.processInfo.environment
+        let cache = (env["XDG_CACHE_HOME"] ?? (env["HOME"] ?? "/root") + "/.cache") + "/tern-models"
+        guard let file = modelFiles[name] else { throw Missing(description: "unknown model \(name)") }
+        let path = (env["TERN_MODELS"] ?? cache) + "/" + file
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Missing(description: "model not found at \(path): run scripts/fetch-model.sh \(name) (or set TERN_MODELS)")
+        }
+        return path
+    }
+
     /// The package root (derived from this source file's location).
     public static var packageRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
