@@ -198,7 +198,9 @@ public func tern_detokenize(_ model: OpaquePointer?, _ tokens: UnsafePointer<Int
     var bytes: [UInt8] = []
     for i in 0..<n {
         let t = tokens![i]
-        guard t >= 0, Int(t) < tok.vocab.count else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: token id \(t) is outside the \(tok.vocab.count)-token vocabulary") }
+        guard t >= 0, Int(t) < tok.count else {
+            return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: token id \(t) is outside the \(tok.count)-token vocabulary")
+        }
         bytes += tok.piece(t)
     }
     len.pointee = bytes.count
@@ -280,7 +282,7 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
             let stop = piece.withUTF8 { b in
                 b.withMemoryRebound(to: CChar.self) { callback?(next, $0.baseAddress, $0.count, user) ?? 0 }
             }
-            return stop == 0 && next != tok.vocab.eos
+            return stop == 0 && !tok.endOfGeneration.contains(next)
         }
         if var drafters = s.drafters {
             var stats = SpeculationStats()

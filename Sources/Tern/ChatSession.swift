@@ -17,10 +17,7 @@ public final class ChatSession {
         sequence = Session(model: model, parallel: generator.parallel, capacity: capacity ?? model.options.context,
                             options: generator.stateOptions)
         sampler = Sampler(sampling)
-        var s: Set<Int32> = []
-        if let eos = model.tokenizer.vocab.eos { s.insert(eos) }
-        if let eot = model.tokenizer.vocab.tokens.id(of: Array("<end_of_turn>".utf8)) { s.insert(eot) }
-        stops = s
+        stops = model.tokenizer.endOfGeneration
     }
 
     /// Forgets the conversation (the cache is reused, not reallocated).
@@ -35,7 +32,7 @@ public final class ChatSession {
         let tok = generator.model.tokenizer
         let turn = "<start_of_turn>user\n\(message)<end_of_turn>\n<start_of_turn>model\n"
         var ids = tok.encode(turn, addSpecial: false, parseSpecial: true)
-        if sequence.position == 0, let bos = tok.vocab.bos, tok.vocab.addBOS { ids.insert(bos, at: 0) }
+        if sequence.position == 0, let bos = tok.bos, tok.addBOS { ids.insert(bos, at: 0) }
         guard ids.count + 2 <= sequence.remaining else {
             throw TernError.contextFull("the conversation is full (\(sequence.capacity) positions); /reset to start again or raise -c")
         }

@@ -58,7 +58,7 @@ public struct LoadOptions: Sendable {
 /// A loaded checkpoint: weights (mapped in place or streamed, as planned), architecture and tokenizer.
 public final class TernModel: @unchecked Sendable {
     public let file: TernFile
-    public let tokenizer: SentencePieceTokenizer
+    public let tokenizer: any Tokenizer
     public let model: any LanguageModel
     public let plan: Plan
     public let options: LoadOptions
@@ -70,20 +70,20 @@ public final class TernModel: @unchecked Sendable {
     let store: WeightStore
 
     /// The plan for `path` under `options`, without loading the weights.
-    public static func plan(path: String, options: LoadOptions) throws -> (Plan, TernFile, SentencePieceTokenizer, Int) {
+    public static func plan(path: String, options: LoadOptions) throws -> (Plan, TernFile, any Tokenizer, Int) {
         let p = try planned(path: path, options: options)
         return (p.plan, p.file, p.tokenizer, p.context)
     }
 
     static func planned(path: String, options: LoadOptions)
-        throws -> (plan: Plan, file: TernFile, tokenizer: SentencePieceTokenizer, context: Int, calibration: DraftCalibration?) {
+        throws -> (plan: Plan, file: TernFile, tokenizer: any Tokenizer, context: Int, calibration: DraftCalibration?) {
         let map = try MappedFile(path: path)
         if GGUFFile.hasMagic(map) {
             let out = (path.hasSuffix(".gguf") ? String(path.dropLast(5)) : path) + ".tern"
             throw TernError.needsConversion("\(path) is a GGUF file; convert it first:\n  tern-quantize \(path) \(out)")
         }
         let file = try TernFile(map: map)
-        let tokenizer = try SentencePieceTokenizer(metadata: file.metadata, file: path)
+        let tokenizer = try loadTokenizer(metadata: file.metadata, file: path)
         let arch = file.metadata.string("general.architecture") ?? "(none)"
         guard arch == "gemma3" else {
             throw FormatError(file: path, field: "metadata 'general.architecture'", "architecture '\(arch)' is not supported (supported: gemma3)")
@@ -93,9 +93,9 @@ public final class TernModel: @unchecked Sendable {
         guard context > 0, ctxMax <= 0 || context <= ctxMax else {
             throw TernError.usage("context \(context) is outside the model's 1...\(ctxMax)")
         }
-        let shape = try Gemma3Model.memoryShape(file: file, vocab: tokenizer.vocab.count, capacity: context,
+        let shape = try Gemma3Model.memoryShape(file: file, vocab: tokenizer.count, capacity: context,
                                                 maxBatch: min(options.maxBatch, context), options: StateOptions(logitsRows: options.logitsRows))
-        let cal = try? DraftCalibration(metadata: file.metadata, file: path, vocabSize: tokenizer.vocab.count,
+        let cal = try? DraftCalibration(metadata: file.metadata, file: path, vocabSize: tokenizer.count,
                                         layers: file.metadata.int("gemma3.block_count") ?? 0)
         do {
             let draft = options.speculation.request(calibration: cal, maxDraft: options.maxDraft)
@@ -119,7 +119,7 @@ public final class TernModel: @unchecked Sendable {
         store = WeightStore(file: file)
         let placement = WeightPlacement(streamedLayers: Set(plan.layers.indices.filter { plan.layers[$0] == .streamed }),
                                         streamHead: plan.lmHead == .streamed, headChunkBytes: max(1, plan.lmHeadChunkBytes))
-        model = try Gemma3Model(store: store, vocab: tokenizer.vocab.count, placement: placement)
+        model = try Gemma3Model(store: store, vocab: tokenizer.count, placement: placement)
     }
 
     /// Opens a `.tern` file with everything mapped in place.
@@ -193,7 +193,7 @@ public final class Generator: @unchecked Sendable {
         stats.promptSeconds = Date().timeIntervalSince(t0)
         guard maxTokens > 0 else { return stats }
         let t1 = Date()
-        let eos = model.tokenizer.vocab.eos
+        let stop = model.tokenizer.endOfGeneration
         stats.tokens.reserveCapacity(maxTokens)
         if var setup {
             var history = ids
@@ -202,14 +202,14 @@ public final class Generator: @unchecked Sendable {
             try seq.decodeSpeculative(maxTokens: maxTokens, sampler: &sampler, drafters: &setup.drafters, maxDraft: setup.maxDraft,
                                       history: &history, stats: &spec) { next in
                 stats.tokens.append(next)
-                return onToken(next) && next != eos
+                return onToken(next) && !stop.contains(next)
             }
             stats.speculation = spec
             stats.drafters = setup.label
         } else {
             try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
                 stats.tokens.append(next)
-                return onToken(next) && next != eos
+                return onToken(next) && !stop.contains(next)
             }
         }
         stats.generationSeconds = Date().timeIntervalSince(t1)

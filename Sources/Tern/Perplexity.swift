@@ -25,7 +25,7 @@ extension Generator {
             throw TernError.usage("the text has \(tokens.count) tokens; at least \(2 * context) are needed for a context of \(context)")
         }
         let lm = model.model
-        let bos = model.tokenizer.vocab.bos
+        let bos = model.tokenizer.bos
         var chunks = tokens.count / context
         if let m = maxChunks { chunks = min(chunks, m) }
         let first = context / 2

@@ -107,9 +107,9 @@ extension TernModel {
     /// At most `limit` token ids, by `counts` (nil: none counted) and then tokenizer merge order;
     /// control, unused and unknown tokens are never drafted.
     public func rankVocabulary(counts: [Int]?, limit: Int) -> [Int32] {
-        let v = tokenizer.vocab
-        return DraftCalibration.rank(counts: counts ?? [Int](repeating: 0, count: v.count), scores: v.scores,
-                                     excluded: { [.control, .unused, .unknown].contains(v.kinds[$0]) }, limit: limit)
+        let t = tokenizer, kinds = t.kinds
+        return DraftCalibration.rank(counts: counts ?? [Int](repeating: 0, count: t.count), scores: t.scores,
+                                     excluded: { [.control, .unused, .unknown].contains(kinds[$0]) }, limit: limit)
     }
 }
 

@@ -11,7 +11,7 @@ import TernFormat
 ///
 /// Checked against llama.cpp's vectors for its Llama 3 vocabulary (`llama-bpe`); the other
 /// pre-tokenizers are written from llama.cpp's expressions but not yet checked against it.
-public final class BytePairTokenizer: @unchecked Sendable {
+public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
     /// Pre-tokenizers by `tokenizer.ggml.pre`: the regular expressions applied in turn (each
     /// splits the pieces the previous ones left), as llama.cpp's llama-vocab.cpp lists them.
     public static let preTokenizers: [String: [String]] = [
@@ -33,13 +33,18 @@ public final class BytePairTokenizer: @unchecked Sendable {
     public let addBOS: Bool
     public let addEOS: Bool
     public let pre: String
+    public let endOfGeneration: Set<Int32>
+    public var count: Int { tokens.count }
+    /// Earlier ids first: GGUF BPE vocabularies list tokens in merge order and carry no scores.
+    public let scores: [Float]
     /// Merge ranks by "left right" (the merge list's own text).
     private let ranks: [String: Int]
     private let splitters: [Regex<AnyRegexOutput>]
     /// Llama 3's vocabularies take a word that is a token as is, before any merge.
     private let ignoreMerges: Bool
-    /// GPT-2's byte-to-unicode map: byte b is written as the character `byteChars[b]`.
+    /// GPT-2's byte-to-unicode map: byte b is written as the character `byteChars[b]`, and back.
     private let byteChars: [Character]
+    private let byteOf: [UInt32: UInt8]
     private var specials: [([UInt8], Int32, Bool)] = []
 
     public init(metadata m: Metadata, file: String) throws {
@@ -54,6 +59,7 @@ public final class BytePairTokenizer: @unchecked Sendable {
         }
         let n = toks.count
         tokens = TokenTable(toks)
+        scores = (0..<n).map { -Float($0) }
         let ty = m.ints("tokenizer.ggml.token_type") ?? [Int32](repeating: 1, count: n)
         guard ty.count == n else {
             throw FormatError(file: file, field: "metadata 'tokenizer.ggml.token_type'", "has \(ty.count) entries for \(n) tokens")
@@ -88,15 +94,19 @@ public final class BytePairTokenizer: @unchecked Sendable {
             if !printable { next += 1 }
         }
         byteChars = chars
+        var back: [UInt32: UInt8] = [:]
+        for (b, c) in chars.enumerated() { back[c.unicodeScalars.first!.value] = UInt8(b) }
+        byteOf = back
         for (i, k) in kinds.enumerated() where (k == .control || k == .userDefined) && !tokens[i].isEmpty {
             specials.append((Array(tokens[i]), Int32(i), k == .userDefined))
         }
         specials.sort { $0.0.count > $1.0.count }
+        endOfGeneration = endOfGenerationSet(tokens: tokens, kinds: kinds, eos: eos, metadata: m)
     }
 
     /// Encodes `text`. `addSpecial` adds BOS/EOS as the vocabulary asks; `parseSpecial` lets
     /// control-token text (e.g. `<|im_start|>`) become those tokens.
-    public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = false) -> [Int32] {
+    public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
         var out: [Int32] = []
         if addSpecial, addBOS, let bos { out.append(bos) }
         for fragment in SpecialSplitter.split(Array(text.utf8), specials: specials, parseSpecial: parseSpecial) {
@@ -156,7 +166,7 @@ public final class BytePairTokenizer: @unchecked Sendable {
 
     /// The bytes token `id` stands for in text (GPT-2 characters mapped back to bytes; control
     /// tokens as nothing unless `special`). Unknown ids give no bytes.
-    public func piece(_ id: Int32, special: Bool = false) -> [UInt8] {
+    public func piece(_ id: Int32, special: Bool) -> [UInt8] {
         guard id >= 0, Int(id) < tokens.count else { return [] }
         let t = tokens[Int(id)]
         switch kinds[Int(id)] {
@@ -171,12 +181,4 @@ public final class BytePairTokenizer: @unchecked Sendable {
         }
     }
 
-    private lazy var byteOf: [UInt32: UInt8] = {
-        var m: [UInt32: UInt8] = [:]
-        for (b, c) in byteChars.enumerated() { m[c.unicodeScalars.first!.value] = UInt8(b) }
-        return m
-    }()
-
-    /// Decodes ids to text (invalid UTF-8 becomes U+FFFD).
-    public func decode(_ ids: [Int32]) -> String { String(decoding: ids.flatMap { piece($0) }, as: UTF8.self) }
 }

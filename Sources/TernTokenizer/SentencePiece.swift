@@ -4,14 +4,22 @@ import TernFormat
 /// adjacent symbols merge by highest vocabulary score (ties: leftmost first), unknown pieces
 /// fall back to `<0xNN>` byte tokens. Behaviour follows llama.cpp's SPM tokenizer so token ids
 /// match it, including splitting out user-defined (and, with `parseSpecial`, control) tokens first.
-public final class SentencePieceTokenizer: @unchecked Sendable {
+public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     public let vocab: Vocabulary
+    public let endOfGeneration: Set<Int32>
+    public var count: Int { vocab.count }
+    public var bos: Int32? { vocab.bos }
+    public var eos: Int32? { vocab.eos }
+    public var addBOS: Bool { vocab.addBOS }
+    public var kinds: [TokenKind] { vocab.kinds }
+    public var scores: [Float] { vocab.scores }
     private var byteTokens = [Int32](repeating: -1, count: 256)
     /// Special tokens to split out, longest text first: (text, id, isUserDefined).
     private var specials: [([UInt8], Int32, Bool)] = []
 
-    public init(vocab: Vocabulary) {
+    public init(vocab: Vocabulary, metadata: Metadata = Metadata()) {
         self.vocab = vocab
+        endOfGeneration = endOfGenerationSet(tokens: vocab.tokens, kinds: vocab.kinds, eos: vocab.eos, metadata: metadata)
         let hex = Array("0123456789ABCDEF".utf8)
         for b in 0..<256 {
             let name: [UInt8] = Array("<0x".utf8) + [hex[b >> 4], hex[b & 15]] + [UInt8(ascii: ">")]
@@ -24,12 +32,12 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
     }
 
     public convenience init(metadata: Metadata, file: String) throws {
-        self.init(vocab: try Vocabulary(metadata: metadata, file: file))
+        self.init(vocab: try Vocabulary(metadata: metadata, file: file), metadata: metadata)
     }
 
     /// Encodes `text`. `addSpecial` adds BOS/EOS as the vocabulary asks; `parseSpecial`
     /// lets control-token text (e.g. `<start_of_turn>`) in the input become those tokens.
-    public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = false) -> [Int32] {
+    public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
         let frags = SpecialSplitter.split(Array(text.utf8), specials: specials, parseSpecial: parseSpecial)
         var out: [Int32] = []
         if addSpecial, vocab.addBOS, let b = vocab.bos { out.append(b) }
@@ -112,7 +120,7 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
 
     /// The bytes token `id` stands for in text (U+2581 as space, byte tokens as their byte,
     /// control tokens as nothing unless `special`). Unknown ids give no bytes.
-    public func piece(_ id: Int32, special: Bool = false) -> [UInt8] {
+    public func piece(_ id: Int32, special: Bool) -> [UInt8] {
         guard id >= 0, Int(id) < vocab.count else { return [] }
         let t = Array(vocab.tokens[Int(id)])
         switch vocab.kinds[Int(id)] {
@@ -132,19 +140,15 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
         }
     }
 
-    /// Decodes ids to text (invalid UTF-8 becomes U+FFFD).
-    public func decode(_ ids: [Int32]) -> String {
-        String(decoding: ids.flatMap { piece($0) }, as: UTF8.self)
-    }
 }
 
 /// Turns a stream of token ids into text without splitting UTF-8 sequences: bytes of an
 /// incomplete character are held until the token that completes it arrives.
 public struct StreamingDecoder {
-    let tokenizer: SentencePieceTokenizer
+    let tokenizer: any Tokenizer
     var pending: [UInt8] = []
 
-    public init(_ tokenizer: SentencePieceTokenizer) { self.tokenizer = tokenizer }
+    public init(_ tokenizer: any Tokenizer) { self.tokenizer = tokenizer }
 
     /// Text that became complete with token `id` (possibly empty).
     public mutating func push(_ id: Int32) -> String {

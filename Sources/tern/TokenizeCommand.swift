@@ -30,7 +30,7 @@ enum TokenizeCommand {
         } else {
             throw UsageError(message: "missing -p TEXT or -f FILE (see --help)")
         }
-        let tok = try SentencePieceTokenizer(metadata: loadMetadata(path: path), file: path)
+        let tok = try loadTokenizer(metadata: loadMetadata(path: path), file: path)
         let ids = tok.encode(text, addSpecial: !a.flags.contains("--no-bos"), parseSpecial: a.flags.contains("--parse-special"))
         if a.flags.contains("--ids") {
             print("[" + ids.map(String.init).joined(separator: ", ") + "]")

@@ -77,6 +77,24 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(tokenizers["qwen2.5-coder-0.5b-instruct"]?.pre, "qwen2")
     }
 
+    /// The tokenizer each vocabulary asks for, and its end-of-generation set (EOS and the
+    /// end-of-turn / end-of-text control tokens), on the three real vocabularies.
+    func testTokenizerKindAndEndOfGeneration() throws {
+        let cases: [(String, String, Set<Int32>)] = [
+            ("gemma-3-270m", "SentencePieceTokenizer", [1, 106]),          // <eos>, <end_of_turn>
+            ("smollm2-135m-instruct", "BytePairTokenizer", [0, 2]),        // <|endoftext|>, <|im_end|>
+            ("qwen2.5-coder-0.5b-instruct", "BytePairTokenizer", [151643, 151645]),  // <|endoftext|>, <|im_end|>
+        ]
+        for (name, kind, eog) in cases {
+            let path = name == "gemma-3-270m" ? try TestSupport.gemmaGGUF() : try TestSupport.modelGGUF(name)
+            let tok = try loadTokenizer(metadata: loadMetadata(path: path), file: path)
+            XCTAssertEqual(String(describing: type(of: tok)), kind, name)
+            XCTAssertTrue(eog.isSubset(of: tok.endOfGeneration), "\(name): \(tok.endOfGeneration.sorted())")
+            XCTAssertTrue(tok.endOfGeneration.allSatisfy { [.control, .userDefined].contains(tok.kinds[Int($0)]) },
+                          "\(name): only control tokens end generation")
+        }
+    }
+
     /// Gemma 3's vocabulary against llama-tokenize's ids (fixture made with llama.cpp on the same GGUF).
     func testMatchesLlamaCppOnGemma() throws {
         let gguf = try TestSupport.gemmaGGUF()

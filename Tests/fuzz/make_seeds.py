@@ -1,7 +1,7 @@
 """Writes the fuzzers' seed files: a tiny GGUF (Gemma 3 architecture, a SentencePiece vocabulary
 with normal, control, user-defined and byte tokens, and one tensor of each type the converter
 maps) that tern-quantize then turns into tiny raw and zstd .tern seeds (Tests/fuzz/run.sh).
-Usage: python3 make_seeds.py OUT.gguf   (needs gguf-py and numpy)."""
+Usage: python3 make_seeds.py OUT.gguf [OUT-BPE.gguf]   (needs gguf-py and numpy)."""
 import sys
 
 import gguf
@@ -37,3 +37,28 @@ w.write_header_to_file()
 w.write_kv_data_to_file()
 w.write_tensors_to_file()
 w.close()
+
+# A second seed with a byte-level BPE vocabulary (tokenizer.ggml.model gpt2, Llama 3's
+# pre-tokenizer): GPT-2's byte characters, a few merges, control tokens.
+if len(sys.argv) > 2:
+    w = gguf.GGUFWriter(sys.argv[2], "llama")
+    chars = [chr(b) if 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255 else None for b in range(256)]
+    n = 256
+    for b in range(256):
+        if chars[b] is None:
+            chars[b] = chr(n)
+            n += 1
+    tokens = chars + ["\u0120t", "he", "\u0120the", "in", "<|begin_of_text|>", "<|eot_id|>"]
+    types = [gguf.TokenType.NORMAL] * (len(tokens) - 2) + [gguf.TokenType.CONTROL] * 2
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("llama-bpe")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(["\u0120 t", "h e", "\u0120t he", "i n"])
+    w.add_bos_token_id(len(tokens) - 2)
+    w.add_eos_token_id(len(tokens) - 1)
+    w.add_tensor("norm.weight", np.ones(64, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()

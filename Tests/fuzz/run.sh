@@ -31,13 +31,13 @@ bin=.build-fuzz/release
 
 swift build -c release --product tern-quantize >&2
 gguf="${TERN_TEST_GGUF:-$(bash scripts/fetch-model.sh)}"
-python3 Tests/fuzz/make_seeds.py "$work/seed.gguf"
+python3 Tests/fuzz/make_seeds.py "$work/seed.gguf" "$work/seed-bpe.gguf"
 .build/release/tern-quantize "$work/seed.gguf" "$work/seed.tern" >/dev/null 2>&1
 .build/release/tern-quantize "$work/seed.gguf" "$work/seedz.tern" --compress=3 >/dev/null 2>&1
 .build/release/tern-quantize "$gguf" "$work/gemma.tern" >/dev/null 2>&1
 for h in tern gguf tokenizer capi; do mkdir -p "$work/corpus-$h" "Tests/fuzz/regressions/$h"; done
 cp "$work/seed.tern" "$work/seedz.tern" "$work/corpus-tern/"
-cp "$work/seed.gguf" "$work/corpus-gguf/"
+cp "$work/seed.gguf" "$work/seed-bpe.gguf" "$work/corpus-gguf/"
 printf 'Hello, world! <start_of_turn>user\n\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xff\xfe  \t\tdef f(x):\n    return x\n' > "$work/corpus-tokenizer/text"
 cp "$work/corpus-tokenizer/text" "$work/corpus-capi/"
 export TERN_FUZZ_VOCAB="$gguf" TERN_FUZZ_MODEL="$work/gemma.tern"

@@ -11,7 +11,7 @@ func fuzzGGUF(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     var sum: UInt8 = 0
     for t in gguf.tensors { for b in gguf.bytes(t).prefix(4096) { sum &+= b } }
     _ = sum
-    if let tok = try? SentencePieceTokenizer(metadata: gguf.metadata, file: "fuzz.gguf") {
+    if let tok = try? loadTokenizer(metadata: gguf.metadata, file: "fuzz.gguf") {  // SentencePiece or byte-level BPE
         let ids = tok.encode("Hello, world! <start_of_turn> 日本 \u{1F600}", parseSpecial: true)
         _ = tok.decode(ids)
     }
