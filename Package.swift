@@ -19,7 +19,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "TernFormat", dependencies: ["CZstd"]),
-        .target(name: "CTernKernels", exclude: ["x86_gemm.inc", "gemm_body.h"]),
+        .target(name: "CTernKernels", exclude: ["x86_gemm.inc", "gemm_body.h", "arm_groups.inc"]),
         .target(name: "TernKernels", dependencies: ["CTernKernels"]),
         .target(name: "TernGGML", dependencies: ["TernFormat", "TernKernels"]),
         .target(name: "TernTokenizer", dependencies: ["TernFormat"]),

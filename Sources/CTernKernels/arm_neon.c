@@ -35,73 +35,22 @@ TN static inline __attribute__((always_inline)) float32x4_t dot4_neon(const int8
     return vcvtq_f32_s32(vpaddq_s32(s01, s23));
 }
 
-/* One four-row q8 group: each 32-byte chunk holds rows 0,1 (first 16 bytes) and rows 2,3
- * (last 16) x 8 columns; sdot against the 8 activations duplicated gives two lanes per row. */
-TN static inline __attribute__((always_inline)) void q8_group_neon(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
-                                                                   int b0, const int nb, float *out, ptrdiff_t os, int valid) {
-    float32x4_t acc[4];
-    for (int j = 0; j < nb; j++) acc[j] = vdupq_n_f32(0);
-    for (ptrdiff_t k = 0; k < blocks; k++) {
-        const uint8_t *gb = grp + k * 136;
-        const float32x4_t dw = f16x4(gb);
-        int8x16_t w01[4], w23[4];
-        for (int c = 0; c < 4; c++) {
-            w01[c] = vld1q_s8((const int8_t *)(gb + 8 + 32 * c));
-            w23[c] = vld1q_s8((const int8_t *)(gb + 24 + 32 * c));
-        }
-        for (int j = 0; j < nb; j++) {
-            const ptrdiff_t g = (b0 + j) * a->s_stride + k;
-            const float32x4_t r = dot4_neon(w01, w23, a->q + (b0 + j) * a->q_stride + k * 32);
-            acc[j] = vfmaq_f32(acc[j], vmulq_n_f32(dw, a->scale[g]), r);
-        }
-    }
-    for (int j = 0; j < nb; j++) {
-        float t[4];
-        vst1q_f32(t, acc[j]);
-        for (int r = 0; r < valid; r++) out[(b0 + j) * os + r] = t[r];
-    }
-}
-
-TN static inline __attribute__((always_inline)) void q4_group_neon(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
-                                                                   int b0, const int nb, float *out, ptrdiff_t os, int valid) {
-    float32x4_t acc[4];
-    for (int j = 0; j < nb; j++) acc[j] = vdupq_n_f32(0);
-    const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    for (ptrdiff_t k = 0; k < blocks; k++) {
-        const uint8_t *gb = grp + k * 80;
-        const float32x4_t dw = f16x4(gb), mw = f16x4(gb + 8);
-        int8x16_t w01[4], w23[4];
-        for (int h = 0; h < 2; h++) {
-            const uint8x16_t x01 = vld1q_u8(gb + 16 + 32 * h), x23 = vld1q_u8(gb + 32 + 32 * h);
-            w01[2 * h] = vreinterpretq_s8_u8(vandq_u8(x01, m4));
-            w01[2 * h + 1] = vreinterpretq_s8_u8(vshrq_n_u8(x01, 4));
-            w23[2 * h] = vreinterpretq_s8_u8(vandq_u8(x23, m4));
-            w23[2 * h + 1] = vreinterpretq_s8_u8(vshrq_n_u8(x23, 4));
-        }
-        for (int j = 0; j < nb; j++) {
-            const ptrdiff_t g = (b0 + j) * a->s_stride + k;
-            const float32x4_t r = dot4_neon(w01, w23, a->q + (b0 + j) * a->q_stride + k * 32);
-            acc[j] = vfmaq_f32(acc[j], vmulq_n_f32(dw, a->scale[g]), r);
-            acc[j] = vfmaq_n_f32(acc[j], mw, a->ssum[g]);
-        }
-    }
-    for (int j = 0; j < nb; j++) {
-        float t[4];
-        vst1q_f32(t, acc[j]);
-        for (int r = 0; r < valid; r++) out[(b0 + j) * os + r] = t[r];
-    }
-}
+#define ARM_ATTR TN
+#define ARM_NAME(x) x##_neon
+#define ARM_DOT4_Q8 dot4_neon
+#define ARM_DOT4_Q4 dot4_neon
+#include "arm_groups.inc"
 
 #include "gemm_body.h"
 
 TN void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
                           ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(q8_group_neon)
+    GEMM_BODY(ARM_NAME(q8_group))
 }
 
 TN void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
                           ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(q4_group_neon)
+    GEMM_BODY(ARM_NAME(q4_group))
 }
 
 /* One online-softmax step for score s: rescales out and the running sum when the maximum grows,

@@ -60,18 +60,9 @@ public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
         let n = toks.count
         tokens = TokenTable(toks)
         scores = (0..<n).map { -Float($0) }
-        let ty = m.ints("tokenizer.ggml.token_type") ?? [Int32](repeating: 1, count: n)
-        guard ty.count == n else {
-            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.token_type'", "has \(ty.count) entries for \(n) tokens")
-        }
-        kinds = ty.map { TokenKind(rawValue: $0) ?? .normal }
-        func id(_ key: String) throws -> Int32? {
-            guard let v = m.int(key) else { return nil }
-            guard v >= 0, v < n else { throw FormatError(file: file, field: "metadata '\(key)'", "token id \(v) is outside the \(n)-token vocabulary") }
-            return Int32(v)
-        }
-        bos = try id("tokenizer.ggml.bos_token_id")
-        eos = try id("tokenizer.ggml.eos_token_id")
+        kinds = try Vocabulary.kinds(m, count: n, file: file)
+        bos = try Vocabulary.tokenID(m, "tokenizer.ggml.bos_token_id", count: n, file: file)
+        eos = try Vocabulary.tokenID(m, "tokenizer.ggml.eos_token_id", count: n, file: file)
         pre = m.string("tokenizer.ggml.pre") ?? "gpt-2"
         // llama.cpp's defaults when the file does not say: BOS for Llama 3's pre-tokenizer only.
         addBOS = m.bool("tokenizer.ggml.add_bos_token") ?? ["llama-bpe", "llama3", "smaug-bpe"].contains(pre)

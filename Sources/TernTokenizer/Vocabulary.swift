@@ -36,23 +36,30 @@ public struct Vocabulary: Sendable {
             throw FormatError(file: file, field: "metadata 'tokenizer.ggml.scores'", "has \(sc.count) entries for \(n) tokens")
         }
         scores = sc
+        kinds = try Vocabulary.kinds(m, count: n, file: file)
+        bos = try Vocabulary.tokenID(m, "tokenizer.ggml.bos_token_id", count: n, file: file)
+        eos = try Vocabulary.tokenID(m, "tokenizer.ggml.eos_token_id", count: n, file: file)
+        unk = try Vocabulary.tokenID(m, "tokenizer.ggml.unknown_token_id", count: n, file: file)
+        addBOS = m.bool("tokenizer.ggml.add_bos_token") ?? true
+        addEOS = m.bool("tokenizer.ggml.add_eos_token") ?? false
+        addSpacePrefix = m.bool("tokenizer.ggml.add_space_prefix") ?? true
+    }
+
+    /// `tokenizer.ggml.token_type` (normal where absent), one per token.
+    static func kinds(_ m: Metadata, count n: Int, file: String) throws -> [TokenKind] {
         let ty = m.ints("tokenizer.ggml.token_type") ?? [Int32](repeating: 1, count: n)
         guard ty.count == n else {
             throw FormatError(file: file, field: "metadata 'tokenizer.ggml.token_type'", "has \(ty.count) entries for \(n) tokens")
         }
-        kinds = ty.map { TokenKind(rawValue: $0) ?? .normal }
-        func id(_ key: String) throws -> Int32? {
-            guard let v = m.int(key) else { return nil }
-            guard v >= 0, v < n else {
-                throw FormatError(file: file, field: "metadata '\(key)'", "token id \(v) is outside the \(n)-token vocabulary")
-            }
-            return Int32(v)
+        return ty.map { TokenKind(rawValue: $0) ?? .normal }
+    }
+
+    /// The token id at metadata `key`, nil when absent, an error when outside the vocabulary.
+    static func tokenID(_ m: Metadata, _ key: String, count n: Int, file: String) throws -> Int32? {
+        guard let v = m.int(key) else { return nil }
+        guard v >= 0, v < n else {
+            throw FormatError(file: file, field: "metadata '\(key)'", "token id \(v) is outside the \(n)-token vocabulary")
         }
-        bos = try id("tokenizer.ggml.bos_token_id")
-        eos = try id("tokenizer.ggml.eos_token_id")
-        unk = try id("tokenizer.ggml.unknown_token_id")
-        addBOS = m.bool("tokenizer.ggml.add_bos_token") ?? true
-        addEOS = m.bool("tokenizer.ggml.add_eos_token") ?? false
-        addSpacePrefix = m.bool("tokenizer.ggml.add_space_prefix") ?? true
+        return Int32(v)
     }
 }

@@ -13,16 +13,9 @@ final class TokenizerTests: XCTestCase {
         print("TokenizerTests: using llama.cpp vectors from \(dir)")
         let base = dir + "/ggml-vocab-llama-spm.gguf"
         let tok = try SentencePieceTokenizer(metadata: loadMetadata(path: base), file: base)
-        let inp = String(decoding: readFile(base + ".inp"), as: UTF8.self).components(separatedBy: "\n__ggml_vocab_test__\n")
-        let out = String(decoding: readFile(base + ".out"), as: UTF8.self).components(separatedBy: "\n")
-        XCTAssertEqual(inp.count, out.count)
-        var checked = 0
-        for (text, line) in zip(inp, out) where !(text.isEmpty && line.isEmpty && checked == inp.count - 1) {
-            let want = line.split(separator: " ").map { Int32($0)! }
-            XCTAssertEqual(tok.encode(text, addSpecial: false), want, "text: \(text.debugDescription)")
-            checked += 1
-        }
-        XCTAssertGreaterThanOrEqual(checked, 40)
+        let cases = try llamaCppVectors(base)
+        for (text, want) in cases { XCTAssertEqual(tok.encode(text, addSpecial: false), want, "text: \(text.debugDescription)") }
+        XCTAssertGreaterThanOrEqual(cases.count, 40)
     }
 
     /// llama.cpp's own tokenizer test vectors for its Llama 3 byte-level BPE vocabulary (pre
@@ -35,17 +28,12 @@ final class TokenizerTests: XCTestCase {
         let base = dir + "/ggml-vocab-llama-bpe.gguf"
         let tok = try BytePairTokenizer(metadata: loadMetadata(path: base), file: base)
         XCTAssertEqual(tok.pre, "llama-bpe")
-        let inp = String(decoding: readFile(base + ".inp"), as: UTF8.self).components(separatedBy: "\n__ggml_vocab_test__\n")
-        let out = String(decoding: readFile(base + ".out"), as: UTF8.self).components(separatedBy: "\n")
-        XCTAssertEqual(inp.count, out.count)
-        var checked = 0
-        for (text, line) in zip(inp, out) where !(text.isEmpty && line.isEmpty && checked == inp.count - 1) {
-            let want = line.split(separator: " ").map { Int32($0)! }
+        let cases = try llamaCppVectors(base)
+        for (text, want) in cases {
             XCTAssertEqual(tok.encode(text, addSpecial: false), want, "text: \(text.debugDescription)")
-            if tok.encode(text, addSpecial: false) == want { XCTAssertEqual(tok.decode(want), text, "round trip") }
-            checked += 1
+            XCTAssertEqual(tok.decode(want), text, "round trip")
         }
-        XCTAssertGreaterThanOrEqual(checked, 40)
+        XCTAssertGreaterThanOrEqual(cases.count, 40)
         XCTAssertEqual(tok.encode("Hello").first, tok.bos, "add_bos_token: BOS first")
     }
 
@@ -171,4 +159,17 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(tok.decode([10, 11, 3]), "éa")
         XCTAssertEqual(tok.decode([1, 2, 3]), " a", "control tokens decode to nothing")
     }
+}
+
+/// llama.cpp's test-tokenizer-0 vectors beside a vocabulary GGUF: texts in `.inp` separated by
+/// `__ggml_vocab_test__` lines, one line of ids per text in `.out`.
+func llamaCppVectors(_ base: String) throws -> [(String, [Int32])] {
+    let inp = String(decoding: readFile(base + ".inp"), as: UTF8.self).components(separatedBy: "\n__ggml_vocab_test__\n")
+    let out = String(decoding: readFile(base + ".out"), as: UTF8.self).components(separatedBy: "\n")
+    XCTAssertEqual(inp.count, out.count)
+    var cases: [(String, [Int32])] = []
+    for (i, (text, line)) in zip(inp, out).enumerated() where !(text.isEmpty && line.isEmpty && i == inp.count - 1) {
+        cases.append((text, try line.split(separator: " ").map { try XCTUnwrap(Int32($0)) }))
+    }
+    return cases
 }
