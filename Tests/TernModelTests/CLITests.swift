@@ -79,8 +79,10 @@ final class CLITests: XCTestCase {
             return try XCTUnwrap(Int(line.dropFirst(9)))
         }
         // Threads winding down while the process exits (pool workers, the streamer's loader) may
-        // add a malloc or two to one run's total: a per-token allocation adds at least 64 to every
-        // run. So: never 32 apart, and equal in at least one of three tries.
+        // add a malloc or two to one run's total (a CI run once saw 2 in all three tries, never
+        // reproduced in 6 local runs); a per-token allocation adds at least 64 to every run (one
+        // per verification pass of ~3 tokens, at least 20). So: never 32 apart, and within 4 in
+        // at least one of three tries.
         func same(_ extra: [String], _ what: String) throws {
             var tries: [(Int, Int)] = []
             for _ in 0..<3 {
@@ -88,9 +90,9 @@ final class CLITests: XCTestCase {
                 XCTAssertGreaterThan(a, 1000, "the counter works")
                 XCTAssertLessThan(abs(a - b), 32, "\(what): 64 more decode steps (warm-up + 1 rep) must not allocate")
                 tries.append((a, b))
-                if a == b { return }
+                if abs(a - b) <= 4 { return }
             }
-            XCTFail("\(what): malloc counts for 8 and 40 tokens never matched: \(tries)")
+            XCTFail("\(what): malloc counts for 8 and 40 tokens were never within 4: \(tries)")
         }
         try same([], "resident decode")
         // Also when layers and the LM head are streamed under a budget.
