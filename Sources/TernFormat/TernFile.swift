@@ -290,7 +290,6 @@ public final class TernFile: @unchecked Sendable {
         for (i, t) in tensors.enumerated() {
             progress(i, t)
             try verify(t, releasing: releasing)
-            if releasing { map.release(t.offset..<t.offset + t.storedSize) }
         }
     }
 }

@@ -34,6 +34,12 @@ public final class ThreadPool: @unchecked Sendable {
     private final class Shared: @unchecked Sendable {
         static let minSpin: UInt32 = 256
         static let maxSpin: UInt32 = 1 << 15
+
+        /// The next spin budget: halved after a wait that had to sleep, doubled after one that
+        /// ended while spinning, within minSpin...maxSpin.
+        static func adapt(_ spin: UInt32, slept: Bool) -> UInt32 {
+            slept ? max(minSpin, spin / 2) : min(maxSpin, spin * 2)
+        }
         let sync: OpaquePointer
         /// The current job and its part count, written only while no part of a job is claimable.
         /// A strong reference: a worker's release of its copy may land after it reported its part
@@ -54,7 +60,7 @@ public final class ThreadPool: @unchecked Sendable {
             var slept: Int32 = 0
             while true {
                 let gen = tern_pool_wait_job(sync, seen, spin, &slept)
-                spin = slept != 0 ? max(Shared.minSpin, spin / 2) : min(Shared.maxSpin, spin * 2)
+                spin = Shared.adapt(spin, slept: slept != 0)
                 if tern_pool_stopping(sync) != 0 { return }
                 seen = gen
                 work(gen)
@@ -126,7 +132,7 @@ public final class ThreadPool: @unchecked Sendable {
         tern_pool_publish(s.sync, generation, UInt32(n))
         s.work(generation)
         let slept = tern_pool_wait_done(s.sync, UInt32(n), callerSpin)
-        callerSpin = slept != 0 ? max(Shared.minSpin, callerSpin / 2) : min(Shared.maxSpin, callerSpin * 2)
+        callerSpin = Shared.adapt(callerSpin, slept: slept != 0)
         s.job = nil
     }
 
