@@ -4,11 +4,12 @@ import Glibc
 import Foundation
 import TernFormat
 import TernGGML
+import TernModels
 
 /// Decides each tensor's target type and writes the .tern file.
 enum ConverterPlan {
     static let version = "0.1.0"
-    static let architectures = ["gemma3"]
+    static var architectures: [String] { Architectures.supported }
 
     struct Options {
         var compressLevel: Int32?
@@ -26,19 +27,11 @@ enum ConverterPlan {
     static func run(input: String, output: String, options: Options, progress: Progress) throws {
         guard output != input else { throw FormatError(file: output, field: "output", "output path equals the input path") }
         let gguf = try GGUFFile(path: input)
-        let arch = gguf.metadata.string("general.architecture") ?? "(none)"
-        guard architectures.contains(arch) else {
-            throw FormatError(file: input, field: "metadata 'general.architecture'", "architecture '\(arch)' is not supported (supported: \(architectures.joined(separator: ", ")))")
-        }
+        var meta = gguf.metadata
+        try Architectures.completeMetadata(&meta, file: input)
         progress.note("hashing \(input)")
         let sha = SHA256.hex(gguf.map.bytes) { gguf.map.release($0) }
-        var meta = gguf.metadata
         meta["general.alignment"] = nil
-        if arch == "gemma3" {
-            // llama.cpp's defaults for Gemma 3 that GGUF files do not carry.
-            if meta[arch + ".rope.freq_base_swa"] == nil { meta[arch + ".rope.freq_base_swa"] = .float(10_000) }
-            if meta[arch + ".attention.sliding_window_pattern"] == nil { meta[arch + ".attention.sliding_window_pattern"] = .int(6) }
-        }
         meta["tern.source.file"] = .string(String(input.split(separator: "/").last ?? ""))
         meta["tern.source.sha256"] = .string(sha)
         meta["tern.converter.version"] = .string("tern-quantize \(version)")

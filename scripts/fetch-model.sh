@@ -7,7 +7,7 @@
 #   smollm2-135m-instruct        llama, byte-level BPE (pre smollm), Q4_1 (Q8_0 tied embedding/head), 98 MB
 #   qwen2.5-coder-0.5b-instruct  qwen2, byte-level BPE (pre qwen2), Q4_K_M mix, untied Q8_0 head, 491 MB
 #   qwen2.5-coder-1.5b-instruct  qwen2, byte-level BPE (pre qwen2), Q4_K_M (Q4_K/Q6_K), untied Q6_K head, 1.1 GB
-# (Tern runs Gemma 3 today; the others' tokenizers are tested, their architectures are not loaded yet.)
+# Tern runs all four (architectures gemma3, llama, qwen2).
 set -euo pipefail
 TERN_NO_SWIFT=1 source "$(dirname "$0")/common.sh"
 name="${1:-gemma-3-270m}"

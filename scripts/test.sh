@@ -9,11 +9,12 @@ apt_install libzstd-dev pkg-config
 # stock Debian's Python refuses pip installs); its python3 comes first on PATH for the tests.
 python_env gguf numpy
 export TERN_TEST_GGUF="$(bash scripts/fetch-model.sh)"
-# The byte-level BPE tokenizer tests read these models' vocabularies (their architectures are not
-# loaded yet).
+# The other real models: byte-level BPE tokenizer tests, greedy tokens vs llama.cpp, budgets
+# (the 1.5B model runs under 256 MiB).
 export TERN_MODELS
 bash scripts/fetch-model.sh smollm2-135m-instruct >/dev/null
 bash scripts/fetch-model.sh qwen2.5-coder-0.5b-instruct >/dev/null
+bash scripts/fetch-model.sh qwen2.5-coder-1.5b-instruct >/dev/null
 swift build -c release --build-tests
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

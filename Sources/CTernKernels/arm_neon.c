@@ -156,6 +156,41 @@ void tern_gelu_mul_neon(float *g, const float *u, ptrdiff_t n) {
     }
 }
 
+/* exp(x) for x clamped to +-87, as exp_avx2 in x86_avx2.c (Cephes' expf polynomial), with the
+ * same fused multiply-adds in the same order: SiLU is bit-identical on every path. */
+static inline float32x4_t exp_neon(float32x4_t x) {
+    x = vmaxq_f32(vminq_f32(x, vdupq_n_f32(87.0f)), vdupq_n_f32(-87.0f));
+    const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmaq_f32(x, n, vdupq_n_f32(-0.693359375f));
+    r = vfmaq_f32(r, n, vdupq_n_f32(2.12194440e-4f));
+    const float32x4_t z = vmulq_f32(r, r);
+    float32x4_t y = vdupq_n_f32(1.9875691500e-4f);
+    y = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), y, r);
+    y = vaddq_f32(vfmaq_f32(r, y, z), vdupq_n_f32(1.0f));
+    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(y, vreinterpretq_f32_s32(e));
+}
+
+static inline float32x4_t silu_mul4(float32x4_t x, float32x4_t u) {
+    const float32x4_t e = exp_neon(vnegq_f32(x));
+    return vmulq_f32(vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), e)), u);
+}
+
+void tern_silu_mul_neon(float *g, const float *u, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(g + i, silu_mul4(vld1q_f32(g + i), vld1q_f32(u + i)));
+    if (i < n) { /* the tail through the same vector code, zero-padded */
+        float x[4] = {0}, y[4] = {0};
+        for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }
+        vst1q_f32(x, silu_mul4(vld1q_f32(x), vld1q_f32(y)));
+        for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];
+    }
+}
+
 /* Activations to int8 per group of 32 (scale = max|x| / 127, round half to even: FCVTNS), with
  * the group's scaled sum and the two -128 x sum biases, byte for byte as Activations.swift. */
 void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias) {

@@ -137,6 +137,43 @@ TK void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n) {
     }
 }
 
+/* exp(x) for x clamped to +-87: x = n ln2 + r with n = round(x log2 e) (Cody-Waite: ln2 split in
+ * two), exp(r) by the degree-7 polynomial of Cephes' expf (S. Moshier), scaled by 2^n through the
+ * exponent bits. The same operations in the same order as Ops.expApprox and the NEON kernel. */
+TK static inline __m256 exp_avx2(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(87.0f)), _mm256_set1_ps(-87.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+    const __m256 z = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_add_ps(_mm256_fmadd_ps(y, z, r), _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+TK static inline __m256 silu_mul8(__m256 x, __m256 u) {
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+TK void tern_silu_mul_avx2(float *g, const float *u, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(g + i, silu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < n) { /* the tail through the same vector code, zero-padded */
+        float x[8] = {0}, y[8] = {0};
+        for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }
+        _mm256_storeu_ps(x, silu_mul8(_mm256_loadu_ps(x), _mm256_loadu_ps(y)));
+        for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];
+    }
+}
+
 TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);
     for (ptrdiff_t g = 0; g < cols / 32; g++) {

@@ -84,19 +84,15 @@ public final class TernModel: @unchecked Sendable {
         }
         let file = try TernFile(map: map)
         let tokenizer = try loadTokenizer(metadata: file.metadata, file: path)
-        let arch = file.metadata.string("general.architecture") ?? "(none)"
-        guard arch == "gemma3" else {
-            throw FormatError(file: path, field: "metadata 'general.architecture'", "architecture '\(arch)' is not supported (supported: gemma3)")
-        }
-        let ctxMax = file.metadata.int("gemma3.context_length") ?? 0
+        let config = try Architectures.configuration(file.metadata, file: path, vocab: tokenizer.count)
+        let ctxMax = config.context
         let context = options.context > 0 ? options.context : min(ctxMax, options.contextCap ?? ctxMax)
-        guard context > 0, ctxMax <= 0 || context <= ctxMax else {
+        guard context > 0, context <= ctxMax else {
             throw TernError.usage("context \(context) is outside the model's 1...\(ctxMax)")
         }
-        let shape = try Gemma3Model.memoryShape(file: file, vocab: tokenizer.count, capacity: context,
-                                                maxBatch: min(options.maxBatch, context), options: StateOptions(logitsRows: options.logitsRows))
-        let cal = try? DraftCalibration(metadata: file.metadata, file: path, vocabSize: tokenizer.count,
-                                        layers: file.metadata.int("gemma3.block_count") ?? 0)
+        let shape = try Architectures.memoryShape(file: file, vocab: tokenizer.count, capacity: context,
+                                                  maxBatch: min(options.maxBatch, context), options: StateOptions(logitsRows: options.logitsRows))
+        let cal = try? DraftCalibration(metadata: file.metadata, file: path, vocabSize: tokenizer.count, layers: config.layers)
         do {
             let draft = options.speculation.request(calibration: cal, maxDraft: options.maxDraft)
             return (try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue, draft: draft), file, tokenizer, context, cal)
@@ -119,7 +115,7 @@ public final class TernModel: @unchecked Sendable {
         store = WeightStore(file: file)
         let placement = WeightPlacement(streamedLayers: Set(plan.layers.indices.filter { plan.layers[$0] == .streamed }),
                                         streamHead: plan.lmHead == .streamed, headChunkBytes: max(1, plan.lmHeadChunkBytes))
-        model = try Gemma3Model(store: store, vocab: tokenizer.count, placement: placement)
+        model = try Architectures.load(store: store, vocab: tokenizer.count, placement: placement)
     }
 
     /// Opens a `.tern` file with everything mapped in place.

@@ -42,6 +42,20 @@ public enum Ops {
         }
     }
 
+    /// Rotary embedding on adjacent pairs (2i, 2i + 1), llama.cpp's "normal" RoPE for Llama,
+    /// whose GGUF Q/K rows are permuted for it; same table as ``ropeNeox(_:heads:dim:cos:sin:)``.
+    public static func ropeAdjacent(_ x: UnsafeMutablePointer<Float>, heads: Int, dim: Int,
+                                    cos c: UnsafePointer<Float>, sin s: UnsafePointer<Float>) {
+        for h in 0..<heads {
+            let p = x + h * dim
+            for i in 0..<dim / 2 {
+                let a = p[2 * i], b = p[2 * i + 1]
+                p[2 * i] = a * c[i] - b * s[i]
+                p[2 * i + 1] = a * s[i] + b * c[i]
+            }
+        }
+    }
+
     /// Rotary embedding computing its own angles (tests and one-off use).
     public static func ropeNeox(_ x: UnsafeMutablePointer<Float>, heads: Int, dim: Int, pos: Int, inv: UnsafePointer<Float>) {
         let half = dim / 2
@@ -84,6 +98,38 @@ public enum Ops {
         if isa.isARM { tern_gelu_mul_neon(g, u, n); return }
         #endif
         for i in 0..<n { g[i] = gelu(g[i]) * u[i] }
+    }
+
+    /// exp(x) for x clamped to ±87, as the C kernels compute it: x = n·ln2 + r with
+    /// n = round(x·log2 e) and ln2 in two parts (Cody-Waite), exp(r) by the polynomial of Cephes'
+    /// expf (S. Moshier), times 2^n built in the exponent bits. Same fused operations, same order.
+    @inline(__always) static func expApprox(_ x: Float) -> Float {
+        let x = min(max(x, -87), 87)
+        let n = (x * 1.442_695_040_888_963_41).rounded(.toNearestOrEven)
+        var r = x.addingProduct(n, -0.693_359_375)
+        r = r.addingProduct(n, 2.121_944_40e-4)
+        let z = r * r
+        var y: Float = 1.987_569_150_0e-4
+        y = Float(1.398_199_950_7e-3).addingProduct(y, r)
+        y = Float(8.333_451_907_3e-3).addingProduct(y, r)
+        y = Float(4.166_579_589_4e-2).addingProduct(y, r)
+        y = Float(1.666_666_545_9e-1).addingProduct(y, r)
+        y = Float(5.000_000_120_1e-1).addingProduct(y, r)
+        y = r.addingProduct(y, z) + 1
+        return y * Float(bitPattern: UInt32(bitPattern: Int32(n) + 127) << 23)
+    }
+
+    /// SiLU (swish): x / (1 + exp(-x)).
+    @inline(__always) public static func silu(_ x: Float) -> Float { x / (1 + expApprox(-x)) }
+
+    /// g[i] = silu(g[i]) * u[i]: the SwiGLU gate of Llama-style FFNs.
+    public static func siluMul(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count n: Int, isa: KernelISA = .active) {
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni { tern_silu_mul_avx2(g, u, n); return }
+        #elseif arch(arm64)
+        if isa.isARM { tern_silu_mul_neon(g, u, n); return }
+        #endif
+        for i in 0..<n { g[i] = silu(g[i]) * u[i] }
     }
 
     /// f32 -> f16 (round to nearest even).

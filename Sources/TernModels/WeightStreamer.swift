@@ -51,12 +51,13 @@ final class TensorReader: @unchecked Sendable {
 
     /// Copies decoded bytes [start, start + count) of tensor `t` to `dst`.
     func read(_ t: TensorInfo, from start: Int, count: Int, into dst: UnsafeMutableRawPointer) throws {
-        lock.lock()
-        defer { lock.unlock() }
+        // pread needs no lock; the staging buffers of compressed reads do.
         if t.codec == .raw {
             try pread(dst, count, at: t.offset + start)
             return
         }
+        lock.lock()
+        defer { lock.unlock() }
         let gb = t.groupBytes
         let end = start + count
         var c = start / gb / t.groupsPerChunk

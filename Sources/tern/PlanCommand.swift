@@ -55,7 +55,10 @@ enum PlanCommand {
             if memBW == 0 { memBW = childBandwidth(threads: ThreadPool.physicalCores) }
             if readBW == 0 { readBW = fileReadBandwidth(path: path, bytes: min(file.map.bytes.count, 128 << 20)) }
         }
-        let seconds = (memBW > 0 ? Double(plan.residentWeightBytes) / memBW : 0) + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
+        // A streamed byte costs its pread into a slot (page cache -> slot) and then the kernels' pass
+        // over the slot, like a resident byte; with every core computing, the two do not overlap.
+        let seconds = (memBW > 0 ? Double(plan.residentWeightBytes + plan.streamedBytesPerToken) / memBW : 0)
+            + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
         let compressed = file.tensors.contains { $0.codec == .zstd }

@@ -57,31 +57,31 @@ enum RunCommand {
         gen.maxDraft = maxDraft
         var decoder = StreamingDecoder(model.tokenizer)
         var text = ""
+        var pieces: [String] = []
         let stats = try gen.generate(prompt: prompt, maxTokens: n, sampling: sp, speculation: speculation) { id in
             let piece = decoder.push(id)
             text += piece
-            if !json {
+            if json {
+                pieces.append(piece)
+            } else {
                 FileHandle.standardOutput.write(Data(piece.utf8))
             }
             return true
         }
         let rest = decoder.flush()
         text += rest
+        if json, !pieces.isEmpty { pieces[pieces.count - 1] += rest }
         let rss = peakRSSBytes()
         if json {
-            var obj = "{\"prompt_tokens\":[\(stats.promptTokens.map(String.init).joined(separator: ","))],"
-            obj += "\"tokens\":[\(stats.tokens.map(String.init).joined(separator: ","))],"
-            obj += "\"text\":\(jsonString(text)),"
-            obj += "\"prompt_tps\":\(String(format: "%.3f", stats.promptTPS)),"
-            obj += "\"gen_tps\":\(String(format: "%.3f", stats.generationTPS)),"
-            obj += "\"peak_rss_bytes\":\(rss)"
-            if let sp = stats.speculation {
-                obj += ",\"speculation\":{\"drafters\":\(jsonString(stats.drafters ?? "")),"
-                obj += String(format: "\"steps\":%d,\"drafted\":%d,\"accepted\":%d,\"acceptance\":%.3f,\"tokens_per_step\":%.3f}",
-                              sp.steps, sp.drafted, sp.accepted, sp.acceptanceRate, sp.tokensPerStep)
+            let spec = stats.speculation.map {
+                RunReport.Speculation(drafters: stats.drafters ?? "", steps: $0.steps, drafted: $0.drafted, accepted: $0.accepted,
+                                      acceptance: $0.acceptanceRate, tokens_per_step: $0.tokensPerStep)
             }
-            obj += "}"
-            print(obj)
+            let report = RunReport(prompt_tokens: stats.promptTokens, tokens: stats.tokens, text: text, pieces: pieces,
+                                   prompt_tps: stats.promptTPS, gen_tps: stats.generationTPS, peak_rss_bytes: rss, speculation: spec)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             FileHandle.standardOutput.write(Data((rest + "\n").utf8))
         }
@@ -92,4 +92,21 @@ enum RunCommand {
                                                       stats.drafters ?? "", $0.drafted, $0.accepted, 100 * $0.acceptanceRate,
                                                       Double($0.accepted) / Double(max(1, $0.steps)), $0.tokensPerStep) } ?? ""))
     }
+}
+
+/// `tern run --json`: the prompt's and the generated token ids, the text (also per token, as
+/// streamed: a piece may be empty while a UTF-8 sequence is incomplete), speeds and memory.
+struct RunReport: Encodable {
+    struct Speculation: Encodable {
+        let drafters: String
+        let steps: Int, drafted: Int, accepted: Int
+        let acceptance: Double, tokens_per_step: Double
+    }
+    let prompt_tokens: [Int32]
+    let tokens: [Int32]
+    let text: String
+    let pieces: [String]
+    let prompt_tps: Double, gen_tps: Double
+    let peak_rss_bytes: Int
+    let speculation: Speculation?
 }

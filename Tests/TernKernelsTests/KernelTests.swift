@@ -219,6 +219,18 @@ final class KernelTests: XCTestCase {
         let g0 = rng.floats(n, 6), u = rng.floats(n, 2)
         var ref = g0
         ref.withUnsafeMutableBufferPointer { Ops.geluMul($0.baseAddress!, u, count: n, isa: .scalar) }
+        // SiLU over its whole range: tiny, ordinary, and past the ±87 clamp of exp.
+        let s0: [Float] = (0..<n).map { (i: Int) -> Float in
+            if i % 97 == 0 { return i % 2 == 0 ? 120 : -120 }
+            return g0[i] * (i % 5 == 0 ? 4 : 1)
+        }
+        var sref = s0
+        sref.withUnsafeMutableBufferPointer { Ops.siluMul($0.baseAddress!, u, count: n, isa: .scalar) }
+        for i in 0..<n {
+            let x = Double(s0[i]), uu = Double(u[i])
+            let want: Double = x / (1 + Foundation.exp(-x)) * uu
+            XCTAssertEqual(Double(sref[i]), want, accuracy: 4e-7 * max(1, abs(want)), "silu(\(x))")
+        }
         let dim = 256, count = 37, stride = 256 + 8
         let q = rng.floats(dim, 1)
         let kf = rng.floats(count * stride, 1), vf = rng.floats(count * stride, 1)
@@ -239,6 +251,9 @@ final class KernelTests: XCTestCase {
             g.withUnsafeMutableBufferPointer { Ops.geluMul($0.baseAddress!, u, count: n, isa: isa) }
             // Same formula, same fused operations in the same order: bit-identical on every path.
             XCTAssertEqual(g.map { $0.bitPattern }, ref.map { $0.bitPattern }, "\(isa) gelu")
+            var sg = s0
+            sg.withUnsafeMutableBufferPointer { Ops.siluMul($0.baseAddress!, u, count: n, isa: isa) }
+            XCTAssertEqual(sg.map { $0.bitPattern }, sref.map { $0.bitPattern }, "\(isa) silu")
             var out = [Float](repeating: .nan, count: dim)
             out.withUnsafeMutableBufferPointer { Ops.attend(q: q, k: k, v: v, stride: stride, count: count, dim: dim, scale: 0.0625, out: $0.baseAddress!, isa: isa) }
             for i in 0..<dim { XCTAssertEqual(out[i], aref[i], accuracy: 1e-5, "\(isa) attend \(i)") }

@@ -229,7 +229,7 @@ final class CLITests: XCTestCase {
         writeFile(dir + "/m.gguf", g.bytes())
         var r = try TestSupport.run(quantize, [dir + "/m.gguf", dir + "/m.tern"])
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.stderr.contains("architecture 'mamba' is not supported (supported: gemma3)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("architecture 'mamba' is not supported (supported: gemma3, llama, qwen2, qwen3)"), r.stderr)
         // Truncated input.
         writeFile(dir + "/t.gguf", Array(readFile(dir + "/m.gguf").prefix(40)))
         r = try TestSupport.run(quantize, [dir + "/t.gguf", dir + "/t.tern"])

@@ -25,6 +25,7 @@ public enum TestSupport {
         "gemma-3-270m": "gemma-3-270m-q4_k_m.gguf",
         "smollm2-135m-instruct": "smollm2-135m-instruct-q4_1.gguf",
         "qwen2.5-coder-0.5b-instruct": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "qwen2.5-coder-1.5b-instruct": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     ]
 
     /// A real model's GGUF from the models folder (TERN_MODELS, else the cache). Like
@@ -111,6 +112,19 @@ public enum TestSupport {
         if let p = converted[key] { return p }
         let out = tempDir() + "/gemma.tern"
         let r = try run(binary("tern-quantize"), [try gemmaGGUF(), out] + args)
+        guard r.status == 0 else { throw Missing(description: "tern-quantize failed: \(r.stderr)") }
+        converted[key] = out
+        return out
+    }
+
+    /// A real model (by ``modelFiles`` name) converted with `tern-quantize` and `args`, once per test process.
+    public static func converted(_ name: String, _ args: [String] = []) throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = ([name] + args).joined(separator: " ")
+        if let p = converted[key] { return p }
+        let out = tempDir() + "/\(name).tern"
+        let r = try run(binary("tern-quantize"), [try modelGGUF(name), out] + args)
         guard r.status == 0 else { throw Missing(description: "tern-quantize failed: \(r.stderr)") }
         converted[key] = out
         return out

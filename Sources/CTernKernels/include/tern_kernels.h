@@ -57,6 +57,7 @@ void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, 
 void tern_attend_q8_avx2(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
+void tern_silu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias);
 #endif
 
@@ -73,6 +74,7 @@ void tern_gemm_q4_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
 /* ARMv8.0 too, used by both aarch64 paths. */
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_gelu_mul_neon(float *g, const float *u, ptrdiff_t n);
+void tern_silu_mul_neon(float *g, const float *u, ptrdiff_t n);
 void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias);
 void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
@@ -88,6 +90,7 @@ void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, 
  * The q8 variant reads K/V rows of [dim/32 f32 scales][dim int8] (value = scale * q), positions
  * row_bytes apart.
  * GELU-gated product: g[i] = gelu_tanh(g[i]) * u[i], tanh by a rational approximation.
+ * SiLU-gated product: g[i] = g[i] / (1 + exp(-g[i])) * u[i], exp by range reduction and a polynomial.
  * Activation quantization of one vector (cols a multiple of 32): per group of 32,
  * scale = max|x| / 127, q = round_half_even(x / scale), ssum = scale * sum(q). */
 

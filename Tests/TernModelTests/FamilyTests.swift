@@ -1,0 +1,71 @@
+import Foundation
+import Tern
+import TernKernels
+import TernModels
+import TernTestSupport
+import XCTest
+
+/// Every registered family on a tiny random GGUF (Tests/reference/make_tiny.py), converted with
+/// tern-quantize and checked against an independent float64 numpy forward pass of the same GGUF
+/// (Tests/reference/decoder_ref.py): all positions of one batched pass, and the same positions
+/// decoded one token at a time through the KV cache (ring buffers on windowed layers).
+final class FamilyTests: XCTestCase {
+    /// 40 positions: past Gemma's window of 4 and through several ring-buffer wraps.
+    static let prompt: [Int32] = [1, 7, 12, 30, 4, 19, 22, 8, 41, 17, 3, 26, 9, 33, 50, 11, 6, 28, 14, 5,
+                                  36, 21, 45, 10, 16, 2, 39, 24, 13, 48, 27, 31, 18, 44, 15, 35, 20, 52, 25, 38]
+
+    struct Reference: Decodable { let all_logits: [[Double]] }
+
+    func check(_ variant: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let scripts = TestSupport.packageRoot.appendingPathComponent("Tests/reference").path
+        let gguf = dir + "/\(variant).gguf", tern = dir + "/\(variant).tern"
+        var r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/make_tiny.py", variant, gguf])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try TestSupport.run(TestSupport.binary("tern-quantize"), [gguf, tern])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ids = "[" + FamilyTests.prompt.map(String.init).joined(separator: ",") + "]"
+        r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/decoder_ref.py", gguf, ids, "--all"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let want = try JSONDecoder().decode(Reference.self, from: Data(r.stdout.utf8)).all_logits
+
+        let m = try TernModel(path: tern, options: LoadOptions(logitsRows: nil))
+        let lm = m.model, n = FamilyTests.prompt.count, par = Parallel(threads: 2)
+        XCTAssertEqual(want.count, n)
+        // Logits are compared relative to their spread; int8 activations cost a few % of it.
+        var worst = 0.0, flips = 0
+        func compare(_ got: UnsafeBufferPointer<Float>, _ ref: [Double], _ what: String) {
+            let mean = ref.reduce(0, +) / Double(ref.count)
+            let sd = (ref.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(ref.count)).squareRoot()
+            let err = zip(got, ref).map { abs(Double($0) - $1) }.max()! / sd
+            worst = max(worst, err)
+            XCTAssertLessThan(err, 0.1, "\(variant) \(what): max error \(err) of the logits' spread", file: file, line: line)
+            // The reference's top token wins unless the race is a near-tie at this precision.
+            let top = ref.indices.max { ref[$0] < ref[$1] }!, mine = got.indices.max { got[$0] < got[$1] }!
+            if mine != top {
+                flips += 1
+                XCTAssertLessThan(ref[top] - ref[mine], 0.05 * sd, "\(variant) \(what): top token \(mine), reference \(top)", file: file, line: line)
+            }
+        }
+        let batch = lm.makeState(capacity: 64, maxBatch: n, options: StateOptions(logitsRows: nil))
+        try lm.forward(tokens: FamilyTests.prompt, startPos: 0, layers: 0..<lm.layerCount, embed: true, allLogits: true,
+                       state: batch, parallel: par)
+        for p in 0..<n { compare(batch.logitsRow(p), want[p], "batched position \(p)") }
+        let step = lm.makeState(capacity: 64, maxBatch: 1, options: StateOptions(logitsRows: 1))
+        for p in 0..<n {
+            try lm.forward(tokens: [FamilyTests.prompt[p]], startPos: p, layers: 0..<lm.layerCount, embed: true, allLogits: false,
+                           state: step, parallel: par)
+            compare(step.logitsRow(0), want[p], "decoded position \(p)")
+        }
+        print("FamilyTests: \(variant): worst logit error \(String(format: "%.4f", worst)) of the spread, "
+              + "\(flips) of \(2 * n) top tokens differ (near-ties)")
+    }
+
+    func testLlama() throws { try check("llama") }
+    /// Llama 3 frequency factors (`rope_freqs.weight`), linear RoPE scaling, an untied head.
+    func testLlama3RoPEScaling() throws { try check("llama3") }
+    func testQwen2() throws { try check("qwen2") }
+    func testQwen3() throws { try check("qwen3") }
+    func testGemma3() throws { try check("gemma3") }
+}
