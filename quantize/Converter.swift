@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import TernFormat
 import TernGGML
+import TernKernels
 import TernModels
 
 /// Decides each tensor's target type and writes the .tern file.
@@ -36,6 +37,16 @@ enum ConverterPlan {
         meta["tern.source.sha256"] = .string(sha)
         meta["tern.converter.version"] = .string("tern-quantize \(version)")
 
+        // Requantized tensors (no exact mapping): measure what it costs, so the file says so.
+        let lossy = gguf.tensors.filter { t in
+            let dt = target(t, options)
+            return (dt == .q8 || dt == .q4) && GGMLConvert.exactTarget(t.type) != dt
+        }
+        if !lossy.isEmpty {
+            progress.note("measuring the requantization error of \(lossy.count) tensors")
+            meta["tern.requantized"] = .strings(try requantizationErrors(lossy, gguf, options))
+        }
+
         // Tensor by tensor, a slice of rows at a time: memory stays a few slices (plus one zstd
         // chunk) whatever the model's size; the input's pages are dropped once converted.
         let sources = try gguf.tensors.map { t in
@@ -65,6 +76,48 @@ enum ConverterPlan {
         for t in f.tensors { byType[t.dtype, default: 0] += 1 }
         let types = byType.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         print("wrote \(output): \(f.tensors.count) tensors (\(types)), \(mb(outSize)) on disk, \(mb(raw)) in memory, from \(input) (\(mb(gguf.map.bytes.count))); peak memory \(mb(peakRSSBytes()))")
+    }
+}
+
+/// One line per (source type, target) of the tensors that are requantized: how many, their size,
+/// and the relative RMS error of the requantized weights against the source's dequantized values
+/// (sqrt(sum (w' - w)^2 / sum w^2) over all of them). Reads the tensors a slice at a time.
+func requantizationErrors(_ tensors: [GGUFTensor], _ gguf: GGUFFile, _ options: ConverterPlan.Options) throws -> [String] {
+    struct Sum { var count = 0, bytes = 0, err = 0.0, norm = 0.0 }
+    var sums: [String: Sum] = [:]
+    for t in tensors {
+        let dt = ConverterPlan.target(t, options), kind: QuantKind = dt == .q8 ? .q8 : .q4
+        let rowBytes = t.cols / t.type.blockElements * t.type.blockBytes
+        let key = "\(t.type) -> \(dt)"
+        var s = sums[key] ?? Sum()
+        s.count += 1
+        s.bytes += t.rows * rowBytes
+        let slice = max(4, (4 << 20) / max(1, rowBytes)) / 4 * 4
+        var row = [Float](repeating: 0, count: t.cols)
+        for r0 in stride(from: 0, to: t.rows, by: slice) {
+            let r1 = min(t.rows, r0 + slice)
+            let range = t.offset + r0 * rowBytes..<t.offset + r1 * rowBytes
+            let src = UnsafeRawBufferPointer(rebasing: gguf.map.bytes[range])
+            let x = GGMLConvert.dequantize(t.type, src, count: (r1 - r0) * t.cols)
+            let q = GGMLConvert.convert(t.type, src, rows: r1 - r0, cols: t.cols, to: dt)
+            gguf.map.release(range)
+            q.withUnsafeBytes { qb in
+                let m = QMatrix(kind: kind, rows: r1 - r0, cols: t.cols, base: qb.baseAddress!)
+                for r in 0..<r1 - r0 {
+                    row.withUnsafeMutableBufferPointer { m.dequantizeRow(r, into: $0.baseAddress!) }
+                    for c in 0..<t.cols {
+                        let a = Double(x[r * t.cols + c]), d = Double(row[c]) - a
+                        s.err += d * d
+                        s.norm += a * a
+                    }
+                }
+            }
+        }
+        sums[key] = s
+    }
+    return sums.sorted { $0.key < $1.key }.map { key, s in
+        String(format: "%@: %d tensors, %.1f MB, relative RMS error %.3f%%", key, s.count, Double(s.bytes) / 1e6,
+               100 * (s.err / max(s.norm, .leastNormalMagnitude)).squareRoot())
     }
 }
 

@@ -10,7 +10,9 @@ usage: tern-quantize IN.gguf OUT.tern [options]
 
 Converts a GGUF checkpoint (llama.cpp's format) to Tern's .tern format.
 Q8_0 and Q5_0 map to q8, Q4_0, Q4_1 and Q4_K to q4 without requantizing;
-Q6_K and float weight matrices are requantized (round to nearest) to --type.
+Q6_K and float weight matrices are requantized (round to nearest) to --type; the relative
+error this costs is measured and stored in the file (metadata tern.requantized, which
+`tern inspect` shows).
 Norm weights and other 1-D tensors stay f32.
 
 Memory: the conversion streams, tensor by tensor and a few MB of rows at a time, so it

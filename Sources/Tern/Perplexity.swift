@@ -3,9 +3,10 @@ import TernKernels
 import TernModels
 
 /// Perplexity as llama.cpp's llama-perplexity computes it: the text (with BOS) is cut into
-/// non-overlapping chunks of `context` tokens, the first token of each chunk is replaced by BOS,
-/// and each chunk scores only its second half (positions context/2 ..< context - 1 predicting
-/// the next token), so every scored token has at least context/2 tokens of history.
+/// non-overlapping chunks of `context` tokens, the first token of each chunk is replaced by BOS
+/// (when the vocabulary adds one), and each chunk scores only its second half (positions
+/// context/2 ..< context - 1 predicting the next token), so every scored token has at least
+/// context/2 tokens of history.
 public struct PerplexityResult: Sendable {
     public var chunks: [Double] = []      // running perplexity after each chunk
     public var perplexity: Double = 0
@@ -25,7 +26,8 @@ extension Generator {
             throw TernError.usage("the text has \(tokens.count) tokens; at least \(2 * context) are needed for a context of \(context)")
         }
         let lm = model.model
-        let bos = model.tokenizer.bos
+        // llama-perplexity puts BOS first only for vocabularies that add one (Qwen's do not).
+        let bos = model.tokenizer.addBOS ? model.tokenizer.bos : nil
         var chunks = tokens.count / context
         if let m = maxChunks { chunks = min(chunks, m) }
         let first = context / 2

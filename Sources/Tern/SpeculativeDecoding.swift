@@ -15,6 +15,11 @@ public struct Drafters {
     /// towards 0.5, so a context that starts repeating gets lookup again.
     public var lookupScore = 0.5
     public var lookupFloor = 0.25
+    /// Most lookup drafts per pass when lookup drafts alone: +2 after a pass that kept them all,
+    /// down to what was kept + 1 after one that did not, so weak matches cost a short
+    /// verification batch (the schedule of
+    /// Hugging Face transformers' assisted generation, `num_assistant_tokens_schedule="heuristic"`).
+    public var lookupLimit = 2
 
     public init(lookup: LookupDrafter? = nil, lookupMinimumMatch: Int = 1, model: ModelDrafter? = nil) {
         self.lookup = lookup
@@ -93,7 +98,7 @@ extension Session {
             var drafted = 0, rows = 0
             var lookupDrafts = 0
             if room > 0, var lk = drafters.lookup {
-                lk.propose(after: history, limit: room, into: &proposal)
+                lk.propose(after: history, limit: drafters.model == nil ? min(room, drafters.lookupLimit) : room, into: &proposal)
                 drafters.lookup = lk
                 if drafters.model == nil || (lk.matchLength >= drafters.lookupMinimumMatch && drafters.lookupScore >= drafters.lookupFloor) {
                     lookupDrafts = proposal.count
@@ -170,6 +175,7 @@ extension Session {
             stats.accepted += accepted
             if byLookup && drafted > 0 {
                 drafters.lookupScore = 0.7 * drafters.lookupScore + 0.3 * Double(accepted) / Double(drafted)
+                drafters.lookupLimit = accepted == drafted ? min(maxDraft, drafted + 2) : max(1, accepted + 1)
             } else if !byLookup {
                 drafters.lookupScore = 0.95 * drafters.lookupScore + 0.05 * 0.5
             }

@@ -75,4 +75,17 @@ final class RealModelTests: XCTestCase {
                                 979, 1565, 77, 63, 374, 220, 15, 476],
                        budget: "256M"))
     }
+
+    /// Perplexity on the same text and chunks as llama-perplexity (Qwen's vocabulary adds no BOS,
+    /// so no chunk starts with one): llama.cpp gives 4.7360 for 2 chunks of 512 on the GPL-3 text.
+    func testQwenPerplexityMatchesLlamaCpp() throws {
+        let text = "/usr/share/common-licenses/GPL-3"
+        let path = try TestSupport.converted("qwen2.5-coder-0.5b-instruct")
+        let r = try TestSupport.run(tern, ["perplexity", "-m", path, "-f", text, "-c", "512", "--chunks", "2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let ppl = try XCTUnwrap(obj["perplexity"] as? Double)
+        XCTAssertEqual(ppl, 4.7360, accuracy: 0.01 * 4.7360, "within 1% of llama-perplexity")
+        print("RealModelTests: qwen2.5-coder-0.5b-instruct perplexity \(ppl) (llama.cpp 4.7360)")
+    }
 }

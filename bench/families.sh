@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Every real model, Tern vs llama.cpp in one run: prefill pp128 and decode tg64 at 1 and 2 threads
+# (llama-bench, then tern bench on the default conversion), weights read per token and the share
+# of the measured read-bandwidth roofline, perplexity on the same text (llama-perplexity vs
+# tern perplexity), and decode under a streaming --mem-budget against `tern plan`'s prediction.
+# Usage: bench/families.sh [MODEL...]   (default: the four models of scripts/fetch-model.sh)
+#        env: REPS (3), TEXT (a text file), CTX (512), CHUNKS (8), LLAMA_BIN (llama.cpp bin/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+REPS="${REPS:-3}"
+TEXT="${TEXT:-/usr/share/common-licenses/GPL-3}"
+CTX="${CTX:-512}"
+CHUNKS="${CHUNKS:-8}"
+apt_install libzstd-dev pkg-config
+swift build -c release >&2
+require_llama_bin
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(gemma-3-270m smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
+declare -A budget=([gemma-3-270m]=160M [smollm2-135m-instruct]=80M [qwen2.5-coder-0.5b-instruct]=256M
+                   [qwen2.5-coder-1.5b-instruct]=256M)
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+tern=.build/release/tern
+field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
+csvcol() { awk -F, -v name="$1" -v h="$2" -v r="$3" 'BEGIN { n = split(h, H, ","); split(r, R, ","); for (i = 1; i <= n; i++) if (H[i] == name) { gsub(/"/, "", R[i]); print R[i] } }'; }
+bw1=$($tern _membw 1); bw2=$($tern _membw 2)
+
+
+echo "## Model families, Tern vs llama.cpp — $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); read bandwidth (tern _membw) $(awk -v a="$bw1" -v b="$bw2" 'BEGIN { printf "%.1f GB/s at 1 thread, %.1f GB/s at 2", a / 1e9, b / 1e9 }'); reps $REPS."
+echo
+echo "| model | -t | llama.cpp pp128 | tern pp128 | ratio | llama.cpp tg64 | tern tg64 | ratio | MB/token (GGUF / tern) | tern % of roofline |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+ppl_rows=()
+budget_rows=()
+for m in "${models[@]}"; do
+  gguf="$(bash scripts/fetch-model.sh "$m")"
+  .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
+  # Bytes llama.cpp reads per token: every tensor but the token embedding (one row per token).
+  gb=$(python3 - "$gguf" <<'PY'
+import sys
+from gguf import GGUFReader
+r = GGUFReader(sys.argv[1])
+names = {t.name for t in r.tensors}
+print(sum(int(t.n_bytes) for t in r.tensors if t.name != "token_embd.weight" or "output.weight" not in names))
+PY
+)
+  for t in 1 2; do
+    "$LLAMA_BIN/llama-bench" -m "$gguf" -p 128 -n 64 -t "$t" -r "$REPS" -o csv > "$work/lb.csv" 2>/dev/null
+    header=$(head -n 1 "$work/lb.csv"); lpp=0; ltg=0
+    while IFS= read -r row; do
+      [ "$(csvcol n_prompt "$header" "$row")" = 128 ] && lpp=$(csvcol avg_ts "$header" "$row")
+      [ "$(csvcol n_gen "$header" "$row")" = 64 ] && ltg=$(csvcol avg_ts "$header" "$row")
+    done < <(tail -n +2 "$work/lb.csv")
+    j=$($tern bench -m "$work/$m.tern" -p 128 -n 64 -t "$t" -r "$REPS" --no-roofline --json)
+    tpp=$(field pp_tps "$j"); ttg=$(field tg_tps "$j"); bpt=$(field bytes_per_token "$j")
+    bw=$([ "$t" = 1 ] && echo "$bw1" || echo "$bw2")
+    awk -v m="$m" -v t="$t" -v lpp="$lpp" -v tpp="$tpp" -v ltg="$ltg" -v ttg="$ttg" -v gb="$gb" -v bpt="$bpt" -v bw="$bw" 'BEGIN {
+      printf "| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.1f / %.1f | %.0f%% |\n",
+        m, t, lpp, tpp, tpp / lpp, ltg, ttg, ttg / ltg, gb / 1e6, bpt / 1e6, 100 * ttg * bpt / bw }'
+  done
+  if [ -f "$TEXT" ]; then
+    lp=$("$LLAMA_BIN/llama-perplexity" -m "$gguf" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t 2 2>&1 | grep -o 'Final estimate: PPL = [0-9.]*' | grep -o '[0-9.]*$')
+    tp=$(field perplexity "$($tern perplexity -m "$work/$m.tern" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" --json 2>/dev/null)")
+    ppl_rows+=("$(awk -v m="$m" -v a="$tp" -v b="$lp" 'BEGIN { printf "| %s | %.4f | %.4f | %+.2f%% |", m, b, a, 100 * (a - b) / b }')")
+  fi
+  b=${budget[$m]}
+  pj=$($tern plan -m "$work/$m.tern" --mem-budget "$b" -c 200 --json 2>/dev/null)
+  rj=$($tern run -m "$work/$m.tern" -p "$(head -n 1 bench/prompts.txt)" -n 64 --temp 0 --speculate off --mem-budget "$b" --json 2>/dev/null)
+  budget_rows+=("$(awk -v m="$m" -v b="$b" -v p="$(field predicted_tps "$pj")" -v g="$(field gen_tps "$rj")" -v r="$(field peak_rss_bytes "$rj")" \
+    'BEGIN { printf "| %s | %s | %.1f | %.1f | %+.0f%% | %.0f MiB |", m, b, p, g, 100 * (p - g) / g, r / 1048576 }')")
+done
+echo
+echo "Perplexity on $TEXT, $CHUNKS chunks of $CTX tokens:"
+echo
+echo "| model | llama.cpp | tern | difference |"
+echo "|---|---|---|---|"
+printf '%s\n' "${ppl_rows[@]}"
+echo
+echo "Decode under --mem-budget (64 tokens, 2 threads) against tern plan's prediction:"
+echo
+echo "| model | budget | predicted t/s | measured t/s | prediction error | peak RSS |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${budget_rows[@]}"
