@@ -7,7 +7,7 @@ source scripts/common.sh
 apt_install libzstd-dev pkg-config
 # The independent numpy reference used by the conversion tests, in a virtual environment (a
 # stock Debian's Python refuses pip installs); its python3 comes first on PATH for the tests.
-python_env gguf numpy
+python_env gguf numpy jinja2
 export TERN_TEST_GGUF="$(bash scripts/fetch-model.sh)"
 # The other real models: byte-level BPE tokenizer tests, greedy tokens vs llama.cpp, budgets
 # (the 1.5B model runs under 256 MiB).

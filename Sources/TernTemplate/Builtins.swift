@@ -1,0 +1,271 @@
+import Foundation
+
+/// An error from a builtin, given its line by the renderer.
+struct BuiltinError: Error {
+    let kind: TemplateError.Kind
+    let message: String
+    init(_ kind: TemplateError.Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+    init(_ message: String) { self.init(.type, message) }
+}
+
+/// Globals, filters, tests, operators and methods, with Python's and Jinja2's behaviour.
+enum Builtins {
+    static let globals: [String: Value] = [
+        "range": .function(.init(name: "range") { a, _ in
+            let n = try a.map { v -> Int in guard let i = v.int else { throw BuiltinError("arguments must be integers") }; return i }
+            let (lo, hi, step) = n.count == 1 ? (0, n[0], 1) : n.count == 2 ? (n[0], n[1], 1) : n.count == 3 ? (n[0], n[1], n[2]) : (0, 0, 0)
+            guard !n.isEmpty, n.count <= 3, step != 0 else { throw BuiltinError("expected 1 to 3 arguments and a nonzero step") }
+            guard abs((hi - lo) / step) <= Template.maxIterations else { throw BuiltinError(.limit, "range of more than \(Template.maxIterations) items") }
+            return .list(Array(stride(from: lo, to: hi, by: step)).map { .int($0) })
+        }),
+        "namespace": .function(.init(name: "namespace") { a, k in
+            var d = Value.Dict()
+            if case .dict(let init0)? = a.first { for (key, v) in init0.items { d[key] = v } }
+            for (key, v) in k { d[key] = v }
+            return .namespace(Value.Namespace(d))
+        }),
+        "dict": .function(.init(name: "dict") { _, k in .dict(Value.Dict(k)) }),
+        "raise_exception": .function(.init(name: "raise_exception") { a, _ in
+            throw BuiltinError(.raised, a.first?.pythonString ?? "")
+        }),
+        "strftime_now": .function(.init(name: "strftime_now") { a, _ in
+            guard case .string(let f)? = a.first else { throw BuiltinError("expects a format string") }
+            return .string(strftime(f, Date()))
+        }),
+    ]
+
+    /// C strftime on the local time (what Python's `datetime.now().strftime` gives).
+    static func strftime(_ format: String, _ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970)
+        var tmv = tm()
+        localtime_r(&t, &tmv)
+        var buf = [CChar](repeating: 0, count: 256)
+        let n = Foundation.strftime(&buf, buf.count, format, &tmv)
+        return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func method(_ name: String, _ body: @escaping @Sendable ([Value], [(String, Value)]) throws -> Value) -> Value {
+        .function(.init(name: name, call: body))
+    }
+
+    /// `obj.name`: a dict's item (then its methods), a namespace's attribute, a string's method.
+    static func attribute(_ obj: Value, _ name: String, _ r: Renderer) throws -> Value {
+        switch obj {
+        case .undefined(let n): throw r.error(.type, "'\(n)' is undefined (reading its attribute '\(name)')")
+        case .dict(let d):
+            if let v = d[name] { return v }
+            switch name {
+            case "items": return method("items") { _, _ in .list(d.items.map { .list([.string($0.0), $0.1]) }) }
+            case "keys": return method("keys") { _, _ in .list(d.keys.map { .string($0) }) }
+            case "values": return method("values") { _, _ in .list(d.items.map { $0.1 }) }
+            case "get": return method("get") { a, _ in
+                guard case .string(let k)? = a.first else { return a.count > 1 ? a[1] : .none }
+                return d[k] ?? (a.count > 1 ? a[1] : .none)
+            }
+            default: return .undefined(name)
+            }
+        case .namespace(let ns): return ns.values[name] ?? .undefined(name)
+        case .string(let s): return stringMethod(s, name) ?? .undefined(name)
+        default: return .undefined(name)
+        }
+    }
+
+    static func stringMethod(_ s: String, _ name: String) -> Value? {
+        @Sendable func chars(_ a: [Value]) -> Set<Character>? {
+            if case .string(let c)? = a.first { return Set(c) }
+            return nil
+        }
+        switch name {
+        case "strip": return method(name) { a, _ in .string(pyStrip(s, chars(a), left: true, right: true)) }
+        case "lstrip": return method(name) { a, _ in .string(pyStrip(s, chars(a), left: true, right: false)) }
+        case "rstrip": return method(name) { a, _ in .string(pyStrip(s, chars(a), left: false, right: true)) }
+        case "upper": return method(name) { _, _ in .string(s.uppercased()) }
+        case "lower": return method(name) { _, _ in .string(s.lowercased()) }
+        case "title": return method(name) { _, _ in .string(pyTitle(s)) }
+        case "capitalize": return method(name) { _, _ in .string(s.prefix(1).uppercased() + s.dropFirst().lowercased()) }
+        case "startswith", "endswith":
+            return method(name) { a, _ in
+                let options: [Value]
+                switch a.first {
+                case .string?: options = [a[0]]
+                case .list(let l)?: options = l
+                default: throw BuiltinError("expects a string or a tuple of strings")
+                }
+                return .bool(options.contains { o in
+                    guard case .string(let p) = o else { return false }
+                    return name == "startswith" ? s.hasPrefix(p) || p.isEmpty : s.hasSuffix(p) || p.isEmpty
+                })
+            }
+        case "split":
+            return method(name) { a, _ in
+                let maxSplit = a.count > 1 ? a[1].int ?? -1 : -1
+                if case .string(let sep)? = a.first {
+                    guard !sep.isEmpty else { throw BuiltinError("empty separator") }
+                    var parts = s.components(separatedBy: sep)
+                    if maxSplit >= 0, parts.count > maxSplit + 1 {
+                        parts = Array(parts[..<maxSplit]) + [parts[maxSplit...].joined(separator: sep)]
+                    }
+                    return .list(parts.map { .string($0) })
+                }
+                return .list(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })
+            }
+        case "replace":
+            return method(name) { a, _ in
+                guard a.count >= 2, case .string(let old) = a[0], case .string(let new) = a[1] else { throw BuiltinError("expects two strings") }
+                return .string(s.replacingOccurrences(of: old, with: new))
+            }
+        case "join":
+            return method(name) { a, _ in
+                guard case .list(let l)? = a.first else { throw BuiltinError("expects a list") }
+                return .string(l.map(\.pythonString).joined(separator: s))
+            }
+        default: return nil
+        }
+    }
+
+    /// Python's `str.strip()`: whitespace, or the given characters.
+    static func pyStrip(_ s: String, _ chars: Set<Character>?, left: Bool, right: Bool) -> String {
+        let drop: (Character) -> Bool = { c in chars.map { $0.contains(c) } ?? c.isWhitespace }
+        var sub = Substring(s)
+        if left { sub = sub.drop(while: drop) }
+        if right { while let l = sub.last, drop(l) { sub = sub.dropLast() } }
+        return String(sub)
+    }
+
+    static func pyTitle(_ s: String) -> String {
+        var out = "", prevCased = false
+        for c in s {
+            out += prevCased ? c.lowercased() : c.uppercased()
+            prevCased = c.isLetter
+        }
+        return out
+    }
+
+    /// `obj[key]`: dict item, list/string index (negative from the end); missing is undefined.
+    static func item(_ obj: Value, _ key: Value, _ r: Renderer) throws -> Value {
+        switch (obj, key) {
+        case (.undefined(let n), _): throw r.error(.type, "'\(n)' is undefined (reading an item of it)")
+        case (.dict(let d), .string(let k)): return d[k] ?? .undefined(k)
+        case (.namespace(let ns), .string(let k)): return ns.values[k] ?? .undefined(k)
+        case (.list(let l), _):
+            guard let i = key.int else { return .undefined("item") }
+            let j = i < 0 ? l.count + i : i
+            return l.indices.contains(j) ? l[j] : .undefined("item")
+        case (.string(let s), _):
+            guard let i = key.int else { return .undefined("item") }
+            let chars = Array(s), j = i < 0 ? chars.count + i : i
+            return chars.indices.contains(j) ? .string(String(chars[j])) : .undefined("item")
+        case (_, .string(let k)): return try attribute(obj, k, r)
+        default: return .undefined("item")
+        }
+    }
+
+    /// `obj[a:b:c]` on lists and strings, with Python's clamping.
+    static func slice(_ obj: Value, _ a: Value?, _ b: Value?, _ c: Value?, _ r: Renderer) throws -> Value {
+        func indices(_ n: Int) throws -> [Int] {
+            let step = c?.int ?? 1
+            guard step != 0 else { throw r.error(.type, "slice step cannot be zero") }
+            func norm(_ v: Value?, _ def: Int) -> Int {
+                guard let i = v?.int else { return def }
+                let j = i < 0 ? i + n : i
+                return step > 0 ? min(max(j, 0), n) : min(max(j, -1), n - 1)
+            }
+            let lo = norm(a, step > 0 ? 0 : n - 1), hi = norm(b, step > 0 ? n : -1)
+            return Array(stride(from: lo, to: hi, by: step))
+        }
+        switch obj {
+        case .list(let l): return .list(try indices(l.count).map { l[$0] })
+        case .string(let s):
+            let chars = Array(s)
+            return .string(String(try indices(chars.count).map { chars[$0] }))
+        default: throw r.error(.type, "'\(obj.typeName)' object is not subscriptable")
+        }
+    }
+
+    static func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value {
+        if op == "~" { return .string(a.pythonString + b.pythonString) }
+        switch (op, a, b) {
+        case ("+", .string(let x), .string(let y)): return .string(x + y)
+        case ("+", .list(let x), .list(let y)): return .list(x + y)
+        case ("*", .string(let x), _) where b.int != nil: return .string(String(repeating: x, count: max(0, b.int!)))
+        case ("*", .list(let x), _) where b.int != nil: return .list(Array(repeatElement(x, count: max(0, b.int!)).joined()))
+        default: break
+        }
+        guard let x = a.number, let y = b.number else {
+            throw BuiltinError("unsupported operand types for \(op): '\(a.typeName)' and '\(b.typeName)'")
+        }
+        if let i = a.int, let j = b.int, case .int = a.isBoolOrInt, case .int = b.isBoolOrInt {
+            switch op {
+            case "+": return .int(i &+ j)
+            case "-": return .int(i &- j)
+            case "*": return .int(i &* j)
+            case "//":
+                guard j != 0 else { throw BuiltinError("integer division by zero") }
+                return .int(Int((Double(i) / Double(j)).rounded(.down)))
+            case "%":
+                guard j != 0 else { throw BuiltinError("integer modulo by zero") }
+                return .int(((i % j) + j) % j)
+            case "**" where j >= 0: return .int(Int(pow(Double(i), Double(j))))
+            default: break
+            }
+        }
+        switch op {
+        case "+": return .double(x + y)
+        case "-": return .double(x - y)
+        case "*": return .double(x * y)
+        case "/":
+            guard y != 0 else { throw BuiltinError("division by zero") }
+            return .double(x / y)
+        case "//":
+            guard y != 0 else { throw BuiltinError("division by zero") }
+            return .double((x / y).rounded(.down))
+        case "%":
+            guard y != 0 else { throw BuiltinError("modulo by zero") }
+            return .double(x - y * (x / y).rounded(.down))
+        case "**": return .double(pow(x, y))
+        default: throw BuiltinError(.unsupported, "operator \(op)")
+        }
+    }
+
+    static func compare(_ op: String, _ a: Value, _ b: Value) throws -> Bool {
+        switch op {
+        case "==": return a.equals(b)
+        case "!=": return !a.equals(b)
+        case "in", "not in":
+            let found: Bool
+            switch b {
+            case .string(let s):
+                guard case .string(let x) = a else { throw BuiltinError("'in <string>' requires a string on the left, not '\(a.typeName)'") }
+                found = x.isEmpty || s.contains(x)
+            case .list(let l): found = l.contains { $0.equals(a) }
+            case .dict(let d): if case .string(let k) = a { found = d[k] != nil } else { found = false }
+            case .undefined: found = false
+            default: throw BuiltinError("argument of type '\(b.typeName)' is not iterable")
+            }
+            return op == "in" ? found : !found
+        default:
+            let ord: Bool
+            if case .string(let x) = a, case .string(let y) = b {
+                ord = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y
+            } else if let x = a.number, let y = b.number {
+                ord = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y
+            } else {
+                throw BuiltinError("'\(op)' not supported between '\(a.typeName)' and '\(b.typeName)'")
+            }
+            return ord
+        }
+    }
+}
+
+extension Value {
+    /// int for ints (bools included, as in Python arithmetic), else self.
+    var isBoolOrInt: Value {
+        switch self {
+        case .int, .bool: return .int(0)
+        default: return self
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import TernTemplate
+import TernTestSupport
+import XCTest
+
+/// The Jinja interpreter against Python's jinja2 (Tests/reference/render_templates.py, in Hugging
+/// Face's chat-template environment): every template of Fixtures/templates (the real models'
+/// templates and well-known ones) on every conversation of Fixtures/conversations.json must render
+/// byte for byte the same, or raise the same `raise_exception` message.
+final class TemplateTests: XCTestCase {
+    struct Conversation: Decodable {
+        struct Message: Decodable { let role: String, content: String }
+        let name: String
+        let messages: [Message]
+        let add_generation_prompt: Bool?
+    }
+
+    struct Outcome: Decodable { let ok: String?, raised: String?, error: String? }
+
+    var fixtures: URL { Bundle.module.resourceURL!.appendingPathComponent("Fixtures") }
+
+    func testRendersAsJinja2() throws {
+        let script = TestSupport.packageRoot.appendingPathComponent("Tests/reference/render_templates.py").path
+        let templates = fixtures.appendingPathComponent("templates"), convPath = fixtures.appendingPathComponent("conversations.json")
+        let r = try TestSupport.run("/usr/bin/env", ["python3", script, templates.path, convPath.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let want = try JSONDecoder().decode([String: Outcome].self, from: Data(r.stdout.utf8))
+        let convs = try JSONDecoder().decode([Conversation].self, from: Data(contentsOf: convPath))
+        let names = try FileManager.default.contentsOfDirectory(atPath: templates.path).sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 10)
+        var same = 0
+        for name in names {
+            let t = try ChatTemplate(source: String(contentsOf: templates.appendingPathComponent(name), encoding: .utf8), origin: name)
+            for c in convs {
+                let key = "\(name)/\(c.name)"
+                let expected = try XCTUnwrap(want[key], key)
+                let msgs = c.messages.map { ChatMessage(role: $0.role, content: $0.content) }
+                do {
+                    let got = try t.apply(msgs, addGenerationPrompt: c.add_generation_prompt ?? true, bosToken: "<s>", eosToken: "</s>")
+                    XCTAssertEqual(got, expected.ok, "\(key)")
+                    if got == expected.ok { same += 1 }
+                } catch let e as TemplateError {
+                    XCTAssertEqual(e.kind, .raised, "\(key): \(e)")
+                    XCTAssertEqual(e.message, expected.raised, "\(key): \(e) (jinja2: \(expected))")
+                    if e.message == expected.raised { same += 1 }
+                }
+            }
+        }
+        print("TemplateTests: \(same) of \(names.count * convs.count) renders identical to jinja2 (\(names.count) templates x \(convs.count) conversations)")
+        XCTAssertEqual(same, names.count * convs.count)
+    }
+
+    func render(_ src: String, _ ctx: [String: Value] = [:]) throws -> String { try Template(src).render(ctx) }
+
+    func expectError(_ src: String, _ kind: TemplateError.Kind, line: Int, contains: String,
+                     file: StaticString = #filePath, l: UInt = #line) {
+        do {
+            _ = try render(src)
+            XCTFail("rendered without error: \(src.prefix(60))", file: file, line: l)
+        } catch let e as TemplateError {
+            XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: l)
+            XCTAssertEqual(e.line, line, "\(e)", file: file, line: l)
+            XCTAssertTrue(e.description.contains(contains), "\(e)", file: file, line: l)
+        } catch {
+            XCTFail("\(error)", file: file, line: l)
+        }
+    }
+
+    /// Unsupported constructs, raised exceptions, malformed and oversized templates: clear errors
+    /// that name the construct and the line, never a crash or a silent wrong prompt.
+    func testErrorsNameTheConstructAndLine() throws {
+        expectError("a\n{% include 'x.jinja' %}", .unsupported, line: 2, contains: "{% include %} statement is not supported")
+        expectError("{{ 'x' | wordwrap(3) }}", .unsupported, line: 1, contains: "filter 'wordwrap'")
+        expectError("\n\n{% if x is prime %}{% endif %}", .unsupported, line: 3, contains: "test 'prime'")
+        expectError("{{ lipsum(2) }}", .unsupported, line: 1, contains: "'lipsum' is undefined")
+        expectError("x\n{{ raise_exception('bad roles') }}", .raised, line: 2, contains: "raised an exception (line 2): bad roles")
+        expectError("{% if true %}open", .syntax, line: 1, contains: "never closed with {% endif %}")
+        expectError("{% endfor %}", .syntax, line: 1, contains: "without its opening tag")
+        expectError("{{ 'unterminated }}", .syntax, line: 1, contains: "unterminated string")
+        expectError("{{ 1 + }}", .syntax, line: 1, contains: "expected an expression")
+        expectError("{{ 'a' + 1 }}", .type, line: 1, contains: "unsupported operand types for +: 'str' and 'int'")
+        expectError("{{ nothing.attr }}", .type, line: 1, contains: "'nothing' is undefined")
+        // Deep nesting and huge output are limits, not stack overflows or memory exhaustion.
+        expectError(String(repeating: "{% if true %}", count: 500) + String(repeating: "{% endif %}", count: 500), .limit, line: 0,
+                    contains: "nested more than 200 deep")
+        expectError("{{ " + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000) + " }}", .limit, line: 1,
+                    contains: "nested more than 200 deep")
+        expectError("{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(10) %}{% endfor %}{% endfor %}{% endfor %}",
+                    .limit, line: 1, contains: "loop iterations")
+        expectError("{% set s = 'xxxxxxxxxxxxxxxx' %}{% for i in range(100000) %}{{ s * 100 }}{% endfor %}", .limit, line: 1,
+                    contains: "output exceeds")
+    }
+
+    func testWhitespaceControlAndScoping() throws {
+        XCTAssertEqual(try render("a  {%- if true -%}  b  {%- endif -%}  c"), "abc")
+        XCTAssertEqual(try render("<ul>\n    {% for x in [1, 2] %}\n    <li>{{ x }}</li>\n    {% endfor %}\n</ul>"),
+                       "<ul>\n    <li>1</li>\n    <li>2</li>\n</ul>")
+        // A set inside a loop does not leak out; a namespace carries it.
+        XCTAssertEqual(try render("{% set x = 1 %}{% for i in [1, 2] %}{% set x = i %}{% endfor %}{{ x }}"), "1")
+        XCTAssertEqual(try render("{% set ns = namespace(x=1) %}{% for i in [1, 2] %}{% set ns.x = i %}{% endfor %}{{ ns.x }}"), "2")
+        XCTAssertEqual(try render("{% raw %}{{ not parsed }}{% endraw %}"), "{{ not parsed }}")
+        XCTAssertEqual(try render("{{ x | default('d') }} {{ y is defined }} {{ none }} {{ true }}", ["y": 1]), "d True None True")
+    }
+}
