@@ -9,6 +9,7 @@ import TernFormat
 import TernKernels
 import TernModels
 import TernPlanner
+import TernTemplate
 import TernTokenizer
 
 @_silgen_name("tern_internal_set_error")
@@ -32,6 +33,8 @@ func fail(_ error: Error) -> tern_status {
         case .contextFull: return fail(TERN_ERR_CONTEXT_FULL, e.description)
         case .usage: return fail(TERN_ERR_INVALID_ARGUMENT, e.description)
         }
+    case let e as TemplateError:
+        return fail(TERN_ERR_TEMPLATE, e.description)
     default:
         return fail(TERN_ERR_INTERNAL, "\(error)")
     }
@@ -56,6 +59,8 @@ final class SessionBox: @unchecked Sendable {
     var drafters: Drafters?
     let maxDraft: Int
     var history: [Int32] = []
+    /// The conversation of tern_chat() (made on its first call).
+    var chat: ChatSession?
 
     init(box: ModelBox) throws {
         self.box = box
@@ -111,16 +116,16 @@ public func tern_version() -> UnsafePointer<CChar> { UnsafePointer(versionString
 nonisolated(unsafe) let versionString: UnsafeMutablePointer<CChar> = strdup("0.1.0")!
 
 @_cdecl("tern_api_version")
-public func tern_api_version() -> Int32 { 1 }
+public func tern_api_version() -> Int32 { 2 }
 
 nonisolated(unsafe) let statusNames: [UnsafeMutablePointer<CChar>] = ([
     "ok", "invalid argument", "I/O error", "invalid checkpoint format", "memory budget too small",
-    "buffer too small", "context full", "cancelled", "internal error", "unknown status",
+    "buffer too small", "context full", "cancelled", "internal error", "chat template error", "unknown status",
 ] as [String]).map { strdup($0)! }
 
 @_cdecl("tern_strerror")
 public func tern_strerror(_ status: Int32) -> UnsafePointer<CChar> {
-    UnsafePointer(statusNames[(0...8).contains(status) ? Int(status) : 9])
+    UnsafePointer(statusNames[(0...9).contains(status) ? Int(status) : 10])
 }
 
 @_cdecl("tern_model_options_init")
@@ -229,6 +234,7 @@ public func tern_session_reset(_ session: OpaquePointer?) -> tern_status {
     guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_reset: not a live session") }
     s.sequence.reset()
     s.history.removeAll(keepingCapacity: true)
+    s.chat = nil
     return TERN_OK
 }
 
@@ -301,6 +307,102 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
             return fail(TERN_ERR_CANCELLED, "tern_generate: cancelled")
         }
         return TERN_OK
+    } catch {
+        return fail(error)
+    }
+}
+
+/// A C string as Swift text, or a message naming the argument.
+func text(_ p: UnsafePointer<CChar>?, _ what: String) -> Result<String, StringError> {
+    guard let p else { return .failure(StringError("\(what) is NULL")) }
+    guard let s = String(validatingCString: p) else { return .failure(StringError("\(what) is not valid UTF-8")) }
+    return .success(s)
+}
+
+struct StringError: Error { let m: String; init(_ m: String) { self.m = m } }
+
+@_cdecl("tern_chat_apply_template")
+public func tern_chat_apply_template(_ model: OpaquePointer?, _ source: UnsafePointer<CChar>?, _ messages: UnsafePointer<tern_chat_message>?,
+                                     _ n: Int, _ addGenerationPrompt: Int32, _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
+                                     _ len: UnsafeMutablePointer<Int>?) -> tern_status {
+    let name = "tern_chat_apply_template"
+    guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): not an open model") }
+    guard let len, messages != nil || n == 0, n >= 0, n <= 1 << 20 else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): messages and len must not be NULL (n \(n))")
+    }
+    var msgs: [ChatMessage] = []
+    for i in 0..<n {
+        let m = messages![i]
+        switch (text(m.role, "messages[\(i)].role"), text(m.content, "messages[\(i)].content")) {
+        case (.success(let r), .success(let c)): msgs.append(ChatMessage(role: r, content: c))
+        case (.failure(let e), _), (_, .failure(let e)): return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): \(e.m)")
+        }
+    }
+    do {
+        let template: ChatTemplate
+        if let source {
+            guard let src = String(validatingCString: source) else { return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): template_source is not valid UTF-8") }
+            template = try ChatTemplate(source: src, origin: "template_source")
+        } else {
+            template = try ChatSession.template(for: box.model)
+        }
+        let tok = box.model.tokenizer
+        let special = { (id: Int32?) in id.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? "" }
+        let out = Array(try template.apply(msgs, addGenerationPrompt: addGenerationPrompt != 0, bosToken: special(tok.bos),
+                                           eosToken: special(tok.eos)).utf8)
+        len.pointee = out.count
+        guard out.count < capacity else { return fail(TERN_ERR_BUFFER_TOO_SMALL, "\(name): \(out.count + 1) bytes needed, \(capacity) given") }
+        guard let buf else { return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): buf is NULL") }
+        for (i, b) in out.enumerated() { buf[i] = CChar(bitPattern: b) }
+        buf[out.count] = 0
+        return TERN_OK
+    } catch {
+        return fail(error)
+    }
+}
+
+@_cdecl("tern_chat")
+public func tern_chat(_ session: OpaquePointer?, _ system: UnsafePointer<CChar>?, _ userMessage: UnsafePointer<CChar>?, _ maxTokens: Int,
+                      _ sampling: UnsafePointer<tern_sampling>?, _ callback: tern_token_callback?, _ user: UnsafeMutableRawPointer?,
+                      _ nGenerated: UnsafeMutablePointer<Int>?) -> tern_status {
+    nGenerated?.pointee = 0
+    guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: not a live session") }
+    guard case .success(let message) = text(userMessage, "user_message") else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: user_message is NULL or not valid UTF-8")
+    }
+    var systemText: String?
+    if system != nil {
+        guard case .success(let t) = text(system, "system") else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: system is not valid UTF-8") }
+        systemText = t
+    }
+    guard maxTokens >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: max_tokens is negative") }
+    var params = SamplingParameters(temperature: 0, topK: 40, topP: 1, seed: 0)
+    if let sp = sampling?.pointee {
+        guard sp.temperature.isFinite, sp.temperature >= 0, sp.top_k >= 0, sp.top_p.isFinite, sp.top_p > 0, sp.top_p <= 1 else {
+            return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1")
+        }
+        params = SamplingParameters(temperature: sp.temperature, topK: Int(sp.top_k), topP: sp.top_p, seed: sp.seed)
+    }
+    s.cancelled.store(false, ordering: .releasing)
+    do {
+        if s.chat == nil {
+            s.chat = try ChatSession(model: s.box.model, threads: s.box.threads, sampling: params, system: systemText,
+                                     speculation: s.box.speculation)
+        }
+        let chat = s.chat!
+        chat.sampling = params
+        let tok = s.box.model.tokenizer
+        var decoder = StreamingDecoder(tok)
+        var produced = 0, wasCancelled = false
+        _ = try chat.send(message, maxTokens: maxTokens) { next in
+            if s.cancelled.load(ordering: .acquiring) { wasCancelled = true; return false }
+            produced += 1
+            nGenerated?.pointee = produced
+            var piece = decoder.push(next)
+            let stop = piece.withUTF8 { b in b.withMemoryRebound(to: CChar.self) { callback?(next, $0.baseAddress, $0.count, user) ?? 0 } }
+            return stop == 0
+        }
+        return wasCancelled ? fail(TERN_ERR_CANCELLED, "tern_chat: cancelled") : TERN_OK
     } catch {
         return fail(error)
     }

@@ -169,8 +169,14 @@ public final class Generator: @unchecked Sendable {
     /// sampled output has the same distribution (speculative sampling).
     public func generate(prompt: String, maxTokens: Int, sampling: SamplingParameters, speculation: Speculation = .off,
                          onToken: (Int32) -> Bool = { _ in true }) throws -> GenerationStats {
+        try generate(promptIds: model.tokenizer.encode(prompt), maxTokens: maxTokens, sampling: sampling, speculation: speculation,
+                     onToken: onToken)
+    }
+
+    /// ``generate(prompt:maxTokens:sampling:speculation:onToken:)`` from token ids (e.g. a rendered chat template).
+    public func generate(promptIds ids: [Int32], maxTokens: Int, sampling: SamplingParameters, speculation: Speculation = .off,
+                         onToken: (Int32) -> Bool = { _ in true }) throws -> GenerationStats {
         var stats = GenerationStats()
-        let ids = model.tokenizer.encode(prompt)
         guard !ids.isEmpty else { throw TernError.usage("the prompt is empty and the vocabulary adds no BOS token") }
         stats.promptTokens = ids
         let capacity = ids.count + max(0, maxTokens)

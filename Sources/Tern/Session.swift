@@ -39,6 +39,18 @@ public final class Session {
         pending = nil
     }
 
+    /// Largest batch of positions per forward pass.
+    public var maxBatch: Int { state.maxBatch }
+
+    /// Forgets positions `p...` (they will be written again). Safe with ring buffers while
+    /// `position - p < maxBatch`: a windowed layer's ring holds its window plus a batch, so the
+    /// slots of the kept positions it still reads have not been reused.
+    public func rewind(to p: Int) {
+        precondition(p >= 0 && p <= position)
+        position = p
+        pending = nil
+    }
+
     /// Drops the pending token (e.g. a stop token the caller will not keep in the history).
     public func discardPending() { pending = nil }
 

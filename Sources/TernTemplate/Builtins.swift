@@ -115,7 +115,10 @@ enum Builtins {
         case "replace":
             return method(name) { a, _ in
                 guard a.count >= 2, case .string(let old) = a[0], case .string(let new) = a[1] else { throw BuiltinError("expects two strings") }
-                return .string(s.replacingOccurrences(of: old, with: new))
+                guard s.utf8.count.multipliedReportingOverflow(by: max(1, new.utf8.count)).partialValue <= Template.maxOutput || !s.contains(old) else {
+                    throw BuiltinError(.limit, "the result could exceed \(Template.maxOutput) bytes")
+                }
+                return .string(old.isEmpty ? s : s.replacingOccurrences(of: old, with: new))
             }
         case "join":
             return method(name) { a, _ in
@@ -186,12 +189,26 @@ enum Builtins {
     }
 
     static func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value {
-        if op == "~" { return .string(a.pythonString + b.pythonString) }
+        func checked(_ x: String, _ y: String) throws -> Value {
+            guard x.utf8.count + y.utf8.count <= Template.maxOutput else { throw BuiltinError(.limit, "a string longer than \(Template.maxOutput) bytes") }
+            return .string(x + y)
+        }
+        if op == "~" { return try checked(a.pythonString, b.pythonString) }
         switch (op, a, b) {
-        case ("+", .string(let x), .string(let y)): return .string(x + y)
-        case ("+", .list(let x), .list(let y)): return .list(x + y)
-        case ("*", .string(let x), _) where b.int != nil: return .string(String(repeating: x, count: max(0, b.int!)))
-        case ("*", .list(let x), _) where b.int != nil: return .list(Array(repeatElement(x, count: max(0, b.int!)).joined()))
+        case ("+", .string(let x), .string(let y)): return try checked(x, y)
+        case ("+", .list(let x), .list(let y)):
+            guard x.count + y.count <= Template.maxIterations else { throw BuiltinError(.limit, "a list longer than \(Template.maxIterations) items") }
+            return .list(x + y)
+        case ("*", .string(let x), _) where b.int != nil:
+            guard x.utf8.count.multipliedReportingOverflow(by: max(0, b.int!)).partialValue <= Template.maxOutput, b.int! <= Template.maxOutput else {
+                throw BuiltinError(.limit, "a string repeated \(b.int!) times exceeds \(Template.maxOutput) bytes")
+            }
+            return .string(String(repeating: x, count: max(0, b.int!)))
+        case ("*", .list(let x), _) where b.int != nil:
+            guard x.count.multipliedReportingOverflow(by: max(0, b.int!)).partialValue <= Template.maxIterations, b.int! <= Template.maxIterations else {
+                throw BuiltinError(.limit, "a list repeated \(b.int!) times exceeds \(Template.maxIterations) items")
+            }
+            return .list(Array(repeatElement(x, count: max(0, b.int!)).joined()))
         default: break
         }
         guard let x = a.number, let y = b.number else {

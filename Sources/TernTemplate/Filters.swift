@@ -93,7 +93,11 @@ extension Builtins {
             return .double(rounded / m)
         case "replace":
             guard a.count >= 2 else { throw BuiltinError("expects old and new strings") }
-            return .string(v.pythonString.replacingOccurrences(of: a[0].pythonString, with: a[1].pythonString))
+            let s = v.pythonString, old = a[0].pythonString, new = a[1].pythonString
+            guard s.utf8.count.multipliedReportingOverflow(by: max(1, new.utf8.count)).partialValue <= Template.maxOutput || old.isEmpty == false && !s.contains(old) else {
+                throw BuiltinError(.limit, "the result could exceed \(Template.maxOutput) bytes")
+            }
+            return .string(old.isEmpty ? s : s.replacingOccurrences(of: old, with: new))
         case "indent":
             let width = arg(0, "width")?.int ?? 4, first = arg(1, "first")?.isTruthy ?? false
             let pad = String(repeating: " ", count: width)

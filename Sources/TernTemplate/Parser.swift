@@ -174,6 +174,13 @@ struct ExprParser {
     }
 
     var atEnd: Bool { p >= toks.count }
+
+    /// One more level of the tree being built (a nested expression, or one more operand of a
+    /// chain like a + b + c, which nests too): evaluation recurses as deep, so it is bounded.
+    mutating func deeper() throws {
+        depth += 1
+        guard depth < Parser.maxDepth else { throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep") }
+    }
     var peek: Token? { p < toks.count ? toks[p] : nil }
     func error(_ m: String) -> TemplateError { TemplateError(.syntax, line: line, m) }
 
@@ -227,14 +234,18 @@ struct ExprParser {
     }
 
     mutating func parseOr() throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseAnd()
-        while skip(.name("or")) { e = .or(e, try parseAnd()) }
+        while skip(.name("or")) { try deeper(); e = .or(e, try parseAnd()) }
         return e
     }
 
     mutating func parseAnd() throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseNot()
-        while skip(.name("and")) { e = .and(e, try parseNot()) }
+        while skip(.name("and")) { try deeper(); e = .and(e, try parseNot()) }
         return e
     }
 
@@ -249,9 +260,12 @@ struct ExprParser {
     }
 
     mutating func parseCompare() throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         let first = try parseMath1()
         var ops: [(String, Expr)] = []
         while let t = peek {
+            try deeper()
             if case .op(let o) = t, ["==", "!=", "<", ">", "<=", ">="].contains(o) {
                 p += 1
                 ops.append((o, try parseMath1()))
@@ -267,8 +281,11 @@ struct ExprParser {
     }
 
     mutating func parseMath1() throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseConcat()
         while case .op(let o)? = peek, o == "+" || o == "-" {
+            try deeper()
             p += 1
             e = .binary(o, e, try parseConcat())
         }
@@ -276,14 +293,19 @@ struct ExprParser {
     }
 
     mutating func parseConcat() throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseMath2()
-        while skip(.op("~")) { e = .binary("~", e, try parseMath2()) }
+        while skip(.op("~")) { try deeper(); e = .binary("~", e, try parseMath2()) }
         return e
     }
 
     mutating func parseMath2() throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parsePow()
         while case .op(let o)? = peek, ["*", "/", "//", "%"].contains(o) {
+            try deeper()
             p += 1
             e = .binary(o, e, try parsePow())
         }
@@ -291,8 +313,10 @@ struct ExprParser {
     }
 
     mutating func parsePow() throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseUnary()
-        while skip(.op("**")) { e = .binary("**", e, try parseUnary()) }
+        while skip(.op("**")) { try deeper(); e = .binary("**", e, try parseUnary()) }
         return e
     }
 
@@ -360,8 +384,11 @@ struct ExprParser {
     }
 
     mutating func parsePostfix(_ base: Expr) throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         var e = base
         while true {
+            try deeper()
             if skip(.op(".")) {
                 if case .int(let i)? = peek { p += 1; e = .item(e, .literal(.int(i))); continue }
                 e = .attr(e, try name())
@@ -408,8 +435,11 @@ struct ExprParser {
     }
 
     mutating func parseFilters(_ base: Expr) throws -> Expr {
+        let saved = depth
+        defer { depth = saved }
         var e = base
         while true {
+            try deeper()
             if skip(.op("|")) {
                 var n = try name()
                 while skip(.op(".")) { n += "." + (try name()) }

@@ -3,19 +3,27 @@ import TernFormat
 
 enum InspectCommand {
     static let usage = """
-    usage: tern inspect MODEL.tern [--verify] [--tensors]
+    usage: tern inspect MODEL.tern [--verify] [--tensors] [--chat-template]
 
     Shows a checkpoint's format version, metadata, sizes by dtype and (with --tensors) the tensor table.
 
     options:
       --verify    check every tensor's checksum (and every zstd chunk's)
       --tensors   list every tensor (name, dtype, shape, codec, stored bytes)
+      --chat-template  print only the chat template (tokenizer.chat_template), whole
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [], flagNames: [["--verify"], ["--tensors"]], usage: usage)
+        let a = try Arguments(argv, valued: [], flagNames: [["--verify"], ["--tensors"], ["--chat-template"]], usage: usage)
         guard a.positional.count == 1 else { throw UsageError(message: "expected one MODEL path (see --help)") }
         let f = try TernFile(path: a.positional[0])
+        if a.flags.contains("--chat-template") {
+            guard let t = f.metadata.string("tokenizer.chat_template") else {
+                throw UsageError(message: "\(f.path) has no tokenizer.chat_template (tern chat uses its family's default)")
+            }
+            print(t)
+            return
+        }
         print("file: \(f.path)")
         print("format version: \(f.version), \(f.tensors.count) tensors, \(f.map.bytes.count) bytes")
         print("metadata:")

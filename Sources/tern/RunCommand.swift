@@ -3,6 +3,7 @@ import Tern
 import TernKernels
 import TernFormat
 import TernPlanner
+import TernTemplate
 import TernTokenizer
 
 enum RunCommand {
@@ -30,14 +31,18 @@ enum RunCommand {
                            stored, lookup alone until then. Greedy output is identical
                            either way; sampled output has the same distribution
       --draft-max N        drafts per verification pass (default: calibrated, else 6)
+      --chat               PROMPT is a user message: apply the model's chat template (its
+                           tokenizer.chat_template, else its family's default) first
+      --system TEXT        with --chat: a system message before it
+      --chat-template FILE with --chat: this Jinja template instead of the model's
       --json               print one JSON object instead of streaming text
     """
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--prompt"], ["-n", "--n-predict"], ["-t", "--threads"],
                                              ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"],
-                                             ["--speculate"], ["--draft-max"]],
-                              flagNames: [["--json"]], usage: usage)
+                                             ["--speculate"], ["--draft-max"], ["--system"], ["--chat-template"]],
+                              flagNames: [["--json"], ["--chat"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
         let n = try a.int("-n", default: 128, range: 0...1_000_000)
@@ -47,7 +52,13 @@ enum RunCommand {
 
         let budget = try memoryBudget(a)
         // With a budget, plan for the prompt (its UTF-8 bytes bound its tokens) + BOS + n.
-        let ctx = try a.int("-c", default: budget == nil ? 0 : prompt.utf8.count + 1 + n, range: 0...1 << 22)
+        let chat = a.flags.contains("--chat")
+        if !chat, a.string("--system") != nil || a.string("--chat-template") != nil {
+            throw UsageError(message: "--system and --chat-template go with --chat")
+        }
+        // With --chat, room for the template's text as well (its markup is a few hundred bytes).
+        let extra = chat ? (a.string("--system")?.utf8.count ?? 0) + 1024 : 0
+        let ctx = try a.int("-c", default: budget == nil ? 0 : prompt.utf8.count + extra + 1 + n, range: 0...1 << 22)
         let speculation = try speculation(a)
         let maxDraft = try draftMax(a)
         var options = LoadOptions(memoryBudget: budget, context: ctx, kv: try kvPrecision(a))
@@ -58,7 +69,14 @@ enum RunCommand {
         var decoder = StreamingDecoder(model.tokenizer)
         var text = ""
         var pieces: [String] = []
-        let stats = try gen.generate(prompt: prompt, maxTokens: n, sampling: sp, speculation: speculation) { id in
+        var promptIds = model.tokenizer.encode(prompt)
+        if chat {
+            let template = try ChatSession.template(for: model, file: a.string("--chat-template"))
+            let messages = (a.string("--system").map { [ChatMessage(role: "system", content: $0)] } ?? [])
+                + [ChatMessage(role: "user", content: prompt)]
+            promptIds = try ChatSession.promptIds(messages, template: template, tokenizer: model.tokenizer)
+        }
+        let stats = try gen.generate(promptIds: promptIds, maxTokens: n, sampling: sp, speculation: speculation) { id in
             let piece = decoder.push(id)
             text += piece
             if json {

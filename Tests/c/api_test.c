@@ -233,6 +233,49 @@ int main(int argc, char **argv) {
         CHECK(tern_model_close(mb) == TERN_OK, "close budgeted model");
     }
 
+    /* Chat templates (API 2): Gemma 3 270M carries none, so the Gemma default applies. */
+    {
+        tern_chat_message msgs[2] = {{"system", "Be brief."}, {"user", "Hello"}};
+        const char *want = "<bos><start_of_turn>user\nBe brief.\n\nHello<end_of_turn>\n<start_of_turn>model\n";
+        size_t len = 0;
+        CHECK(tern_chat_apply_template(m, NULL, msgs, 2, 1, NULL, 0, &len) == TERN_ERR_BUFFER_TOO_SMALL && len == strlen(want),
+              "apply template: size query");
+        char *buf = malloc(len + 1);
+        CHECK(tern_chat_apply_template(m, NULL, msgs, 2, 1, buf, len + 1, &len) == TERN_OK && strcmp(buf, want) == 0,
+              "apply template: the Gemma turns");
+        CHECK(tern_chat_apply_template(m, NULL, msgs, 2, 1, buf, len, &len) == TERN_ERR_BUFFER_TOO_SMALL, "apply template: no room for the NUL");
+        free(buf);
+        char out[64];
+        CHECK(tern_chat_apply_template(m, "{{ raise_exception('no system role') }}", msgs, 2, 1, out, sizeof out, &len) == TERN_ERR_TEMPLATE
+              && strstr(tern_last_error(), "no system role"), "apply template: raise_exception");
+        CHECK(tern_chat_apply_template(m, "a\n{% include 'x' %}", msgs, 2, 1, out, sizeof out, &len) == TERN_ERR_TEMPLATE
+              && strstr(tern_last_error(), "line 2") && strstr(tern_last_error(), "include"), "apply template: unsupported construct");
+        CHECK(tern_chat_apply_template(m, "{{ m }", msgs, 2, 1, out, sizeof out, &len) == TERN_ERR_TEMPLATE, "apply template: syntax error");
+        CHECK(tern_chat_apply_template(m, NULL, NULL, 1, 1, out, sizeof out, &len) == TERN_ERR_INVALID_ARGUMENT, "apply template: NULL messages");
+        tern_chat_message bad[1] = {{NULL, "x"}};
+        CHECK(tern_chat_apply_template(m, NULL, bad, 1, 1, out, sizeof out, &len) == TERN_ERR_INVALID_ARGUMENT, "apply template: NULL role");
+        tern_chat_message badutf[1] = {{"user", "\xff\xfe"}};
+        CHECK(tern_chat_apply_template(m, NULL, badutf, 1, 1, out, sizeof out, &len) == TERN_ERR_INVALID_ARGUMENT, "apply template: bad UTF-8");
+        CHECK(tern_chat_apply_template(NULL, NULL, msgs, 2, 1, out, sizeof out, &len) == TERN_ERR_INVALID_ARGUMENT, "apply template: NULL model");
+
+        tern_session *cs = NULL;
+        CHECK(tern_session_create(m, &cs) == TERN_OK, "chat session");
+        tern_sampling greedy;
+        tern_sampling_init(&greedy);
+        struct collect t1 = {0}, t2 = {0}, again = {0};
+        size_t n1 = 0, n2 = 0, n3 = 0;
+        CHECK(tern_chat(cs, "Answer in one word.", "What color is the sky?", 12, &greedy, collect_cb, &t1, &n1) == TERN_OK && n1 > 0,
+              "chat turn 1");
+        CHECK(tern_chat(cs, NULL, "And grass?", 12, &greedy, collect_cb, &t2, &n2) == TERN_OK && n2 > 0, "chat turn 2");
+        CHECK(tern_chat(cs, NULL, NULL, 12, &greedy, NULL, NULL, NULL) == TERN_ERR_INVALID_ARGUMENT, "chat NULL message");
+        CHECK(tern_chat(cs, NULL, "\xc3", 12, &greedy, NULL, NULL, NULL) == TERN_ERR_INVALID_ARGUMENT, "chat bad UTF-8");
+        CHECK(tern_session_reset(cs) == TERN_OK, "chat reset");
+        CHECK(tern_chat(cs, "Answer in one word.", "What color is the sky?", 12, &greedy, collect_cb, &again, &n3) == TERN_OK
+              && n3 == n1 && memcmp(again.ids, t1.ids, sizeof(int32_t) * n1) == 0, "chat after reset repeats turn 1");
+        CHECK(tern_chat(NULL, NULL, "x", 1, NULL, NULL, NULL, NULL) == TERN_ERR_INVALID_ARGUMENT, "chat NULL session");
+        CHECK(tern_session_free(cs) == TERN_OK, "free chat session");
+    }
+
     CHECK(tern_model_close(m) == TERN_OK, "close model");
     CHECK(tern_model_close(m) == TERN_ERR_INVALID_ARGUMENT, "double close detected");
     printf("%d passed, %d failed\n", passed, failed);

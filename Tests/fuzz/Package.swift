@@ -17,6 +17,7 @@ let package = Package(
         .executableTarget(name: "fuzz-tern", dependencies: ["CFuzz", .product(name: "Tern", package: "tern")]),
         .executableTarget(name: "fuzz-gguf", dependencies: ["CFuzz", .product(name: "Tern", package: "tern")]),
         .executableTarget(name: "fuzz-tokenizer", dependencies: ["CFuzz", .product(name: "Tern", package: "tern")]),
+        .executableTarget(name: "fuzz-template", dependencies: ["CFuzz", .product(name: "Tern", package: "tern")]),
         .executableTarget(name: "fuzz-capi", dependencies: ["CFuzz", .product(name: "TernCAPI", package: "tern")]),
     ],
     swiftLanguageModes: [.v6]

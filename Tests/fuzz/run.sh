@@ -3,8 +3,9 @@
 # fuzz-tern (.tern reader, checksums, zstd chunks), fuzz-gguf (GGUF reader, vocabulary,
 # tokenizer from its metadata), fuzz-tokenizer (text and token ids through Gemma 3's 262k
 # vocabulary), fuzz-capi (tern_tokenize / tern_detokenize on a loaded model, every buffer-size
-# convention). Each harness first replays every input in Tests/fuzz/regressions/HARNESS/ (inputs
-# that once crashed: keep them, they are the regression tests), then fuzzes for SECONDS from
+# convention), fuzz-template (bytes as a chat template, parsed and rendered). Each harness first
+# replays every input in Tests/fuzz/regressions/HARNESS/ (inputs that once crashed: keep them,
+# they are the regression tests), then fuzzes for SECONDS from
 # seeds made here (make_seeds.py + tern-quantize). A crash is copied into regressions/ (commit
 # it with the fix) and fails the run.
 # Usage: Tests/fuzz/run.sh [SECONDS]   (per harness; default 60, or FUZZ_SECONDS)
@@ -35,16 +36,17 @@ python3 Tests/fuzz/make_seeds.py "$work/seed.gguf" "$work/seed-bpe.gguf"
 .build/release/tern-quantize "$work/seed.gguf" "$work/seed.tern" >/dev/null 2>&1
 .build/release/tern-quantize "$work/seed.gguf" "$work/seedz.tern" --compress=3 >/dev/null 2>&1
 .build/release/tern-quantize "$gguf" "$work/gemma.tern" >/dev/null 2>&1
-for h in tern gguf tokenizer capi; do mkdir -p "$work/corpus-$h" "Tests/fuzz/regressions/$h"; done
+for h in tern gguf tokenizer capi template; do mkdir -p "$work/corpus-$h" "Tests/fuzz/regressions/$h"; done
 cp "$work/seed.tern" "$work/seedz.tern" "$work/corpus-tern/"
 cp "$work/seed.gguf" "$work/seed-bpe.gguf" "$work/corpus-gguf/"
 printf 'Hello, world! <start_of_turn>user\n\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xff\xfe  \t\tdef f(x):\n    return x\n' > "$work/corpus-tokenizer/text"
 cp "$work/corpus-tokenizer/text" "$work/corpus-capi/"
+cp Tests/TernTemplateTests/Fixtures/templates/*.jinja "$work/corpus-template/"
 export TERN_FUZZ_VOCAB="$gguf" TERN_FUZZ_MODEL="$work/gemma.tern"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 
 passed=0 failed=0
-for h in tern gguf tokenizer capi; do
+for h in tern gguf tokenizer capi template; do
   reg=("Tests/fuzz/regressions/$h"/*)
   if [ -e "${reg[0]}" ]; then
     if "$bin/fuzz-$h" "${reg[@]}" > "$work/replay-$h.log" 2>&1; then

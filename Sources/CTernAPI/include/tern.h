@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 /** Version of this header's API; tern_api_version() returns the library's. */
-#define TERN_API_VERSION 1
+#define TERN_API_VERSION 2
 
 /** Status codes. */
 typedef enum tern_status {
@@ -39,7 +39,8 @@ typedef enum tern_status {
     TERN_ERR_BUFFER_TOO_SMALL = 5, /**< the output buffer is too small; the needed size was returned */
     TERN_ERR_CONTEXT_FULL = 6,     /**< the session has no room for the prompt and tokens asked for */
     TERN_ERR_CANCELLED = 7,        /**< tern_cancel() stopped the generation */
-    TERN_ERR_INTERNAL = 8          /**< anything else (see tern_last_error()) */
+    TERN_ERR_INTERNAL = 8,         /**< anything else (see tern_last_error()) */
+    TERN_ERR_TEMPLATE = 9          /**< the chat template failed: unsupported construct, raise_exception, limits (API 2) */
 } tern_status;
 
 /** An open model: weights and tokenizer, shared by sessions. Opaque. */
@@ -134,8 +135,35 @@ tern_status tern_session_free(tern_session *session);
  */
 tern_status tern_generate(tern_session *session, const char *prompt, size_t max_tokens, const tern_sampling *sampling,
                           tern_token_callback callback, void *user_data, size_t *n_generated);
-/** Asks a running tern_generate() on `session` to stop (from any thread); it returns TERN_ERR_CANCELLED. */
+/** Asks a running tern_generate() or tern_chat() on `session` to stop (from any thread); it returns TERN_ERR_CANCELLED. */
 tern_status tern_cancel(tern_session *session);
+
+/** One chat message (UTF-8, NUL-terminated): role "system", "user", "assistant" (or any the template knows). */
+typedef struct tern_chat_message {
+    const char *role;
+    const char *content;
+} tern_chat_message;
+
+/**
+ * Renders `n` messages with a chat template into `buf` (UTF-8, NUL-terminated), its length (without
+ * the NUL) to *len; a too-small `capacity` returns TERN_ERR_BUFFER_TOO_SMALL with the needed length
+ * in *len (buf may be NULL to ask). `template_source` is a Jinja template, or NULL for the model's
+ * own (its tokenizer.chat_template, else its family's default). `add_generation_prompt` non-zero
+ * ends with the assistant's turn opening. A template error is TERN_ERR_TEMPLATE (API 2).
+ */
+tern_status tern_chat_apply_template(tern_model *model, const char *template_source, const tern_chat_message *messages, size_t n,
+                                     int add_generation_prompt, char *buf, size_t capacity, size_t *len);
+
+/**
+ * Adds a user message to the session's conversation and generates the reply in the model's chat
+ * format, as tern_generate() does (callback, sampling, *n_generated, tern_cancel()). The first
+ * call may pass a system message (`system`, else NULL). The KV cache keeps the conversation: each
+ * call prefills only the new turn's tokens. The reply ends on the model's end-of-generation tokens
+ * and joins the history; tern_session_reset() forgets it. Use a session for tern_chat() or for
+ * tern_generate(), not both (API 2).
+ */
+tern_status tern_chat(tern_session *session, const char *system, const char *user_message, size_t max_tokens,
+                      const tern_sampling *sampling, tern_token_callback callback, void *user_data, size_t *n_generated);
 
 #ifdef __cplusplus
 }
