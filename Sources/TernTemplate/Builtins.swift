@@ -13,7 +13,9 @@ struct BuiltinError: Error {
 
 /// Globals, filters, tests, operators and methods, with Python's and Jinja2's behaviour.
 enum Builtins {
-    static let globals: [String: Value] = [
+    /// Built per render (a static table of closures would be a one-time allocation that leak
+    /// checkers report).
+    static var globals: [String: Value] { [
         "range": .function(.init(name: "range") { a, _ in
             let n = try a.map { v -> Int in guard let i = v.int else { throw BuiltinError("arguments must be integers") }; return i }
             let (lo, hi, step) = n.count == 1 ? (0, n[0], 1) : n.count == 2 ? (n[0], n[1], 1) : n.count == 3 ? (n[0], n[1], n[2]) : (0, 0, 0)
@@ -35,7 +37,7 @@ enum Builtins {
             guard case .string(let f)? = a.first else { throw BuiltinError("expects a format string") }
             return .string(strftime(f, Date()))
         }),
-    ]
+    ] }
 
     /// C strftime on the local time (what Python's `datetime.now().strftime` gives).
     static func strftime(_ format: String, _ date: Date) -> String {
