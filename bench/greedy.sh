@@ -16,10 +16,7 @@ apt_install libzstd-dev pkg-config
 python_env gguf numpy
 swift build -c release >&2
 require_llama_bin
-models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(gemma-3-270m smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
-declare -A budget=([gemma-3-270m]=160M [smollm2-135m-instruct]=80M [qwen2.5-coder-0.5b-instruct]=256M
-                   [qwen2.5-coder-1.5b-instruct]=256M)
+source bench/models.sh "$@"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 tern=.build/release/tern

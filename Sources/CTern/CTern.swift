@@ -260,12 +260,8 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
     guard let prompt else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: prompt is NULL") }
     guard let text = String(validatingCString: prompt) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: prompt is not valid UTF-8") }
     guard maxTokens >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: max_tokens is negative") }
-    var params = SamplingParameters(temperature: 0, topK: 40, topP: 1, seed: 0)
-    if let sp = sampling?.pointee {
-        guard sp.temperature.isFinite, sp.temperature >= 0, sp.top_k >= 0, sp.top_p.isFinite, sp.top_p > 0, sp.top_p <= 1 else {
-            return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1")
-        }
-        params = SamplingParameters(temperature: sp.temperature, topK: Int(sp.top_k), topP: sp.top_p, seed: sp.seed)
+    guard let params = samplingParameters(sampling) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1")
     }
     s.cancelled.store(false, ordering: .releasing)
     let seq = s.sequence, tok = s.box.model.tokenizer
@@ -310,6 +306,13 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
     } catch {
         return fail(error)
     }
+}
+
+/// The sampling a C caller asked for (NULL: greedy), or nil when out of range.
+func samplingParameters(_ sampling: UnsafePointer<tern_sampling>?) -> SamplingParameters? {
+    guard let sp = sampling?.pointee else { return SamplingParameters(temperature: 0, topK: 40, topP: 1, seed: 0) }
+    guard sp.temperature.isFinite, sp.temperature >= 0, sp.top_k >= 0, sp.top_p.isFinite, sp.top_p > 0, sp.top_p <= 1 else { return nil }
+    return SamplingParameters(temperature: sp.temperature, topK: Int(sp.top_k), topP: sp.top_p, seed: sp.seed)
 }
 
 /// A C string as Swift text, or a message naming the argument.
@@ -376,12 +379,8 @@ public func tern_chat(_ session: OpaquePointer?, _ system: UnsafePointer<CChar>?
         systemText = t
     }
     guard maxTokens >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: max_tokens is negative") }
-    var params = SamplingParameters(temperature: 0, topK: 40, topP: 1, seed: 0)
-    if let sp = sampling?.pointee {
-        guard sp.temperature.isFinite, sp.temperature >= 0, sp.top_k >= 0, sp.top_p.isFinite, sp.top_p > 0, sp.top_p <= 1 else {
-            return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1")
-        }
-        params = SamplingParameters(temperature: sp.temperature, topK: Int(sp.top_k), topP: sp.top_p, seed: sp.seed)
+    guard let params = samplingParameters(sampling) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1")
     }
     s.cancelled.store(false, ordering: .releasing)
     do {

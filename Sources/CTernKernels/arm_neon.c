@@ -145,16 +145,21 @@ static inline float32x4_t gelu_mul4(float32x4_t x, float32x4_t u) {
     return vmulq_f32(vmulq_f32(vmulq_n_f32(x, 0.5f), vaddq_f32(vdupq_n_f32(1), tanh_neon(inner))), u);
 }
 
-void tern_gelu_mul_neon(float *g, const float *u, ptrdiff_t n) {
-    ptrdiff_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(g + i, gelu_mul4(vld1q_f32(g + i), vld1q_f32(u + i)));
-    if (i < n) { /* the tail through the same vector code, zero-padded */
-        float x[4] = {0}, y[4] = {0};
-        for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }
-        vst1q_f32(x, gelu_mul4(vld1q_f32(x), vld1q_f32(y)));
-        for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];
+/* g[i] = OP(g[i], u[i]) over n floats, 4 at a time; the tail goes through the same vector code,
+ * zero-padded, so every element gets the same operations. */
+#define TERN_GATED_MUL_NEON(NAME, OP)                                                              \
+    void NAME(float *g, const float *u, ptrdiff_t n) {                                             \
+        ptrdiff_t i = 0;                                                                           \
+        for (; i + 4 <= n; i += 4) vst1q_f32(g + i, OP(vld1q_f32(g + i), vld1q_f32(u + i)));      \
+        if (i < n) {                                                                               \
+            float x[4] = {0}, y[4] = {0};                                                          \
+            for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }            \
+            vst1q_f32(x, OP(vld1q_f32(x), vld1q_f32(y)));                                          \
+            for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];                                 \
+        }                                                                                          \
     }
-}
+
+TERN_GATED_MUL_NEON(tern_gelu_mul_neon, gelu_mul4)
 
 /* exp(x) for x clamped to +-87, as exp_avx2 in x86_avx2.c (Cephes' expf polynomial), with the
  * same fused multiply-adds in the same order: SiLU is bit-identical on every path. */
@@ -180,16 +185,7 @@ static inline float32x4_t silu_mul4(float32x4_t x, float32x4_t u) {
     return vmulq_f32(vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), e)), u);
 }
 
-void tern_silu_mul_neon(float *g, const float *u, ptrdiff_t n) {
-    ptrdiff_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(g + i, silu_mul4(vld1q_f32(g + i), vld1q_f32(u + i)));
-    if (i < n) { /* the tail through the same vector code, zero-padded */
-        float x[4] = {0}, y[4] = {0};
-        for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }
-        vst1q_f32(x, silu_mul4(vld1q_f32(x), vld1q_f32(y)));
-        for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];
-    }
-}
+TERN_GATED_MUL_NEON(tern_silu_mul_neon, silu_mul4)
 
 /* Activations to int8 per group of 32 (scale = max|x| / 127, round half to even: FCVTNS), with
  * the group's scaled sum and the two -128 x sum biases, byte for byte as Activations.swift. */

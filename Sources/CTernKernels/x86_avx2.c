@@ -126,16 +126,22 @@ TK static inline __m256 gelu_mul8(__m256 x, __m256 u) {
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, tanh_avx2(inner))), u);
 }
 
-TK void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n) {
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(g + i, gelu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
-    if (i < n) { /* the tail through the same vector code, zero-padded */
-        float x[8] = {0}, y[8] = {0};
-        for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }
-        _mm256_storeu_ps(x, gelu_mul8(_mm256_loadu_ps(x), _mm256_loadu_ps(y)));
-        for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];
+/* g[i] = OP(g[i], u[i]) over n floats, 8 at a time; the tail goes through the same vector code,
+ * zero-padded, so every element gets the same operations. */
+#define TERN_GATED_MUL_AVX2(NAME, OP)                                                              \
+    TK void NAME(float *g, const float *u, ptrdiff_t n) {                                          \
+        ptrdiff_t i = 0;                                                                           \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            _mm256_storeu_ps(g + i, OP(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));          \
+        if (i < n) {                                                                               \
+            float x[8] = {0}, y[8] = {0};                                                          \
+            for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }            \
+            _mm256_storeu_ps(x, OP(_mm256_loadu_ps(x), _mm256_loadu_ps(y)));                       \
+            for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];                                 \
+        }                                                                                          \
     }
-}
+
+TERN_GATED_MUL_AVX2(tern_gelu_mul_avx2, gelu_mul8)
 
 /* exp(x) for x clamped to +-87: x = n ln2 + r with n = round(x log2 e) (Cody-Waite: ln2 split in
  * two), exp(r) by the degree-7 polynomial of Cephes' expf (S. Moshier), scaled by 2^n through the
@@ -163,16 +169,7 @@ TK static inline __m256 silu_mul8(__m256 x, __m256 u) {
     return _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
 }
 
-TK void tern_silu_mul_avx2(float *g, const float *u, ptrdiff_t n) {
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(g + i, silu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
-    if (i < n) { /* the tail through the same vector code, zero-padded */
-        float x[8] = {0}, y[8] = {0};
-        for (ptrdiff_t j = 0; j < n - i; j++) { x[j] = g[i + j]; y[j] = u[i + j]; }
-        _mm256_storeu_ps(x, silu_mul8(_mm256_loadu_ps(x), _mm256_loadu_ps(y)));
-        for (ptrdiff_t j = 0; j < n - i; j++) g[i + j] = x[j];
-    }
-}
+TERN_GATED_MUL_AVX2(tern_silu_mul_avx2, silu_mul8)
 
 TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);

@@ -9,7 +9,7 @@ final class ChatTests: XCTestCase {
     let tern = TestSupport.binary("tern")
     static let lines = ["What is the capital of France? Answer in one sentence.", "And of Italy?", "Thanks!"]
 
-    struct Turn: Decodable { let prompt_tokens: Int, prefilled: Int, generated: Int }
+    struct Turn: Decodable { let prompt_tokens: Int, prefilled: Int, generated: Int, dropped_messages: Int }
 
     func chat(_ model: String, _ lines: [String], extra: [String] = []) throws -> (replies: [String], turns: [Turn], stderr: String) {
         let dir = TestSupport.tempDir()
@@ -63,6 +63,12 @@ final class ChatTests: XCTestCase {
         XCTAssertEqual(turns.map(\.prefilled), turns.map(\.prompt_tokens))
         let spec = try chat(qwen, ChatTests.lines, extra: ["--speculate", "lookup", "--mem-budget", "256M"])
         XCTAssertEqual(spec.replies, try chat(qwen, ChatTests.lines).replies, "speculation and --mem-budget keep the replies")
+        // A small context: the oldest turns give way (with a notice), the conversation goes on.
+        let many = [ChatTests.lines[0], "And of Italy?", "And of Spain?", "And of Germany?", "And of Japan?", "And of Peru?", "Thanks!"]
+        let small = try chat(qwen, many, extra: ["-c", "160", "-n", "30"])
+        XCTAssertEqual(small.replies.count, many.count)
+        XCTAssertTrue(small.stderr.contains("the context is full; dropped the 2 oldest messages"), small.stderr)
+        XCTAssertTrue(small.turns.allSatisfy { $0.prompt_tokens + $0.generated <= 160 })
         let gemma = try TestSupport.convertedGemma()
         let g = try chat(gemma, ["Hello"])
         XCTAssertTrue(g.stderr.contains("using the gemma default (Gemma turns) as the chat template"), g.stderr)
