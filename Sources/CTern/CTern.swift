@@ -208,9 +208,16 @@ public func tern_detokenize(_ model: OpaquePointer?, _ tokens: UnsafePointer<Int
         }
         bytes += tok.piece(t)
     }
+    return writeCString(bytes, buf, capacity, len, "tern_detokenize")
+}
+
+/// The size-query convention: the length (without NUL) goes to *len; the bytes and a NUL are
+/// written when `capacity` holds them, else TERN_ERR_BUFFER_TOO_SMALL.
+func writeCString(_ bytes: [UInt8], _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ len: UnsafeMutablePointer<Int>,
+                  _ name: String) -> tern_status {
     len.pointee = bytes.count
-    guard bytes.count < capacity else { return fail(TERN_ERR_BUFFER_TOO_SMALL, "tern_detokenize: \(bytes.count + 1) bytes needed, \(capacity) given") }
-    guard let buf else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: buf is NULL") }
+    guard bytes.count < capacity else { return fail(TERN_ERR_BUFFER_TOO_SMALL, "\(name): \(bytes.count + 1) bytes needed, \(capacity) given") }
+    guard let buf else { return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): buf is NULL") }
     for (i, b) in bytes.enumerated() { buf[i] = CChar(bitPattern: b) }
     buf[bytes.count] = 0
     return TERN_OK
@@ -349,16 +356,9 @@ public func tern_chat_apply_template(_ model: OpaquePointer?, _ source: UnsafePo
         } else {
             template = try ChatSession.template(for: box.model)
         }
-        let tok = box.model.tokenizer
-        let special = { (id: Int32?) in id.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? "" }
-        let out = Array(try template.apply(msgs, addGenerationPrompt: addGenerationPrompt != 0, bosToken: special(tok.bos),
-                                           eosToken: special(tok.eos)).utf8)
-        len.pointee = out.count
-        guard out.count < capacity else { return fail(TERN_ERR_BUFFER_TOO_SMALL, "\(name): \(out.count + 1) bytes needed, \(capacity) given") }
-        guard let buf else { return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): buf is NULL") }
-        for (i, b) in out.enumerated() { buf[i] = CChar(bitPattern: b) }
-        buf[out.count] = 0
-        return TERN_OK
+        let text = try ChatSession.render(msgs, template: template, tokenizer: box.model.tokenizer,
+                                          addGenerationPrompt: addGenerationPrompt != 0)
+        return writeCString(Array(text.utf8), buf, capacity, len, name)
     } catch {
         return fail(error)
     }
