@@ -74,4 +74,33 @@ final class ChatTests: XCTestCase {
         XCTAssertTrue(g.stderr.contains("using the gemma default (Gemma turns) as the chat template"), g.stderr)
         XCTAssertEqual(g.turns.count, 1)
     }
+
+    /// Ctrl-C during a reply stops that reply and keeps the session: the next line is answered.
+    func testInterruptStopsTheReplyNotTheSession() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tern)
+        p.arguments = ["chat", "-m", try TestSupport.converted("qwen2.5-coder-0.5b-instruct"), "--temp", "0", "-n", "400", "--json"]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        (p.standardInput, p.standardOutput, p.standardError) = (input, output, errors)
+        try p.run()
+        nonisolated(unsafe) var err = Data()
+        let t = Thread { err = errors.fileHandleForReading.readDataToEndOfFile() }
+        t.start()
+        input.fileHandleForWriting.write(Data("Count from 1 to 300, one number per line.\n".utf8))
+        // An event, not a delay: interrupt once the reply has started streaming.
+        var out = output.fileHandleForReading.availableData
+        while !String(decoding: out, as: UTF8.self).contains("\n") { out += output.fileHandleForReading.availableData }
+        p.interrupt()
+        input.fileHandleForWriting.write(Data((ChatTests.lines[0] + "\n/quit\n").utf8))
+        out += output.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !t.isFinished { usleep(1000) }
+        let stderr = String(decoding: err, as: UTF8.self), stdout = String(decoding: out, as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 0, stderr)
+        XCTAssertTrue(stderr.contains("(reply stopped)"), stderr)
+        let turns = stderr.split(separator: "\n").filter { $0.hasPrefix("{") }
+        XCTAssertEqual(turns.count, 2, stderr)
+        XCTAssertLessThan(stdout.split(separator: "\n").count, 250, "the count was cut short")
+        XCTAssertTrue(stdout.contains("Paris"), stdout)
+    }
 }

@@ -13,6 +13,37 @@ final class TemplateTests: XCTestCase {
         let name: String
         let messages: [Message]
         let add_generation_prompt: Bool?
+        let tools: JSON?
+    }
+
+    /// Any JSON value, as a template value (keys in sorted order, as the fixture writes them).
+    struct JSON: Decodable {
+        let value: Value
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        init(from decoder: Decoder) throws {
+            if let o = try? decoder.container(keyedBy: Key.self) {
+                // JSONDecoder does not keep key order: the file's keys are sorted, and so are these.
+                var d = Value.Dict()
+                for k in o.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) { d[k.stringValue] = try o.decode(JSON.self, forKey: k).value }
+                value = .dict(d)
+            } else if var a = try? decoder.unkeyedContainer() {
+                var items: [Value] = []
+                while !a.isAtEnd { items.append(try a.decode(JSON.self).value) }
+                value = .list(items)
+            } else {
+                let c = try decoder.singleValueContainer()
+                if c.decodeNil() { value = .none }
+                else if let b = try? c.decode(Bool.self) { value = .bool(b) }
+                else if let i = try? c.decode(Int.self) { value = .int(i) }
+                else if let d = try? c.decode(Double.self) { value = .double(d) }
+                else { value = .string(try c.decode(String.self)) }
+            }
+        }
     }
 
     struct Outcome: Decodable { let ok: String?, raised: String?, error: String? }
@@ -36,7 +67,9 @@ final class TemplateTests: XCTestCase {
                 let expected = try XCTUnwrap(want[key], key)
                 let msgs = c.messages.map { ChatMessage(role: $0.role, content: $0.content) }
                 do {
-                    let got = try t.apply(msgs, addGenerationPrompt: c.add_generation_prompt ?? true, bosToken: "<s>", eosToken: "</s>")
+                    let extra = c.tools.map { ["tools": $0.value] } ?? [:]
+                    let got = try t.apply(msgs, addGenerationPrompt: c.add_generation_prompt ?? true, bosToken: "<s>", eosToken: "</s>",
+                                          extra: extra)
                     XCTAssertEqual(got, expected.ok, "\(key)")
                     if got == expected.ok { same += 1 }
                 } catch let e as TemplateError {

@@ -40,8 +40,9 @@ for name in sorted(os.listdir(tdir)):
     for c in convs:
         key = f"{name}/{c['name']}"
         try:
+            extra = {"tools": c["tools"]} if "tools" in c else {}
             out[key] = {"ok": t.render(messages=c["messages"], add_generation_prompt=c.get("add_generation_prompt", True),
-                                       bos_token="<s>", eos_token="</s>")}
+                                       bos_token="<s>", eos_token="</s>", **extra)}
         except Raised as e:
             out[key] = {"raised": str(e)}
         except Exception as e:
