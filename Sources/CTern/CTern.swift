@@ -62,9 +62,12 @@ final class SessionBox: @unchecked Sendable {
     /// The conversation of tern_chat() (made on its first call).
     var chat: ChatSession?
 
+    /// The session's thread pool, shared with its chat.
+    let generator: Generator
+
     init(box: ModelBox) throws {
         self.box = box
-        let generator = Generator(model: box.model, threads: box.threads)
+        generator = Generator(model: box.model, threads: box.threads)
         let setup = try generator.drafters(for: box.speculation)
         drafters = setup?.drafters
         maxDraft = setup?.maxDraft ?? 0
@@ -385,8 +388,9 @@ public func tern_chat(_ session: OpaquePointer?, _ system: UnsafePointer<CChar>?
     s.cancelled.store(false, ordering: .releasing)
     do {
         if s.chat == nil {
+            // The session's own sequence and thread pool: one KV cache per session, as planned.
             s.chat = try ChatSession(model: s.box.model, threads: s.box.threads, sampling: params, system: systemText,
-                                     speculation: s.box.speculation)
+                                     speculation: s.box.speculation, generator: s.generator, sequence: s.sequence)
         }
         let chat = s.chat!
         chat.sampling = params

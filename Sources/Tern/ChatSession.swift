@@ -43,15 +43,25 @@ public final class ChatSession {
     /// Positions a turn keeps free for its reply when old turns must be dropped.
     public var replyReserve = 256
 
+    /// `generator` and `sequence` reuse an existing thread pool and sequence (its KV cache; it is
+    /// reset, and needs `maxDraft + 1` logits rows to speculate); by default the session makes its own.
     public init(model: TernModel, threads: Int, sampling: SamplingParameters, capacity: Int? = nil,
-                template: ChatTemplate? = nil, system: String? = nil, speculation: Speculation = .off) throws {
-        generator = Generator(model: model, threads: threads)
+                template: ChatTemplate? = nil, system: String? = nil, speculation: Speculation = .off,
+                generator: Generator? = nil, sequence: Session? = nil) throws {
+        let generator = generator ?? Generator(model: model, threads: threads)
+        self.generator = generator
         self.template = try template ?? ChatSession.template(for: model)
-        let cap = capacity ?? model.options.context
+        let cap = sequence?.capacity ?? capacity ?? model.options.context
         self.speculation = try generator.speculationSetup(speculation, capacity: cap)
         var options = generator.stateOptions
         if let s = self.speculation { options.logitsRows = s.maxDraft + 1 }
-        sequence = Session(model: model, parallel: generator.parallel, capacity: cap, options: options)
+        if let sequence {
+            sequence.reset()
+            if let s = self.speculation, !sequence.canVerify(s.maxDraft) { self.speculation = nil }
+            self.sequence = sequence
+        } else {
+            self.sequence = Session(model: model, parallel: generator.parallel, capacity: cap, options: options)
+        }
         sampler = Sampler(sampling)
         stops = model.tokenizer.endOfGeneration
         if let system { messages = [ChatMessage(role: "system", content: system)] }

@@ -39,6 +39,9 @@ public final class Session {
         pending = nil
     }
 
+    /// Whether this sequence's state can verify `drafts` drafted tokens in one pass.
+    public func canVerify(_ drafts: Int) -> Bool { state.logitsRows > drafts && state.maxBatch > drafts }
+
     /// Largest batch of positions per forward pass.
     public var maxBatch: Int { state.maxBatch }
 

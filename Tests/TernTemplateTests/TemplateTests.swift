@@ -134,4 +134,22 @@ final class TemplateTests: XCTestCase {
         XCTAssertEqual(try render("{% raw %}{{ not parsed }}{% endraw %}"), "{{ not parsed }}")
         XCTAssertEqual(try render("{{ x | default('d') }} {{ y is defined }} {{ none }} {{ true }}", ["y": 1]), "d True None True")
     }
+
+    /// The family defaults for checkpoints without a template.
+    func testFamilyDefaults() throws {
+        let msgs = [ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: " Hi "),
+                    ChatMessage(role: "assistant", content: "Hello."), ChatMessage(role: "user", content: "Bye")]
+        let gemma = ChatTemplate.fallback(architecture: "gemma3") { _ in false }
+        XCTAssertEqual(try gemma.apply(msgs, bosToken: "<bos>"),
+                       "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
+                       + "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n")
+        let llama3 = ChatTemplate.fallback(architecture: "llama") { $0 == "<|start_header_id|>" }
+        XCTAssertEqual(try llama3.apply(Array(msgs.prefix(2)), bosToken: "<|begin_of_text|>"),
+                       "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+                       + "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+        let chatml = ChatTemplate.fallback(architecture: "qwen2") { _ in false }
+        XCTAssertEqual(try chatml.apply(Array(msgs.prefix(2)), addGenerationPrompt: false),
+                       "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n Hi <|im_end|>\n")
+        XCTAssertTrue(gemma.origin.contains("gemma") && llama3.origin.contains("Llama 3") && chatml.origin.contains("ChatML"))
+    }
 }
