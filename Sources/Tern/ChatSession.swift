@@ -122,7 +122,8 @@ public final class ChatSession {
         var stats = ChatTurnStats()
         let keep = messages.first?.role == "system" ? 1 : 0
         messages.append(ChatMessage(role: "user", content: message))
-        var ids = try renderedIds()
+        var ids: [Int32]
+        do { ids = try renderedIds() } catch { messages.removeLast(); throw error }
         let room = sequence.capacity - min(replyReserve, maxTokens)
         while ids.count > room, messages.count - keep > 1 {
             // Drop the oldest exchange (a user turn and the reply after it).
@@ -130,6 +131,10 @@ public final class ChatSession {
             messages.removeSubrange(keep..<keep + n)
             stats.droppedMessages += n
             ids = try renderedIds()
+        }
+        guard !ids.isEmpty else {
+            messages.removeLast()
+            throw TernError.usage("the chat template (\(template.origin)) rendered nothing for this conversation")
         }
         guard ids.count < sequence.capacity else {
             messages.removeLast()

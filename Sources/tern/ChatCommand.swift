@@ -90,6 +90,9 @@ enum ChatCommand {
             } catch let e as TernError {
                 writeStderr("tern chat: \(e)\n" + (interactive ? "> " : ""))
                 continue
+            } catch let e as TemplateError {
+                writeStderr("tern chat: \(e)\n" + (interactive ? "> " : ""))
+                continue
             }
             FileHandle.standardOutput.write(Data((decoder.flush() + "\n").utf8))
             if stats.droppedMessages > 0 {

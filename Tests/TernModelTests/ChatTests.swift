@@ -103,4 +103,21 @@ final class ChatTests: XCTestCase {
         XCTAssertLessThan(stdout.split(separator: "\n").count, 250, "the count was cut short")
         XCTAssertTrue(stdout.contains("Paris"), stdout)
     }
+
+    /// --chat-template FILE replaces the model's template (and says so); a template that raises is
+    /// an error for that turn, reported with its line, and the session goes on.
+    func testChatTemplateFileAndTemplateErrors() throws {
+        let qwen = try TestSupport.converted("qwen2.5-coder-0.5b-instruct")
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let plain = dir + "/plain.jinja", raising = dir + "/raise.jinja"
+        try "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}assistant:".write(toFile: plain, atomically: true, encoding: .utf8)
+        try "x\n{{ raise_exception('roles must alternate') }}".write(toFile: raising, atomically: true, encoding: .utf8)
+        let p = try chat(qwen, ["Hi"], extra: ["--chat-template", plain, "-n", "8"])
+        XCTAssertTrue(p.stderr.contains("using \(plain) as the chat template"), p.stderr)
+        XCTAssertEqual(p.turns.count, 1)
+        let r = try chat(qwen, ["Hi", "Again"], extra: ["--chat-template", raising])
+        XCTAssertEqual(r.stderr.components(separatedBy: "chat template raised an exception (line 2): roles must alternate").count, 3, r.stderr)
+        XCTAssertTrue(r.turns.isEmpty)
+    }
 }
