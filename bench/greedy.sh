@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Greedy output of Tern vs llama.cpp on the real models: for each model and the first PROMPTS
 # prompts of bench/prompts.txt, 64 greedy tokens from llama-simple and from `tern run --temp 0`
-# plain, self-speculative (auto) and under a --mem-budget that streams weights. Where a text
+# plain (compared with llama.cpp's), self-speculative (auto) and under a --mem-budget that streams
+# weights (both compared with Tern's plain tokens). Where the plain text
 # differs, the first differing token is located and Tests/reference/decoder_ref.py (float64
 # numpy on the GGUF's dequantized weights) gives the float logits there: Tern's token, the
 # float reference's top two and their margin (a near-tie is < 0.1).
@@ -45,7 +46,7 @@ PY
 
 echo "## Greedy tokens, Tern vs llama.cpp (llama-simple) — $(date -u +%Y-%m-%dT%H:%MZ), $N tokens, $PROMPTS prompts"
 echo
-echo "| model | prompt | plain | speculative | budget | first difference (float reference) |"
+echo "| model | prompt | plain = llama.cpp | speculative = plain | budget = plain | first difference from llama.cpp (float reference) |"
 echo "|---|---|---|---|---|---|"
 for m in "${models[@]}"; do
   gguf="$(bash scripts/fetch-model.sh "$m")"
@@ -57,13 +58,15 @@ for m in "${models[@]}"; do
     "$LLAMA_BIN/llama-simple" -m "$gguf" -n "$N" "$p" > "$work/ref.txt" 2>/dev/null || true
     # llama-simple prints the prompt's pieces (with special tokens such as <bos>) and then the reply.
     ref="$(python3 -c 'import sys; t=open(sys.argv[1]).read(); p=sys.argv[2]; i=t.find(p); print(t[i+len(p):] if i >= 0 else t, end="")' "$work/ref.txt" "$p")"
+    # Plain decoding against llama.cpp; speculative and budgeted decoding against plain.
     res=()
     for mode in plain spec budget; do
       args=(run -m "$work/$m.tern" -p "$p" -n "$N" --temp 0)
       case $mode in plain) args+=(--speculate off) ;; spec) args+=(--speculate auto) ;; budget) args+=(--speculate off --mem-budget "${budget[$m]}") ;; esac
       out="$($tern "${args[@]}" 2>/dev/null)"
-      if [ "$out" = "$ref" ]; then res+=(same); else res+=(differs); fi
       [ $mode = plain ] && plain_out="$out"
+      want="$([ $mode = plain ] && printf '%s' "$ref" || printf '%s' "$plain_out")"
+      if [ "$out" = "$want" ]; then res+=(same); else res+=(differs); fi
     done
     diff=""
     if [ "${res[0]}" != same ]; then diff="$(fork "$gguf" "$work/$m.tern" "$p" "$plain_out" "$ref" 2>&1 | tail -n 1)"; fi

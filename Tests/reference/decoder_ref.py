@@ -43,12 +43,13 @@ class Model:
             scale = 1.0 / g("rope.scaling.factor")
         self.t = {}
         for t in r.tensors:
-            a = dequantize(t.data, t.tensor_type).astype(np.float64)
+            # Stored as float32 (exactly what dequantization gives); every product is float64.
+            a = dequantize(t.data, t.tensor_type).astype(np.float32)
             shape = [int(x) for x in reversed(t.shape)]
             self.t[t.name] = a.reshape(shape)
         self.vocab = self.t["token_embd.weight"].shape[0]
         half = self.head_dim // 2
-        factors = self.t.get("rope_freqs.weight", np.ones(half))
+        factors = self.t.get("rope_freqs.weight", np.ones(half)).astype(np.float64)
         inv = lambda b: scale * b ** (-2.0 * np.arange(half) / self.head_dim) / factors
         if gemma:
             window = g("attention.sliding_window")
@@ -89,7 +90,7 @@ class Model:
         """Logits of every position of `tokens` (one pass from position 0)."""
         T, n = self.t, len(tokens)
         pos = np.arange(n)
-        x = T["token_embd.weight"][tokens].copy()
+        x = T["token_embd.weight"][tokens].astype(np.float64)
         if self.arch == "gemma3":
             x *= np.float32(np.sqrt(self.width))
         hd, H, KV = self.head_dim, self.heads, self.kv_heads
