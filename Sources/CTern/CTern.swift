@@ -72,7 +72,7 @@ final class SessionBox: @unchecked Sendable {
         drafters = setup?.drafters
         maxDraft = setup?.maxDraft ?? 0
         sequence = Session(model: box.model, parallel: generator.parallel, capacity: box.model.options.context,
-                           options: StateOptions(logitsRows: maxDraft + 1, kv: box.model.kvPrecision))
+                           options: generator.stateOptions(verifying: maxDraft))
     }
 }
 
@@ -267,8 +267,11 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
                           _ user: UnsafeMutableRawPointer?, _ nGenerated: UnsafeMutablePointer<Int>?) -> tern_status {
     nGenerated?.pointee = 0
     guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: not a live session") }
-    guard let prompt else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: prompt is NULL") }
-    guard let text = String(validatingCString: prompt) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: prompt is not valid UTF-8") }
+    let text: String
+    switch cText(prompt, "prompt") {
+    case .success(let t): text = t
+    case .failure(let e): return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: \(e.m)")
+    }
     guard maxTokens >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: max_tokens is negative") }
     guard let params = samplingParameters(sampling) else {
         return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1")
@@ -326,7 +329,7 @@ func samplingParameters(_ sampling: UnsafePointer<tern_sampling>?) -> SamplingPa
 }
 
 /// A C string as Swift text, or a message naming the argument.
-func text(_ p: UnsafePointer<CChar>?, _ what: String) -> Result<String, StringError> {
+func cText(_ p: UnsafePointer<CChar>?, _ what: String) -> Result<String, StringError> {
     guard let p else { return .failure(StringError("\(what) is NULL")) }
     guard let s = String(validatingCString: p) else { return .failure(StringError("\(what) is not valid UTF-8")) }
     return .success(s)
@@ -346,7 +349,7 @@ public func tern_chat_apply_template(_ model: OpaquePointer?, _ source: UnsafePo
     var msgs: [ChatMessage] = []
     for i in 0..<n {
         let m = messages![i]
-        switch (text(m.role, "messages[\(i)].role"), text(m.content, "messages[\(i)].content")) {
+        switch (cText(m.role, "messages[\(i)].role"), cText(m.content, "messages[\(i)].content")) {
         case (.success(let r), .success(let c)): msgs.append(ChatMessage(role: r, content: c))
         case (.failure(let e), _), (_, .failure(let e)): return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): \(e.m)")
         }
@@ -373,13 +376,11 @@ public func tern_chat(_ session: OpaquePointer?, _ system: UnsafePointer<CChar>?
                       _ nGenerated: UnsafeMutablePointer<Int>?) -> tern_status {
     nGenerated?.pointee = 0
     guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: not a live session") }
-    guard case .success(let message) = text(userMessage, "user_message") else {
-        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: user_message is NULL or not valid UTF-8")
-    }
+    let message: String
     var systemText: String?
-    if system != nil {
-        guard case .success(let t) = text(system, "system") else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: system is not valid UTF-8") }
-        systemText = t
+    switch (cText(userMessage, "user_message"), system == nil ? .success("") : cText(system, "system")) {
+    case (.success(let m), .success(let sys)): (message, systemText) = (m, system == nil ? nil : sys)
+    case (.failure(let e), _), (_, .failure(let e)): return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: \(e.m)")
     }
     guard maxTokens >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: max_tokens is negative") }
     guard let params = samplingParameters(sampling) else {

@@ -53,14 +53,13 @@ public final class ChatSession {
         self.template = try template ?? ChatSession.template(for: model)
         let cap = sequence?.capacity ?? capacity ?? model.options.context
         self.speculation = try generator.speculationSetup(speculation, capacity: cap)
-        var options = generator.stateOptions
-        if let s = self.speculation { options.logitsRows = s.maxDraft + 1 }
         if let sequence {
             sequence.reset()
             if let s = self.speculation, !sequence.canVerify(s.maxDraft) { self.speculation = nil }
             self.sequence = sequence
         } else {
-            self.sequence = Session(model: model, parallel: generator.parallel, capacity: cap, options: options)
+            self.sequence = Session(model: model, parallel: generator.parallel, capacity: cap,
+                                    options: generator.stateOptions(verifying: self.speculation?.maxDraft ?? 0))
         }
         sampler = Sampler(sampling)
         stops = model.tokenizer.endOfGeneration

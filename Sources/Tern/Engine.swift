@@ -164,6 +164,13 @@ public final class Generator: @unchecked Sendable {
     /// The model drafter last built, reused while the settings stay the same.
     var cachedDrafter: (key: String, drafter: ModelDrafter)?
 
+    /// ``stateOptions`` with room to verify `drafts` drafted tokens per pass (a logits row each, and one more).
+    public func stateOptions(verifying drafts: Int) -> StateOptions {
+        var options = stateOptions
+        options.logitsRows = drafts + 1
+        return options
+    }
+
     /// Generates up to `maxTokens` after `prompt`; `onToken` gets each id and returns false to stop.
     /// With `speculation`, drafts are verified in batches: greedy output is the same tokens,
     /// sampled output has the same distribution (speculative sampling).
@@ -186,9 +193,7 @@ public final class Generator: @unchecked Sendable {
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
         let setup = try speculationSetup(speculation, capacity: capacity)
-        var options = stateOptions
-        if let setup { options.logitsRows = setup.maxDraft + 1 }
-        let seq = Session(model: model, parallel: parallel, capacity: capacity, options: options)
+        let seq = Session(model: model, parallel: parallel, capacity: capacity, options: stateOptions(verifying: setup?.maxDraft ?? 0))
         var sampler = Sampler(sampling)
         let t0 = Date()
         try seq.append(ids)

@@ -228,9 +228,6 @@ final class StreamedWeights: @unchecked Sendable {
     /// Unit index and row groups of each LM-head chunk (empty when the head is resident).
     let headUnits: [(unit: Int, groups: Range<Int>)]
     let head: TensorInfo
-    /// Reads embedding rows when the head is streamed (its own reader: the loader thread uses the
-    /// streamer's). Each sequence reads into its own row buffer.
-    let rowReader: TensorReader
 
     /// `layerTensors[l]` are layer l's matrices (in the order the model binds them).
     init(file: TernFile, layerTensors: [[TensorInfo]], head: TensorInfo, placement: WeightPlacement) throws {
@@ -266,7 +263,6 @@ final class StreamedWeights: @unchecked Sendable {
         self.layerUnits = layerUnits
         self.headUnits = headUnits
         self.head = head
-        rowReader = try TensorReader(file: file)
     }
 
     deinit { streamer.stop() }

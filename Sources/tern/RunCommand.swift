@@ -69,12 +69,14 @@ enum RunCommand {
         var decoder = StreamingDecoder(model.tokenizer)
         var text = ""
         var pieces: [String] = []
-        var promptIds = model.tokenizer.encode(prompt)
+        let promptIds: [Int32]
         if chat {
             let template = try ChatSession.template(for: model, file: a.string("--chat-template"))
             let messages = (a.string("--system").map { [ChatMessage(role: "system", content: $0)] } ?? [])
                 + [ChatMessage(role: "user", content: prompt)]
             promptIds = try ChatSession.promptIds(messages, template: template, tokenizer: model.tokenizer)
+        } else {
+            promptIds = model.tokenizer.encode(prompt)
         }
         let stats = try gen.generate(promptIds: promptIds, maxTokens: n, sampling: sp, speculation: speculation) { id in
             let piece = decoder.push(id)

@@ -15,8 +15,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// An untied embedding table, read one row group per token from the file (never resident);
     /// nil when the embedding is the head.
     let untiedEmbedding: (info: TensorInfo, kind: QuantKind)?
-    /// Reads embedding rows when they are not in memory (untied, or a streamed tied head).
-    let embeddingReader: TensorReader?
+    /// Reads single row groups when they are not in memory: embedding rows (untied, or a streamed
+    /// tied head) and draft-head rows of a streamed head. Its own reader: the streamer's loader
+    /// thread uses the streamer's.
+    let rowReader: TensorReader?
     let outputNorm: UnsafePointer<Float>
     let layers: [DecoderLayer]
     let streamed: StreamedWeights?
@@ -56,7 +58,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         } else {
             untiedEmbedding = nil
         }
-        embeddingReader = untiedEmbedding != nil || placement.streamHead ? try TensorReader(file: file) : nil
+        rowReader = untiedEmbedding != nil || placement.streamHead ? try TensorReader(file: file) : nil
         outputNorm = try store.vector("output_norm.weight", count: c.width)
         func optional(_ name: String, _ count: Int, if present: Bool) throws -> UnsafePointer<Float>? {
             present ? try store.vector(name, count: count) : nil
@@ -99,8 +101,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         let (bases, of) = c.ropeTables
         invFreq = bases.map { base in
             (0..<half).map { i in
-                let f = pow(Double(base), -2 * Double(i) / Double(c.headDim))
-                return c.ropeScale == 1 && factors == nil ? Float(f) : Float(Double(c.ropeScale) * f / Double(factors?[i] ?? 1))
+                // Scaling by 1 and dividing by 1 are exact: without either, these are the plain frequencies.
+                Float(Double(c.ropeScale) * pow(Double(base), -2 * Double(i) / Double(c.headDim)) / Double(factors?[i] ?? 1))
             }
         }
         ropeOfLayer = of
@@ -158,7 +160,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     func embed(_ t: Int32, into out: UnsafeMutablePointer<Float>, _ s: ModelState) throws {
         let c = config
         guard t >= 0, Int(t) < c.vocab else { throw FormatError(file: store.file.path, field: "token", "id \(t) is outside the \(c.vocab)-token vocabulary") }
-        if let reader = embeddingReader {
+        if let reader = rowReader {
             // Not in memory: read just this row's group (into this sequence's buffer) rather than touch the map.
             let info = untiedEmbedding?.info ?? streamed!.head, kind = untiedEmbedding?.kind ?? head.kind
             let row = (s.auxiliary as! AttentionJob).rowBuffer
@@ -244,7 +246,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                 throw FormatError(file: store.file.path, field: "draft vocabulary", "token id \(t) is outside the \(c.vocab)-token vocabulary; re-run tern calibrate")
             }
             if let st = streamed, !st.headUnits.isEmpty {
-                try st.rowReader.read(st.head, from: Int(t) / 4 * gb, count: gb, into: buffer)
+                try rowReader!.read(st.head, from: Int(t) / 4 * gb, count: gb, into: buffer)
                 QMatrix.copyLane(head.kind, blocks: head.blocks, from: buffer, lane: Int(t) % 4, to: m.groupPointer(i / 4), lane: i % 4)
             } else {
                 head.copyRow(Int(t), toGroup: m.groupPointer(i / 4), lane: i % 4)
