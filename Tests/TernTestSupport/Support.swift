@@ -67,9 +67,18 @@ public enum TestSupport {
 
     public static func binary(_ name: String) -> String { productsDir.appendingPathComponent(name).path }
 
-    /// A fresh temporary directory.
+    /// This test process's directory for temporary files, removed when the process exits: converted
+    /// models are hundreds of MB each, and repeated runs must not fill the disk.
+    static let tempRoot: String = {
+        let d = NSTemporaryDirectory() + "tern-test-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: TestSupport.tempRoot) }
+        return d
+    }()
+
+    /// A fresh temporary directory (inside ``tempRoot``).
     public static func tempDir() -> String {
-        let d = NSTemporaryDirectory() + "tern-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let d = tempRoot + "/" + UUID().uuidString.prefix(8)
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }
