@@ -15,14 +15,16 @@ enum ConverterPlan {
     struct Options {
         var compressLevel: Int32?
         var lmHead: DType?
-        var requantType: DType = .q8
+        /// Every matrix as this type (an explicit choice: may widen or requantize).
+        var type: DType?
     }
 
-    /// The tern dtype for one GGUF tensor under `options`.
+    /// The tern dtype for one GGUF tensor under `options`: by default the type that keeps the
+    /// GGUF's bits (never wider), q8 for float matrices.
     static func target(_ t: GGUFTensor, _ o: Options) -> DType {
         if t.shape.count == 1 || t.cols % 32 != 0 { return .f32 }
         if t.name == "token_embd.weight" || t.name == "output.weight", let lm = o.lmHead { return lm }
-        return GGMLConvert.exactTarget(t.type) ?? o.requantType
+        return o.type ?? GGMLConvert.exactTarget(t.type) ?? .q8
     }
 
     static func run(input: String, output: String, options: Options, progress: Progress) throws {
@@ -40,7 +42,7 @@ enum ConverterPlan {
         // Requantized tensors (no exact mapping): measure what it costs, so the file says so.
         let lossy = gguf.tensors.filter { t in
             let dt = target(t, options)
-            return (dt == .q8 || dt == .q4) && GGMLConvert.exactTarget(t.type) != dt
+            return dt.isQuantized && !GGMLConvert.isLossless(t.type, to: dt)
         }
         if !lossy.isEmpty {
             progress.note("measuring the requantization error of \(lossy.count) tensors")
@@ -86,7 +88,8 @@ func requantizationErrors(_ tensors: [GGUFTensor], _ gguf: GGUFFile, _ options: 
     struct Sum { var count = 0, bytes = 0, err = 0.0, norm = 0.0 }
     var sums: [String: Sum] = [:]
     for t in tensors {
-        let dt = ConverterPlan.target(t, options), kind: QuantKind = dt == .q8 ? .q8 : .q4
+        let dt = ConverterPlan.target(t, options)
+        let kind: QuantKind = [.q8: .q8, .q4: .q4, .q5: .q5, .q6: .q6][dt] ?? .q8
         let rowBytes = t.cols / t.type.blockElements * t.type.blockBytes
         let key = "\(t.type) -> \(dt)"
         var s = sums[key] ?? Sum()

@@ -9,10 +9,11 @@ let usage = """
 usage: tern-quantize IN.gguf OUT.tern [options]
 
 Converts a GGUF checkpoint (llama.cpp's format) to Tern's .tern format.
-Q8_0 and Q5_0 map to q8, Q4_0, Q4_1 and Q4_K to q4 without requantizing;
-Q6_K and float weight matrices are requantized (round to nearest) to --type; the relative
-error this costs is measured and stored in the file (metadata tern.requantized, which
-`tern inspect` shows).
+By default every quantized matrix keeps its GGUF bits and is never widened: Q8_0 maps to
+q8, Q6_K to q6, Q5_0 to q5, Q4_0, Q4_1 and Q4_K to q4. Float weight matrices are quantized
+to q8. --type makes every matrix one type instead (Q5_0 -> q8 is lossless; other changes
+requantize, round to nearest); the relative error a requantization costs is measured and
+stored in the file (metadata tern.requantized, which `tern inspect` shows).
 Norm weights and other 1-D tensors stay f32.
 
 Memory: the conversion streams, tensor by tensor and a few MB of rows at a time, so it
@@ -23,7 +24,7 @@ temporary file beside OUT.tern, read back and verified, and only then renamed to
 options:
   --compress[=LEVEL]   store tensors as zstd chunks (level 1-19, default 9)
   --lm-head q4|q8      type of the token embedding / tied LM head (default: as the source maps)
-  --type q4|q8         type for requantized weight matrices (default q8)
+  --type q4|q8         every weight matrix as this type (default: each keeps its GGUF bits)
   -h, --help           show this help
 
 supported architectures: \(ConverterPlan.architectures.joined(separator: ", "))
@@ -62,7 +63,7 @@ while i < args.count {
     case "--type":
         let v = value()
         guard let t = DType(name: v), t == .q4 || t == .q8 else { fail("--type must be q4 or q8, got '\(v)'") }
-        options.requantType = t
+        options.type = t
     case _ where a.hasPrefix("-"): fail("unknown option \(a) (see --help)")
     default: positional.append(a)
     }

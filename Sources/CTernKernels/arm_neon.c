@@ -35,10 +35,23 @@ TN static inline __attribute__((always_inline)) float32x4_t dot4_neon(const int8
     return vcvtq_f32_s32(vpaddq_s32(s01, s23));
 }
 
+/* The four rows' integer dots with 16 activations (chunks 0 and 1 of w01 / w23): [r0 r1 r2 r3]. */
+TN static inline __attribute__((always_inline)) int32x4_t dot2_neon(const int8x16_t w01[2], const int8x16_t w23[2], const int8_t *aq) {
+    int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
+    for (int c = 0; c < 2; c++) {
+        const int8x8_t a8 = vld1_s8(aq + 8 * c);
+        const int8x16_t a16 = vcombine_s8(a8, a8);
+        s01 = vdotq_s32(s01, w01[c], a16);
+        s23 = vdotq_s32(s23, w23[c], a16);
+    }
+    return vpaddq_s32(s01, s23);
+}
+
 #define ARM_ATTR TN
 #define ARM_NAME(x) x##_neon
 #define ARM_DOT4_Q8 dot4_neon
 #define ARM_DOT4_Q4 dot4_neon
+#define ARM_DOT2 dot2_neon
 #include "arm_groups.inc"
 
 #include "gemm_body.h"
@@ -51,6 +64,16 @@ TN void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
 TN void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
                           ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
     GEMM_BODY(ARM_NAME(q4_group))
+}
+
+TN void tern_gemm_q5_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(ARM_NAME(q5_group))
+}
+
+TN void tern_gemm_q6_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(ARM_NAME(q6_group))
 }
 
 /* One online-softmax step for score s: rescales out and the running sum when the maximum grows,
@@ -188,8 +211,9 @@ static inline float32x4_t silu_mul4(float32x4_t x, float32x4_t u) {
 TERN_GATED_MUL_NEON(tern_silu_mul_neon, silu_mul4)
 
 /* Activations to int8 per group of 32 (scale = max|x| / 127, round half to even: FCVTNS), with
- * the group's scaled sum and the two -128 x sum biases, byte for byte as Activations.swift. */
-void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias) {
+ * the group's scaled sum, the two -128 x sum biases and the two half sums, byte for byte as
+ * Activations.swift. */
+void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hsum) {
     for (ptrdiff_t g = 0; g < cols / 32; g++) {
         const float *p = x + g * 32;
         float32x4_t v[8], m = vdupq_n_f32(0);
@@ -199,11 +223,12 @@ void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale,
         }
         const float d = vmaxvq_f32(m) / 127.0f;
         const float inv = d == 0 ? 0 : 1.0f / d;
-        int32x4_t qi[8], sum = vdupq_n_s32(0), even = vdupq_n_s32(0);
+        int32x4_t qi[8], sum = vdupq_n_s32(0), even = vdupq_n_s32(0), first = vdupq_n_s32(0);
         for (int j = 0; j < 8; j++) {
             qi[j] = vcvtnq_s32_f32(vmulq_n_f32(v[j], inv));
             sum = vaddq_s32(sum, qi[j]);
             if (j % 2 == 0) even = vaddq_s32(even, qi[j]); /* bytes 0-3 of each 8-column chunk */
+            if (j < 4) first = vaddq_s32(first, qi[j]);    /* columns 0-15 */
         }
         for (int j = 0; j < 4; j++) {
             const int16x8_t h = vcombine_s16(vqmovn_s32(qi[2 * j]), vqmovn_s32(qi[2 * j + 1]));
@@ -214,6 +239,8 @@ void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale,
         ssum[g] = d * (float)s;
         bias[2 * g] = -128 * e;
         bias[2 * g + 1] = -128 * (s - e);
+        hsum[2 * g] = vaddvq_s32(first);
+        hsum[2 * g + 1] = s - hsum[2 * g];
     }
 }
 #endif

@@ -50,10 +50,23 @@ static inline __attribute__((always_inline)) float32x4_t dot4_v8(const int8x16_t
     return vcvtq_f32_s32(vpaddq_s32(s01, s23));
 }
 
+/* The four rows' integer dots with 16 activations (chunks 0 and 1): |(q - 32) * a| <= 32 * 127,
+ * so two products fit int16 before the widening add. */
+static inline __attribute__((always_inline)) int32x4_t dot2_v8(const int8x16_t w01[2], const int8x16_t w23[2], const int8_t *aq) {
+    const int8x16_t a = vld1q_s8(aq);
+    const int8x8_t a0 = vget_low_s8(a), a1 = vget_high_s8(a);
+    const int32x4_t r0 = vpaddlq_s16(vmlal_s8(vmull_s8(vget_low_s8(w01[0]), a0), vget_low_s8(w01[1]), a1));
+    const int32x4_t r1 = vpaddlq_s16(vmlal_s8(vmull_s8(vget_high_s8(w01[0]), a0), vget_high_s8(w01[1]), a1));
+    const int32x4_t r2 = vpaddlq_s16(vmlal_s8(vmull_s8(vget_low_s8(w23[0]), a0), vget_low_s8(w23[1]), a1));
+    const int32x4_t r3 = vpaddlq_s16(vmlal_s8(vmull_s8(vget_high_s8(w23[0]), a0), vget_high_s8(w23[1]), a1));
+    return vpaddq_s32(vpaddq_s32(r0, r1), vpaddq_s32(r2, r3));
+}
+
 #define ARM_ATTR
 #define ARM_NAME(x) x##_v8
 #define ARM_DOT4_Q8(w01, w23, aq) dot4_v8(w01, w23, aq, 2)
 #define ARM_DOT4_Q4(w01, w23, aq) dot4_v8(w01, w23, aq, 4)
+#define ARM_DOT2 dot2_v8
 #include "arm_groups.inc"
 
 #include "gemm_body.h"
@@ -66,5 +79,15 @@ void tern_gemm_q8_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
 void tern_gemm_q4_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
                           ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
     GEMM_BODY(ARM_NAME(q4_group))
+}
+
+void tern_gemm_q5_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(ARM_NAME(q5_group))
+}
+
+void tern_gemm_q6_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(ARM_NAME(q6_group))
 }
 #endif

@@ -171,7 +171,7 @@ TK static inline __m256 silu_mul8(__m256 x, __m256 u) {
 
 TERN_GATED_MUL_AVX2(tern_silu_mul_avx2, silu_mul8)
 
-TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias) {
+TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hsum) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);
     for (ptrdiff_t g = 0; g < cols / 32; g++) {
         const float *p = x + g * 32;
@@ -200,11 +200,14 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
         const int32_t sum = _mm_cvtsi128_si32(s4);
         scale[g] = d;
         ssum[g] = d * (float)sum;
-        int32_t even = 0;
+        int32_t even = 0, first = 0;
         for (int c = 0; c < 4; c++)
             for (int j = 0; j < 4; j++) even += q[g * 32 + 8 * c + j];
+        for (int i = 0; i < 16; i++) first += q[g * 32 + i];
         bias[2 * g] = -128 * even;
         bias[2 * g + 1] = -128 * (sum - even);
+        hsum[2 * g] = first;
+        hsum[2 * g + 1] = sum - first;
     }
 }
 #endif

@@ -11,8 +11,19 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// groups of four: per group and block, 4 scales, 4 mins, then two 32-byte halves whose byte
     /// 8r + j holds row r's column 16h + j (low nibble) and 16h + 8 + j (high nibble) (80 bytes).
     case q4 = 3
+    /// ggml Q5_0's bits: 5-bit q in blocks of 32 with an f16 scale, x = d * (q - 16). Rows
+    /// interleaved in groups of four: per group and block, 4 scales, 16 bytes of fifth bits, then
+    /// the two nibble halves of q4 (88 bytes).
+    case q5 = 4
+    /// ggml Q6_K's bits: 6-bit q in super-blocks of 256 with an f16 d and 16 int8 scales,
+    /// x = d * sc * (q - 32). Rows interleaved in groups of four: per group and super-block, 4 d,
+    /// 64 scales, then 8 blocks of nibble halves and 32 bytes of top-bit pairs (840 bytes).
+    case q6 = 5
 
-    public var description: String { ["f32", "f16", "q8", "q4"][Int(rawValue)] }
+    public var description: String { ["f32", "f16", "q8", "q4", "q5", "q6"][Int(rawValue)] }
+
+    /// A quantized (group-interleaved) type.
+    public var isQuantized: Bool { groupRows == 4 }
 
     public init?(name: String) {
         guard let t = DType.allCases.first(where: { $0.description == name }) else { return nil }
@@ -20,7 +31,13 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Elements per block (1 for float types).
-    public var blockElements: Int { self == .q8 || self == .q4 ? 32 : 1 }
+    public var blockElements: Int {
+        switch self {
+        case .f32, .f16: 1
+        case .q8, .q4, .q5: 32
+        case .q6: 256
+        }
+    }
     /// Bytes per block.
     public var blockBytes: Int {
         switch self {
@@ -28,11 +45,13 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .f16: 2
         case .q8: 34
         case .q4: 20
+        case .q5: 22
+        case .q6: 210
         }
     }
 
     /// Rows stored together (interleaved): 4 for the quantized types, 1 for floats.
-    public var groupRows: Int { self == .q8 || self == .q4 ? 4 : 1 }
+    public var groupRows: Int { self == .f32 || self == .f16 ? 1 : 4 }
 
     /// Bytes for one group of ``groupRows`` rows of `cols` elements; nil when `cols` is not a
     /// whole number of blocks or the size overflows.

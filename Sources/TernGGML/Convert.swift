@@ -25,26 +25,40 @@ public enum GGMLConvert {
         }
     }
 
-    /// The tern dtype a GGML type maps to without requantizing, if any.
+    /// The tern dtype a GGML type maps to without requantizing or widening, if any.
     public static func exactTarget(_ type: GGMLType) -> DType? {
         switch type {
-        case .q8_0, .q5_0: .q8
+        case .q8_0: .q8
+        case .q5_0: .q5
+        case .q6_K: .q6
         case .q4_0, .q4_1, .q4_K: .q4
-        case .f32, .f16, .bf16, .q6_K: nil
+        case .f32, .f16, .bf16: nil
         }
     }
 
+    /// Whether converting `type` to `target` keeps every value: its exact mapping, or Q5_0
+    /// widened to q8 (q - 16 fits int8 under the same scale).
+    public static func isLossless(_ type: GGMLType, to target: DType) -> Bool {
+        exactTarget(type) == target || (type == .q5_0 && target == .q8)
+    }
+
     /// Converts `src` (a GGUF tensor's bytes, `rows` x `cols`) to `target` in the `.tern` layout.
-    /// Uses the exact mapping when `exactTarget(type) == target`, otherwise dequantizes and
-    /// requantizes with round-to-nearest (or stores floats for f32/f16). q8/q4 results are
-    /// produced as row-major blocks, then interleaved into four-row groups.
+    /// Uses the lossless mapping when there is one, otherwise dequantizes and requantizes with
+    /// round-to-nearest (or stores floats for f32/f16). q8/q4 results are produced as row-major
+    /// blocks, then interleaved into four-row groups; q5/q6 are written interleaved.
     public static func convert(_ type: GGMLType, _ src: UnsafeRawBufferPointer, rows: Int, cols: Int, to target: DType) -> [UInt8] {
         let count = rows * cols
+        if type == .q5_0 && target == .q5 { return GGMLQ5_0.toQ5(src.baseAddress!, rows: rows, cols: cols) }
+        if type == .q6_K && target == .q6 { return GGMLQ6_K.toQ6(src.baseAddress!, rows: rows, cols: cols) }
+        if target == .q5 || target == .q6 {
+            let f = dequantize(type, src, count: count)
+            return f.withUnsafeBufferPointer { QMatrix.quantize(target == .q5 ? .q5 : .q6, $0.baseAddress!, rows: rows, cols: cols) }
+        }
         let bytes = target == .f32 ? count * 4 : target == .f16 ? count * 2 : count / 32 * target.blockBytes
         let flat = [UInt8](unsafeUninitializedCapacity: bytes) { out, n in
             n = bytes
             let s = src.baseAddress!, d = UnsafeMutableRawPointer(out.baseAddress!)
-            if exactTarget(type) == target {
+            if isLossless(type, to: target) {
                 switch type {
                 case .q8_0: GGMLQ8_0.toQ8(s, count: count, into: d)
                 case .q5_0: GGMLQ5_0.toQ8(s, count: count, into: d)
@@ -63,13 +77,14 @@ public enum GGMLConvert {
                 case .f16: for i in 0..<count { d.storeBytes(of: floatToHalf(x[i]).littleEndian, toByteOffset: i * 2, as: UInt16.self) }
                 case .q8: Q8.quantize(x, count: count, into: d)
                 case .q4: Q4.quantize(x, count: count, into: d)
+                case .q5, .q6: fatalError("unreachable: written above")
                 }
             }
         }
         switch target {
         case .q8: return Repack.interleave(.q8, flat, rows: rows, cols: cols)
         case .q4: return Repack.interleave(.q4, flat, rows: rows, cols: cols)
-        case .f32, .f16: return flat
+        case .f32, .f16, .q5, .q6: return flat
         }
     }
 }

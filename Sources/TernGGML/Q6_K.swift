@@ -2,9 +2,42 @@ import TernKernels
 
 /// ggml Q6_K: super-blocks of 256 = [ql: 128][qh: 64][scales: 16 x i8][d: f16];
 /// x = d * scale[i/16] * (q - 32) with 6-bit q split over ql (low 4 bits) and qh (high 2).
-/// Tern has no 6-bit type: the converter requantizes the dequantized values.
+/// Tern's q6 keeps these bits (``toQ6(_:rows:cols:)``).
 enum GGMLQ6_K {
     static let bytes = 210
+
+    /// Calls body(i, q, scale index) for the 256 values of one super-block (q in 0...63).
+    @inline(__always) static func values(_ p: UnsafeRawPointer, _ body: (Int, UInt8) -> Void) {
+        for n in 0..<2 {
+            let ql = p + 64 * n, qh = p + 128 + 32 * n
+            func b(_ q: UnsafeRawPointer, _ i: Int) -> UInt8 { q.load(fromByteOffset: i, as: UInt8.self) }
+            for l in 0..<32 {
+                let h = b(qh, l)
+                body(128 * n + l, (b(ql, l) & 0xF) | (h & 3) << 4)
+                body(128 * n + l + 32, (b(ql, l + 32) & 0xF) | ((h >> 2) & 3) << 4)
+                body(128 * n + l + 64, (b(ql, l) >> 4) | ((h >> 4) & 3) << 4)
+                body(128 * n + l + 96, (b(ql, l + 32) >> 4) | ((h >> 6) & 3) << 4)
+            }
+        }
+    }
+
+    /// To tern q6, bit for bit: d, the 16 scales and the 6-bit values of each row's
+    /// super-blocks written into their four-row group's lane.
+    static func toQ6(_ src: UnsafeRawPointer, rows: Int, cols: Int) -> [UInt8] {
+        let supers = cols / 256
+        var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * supers * 840)
+        out.withUnsafeMutableBytes { o in
+            for r in 0..<rows {
+                for s in 0..<supers {
+                    let p = src + (r * supers + s) * bytes, sb = o.baseAddress! + ((r / 4) * supers + s) * 840
+                    (sb + 2 * (r % 4)).copyMemory(from: p + 208, byteCount: 2)
+                    for i in 0..<16 { Q6.storeScale(sb, lane: r % 4, col: 16 * i, p.load(fromByteOffset: 192 + i, as: Int8.self)) }
+                    values(p) { i, q in Q6.store(sb, lane: r % 4, col: i, q) }
+                }
+            }
+        }
+        return out
+    }
 
     static func dequantize(_ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
         for sb in 0..<count / 256 {

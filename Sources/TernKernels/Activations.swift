@@ -16,6 +16,7 @@ public final class QuantizedActivations: @unchecked Sendable {
     let scale: UnsafeMutablePointer<Float>
     let sums: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Int32>
+    let hsum: UnsafeMutablePointer<Int32>
 
     public init(cols: Int, capacity: Int) {
         precondition(cols % 32 == 0 && capacity > 0)
@@ -25,14 +26,15 @@ public final class QuantizedActivations: @unchecked Sendable {
         scale = .allocate(capacity: cols / 32 * capacity)
         sums = .allocate(capacity: cols / 32 * capacity)
         bias = .allocate(capacity: 2 * cols / 32 * capacity)
+        hsum = .allocate(capacity: 2 * cols / 32 * capacity)
     }
 
-    deinit { q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate() }
+    deinit { q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate(); hsum.deallocate() }
 
     /// The C kernels' view of these activations.
     var cAct: tern_acts {
         tern_acts(q: UnsafePointer(q), scale: UnsafePointer(scale), ssum: UnsafePointer(sums), bias: UnsafePointer(bias),
-                  q_stride: cols, s_stride: cols / 32)
+                  hsum: UnsafePointer(hsum), q_stride: cols, s_stride: cols / 32)
     }
 
     @inline(__always) public func vector(_ b: Int) -> QuantizedVector {
@@ -40,7 +42,8 @@ public final class QuantizedActivations: @unchecked Sendable {
     }
 
     /// Quantizes `batch` vectors read from `x` (row stride `stride` floats): per group of 32,
-    /// scale = max|x| / 127, q = round-half-even(x / scale). Every ISA gives the same bytes.
+    /// scale = max|x| / 127, q = round-half-even(x / scale), and the sums the kernels need
+    /// (scale * sum(q); the bias lanes; sum(q) per 16 columns). Every ISA gives the same bytes.
     public func quantize(_ x: UnsafePointer<Float>, batch: Int, stride: Int, isa: KernelISA = .active) {
         precondition(batch <= capacity)
         for b in 0..<batch { quantizeOne(x + b * stride, into: b, isa: isa) }
@@ -51,12 +54,12 @@ public final class QuantizedActivations: @unchecked Sendable {
         let v = vector(b)
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {
-            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32)
+            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hsum + 2 * b * cols / 32)
             return
         }
         #elseif arch(arm64)
         if isa.isARM {
-            tern_quantize_neon(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32)
+            tern_quantize_neon(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hsum + 2 * b * cols / 32)
             return
         }
         #endif
@@ -65,12 +68,15 @@ public final class QuantizedActivations: @unchecked Sendable {
             for i in 0..<32 { amax = max(amax, abs(src[g * 32 + i])) }
             let d = amax / 127
             let inv: Float = d == 0 ? 0 : 1 / d
-            var s: Int32 = 0
+            var s: Int32 = 0, first: Int32 = 0
             for i in 0..<32 {
                 let qi = Int8((src[g * 32 + i] * inv).rounded(.toNearestOrEven))
                 v.q[g * 32 + i] = qi
                 s += Int32(qi)
+                if i == 15 { first = s }
             }
+            hsum[2 * (b * cols / 32 + g)] = first
+            hsum[2 * (b * cols / 32 + g) + 1] = s - first
             v.scale[g] = d
             v.scaledSum[g] = d * Float(s)
             var even: Int32 = 0

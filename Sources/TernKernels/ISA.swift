@@ -54,16 +54,27 @@ public enum KernelISA: String, CaseIterable, Sendable {
 
     /// The C microkernel for `kind` on this path, if it has one.
     func gemm(_ kind: QuantKind) -> tern_gemm_fn? {
-        switch self {
-        case .scalar, .swiftSIMD: return nil
+        switch (self, kind) {
         #if arch(x86_64)
-        case .avx2: return kind == .q8 ? tern_gemm_q8_avx2 : tern_gemm_q4_avx2
-        case .avx512vnni: return kind == .q8 ? tern_gemm_q8_avx512vnni : tern_gemm_q4_avx512vnni
+        case (.avx2, .q8): tern_gemm_q8_avx2
+        case (.avx2, .q4): tern_gemm_q4_avx2
+        case (.avx2, .q5): tern_gemm_q5_avx2
+        case (.avx2, .q6): tern_gemm_q6_avx2
+        case (.avx512vnni, .q8): tern_gemm_q8_avx512vnni
+        case (.avx512vnni, .q4): tern_gemm_q4_avx512vnni
+        case (.avx512vnni, .q5): tern_gemm_q5_avx512vnni
+        case (.avx512vnni, .q6): tern_gemm_q6_avx512vnni
         #elseif arch(arm64)
-        case .neon: return kind == .q8 ? tern_gemm_q8_neon : tern_gemm_q4_neon
-        case .neonV8: return kind == .q8 ? tern_gemm_q8_neon_v8 : tern_gemm_q4_neon_v8
+        case (.neon, .q8): tern_gemm_q8_neon
+        case (.neon, .q4): tern_gemm_q4_neon
+        case (.neon, .q5): tern_gemm_q5_neon
+        case (.neon, .q6): tern_gemm_q6_neon
+        case (.neonV8, .q8): tern_gemm_q8_neon_v8
+        case (.neonV8, .q4): tern_gemm_q4_neon_v8
+        case (.neonV8, .q5): tern_gemm_q5_neon_v8
+        case (.neonV8, .q6): tern_gemm_q6_neon_v8
         #endif
-        default: return nil
+        default: nil
         }
     }
 }

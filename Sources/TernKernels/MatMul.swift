@@ -59,7 +59,12 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
                     continue
                 }
                 for lane in 0..<valid {
-                    dst[lane] = w.kind == .q8 ? Q8.dot(grp, lane: lane, v, blocks: w.blocks) : Q4.dot(grp, lane: lane, v, blocks: w.blocks)
+                    switch w.kind {
+                    case .q8: dst[lane] = Q8.dot(grp, lane: lane, v, blocks: w.blocks)
+                    case .q4: dst[lane] = Q4.dot(grp, lane: lane, v, blocks: w.blocks)
+                    case .q5: dst[lane] = Q5.dot(grp, lane: lane, v, blocks: w.blocks)
+                    case .q6: dst[lane] = Q6.dot(grp, lane: lane, v, blocks: w.blocks)
+                    }
                 }
             }
         }

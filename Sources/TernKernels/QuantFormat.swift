@@ -1,15 +1,25 @@
-/// The two weight quantization formats of a `.tern` file, as seen by kernels.
+/// The weight quantization formats of a `.tern` file, as seen by kernels.
 ///
-/// Both store rows interleaved in groups of four (docs/format.md): for each group and each
-/// block of 32 columns, the four rows' scales (and mins) then their values, arranged so that one
-/// 32-byte load holds 8 consecutive columns of all four rows. One int8 dot instruction then serves
-/// four rows and the float scaling is shared by them.
-public enum QuantKind: Sendable {
-    case q8, q4
+/// All store rows interleaved in groups of four (docs/format.md): for each group and each block
+/// of columns, the four rows' scales then their values, arranged so that one 32-byte load holds
+/// 8 consecutive columns of all four rows. One int8 dot instruction then serves four rows and
+/// the float scaling is shared by them. q5 and q6 keep the 5- and 6-bit values of ggml's Q5_0
+/// and Q6_K, so a model reads no more bytes per token than its GGUF.
+public enum QuantKind: Sendable, CaseIterable {
+    case q8, q4, q5, q6
 
-    /// Bytes per block of 32 columns of one row (as stored, averaged over the group).
-    public var blockBytes: Int { self == .q8 ? Q8.blockBytes : Q4.blockBytes }
-    /// Bytes per block of 32 columns of a four-row group.
+    /// Columns per block of the layout: 32, or 256 for q6's super-blocks.
+    public var blockColumns: Int { self == .q6 ? 256 : 32 }
+    /// Bytes per block (``blockColumns``) of one row, averaged over the group.
+    public var blockBytes: Int {
+        switch self {
+        case .q8: Q8.blockBytes
+        case .q4: Q4.blockBytes
+        case .q5: Q5.blockBytes
+        case .q6: Q6.blockBytes
+        }
+    }
+    /// Bytes per block (``blockColumns``) of a four-row group.
     public var groupBlockBytes: Int { 4 * blockBytes }
 }
 
@@ -21,16 +31,17 @@ public struct QMatrix: @unchecked Sendable {
     public let base: UnsafeRawPointer
 
     public init(kind: QuantKind, rows: Int, cols: Int, base: UnsafeRawPointer) {
-        precondition(cols % 32 == 0 && rows > 0)
+        precondition(cols % kind.blockColumns == 0 && rows > 0)
         self.kind = kind
         self.rows = rows
         self.cols = cols
         self.base = base
     }
 
+    /// Blocks of 32 columns per row (the kernels' unit; q6 has eight per super-block).
     public var blocks: Int { cols / 32 }
     public var groups: Int { (rows + 3) / 4 }
-    public var groupBytes: Int { blocks * kind.groupBlockBytes }
+    public var groupBytes: Int { cols / kind.blockColumns * kind.groupBlockBytes }
     /// Bytes of the whole matrix (the last group padded to four rows).
     public var byteSize: Int { groups * groupBytes }
     @inline(__always) public func group(_ g: Int) -> UnsafeRawPointer { base + g * groupBytes }
@@ -40,16 +51,21 @@ public struct QMatrix: @unchecked Sendable {
         switch kind {
         case .q8: Q8.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         case .q4: Q4.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
+        case .q5: Q5.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
+        case .q6: Q6.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         }
     }
 
     /// Quantizes a row-major float matrix into a new interleaved buffer (tests, benchmarks).
     public static func quantize(_ kind: QuantKind, _ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [UInt8] {
+        if kind == .q5 { return Q5.quantize(x, rows: rows, cols: cols) }
+        if kind == .q6 { return Q6.quantize(x, rows: rows, cols: cols) }
         let rowMajor = [UInt8](unsafeUninitializedCapacity: rows * cols / 32 * kind.blockBytes) { b, n in
             n = rows * cols / 32 * kind.blockBytes
             switch kind {
             case .q8: Q8.quantize(x, count: rows * cols, into: b.baseAddress!)
             case .q4: Q4.quantize(x, count: rows * cols, into: b.baseAddress!)
+            case .q5, .q6: fatalError("unreachable")
             }
         }
         return Repack.interleave(kind, rowMajor, rows: rows, cols: cols)
@@ -68,6 +84,15 @@ extension QMatrix {
     public static func copyLane(_ kind: QuantKind, blocks: Int, from src: UnsafeRawPointer, lane sl: Int,
                                 to dst: UnsafeMutableRawPointer, lane dl: Int) {
         let gbb = kind.groupBlockBytes
+        switch kind {
+        case .q5:
+            for k in 0..<blocks { Q5.copyLane(src + k * gbb, sl, dst + k * gbb, dl) }
+            return
+        case .q6:
+            for s in 0..<blocks / 8 { Q6.copyLane(src + s * gbb, sl, dst + s * gbb, dl) }
+            return
+        case .q8, .q4: break
+        }
         for k in 0..<blocks {
             let s = src + k * gbb, d = dst + k * gbb
             // Layout of one group block (docs/format.md): q8 = 4 f16 scales, then 4 chunks of 8
@@ -79,6 +104,7 @@ extension QMatrix {
             case .q4:
                 (d + 8 + 2 * dl).copyMemory(from: s + 8 + 2 * sl, byteCount: 2)
                 for h in 0..<2 { (d + 16 + h * 32 + dl * 8).copyMemory(from: s + 16 + h * 32 + sl * 8, byteCount: 8) }
+            case .q5, .q6: break
             }
         }
     }
@@ -107,6 +133,7 @@ public final class OwnedQMatrix: @unchecked Sendable {
 public enum Repack {
     /// Row-major blocks -> interleaved groups (the last group zero-padded).
     public static func interleave(_ kind: QuantKind, _ src: [UInt8], rows: Int, cols: Int) -> [UInt8] {
+        precondition(kind == .q8 || kind == .q4, "q5 and q6 are written interleaved by their converters")
         let blocks = cols / 32, bb = kind.blockBytes
         let groups = (rows + 3) / 4
         var out = [UInt8](repeating: 0, count: groups * blocks * 4 * bb)
@@ -135,6 +162,7 @@ public enum Repack {
                                     gb.storeBytes(of: byte, toByteOffset: 16 + h * 32 + lane * 8 + j, as: UInt8.self)
                                 }
                             }
+                        case .q5, .q6: break
                         }
                     }
                 }

@@ -28,33 +28,34 @@ public final class WeightStore: @unchecked Sendable {
         return UnsafeRawPointer(buf.baseAddress!)
     }
 
-    /// A q8/q4 matrix named `name` with the given shape.
+    /// A quantized matrix named `name` with the given shape.
     public func matrix(_ name: String, rows: Int, cols: Int) throws -> QMatrix {
         let t = try info(name)
         guard t.shape == [rows, cols] else {
             throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's hyperparameters need [\(rows), \(cols)]")
         }
-        let kind: QuantKind
-        switch t.dtype {
-        case .q8: kind = .q8
-        case .q4: kind = .q4
-        default:
-            throw FormatError(file: file.path, field: "tensor \(name): dtype", "is \(t.dtype), expected q8 or q4; re-convert with tern-quantize")
-        }
-        return QMatrix(kind: kind, rows: rows, cols: cols, base: try bytes(t))
+        return QMatrix(kind: try WeightStore.kind(t, file.path), rows: rows, cols: cols, base: try bytes(t))
     }
 
-    /// The table entry of a q8/q4 matrix that will be streamed: checked like ``matrix(_:rows:cols:)``
+    /// The table entry of a quantized matrix that will be streamed: checked like ``matrix(_:rows:cols:)``
     /// but neither mapped nor decompressed.
     public func streamedMatrix(_ name: String, rows: Int, cols: Int) throws -> (TensorInfo, QuantKind) {
         let t = try info(name)
         guard t.shape == [rows, cols] else {
             throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's hyperparameters need [\(rows), \(cols)]")
         }
+        return (t, try WeightStore.kind(t, file.path))
+    }
+
+    /// The kernels' format of a quantized tensor.
+    static func kind(_ t: TensorInfo, _ path: String) throws -> QuantKind {
         switch t.dtype {
-        case .q8: return (t, .q8)
-        case .q4: return (t, .q4)
-        default: throw FormatError(file: file.path, field: "tensor \(name): dtype", "is \(t.dtype), expected q8 or q4; re-convert with tern-quantize")
+        case .q8: return .q8
+        case .q4: return .q4
+        case .q5: return .q5
+        case .q6: return .q6
+        case .f32, .f16:
+            throw FormatError(file: path, field: "tensor \(t.name): dtype", "is \(t.dtype), expected a quantized type; re-convert with tern-quantize")
         }
     }
 

@@ -4,14 +4,15 @@ import TernKernels
 import TernTestSupport
 import XCTest
 
-/// Dequantizes a tern tensor `data` of `dtype`, `rows` x `cols` (q8/q4 interleaved).
+/// Dequantizes a tern tensor `data` of `dtype`, `rows` x `cols` (quantized types interleaved).
 func ternDequantize(_ dtype: DType, _ data: [UInt8], rows: Int, cols: Int) -> [Float] {
     var out = [Float](repeating: 0, count: rows * cols)
     data.withUnsafeBytes { src in
         out.withUnsafeMutableBufferPointer { o in
             switch dtype {
-            case .q8, .q4:
-                let m = QMatrix(kind: dtype == .q8 ? .q8 : .q4, rows: rows, cols: cols, base: src.baseAddress!)
+            case .q8, .q4, .q5, .q6:
+                let kind: QuantKind = [.q8: .q8, .q4: .q4, .q5: .q5, .q6: .q6][dtype]!
+                let m = QMatrix(kind: kind, rows: rows, cols: cols, base: src.baseAddress!)
                 for r in 0..<rows { m.dequantizeRow(r, into: o.baseAddress! + r * cols) }
             case .f32: for i in 0..<rows * cols { o[i] = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self) }
             case .f16: for i in 0..<rows * cols { o[i] = halfToFloat(src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) }
@@ -38,13 +39,13 @@ func worstRatio(_ a: [Float], _ b: [Float], bound: (Int) -> Float) -> Float {
 }
 
 final class GGMLConvertTests: XCTestCase {
-    /// 30 rows (not a multiple of the four-row group) x 64 columns.
-    func exact(_ type: GGMLType, scaleAt: [Int]) {
+    /// 30 rows (not a multiple of the four-row group) x `cols` columns, random bits with sane scales.
+    func exact(_ type: GGMLType, scaleAt: [Int], cols: Int = 64, to target: DType? = nil) {
         var rng = TestRNG(UInt64(type.rawValue) + 100)
-        let rows = 30, cols = 64
-        let src = validBlocks(&rng, count: rows * cols / 32, bytes: type.blockBytes, scaleAt: scaleAt)
+        let rows = 30
+        let src = validBlocks(&rng, count: rows * cols / type.blockElements, bytes: type.blockBytes, scaleAt: scaleAt)
         let n = rows * cols
-        let target = GGMLConvert.exactTarget(type)!
+        let target = target ?? GGMLConvert.exactTarget(type)!
         let ref = src.withUnsafeBytes { GGMLConvert.dequantize(type, $0, count: n) }
         let conv = src.withUnsafeBytes { GGMLConvert.convert(type, $0, rows: rows, cols: cols, to: target) }
         XCTAssertEqual(conv.count, target.byteSize(rows: rows, cols: cols))
@@ -53,7 +54,20 @@ final class GGMLConvertTests: XCTestCase {
     }
 
     func testQ8_0ToQ8IsBitExact() { exact(.q8_0, scaleAt: [0]) }
-    func testQ5_0ToQ8IsBitExact() { exact(.q5_0, scaleAt: [0]) }
+    func testQ5_0ToQ5IsBitExact() { exact(.q5_0, scaleAt: [0]) }
+    func testQ5_0ToQ8IsBitExact() { exact(.q5_0, scaleAt: [0], to: .q8) }
+    func testQ6_KToQ6IsBitExact() { exact(.q6_K, scaleAt: [208], cols: 512) }
+
+    /// The converter's defaults keep the GGUF's bits per weight. Not yet Q4_0 (a min is added)
+    /// and Q4_K (6-bit sub-block scales become f16 scale and min): 4.5 -> 5 bits per weight.
+    func testExactTargetsKeepTheGGUFBits() {
+        XCTAssertEqual(GGMLConvert.exactTarget(.q5_0), .q5)
+        XCTAssertEqual(GGMLConvert.exactTarget(.q6_K), .q6)
+        for t in [GGMLType.q8_0, .q5_0, .q6_K, .q4_1] {
+            let dt = GGMLConvert.exactTarget(t)!
+            XCTAssertEqual(Double(dt.blockBytes) / Double(dt.blockElements), Double(t.blockBytes) / Double(t.blockElements), "\(t) -> \(dt)")
+        }
+    }
     func testQ4_0ToQ4IsBitExact() { exact(.q4_0, scaleAt: [0]) }
     func testQ4_1ToQ4IsBitExact() { exact(.q4_1, scaleAt: [0, 2]) }
 

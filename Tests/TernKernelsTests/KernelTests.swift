@@ -13,7 +13,42 @@ struct RNG: RandomNumberGenerator {
     mutating func floats(_ n: Int, _ scale: Float = 1) -> [Float] { (0..<n).map { _ in Float.random(in: -scale..<scale, using: &self) } }
 }
 
+extension QuantKind {
+    /// A test width for this kind: `cols` rounded up to whole blocks (q6: super-blocks of 256).
+    func width(_ cols: Int) -> Int { (cols + blockColumns - 1) / blockColumns * blockColumns }
+}
+
 final class KernelTests: XCTestCase {
+    /// q5 and q6 round trips: every value within half a step of its (sub-)block, plus the scale's
+    /// f16 rounding (and for q6 the int8 sub-scale's rounding) times the largest level.
+    func testQ5Q6QuantizeRoundTrip() {
+        var rng = RNG(s: 11)
+        for kind in [QuantKind.q5, .q6] {
+            let rows = 5, cols = 512
+            let x = rng.floats(rows * cols, 3)
+            let q = quantized(kind, x, rows: rows, cols: cols)
+            XCTAssertEqual(q.count, 2 * cols / kind.blockColumns * kind.groupBlockBytes)
+            var back = [Float](repeating: 0, count: x.count)
+            q.withUnsafeBytes { src in
+                back.withUnsafeMutableBufferPointer { b in
+                    let m = QMatrix(kind: kind, rows: rows, cols: cols, base: src.baseAddress!)
+                    for r in 0..<rows { m.dequantizeRow(r, into: b.baseAddress! + r * cols) }
+                }
+            }
+            let n = kind == .q5 ? 32 : 16
+            for b in 0..<rows * cols / n {
+                let amax = x[b * n..<b * n + n].map(abs).max()!
+                let step = kind == .q5 ? amax / 15 : amax / 31
+                // q6: the sub-scale is d * round(s / d) with d = (max s) / 127: off by up to d / 2 <= s_max / 254.
+                let superMax = kind == .q6 ? x[(b / 16) * 256..<(b / 16) * 256 + 256].map(abs).max()! / 31 : 0
+                for i in b * n..<b * n + n {
+                    let bound = step * 0.5 + amax * 0x1p-10 + 32 * superMax / 254 + 1e-6
+                    XCTAssertLessThanOrEqual(abs(back[i] - x[i]), bound, "\(kind) elem \(i)")
+                }
+            }
+        }
+    }
+
     func quantized(_ kind: QuantKind, _ w: [Float], rows: Int, cols: Int) -> [UInt8] {
         w.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
     }
@@ -50,8 +85,9 @@ final class KernelTests: XCTestCase {
     /// over blocks: bound (n_blocks + 2) * 2^-22 * sum|terms|.
     func testScalarMatMulMatchesDoubleReference() {
         var rng = RNG(s: 2)
-        for kind in [QuantKind.q8, .q4] {
+        for kind in QuantKind.allCases {
             for (rows, cols, batch) in [(1, 32, 1), (7, 64, 3), (13, 96, 17), (33, 640, 5), (5, 2048, 2), (67, 160, 9)] {
+                let cols = kind.width(cols)
                 let wq = quantized(kind, rng.floats(rows * cols), rows: rows, cols: cols)
                 let x = rng.floats(batch * cols, 4)
                 let acts = QuantizedActivations(cols: cols, capacity: batch)
@@ -91,8 +127,9 @@ final class KernelTests: XCTestCase {
         var rng = RNG(s: 5)
         print("KernelTests: ISA paths on this CPU: \(KernelISA.supported.map(\.rawValue))")
         XCTAssertTrue(KernelISA.supported.contains(.scalar) && KernelISA.supported.contains(.swiftSIMD))
-        for kind in [QuantKind.q8, .q4] {
+        for kind in QuantKind.allCases {
             for (rows, cols) in [(1, 32), (2, 64), (3, 96), (5, 640), (7, 160), (13, 2048), (66, 640), (129, 96)] {
+                let cols = kind.width(cols)
                 let wq = quantized(kind, rng.floats(rows * cols, 2), rows: rows, cols: cols)
                 for batch in [1, 2, 3, 4, 5, 8, 17] {
                     let x = rng.floats(batch * cols, 3)
@@ -329,8 +366,8 @@ final class KernelTests: XCTestCase {
     /// ragged row count.
     func testRowSubsetCopyIsBitExact() {
         var rng = RNG(s: 7)
-        for kind in [QuantKind.q8, .q4] {
-            let rows = 13, cols = 96
+        for kind in QuantKind.allCases {
+            let rows = 13, cols = kind.width(96)
             let q = quantized(kind, rng.floats(rows * cols, 2), rows: rows, cols: cols)
             let pick = [12, 0, 5, 5, 7, 3, 1]
             q.withUnsafeBytes { src in

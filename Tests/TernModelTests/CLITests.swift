@@ -206,15 +206,23 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("unknown option --bogus"))
     }
 
-    /// --type and --lm-head choose the requantized types; exact mappings stay as they are.
+    /// By default every matrix keeps its GGUF bits; --type makes every matrix one type (an
+    /// explicit widening or requantization, measured in the file) and --lm-head sets the head's.
     func testQuantizeTypeOptions() throws {
-        let path = try TestSupport.convertedGemma(["--type", "q4", "--lm-head", "q4"])
+        let plain = try TernFile(path: try TestSupport.convertedGemma())
+        XCTAssertEqual(plain.tensor("blk.0.ffn_down.weight")?.dtype, .q6, "Q6_K keeps its bits")
+        XCTAssertEqual(plain.tensor("blk.0.attn_q.weight")?.dtype, .q5, "Q5_0 keeps its bits")
+        XCTAssertEqual(plain.tensor("blk.0.attn_output.weight")?.dtype, .q4)
+        XCTAssertNil(plain.metadata["tern.requantized"], "nothing requantized by default")
+        let path = try TestSupport.convertedGemma(["--type", "q8", "--lm-head", "q4"])
         let f = try TernFile(path: path)
         XCTAssertEqual(f.tensor("token_embd.weight")?.dtype, .q4, "Q8_0 embedding requantized to q4 by --lm-head")
-        XCTAssertEqual(f.tensor("blk.0.ffn_down.weight")?.dtype, .q4, "Q6_K requantized to --type q4")
-        XCTAssertEqual(f.tensor("blk.0.attn_q.weight")?.dtype, .q8, "Q5_0 keeps its exact q8 mapping")
-        XCTAssertEqual(f.tensor("blk.0.attn_output.weight")?.dtype, .q4, "Q4_K keeps its exact q4 mapping")
+        XCTAssertEqual(f.tensor("blk.0.ffn_down.weight")?.dtype, .q8, "Q6_K widened to --type q8")
+        XCTAssertEqual(f.tensor("blk.0.attn_q.weight")?.dtype, .q8, "Q5_0 widened (losslessly) to q8")
+        XCTAssertEqual(f.tensor("blk.0.attn_output.weight")?.dtype, .q8, "Q4_K requantized to q8")
         XCTAssertEqual(f.tensor("blk.0.attn_norm.weight")?.dtype, .f32)
+        let req = (f.metadata.strings("tern.requantized") ?? []).joined(separator: "; ")
+        XCTAssertTrue(req.contains("Q6_K -> q8") && req.contains("Q4_K -> q8") && !req.contains("Q5_0"), req)
         let r = try TestSupport.run(quantize, [try TestSupport.gemmaGGUF(), TestSupport.tempDir() + "/x.tern", "--type", "q5"])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("--type must be q4 or q8"), r.stderr)

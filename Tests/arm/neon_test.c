@@ -83,7 +83,7 @@ static void test_gemm(const char *path, gemm_fn fq8, gemm_fn fq4, int q4, int ro
             ass[b * blocks + k] = as[b * blocks + k] * sum;
             bias[2 * (b * blocks + k)] = bias[2 * (b * blocks + k) + 1] = 0;
         }
-    tern_acts a = {aq, as, ass, bias, cols, blocks};
+    tern_acts a = {.q = aq, .scale = as, .ssum = ass, .bias = bias, .hsum = NULL, .q_stride = cols, .s_stride = blocks};
     float *out = malloc(sizeof(float) * (batch * rows + 1));
     for (int i = 0; i <= batch * rows; i++) out[i] = NAN;
     out[batch * rows] = 12345;
@@ -206,7 +206,7 @@ static void test_extremes(const char *path, gemm_fn fq8, gemm_fn fq4) {
         for (int sign = -1; sign <= 1; sign += 2) {
             for (int i = 0; i < cols; i++) aq[i] = (int8_t)(127 * sign);
             ass[0] = ass[1] = 32.0f * 127 * sign;
-            tern_acts a = {aq, as, ass, bias, cols, blocks};
+            tern_acts a = {.q = aq, .scale = as, .ssum = ass, .bias = bias, .hsum = NULL, .q_stride = cols, .s_stride = blocks};
             float out[4];
             (q4 ? fq4 : fq8)(w, gbytes, 0, 1, rows, blocks, &a, 1, out, rows);
             const double want = q4 ? 64.0 * 15 * 127 * sign : 64.0 * -128 * 127 * sign;
@@ -283,8 +283,8 @@ static void test_elementwise(void) {
     x[70] = 127.5f / 127 * 2; x[71] = -x[70];
     int8_t q[cols], rq[cols];
     float sc[3], ss[3], rsc[3], rss[3];
-    int32_t bias[6], rbias[6];
-    tern_quantize_neon(x, cols, q, sc, ss, bias);
+    int32_t bias[6], rbias[6], hs[6], rhs[6];
+    tern_quantize_neon(x, cols, q, sc, ss, bias, hs);
     for (int g2 = 0; g2 < cols / 32; g2++) {
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[g2 * 32 + i]));
@@ -293,9 +293,113 @@ static void test_elementwise(void) {
         for (int i = 0; i < 32; i++) { rq[g2 * 32 + i] = (int8_t)nearbyintf(x[g2 * 32 + i] * inv); s += rq[g2 * 32 + i]; }
         for (int c = 0; c < 4; c++) for (int j = 0; j < 4; j++) even += rq[g2 * 32 + 8 * c + j];
         rsc[g2] = d; rss[g2] = d * (float)s; rbias[2 * g2] = -128 * even; rbias[2 * g2 + 1] = -128 * (s - even);
+        rhs[2 * g2] = 0;
+        for (int i = 0; i < 16; i++) rhs[2 * g2] += rq[g2 * 32 + i];
+        rhs[2 * g2 + 1] = s - rhs[2 * g2];
     }
     check(memcmp(q, rq, sizeof q) == 0 && memcmp(sc, rsc, sizeof sc) == 0 && memcmp(ss, rss, sizeof ss) == 0 &&
-          memcmp(bias, rbias, sizeof bias) == 0, "quantize bit-exact (3 groups, one all zero)");
+          memcmp(bias, rbias, sizeof bias) == 0 && memcmp(hs, rhs, sizeof hs) == 0, "quantize bit-exact (3 groups, one all zero)");
+}
+
+/* q5 / q6 (docs/format.md), decoded here from the byte layout on its own. q5 group block (88
+ * bytes): [d0..d3][qh 16][nibbles 64]; column 8c + j of row r is position p = 8r + j of chunk c,
+ * its low bits the nibble (low for even c) of byte 24 + 32 (c / 2) + p, its fifth bit bit
+ * c + 4 (p / 16) of qh byte p % 16; x = d (q - 16). q6 group super-block (840 bytes):
+ * [d0..d3][scales: 8k + 4h + r][8 x (nibbles 64, qh 32)]: top bits of chunk c at bits 2c, 2c + 1
+ * of qh byte p; x = d sc (q - 32). */
+static int q56_value(int six, const uint8_t *grp, int lane, int col) {
+    const int c = (col % 32) / 8, p = 8 * lane + col % 8;
+    if (!six) {
+        const uint8_t *gb = grp + (col / 32) * 88;
+        const uint8_t b = gb[24 + 32 * (c / 2) + p];
+        const int low = c % 2 ? b >> 4 : b & 15, hi = (gb[8 + p % 16] >> (c + 4 * (p / 16))) & 1;
+        return (low | hi << 4) - 16;
+    }
+    const uint8_t *gb = grp + (col / 256) * 840 + 72 + ((col % 256) / 32) * 96;
+    const uint8_t b = gb[32 * (c / 2) + p];
+    const int low = c % 2 ? b >> 4 : b & 15, hi = (gb[64 + p] >> (2 * c)) & 3;
+    return (low | hi << 4) - 32;
+}
+
+static double ref_dot56(int six, const uint8_t *grp, int lane, int blocks, const int8_t *aq, const float *as, double *mag) {
+    double s = 0;
+    *mag = 0;
+    for (int k = 0; k < blocks; k++) {
+        const uint8_t *sc = six ? grp + (k / 8) * 840 : grp + k * 88;
+        const float d = from_f16(sc[2 * lane] | sc[2 * lane + 1] << 8);
+        long isum = 0;
+        for (int h = 0; h < 2; h++) {
+            long hsum = 0;
+            for (int i = 16 * h; i < 16 * h + 16; i++) hsum += (long)q56_value(six, grp, lane, 32 * k + i) * aq[k * 32 + i];
+            isum += six ? (int8_t)sc[8 + 8 * (k % 8) + 4 * h + lane] * hsum : hsum;
+        }
+        s += (double)d * as[k] * isum;
+        *mag += fabs((double)d * as[k] * isum);
+    }
+    return s;
+}
+
+static void test_gemm56(const char *path, gemm_fn f, int six, int rows, int cols, int batch) {
+    const int blocks = cols / 32, groups = (rows + 3) / 4, gbytes = six ? cols / 256 * 840 : blocks * 88;
+    uint8_t *w = calloc((size_t)groups * gbytes, 1);
+    for (int g = 0; g < groups; g++) {
+        uint8_t *grp = w + (size_t)g * gbytes;
+        for (int i = 0; i < gbytes; i++) grp[i] = next() & 0xFF;
+        for (int sbk = 0; sbk < (six ? cols / 256 : blocks); sbk++) {
+            uint8_t *gb = grp + sbk * (six ? 840 : 88);
+            for (int lane = 0; lane < 4; lane++) {
+                const uint16_t d = 4 * g + lane < rows ? to_f16(frand(0.0005f, 0.02f)) : 0;
+                gb[2 * lane] = d & 0xFF; gb[2 * lane + 1] = d >> 8;
+            }
+        }
+    }
+    int8_t *aq = malloc((size_t)batch * cols);
+    float *as = malloc(sizeof(float) * batch * blocks);
+    int32_t *hs = malloc(sizeof(int32_t) * 2 * batch * blocks);
+    for (int b = 0; b < batch; b++)
+        for (int k = 0; k < blocks; k++) {
+            int h0 = 0, h1 = 0;
+            for (int i = 0; i < 32; i++) {
+                const int8_t v = (int8_t)((int)(next() % 255) - 127);
+                aq[b * cols + k * 32 + i] = v;
+                if (i < 16) h0 += v; else h1 += v;
+            }
+            as[b * blocks + k] = frand(0.01f, 0.1f);
+            hs[2 * (b * blocks + k)] = h0; hs[2 * (b * blocks + k) + 1] = h1;
+        }
+    tern_acts a = {.q = aq, .scale = as, .ssum = NULL, .bias = NULL, .hsum = hs, .q_stride = cols, .s_stride = blocks};
+    float *out = malloc(sizeof(float) * (batch * rows + 1));
+    for (int i = 0; i <= batch * rows; i++) out[i] = NAN;
+    out[batch * rows] = 12345;
+    const int mid = groups / 2;
+    f(w, gbytes, 0, mid, rows, blocks, &a, batch, out, rows);
+    f(w, gbytes, mid, groups, rows, blocks, &a, batch, out, rows);
+    int ok = out[batch * rows] == 12345;
+    for (int b = 0; b < batch && ok; b++)
+        for (int r = 0; r < rows; r++) {
+            double mag;
+            const double ref = ref_dot56(six, w + (size_t)(r / 4) * gbytes, r % 4, blocks, aq + b * cols, as + b * blocks, &mag);
+            if (!(fabs(out[b * rows + r] - ref) <= 8 * 0x1p-24 * mag + 1e-30)) {
+                fprintf(stderr, "  %s %s %dx%d batch %d: out[%d][%d] = %.9g, reference %.9g\n", path, six ? "q6" : "q5", rows, cols,
+                        batch, b, r, out[b * rows + r], ref);
+                ok = 0;
+                break;
+            }
+        }
+    char what[96];
+    snprintf(what, sizeof what, "%s gemm %s %dx%d batch %d", path, six ? "q6" : "q5", rows, cols, batch);
+    check(ok, what);
+    free(w); free(aq); free(as); free(hs); free(out);
+}
+
+static void test_paths56(const char *path, gemm_fn fq5, gemm_fn fq6) {
+    const int shapes[][2] = {{1, 256}, {2, 512}, {3, 768}, {5, 2048}, {66, 256}, {13, 4864}};
+    const int batches[] = {1, 2, 3, 4, 5, 17};
+    for (unsigned s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (unsigned b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+            test_gemm56(path, fq5, 0, shapes[s][0], shapes[s][1] == 256 ? 96 : shapes[s][1], batches[b]);
+            test_gemm56(path, fq6, 1, shapes[s][0], shapes[s][1], batches[b]);
+        }
 }
 
 static void test_paths(const char *path, gemm_fn fq8, gemm_fn fq4) {
@@ -315,6 +419,8 @@ int main(void) {
     if (expect) check(dot == atoi(expect), "dot product detected as expected (the sdot path is chosen only where it runs)");
     test_paths("neon-v8", tern_gemm_q8_neon_v8, tern_gemm_q4_neon_v8);
     if (dot) test_paths("neon", tern_gemm_q8_neon, tern_gemm_q4_neon);
+    test_paths56("neon-v8", tern_gemm_q5_neon_v8, tern_gemm_q6_neon_v8);
+    if (dot) test_paths56("neon", tern_gemm_q5_neon, tern_gemm_q6_neon);
     test_attention();
     test_elementwise();
     printf("%d passed, %d failed\n", passed, failed);

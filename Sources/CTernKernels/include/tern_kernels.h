@@ -5,7 +5,10 @@
  * Weight layouts (docs/format.md): rows interleaved in groups of four. Per group and block of
  * 32 columns, q8: [d0..d3: f16][chunk c = 0..3: rows 0..3 x 8 int8] (136 bytes);
  * q4: [d0..d3: f16][m0..m3: f16][two 32-byte halves h: byte 8r + j = row r's column 16h + j
- * (low nibble) and 16h + 8 + j (high nibble)] (80 bytes). */
+ * (low nibble) and 16h + 8 + j (high nibble)] (80 bytes); q5 (ggml Q5_0's bits): [d0..d3][qh: 16
+ * bytes][the q4 nibble halves] (88 bytes), x = d * (q - 16); q6 (ggml Q6_K's bits): per
+ * super-block of 256 columns [d0..d3][64 int8 scales][8 blocks x (nibble halves, 32 bytes of
+ * high-bit pairs)] (840 bytes), x = d * sc * (q - 32). Bit positions: docs/format.md. */
 #ifndef TERN_KERNELS_H
 #define TERN_KERNELS_H
 
@@ -20,13 +23,15 @@ extern "C" {
  * scale * sum(q) per group (the q4 min term) and two int32 biases per group (at bias + 2g):
  * -128 times the sum of the activations each of a row's two int32 lanes multiplies (bytes
  * 0-3 and 4-7 of every 8-column chunk). They turn a u8 x s8 product of (w + 128) into w x a
- * exactly, lane by lane. Vector b starts at q + b * q_stride and its
- * group values at scale/ssum/bias + b * s_stride. */
+ * exactly, lane by lane. hsum: sum(q) of each 16-column half (two per group, at hsum + 2g), the
+ * offset terms of q5 and q6 weights. Vector b starts at q + b * q_stride and its
+ * group values at scale/ssum + b * s_stride (bias/hsum + 2 * b * s_stride). */
 typedef struct tern_acts {
     const int8_t *q;
     const float *scale;
     const float *ssum;
     const int32_t *bias;
+    const int32_t *hsum;
     ptrdiff_t q_stride;
     ptrdiff_t s_stride;
 } tern_acts;
@@ -47,9 +52,17 @@ void tern_gemm_q8_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q6_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q8_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q6_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
@@ -58,7 +71,7 @@ void tern_attend_q8_avx2(const float *q, const uint8_t *k, const uint8_t *v, ptr
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_avx2(float *g, const float *u, ptrdiff_t n);
-void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias);
+void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hsum);
 #endif
 
 #if defined(__aarch64__)
@@ -66,16 +79,24 @@ void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q6_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 /* ARMv8.0 (no dot product): Pi 3, Pi Zero 2 W, Pi 4. */
 void tern_gemm_q8_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q6_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 /* ARMv8.0 too, used by both aarch64 paths. */
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_gelu_mul_neon(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_neon(float *g, const float *u, ptrdiff_t n);
-void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias);
+void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hsum);
 void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
@@ -92,7 +113,7 @@ void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, 
  * GELU-gated product: g[i] = gelu_tanh(g[i]) * u[i], tanh by a rational approximation.
  * SiLU-gated product: g[i] = g[i] / (1 + exp(-g[i])) * u[i], exp by range reduction and a polynomial.
  * Activation quantization of one vector (cols a multiple of 32): per group of 32,
- * scale = max|x| / 127, q = round_half_even(x / scale), ssum = scale * sum(q). */
+ * scale = max|x| / 127, q = round_half_even(x / scale), ssum = scale * sum(q), bias and hsum as above. */
 
 /* A pause for spin-wait loops. */
 void tern_cpu_relax(void);
