@@ -76,6 +76,11 @@ TN void tern_gemm_q6_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
     GEMM_BODY(ARM_NAME(q6_group))
 }
 
+TN void tern_gemm_q4k_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+                           ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
+    GEMM_BODY(ARM_NAME(q4k_group))
+}
+
 /* One online-softmax step for score s: rescales out and the running sum when the maximum grows,
  * and returns the weight exp(s - max) of this position's value. ARMv8.0 from here on. */
 static inline float online_step(float s, float *m, float *l, float *out, ptrdiff_t dim) {
@@ -211,9 +216,9 @@ static inline float32x4_t silu_mul4(float32x4_t x, float32x4_t u) {
 TERN_GATED_MUL_NEON(tern_silu_mul_neon, silu_mul4)
 
 /* Activations to int8 per group of 32 (scale = max|x| / 127, round half to even: FCVTNS), with
- * the group's scaled sum, the two -128 x sum biases and the two half sums, byte for byte as
+ * the group's scaled sum, the two -128 x sum biases and the half-sum offsets, byte for byte as
  * Activations.swift. */
-void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hsum) {
+void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff) {
     for (ptrdiff_t g = 0; g < cols / 32; g++) {
         const float *p = x + g * 32;
         float32x4_t v[8], m = vdupq_n_f32(0);
@@ -239,8 +244,11 @@ void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale,
         ssum[g] = d * (float)s;
         bias[2 * g] = -128 * e;
         bias[2 * g + 1] = -128 * (s - e);
-        hsum[2 * g] = vaddvq_s32(first);
-        hsum[2 * g + 1] = s - hsum[2 * g];
+        const int32_t f = vaddvq_s32(first);
+        hoff[4 * g] = -32 * f;
+        hoff[4 * g + 1] = 0;
+        hoff[4 * g + 2] = -32 * (s - f);
+        hoff[4 * g + 3] = 0;
     }
 }
 #endif

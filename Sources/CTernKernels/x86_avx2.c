@@ -171,7 +171,7 @@ TK static inline __m256 silu_mul8(__m256 x, __m256 u) {
 
 TERN_GATED_MUL_AVX2(tern_silu_mul_avx2, silu_mul8)
 
-TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hsum) {
+TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);
     for (ptrdiff_t g = 0; g < cols / 32; g++) {
         const float *p = x + g * 32;
@@ -206,8 +206,10 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
         for (int i = 0; i < 16; i++) first += q[g * 32 + i];
         bias[2 * g] = -128 * even;
         bias[2 * g + 1] = -128 * (sum - even);
-        hsum[2 * g] = first;
-        hsum[2 * g + 1] = sum - first;
+        hoff[4 * g] = -32 * first;
+        hoff[4 * g + 1] = 0;
+        hoff[4 * g + 2] = -32 * (sum - first);
+        hoff[4 * g + 3] = 0;
     }
 }
 #endif

@@ -19,8 +19,13 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// x = d * sc * (q - 32). Rows interleaved in groups of four: per group and super-block, 4 d,
     /// 64 scales, then 8 blocks of nibble halves and 32 bytes of top-bit pairs (840 bytes).
     case q6 = 5
+    /// ggml Q4_K's bits: 4-bit q in super-blocks of 256 with f16 d and dmin and 6-bit scales and
+    /// mins per 32, x = d * sc * q - dmin * m. Rows interleaved in groups of four: per group and
+    /// super-block, 4 d, 4 dmin, the 4 rows' packed scales as three 16-byte planes, then 8
+    /// blocks of q4 nibble halves (576 bytes).
+    case q4k = 6
 
-    public var description: String { ["f32", "f16", "q8", "q4", "q5", "q6"][Int(rawValue)] }
+    public var description: String { ["f32", "f16", "q8", "q4", "q5", "q6", "q4k"][Int(rawValue)] }
 
     /// A quantized (group-interleaved) type.
     public var isQuantized: Bool { groupRows == 4 }
@@ -35,7 +40,7 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .f32, .f16: 1
         case .q8, .q4, .q5: 32
-        case .q6: 256
+        case .q6, .q4k: 256
         }
     }
     /// Bytes per block.
@@ -47,6 +52,7 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .q4: 20
         case .q5: 22
         case .q6: 210
+        case .q4k: 144
         }
     }
 

@@ -31,15 +31,17 @@ public enum GGMLConvert {
         case .q8_0: .q8
         case .q5_0: .q5
         case .q6_K: .q6
-        case .q4_0, .q4_1, .q4_K: .q4
+        case .q4_K: .q4k
+        case .q4_0, .q4_1: .q4
         case .f32, .f16, .bf16: nil
         }
     }
 
-    /// Whether converting `type` to `target` keeps every value: its exact mapping, or Q5_0
-    /// widened to q8 (q - 16 fits int8 under the same scale).
+    /// Whether converting `type` to `target` keeps every value: its exact mapping, Q5_0
+    /// widened to q8 (q - 16 fits int8 under the same scale), or Q4_K folded into q4 (exact up to
+    /// the f16 rounding of d * sc and dmin * m, as it always was).
     public static func isLossless(_ type: GGMLType, to target: DType) -> Bool {
-        exactTarget(type) == target || (type == .q5_0 && target == .q8)
+        exactTarget(type) == target || (type == .q5_0 && target == .q8) || (type == .q4_K && target == .q4)
     }
 
     /// Converts `src` (a GGUF tensor's bytes, `rows` x `cols`) to `target` in the `.tern` layout.
@@ -50,9 +52,11 @@ public enum GGMLConvert {
         let count = rows * cols
         if type == .q5_0 && target == .q5 { return GGMLQ5_0.toQ5(src.baseAddress!, rows: rows, cols: cols) }
         if type == .q6_K && target == .q6 { return GGMLQ6_K.toQ6(src.baseAddress!, rows: rows, cols: cols) }
-        if target == .q5 || target == .q6 {
+        if type == .q4_K && target == .q4k { return GGMLQ4_K.toQ4K(src.baseAddress!, rows: rows, cols: cols) }
+        if target == .q5 || target == .q6 || target == .q4k {
             let f = dequantize(type, src, count: count)
-            return f.withUnsafeBufferPointer { QMatrix.quantize(target == .q5 ? .q5 : .q6, $0.baseAddress!, rows: rows, cols: cols) }
+            let kind: QuantKind = target == .q5 ? .q5 : target == .q6 ? .q6 : .q4k
+            return f.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
         }
         let bytes = target == .f32 ? count * 4 : target == .f16 ? count * 2 : count / 32 * target.blockBytes
         let flat = [UInt8](unsafeUninitializedCapacity: bytes) { out, n in
@@ -77,14 +81,14 @@ public enum GGMLConvert {
                 case .f16: for i in 0..<count { d.storeBytes(of: floatToHalf(x[i]).littleEndian, toByteOffset: i * 2, as: UInt16.self) }
                 case .q8: Q8.quantize(x, count: count, into: d)
                 case .q4: Q4.quantize(x, count: count, into: d)
-                case .q5, .q6: fatalError("unreachable: written above")
+                case .q5, .q6, .q4k: fatalError("unreachable: written above")
                 }
             }
         }
         switch target {
         case .q8: return Repack.interleave(.q8, flat, rows: rows, cols: cols)
         case .q4: return Repack.interleave(.q4, flat, rows: rows, cols: cols)
-        case .f32, .f16, .q5, .q6: return flat
+        case .f32, .f16, .q5, .q6, .q4k: return flat
         }
     }
 }

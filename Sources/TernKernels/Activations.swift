@@ -16,7 +16,7 @@ public final class QuantizedActivations: @unchecked Sendable {
     let scale: UnsafeMutablePointer<Float>
     let sums: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Int32>
-    let hsum: UnsafeMutablePointer<Int32>
+    let hoff: UnsafeMutablePointer<Int32>
 
     public init(cols: Int, capacity: Int) {
         precondition(cols % 32 == 0 && capacity > 0)
@@ -26,15 +26,15 @@ public final class QuantizedActivations: @unchecked Sendable {
         scale = .allocate(capacity: cols / 32 * capacity)
         sums = .allocate(capacity: cols / 32 * capacity)
         bias = .allocate(capacity: 2 * cols / 32 * capacity)
-        hsum = .allocate(capacity: 2 * cols / 32 * capacity)
+        hoff = .allocate(capacity: 4 * cols / 32 * capacity)
     }
 
-    deinit { q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate(); hsum.deallocate() }
+    deinit { q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate(); hoff.deallocate() }
 
     /// The C kernels' view of these activations.
     var cAct: tern_acts {
         tern_acts(q: UnsafePointer(q), scale: UnsafePointer(scale), ssum: UnsafePointer(sums), bias: UnsafePointer(bias),
-                  hsum: UnsafePointer(hsum), q_stride: cols, s_stride: cols / 32)
+                  hoff: UnsafePointer(hoff), q_stride: cols, s_stride: cols / 32)
     }
 
     @inline(__always) public func vector(_ b: Int) -> QuantizedVector {
@@ -43,7 +43,7 @@ public final class QuantizedActivations: @unchecked Sendable {
 
     /// Quantizes `batch` vectors read from `x` (row stride `stride` floats): per group of 32,
     /// scale = max|x| / 127, q = round-half-even(x / scale), and the sums the kernels need
-    /// (scale * sum(q); the bias lanes; sum(q) per 16 columns). Every ISA gives the same bytes.
+    /// (scale * sum(q); the bias lanes; the offset lanes of 16-column halves). Every ISA gives the same bytes.
     public func quantize(_ x: UnsafePointer<Float>, batch: Int, stride: Int, isa: KernelISA = .active) {
         precondition(batch <= capacity)
         for b in 0..<batch { quantizeOne(x + b * stride, into: b, isa: isa) }
@@ -54,12 +54,12 @@ public final class QuantizedActivations: @unchecked Sendable {
         let v = vector(b)
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {
-            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hsum + 2 * b * cols / 32)
+            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hoff + 4 * b * cols / 32)
             return
         }
         #elseif arch(arm64)
         if isa.isARM {
-            tern_quantize_neon(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hsum + 2 * b * cols / 32)
+            tern_quantize_neon(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hoff + 4 * b * cols / 32)
             return
         }
         #endif
@@ -75,8 +75,8 @@ public final class QuantizedActivations: @unchecked Sendable {
                 s += Int32(qi)
                 if i == 15 { first = s }
             }
-            hsum[2 * (b * cols / 32 + g)] = first
-            hsum[2 * (b * cols / 32 + g) + 1] = s - first
+            let o = hoff + 4 * (b * cols / 32 + g)
+            (o[0], o[1], o[2], o[3]) = (-32 * first, 0, -32 * (s - first), 0)
             v.scale[g] = d
             v.scaledSum[g] = d * Float(s)
             var even: Int32 = 0

@@ -12,19 +12,15 @@ public enum KernelBenchmark {
     }
 
     public static func run(isas: [KernelISA] = KernelISA.supported, batches: [Int] = [1, 4, 16, 64],
-                           rows: Int = 512, cols: Int = 640, seconds: Double = 0.2) -> [Row] {
+                           rows: Int = 512, cols: Int = 768, seconds: Double = 0.2) -> [Row] {
         var rng = SystemRandomNumberGenerator()
         var out: [Row] = []
         let par = Parallel(threads: 1)
-        for kind in [QuantKind.q8, .q4] {
-            let wbytes = rows * cols / 32 * kind.blockBytes
-            let w = UnsafeMutableRawPointer.allocate(byteCount: wbytes, alignment: 64)
-            defer { w.deallocate() }
+        for kind in QuantKind.allCases {
             let f = (0..<rows * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
-            f.withUnsafeBufferPointer { x in
-                if kind == .q8 { Q8.quantize(x.baseAddress!, count: rows * cols, into: w) } else { Q4.quantize(x.baseAddress!, count: rows * cols, into: w) }
-            }
-            let m = QMatrix(kind: kind, rows: rows, cols: cols, base: w)
+            let w = f.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
+            w.withUnsafeBytes { wb in
+            let m = QMatrix(kind: kind, rows: rows, cols: cols, base: wb.baseAddress!)
             for batch in batches {
                 let acts = QuantizedActivations(cols: cols, capacity: batch)
                 let xs = (0..<batch * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
@@ -42,6 +38,7 @@ public enum KernelBenchmark {
                     }
                     out.append(Row(isa: isa, kind: kind, batch: batch, gmacs: Double(iters * rows * cols * batch) / dt / 1e9))
                 }
+            }
             }
         }
         return out

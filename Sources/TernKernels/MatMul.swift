@@ -64,6 +64,7 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
                     case .q4: dst[lane] = Q4.dot(grp, lane: lane, v, blocks: w.blocks)
                     case .q5: dst[lane] = Q5.dot(grp, lane: lane, v, blocks: w.blocks)
                     case .q6: dst[lane] = Q6.dot(grp, lane: lane, v, blocks: w.blocks)
+                    case .q4k: dst[lane] = Q4K.dot(grp, lane: lane, v, blocks: w.blocks)
                     }
                 }
             }

@@ -3,13 +3,13 @@
 /// All store rows interleaved in groups of four (docs/format.md): for each group and each block
 /// of columns, the four rows' scales then their values, arranged so that one 32-byte load holds
 /// 8 consecutive columns of all four rows. One int8 dot instruction then serves four rows and
-/// the float scaling is shared by them. q5 and q6 keep the 5- and 6-bit values of ggml's Q5_0
-/// and Q6_K, so a model reads no more bytes per token than its GGUF.
+/// the float scaling is shared by them. q5, q6 and q4k keep the bits of ggml's Q5_0, Q6_K and
+/// Q4_K, so a model reads no more bytes per token than its GGUF.
 public enum QuantKind: Sendable, CaseIterable {
-    case q8, q4, q5, q6
+    case q8, q4, q5, q6, q4k
 
-    /// Columns per block of the layout: 32, or 256 for q6's super-blocks.
-    public var blockColumns: Int { self == .q6 ? 256 : 32 }
+    /// Columns per block of the layout: 32, or 256 for the super-blocks of q6 and q4k.
+    public var blockColumns: Int { self == .q6 || self == .q4k ? 256 : 32 }
     /// Bytes per block (``blockColumns``) of one row, averaged over the group.
     public var blockBytes: Int {
         switch self {
@@ -17,6 +17,7 @@ public enum QuantKind: Sendable, CaseIterable {
         case .q4: Q4.blockBytes
         case .q5: Q5.blockBytes
         case .q6: Q6.blockBytes
+        case .q4k: Q4K.blockBytes
         }
     }
     /// Bytes per block (``blockColumns``) of a four-row group.
@@ -53,6 +54,7 @@ public struct QMatrix: @unchecked Sendable {
         case .q4: Q4.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         case .q5: Q5.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         case .q6: Q6.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
+        case .q4k: Q4K.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         }
     }
 
@@ -60,12 +62,13 @@ public struct QMatrix: @unchecked Sendable {
     public static func quantize(_ kind: QuantKind, _ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [UInt8] {
         if kind == .q5 { return Q5.quantize(x, rows: rows, cols: cols) }
         if kind == .q6 { return Q6.quantize(x, rows: rows, cols: cols) }
+        if kind == .q4k { return Q4K.quantize(x, rows: rows, cols: cols) }
         let rowMajor = [UInt8](unsafeUninitializedCapacity: rows * cols / 32 * kind.blockBytes) { b, n in
             n = rows * cols / 32 * kind.blockBytes
             switch kind {
             case .q8: Q8.quantize(x, count: rows * cols, into: b.baseAddress!)
             case .q4: Q4.quantize(x, count: rows * cols, into: b.baseAddress!)
-            case .q5, .q6: fatalError("unreachable")
+            case .q5, .q6, .q4k: fatalError("unreachable")
             }
         }
         return Repack.interleave(kind, rowMajor, rows: rows, cols: cols)
@@ -91,6 +94,9 @@ extension QMatrix {
         case .q6:
             for s in 0..<blocks / 8 { Q6.copyLane(src + s * gbb, sl, dst + s * gbb, dl) }
             return
+        case .q4k:
+            for s in 0..<blocks / 8 { Q4K.copyLane(src + s * gbb, sl, dst + s * gbb, dl) }
+            return
         case .q8, .q4: break
         }
         for k in 0..<blocks {
@@ -104,7 +110,7 @@ extension QMatrix {
             case .q4:
                 (d + 8 + 2 * dl).copyMemory(from: s + 8 + 2 * sl, byteCount: 2)
                 for h in 0..<2 { (d + 16 + h * 32 + dl * 8).copyMemory(from: s + 16 + h * 32 + sl * 8, byteCount: 8) }
-            case .q5, .q6: break
+            case .q5, .q6, .q4k: break
             }
         }
     }
@@ -133,7 +139,7 @@ public final class OwnedQMatrix: @unchecked Sendable {
 public enum Repack {
     /// Row-major blocks -> interleaved groups (the last group zero-padded).
     public static func interleave(_ kind: QuantKind, _ src: [UInt8], rows: Int, cols: Int) -> [UInt8] {
-        precondition(kind == .q8 || kind == .q4, "q5 and q6 are written interleaved by their converters")
+        precondition(kind == .q8 || kind == .q4, "q5, q6 and q4k are written interleaved by their converters")
         let blocks = cols / 32, bb = kind.blockBytes
         let groups = (rows + 3) / 4
         var out = [UInt8](repeating: 0, count: groups * blocks * 4 * bb)
@@ -162,7 +168,7 @@ public enum Repack {
                                     gb.storeBytes(of: byte, toByteOffset: 16 + h * 32 + lane * 8 + j, as: UInt8.self)
                                 }
                             }
-                        case .q5, .q6: break
+                        case .q5, .q6, .q4k: break
                         }
                     }
                 }

@@ -23,6 +23,7 @@ enum QuantSIMD {
     static func group(_ kind: QuantKind, _ grp: UnsafeRawPointer, blocks: Int, _ a: QuantizedVector,
                       valid: Int, out: UnsafeMutablePointer<Float>, stride: Int) {
         if kind == .q5 || kind == .q6 { return group56(kind, grp, blocks: blocks, a, valid: valid, out: out, stride: stride) }
+        if kind == .q4k { return group4k(grp, blocks: blocks, a, valid: valid, out: out, stride: stride) }
         var acc = SIMD4<Float>(repeating: 0)
         for k in 0..<blocks {
             let gb = grp + k * kind.groupBlockBytes
@@ -86,6 +87,30 @@ enum QuantSIMD {
             }
             let d = SIMD4<Float>(halfToFloat(loadU16(sb, 0)), halfToFloat(loadU16(sb, 2)), halfToFloat(loadU16(sb, 4)), halfToFloat(loadU16(sb, 6)))
             acc += d * a.scale[k] * SIMD4<Float>(s)
+        }
+        for r in 0..<valid { out[r * stride] = acc[r] }
+    }
+
+    /// q4k: the q4 nibble dots per block, with each row's d * sc and dmin * m unpacked from the
+    /// super-block's scale planes (``Q4K/factors(_:lane:_:)``).
+    static func group4k(_ grp: UnsafeRawPointer, blocks: Int, _ a: QuantizedVector,
+                        valid: Int, out: UnsafeMutablePointer<Float>, stride: Int) {
+        var acc = SIMD4<Float>(repeating: 0)
+        for k in 0..<blocks {
+            let sb = grp + (k / 8) * 576, nib = sb + 64 + (k % 8) * 64
+            let aq = UnsafeRawPointer(a.q + k * 32)
+            var s = SIMD4<Int32>(repeating: 0), d = SIMD4<Float>(repeating: 0), m = d
+            for lane in 0..<4 {
+                var v = SIMD8<Int32>(repeating: 0)
+                for h in 0..<2 {
+                    let p = nib + h * 32 + lane * 8
+                    v &+= load8u(p, shift: 0) &* load8(aq + h * 16)
+                    v &+= load8u(p, shift: 4) &* load8(aq + h * 16 + 8)
+                }
+                s[lane] = v.wrappedSum()
+                (d[lane], m[lane]) = Q4K.factors(sb, lane: lane, k % 8)
+            }
+            acc += d * a.scale[k] * SIMD4<Float>(s) - m * a.scaledSum[k]
         }
         for r in 0..<valid { out[r * stride] = acc[r] }
     }

@@ -54,6 +54,7 @@ public final class WeightStore: @unchecked Sendable {
         case .q4: return .q4
         case .q5: return .q5
         case .q6: return .q6
+        case .q4k: return .q4k
         case .f32, .f16:
             throw FormatError(file: path, field: "tensor \(t.name): dtype", "is \(t.dtype), expected a quantized type; re-convert with tern-quantize")
         }

@@ -36,15 +36,15 @@ enum BenchCommand {
                                              ["--speculate"], ["--draft-max"], ["-f", "--file"]],
                               flagNames: [["--json"], ["--no-roofline"], ["--kernels"], ["--batch-sweep"]], usage: usage)
         if a.flags.contains("--kernels") {
-            print("single thread, 512 x 640 weights in cache; GMAC/s (int8 multiply-accumulates)")
+            print("single thread, 512 x 768 weights in cache; GMAC/s (int8 multiply-accumulates)")
             print("kind  batch  " + KernelISA.supported.map { $0.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined())
             let rows = KernelBenchmark.run()
-            for kind in [QuantKind.q8, .q4] {
+            for kind in QuantKind.allCases {
                 for b in [1, 4, 16, 64] {
                     let cells = KernelISA.supported.map { isa in
                         String(format: "%-11.2f", rows.first { $0.isa == isa && $0.kind == kind && $0.batch == b }?.gmacs ?? 0)
                     }
-                    print("\(kind)    \(String(b).padding(toLength: 7, withPad: " ", startingAt: 0))" + cells.joined())
+                    print("\("\(kind)".padding(toLength: 6, withPad: " ", startingAt: 0))\(String(b).padding(toLength: 7, withPad: " ", startingAt: 0))" + cells.joined())
                 }
             }
             return

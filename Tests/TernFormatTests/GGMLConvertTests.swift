@@ -10,8 +10,8 @@ func ternDequantize(_ dtype: DType, _ data: [UInt8], rows: Int, cols: Int) -> [F
     data.withUnsafeBytes { src in
         out.withUnsafeMutableBufferPointer { o in
             switch dtype {
-            case .q8, .q4, .q5, .q6:
-                let kind: QuantKind = [.q8: .q8, .q4: .q4, .q5: .q5, .q6: .q6][dtype]!
+            case .q8, .q4, .q5, .q6, .q4k:
+                let kind: QuantKind = [.q8: .q8, .q4: .q4, .q5: .q5, .q6: .q6, .q4k: .q4k][dtype]!
                 let m = QMatrix(kind: kind, rows: rows, cols: cols, base: src.baseAddress!)
                 for r in 0..<rows { m.dequantizeRow(r, into: o.baseAddress! + r * cols) }
             case .f32: for i in 0..<rows * cols { o[i] = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self) }
@@ -57,13 +57,15 @@ final class GGMLConvertTests: XCTestCase {
     func testQ5_0ToQ5IsBitExact() { exact(.q5_0, scaleAt: [0]) }
     func testQ5_0ToQ8IsBitExact() { exact(.q5_0, scaleAt: [0], to: .q8) }
     func testQ6_KToQ6IsBitExact() { exact(.q6_K, scaleAt: [208], cols: 512) }
+    func testQ4_KToQ4KIsBitExact() { exact(.q4_K, scaleAt: [0, 2], cols: 512) }
 
-    /// The converter's defaults keep the GGUF's bits per weight. Not yet Q4_0 (a min is added)
-    /// and Q4_K (6-bit sub-block scales become f16 scale and min): 4.5 -> 5 bits per weight.
+    /// The converter's defaults keep the GGUF's bits per weight. Not Q4_0 (absent from the
+    /// models here): its q4 adds a min, 4.5 -> 5 bits per weight.
     func testExactTargetsKeepTheGGUFBits() {
         XCTAssertEqual(GGMLConvert.exactTarget(.q5_0), .q5)
         XCTAssertEqual(GGMLConvert.exactTarget(.q6_K), .q6)
-        for t in [GGMLType.q8_0, .q5_0, .q6_K, .q4_1] {
+        XCTAssertEqual(GGMLConvert.exactTarget(.q4_K), .q4k)
+        for t in [GGMLType.q8_0, .q5_0, .q6_K, .q4_1, .q4_K] {
             let dt = GGMLConvert.exactTarget(t)!
             XCTAssertEqual(Double(dt.blockBytes) / Double(dt.blockElements), Double(t.blockBytes) / Double(t.blockElements), "\(t) -> \(dt)")
         }
@@ -89,7 +91,7 @@ final class GGMLConvertTests: XCTestCase {
         let src = validBlocks(&rng, count: rows, bytes: 144, scaleAt: [0, 2])
         let n = rows * cols
         let ref = src.withUnsafeBytes { GGMLConvert.dequantize(.q4_K, $0, count: n) }
-        let conv = src.withUnsafeBytes { GGMLConvert.convert(.q4_K, $0, rows: rows, cols: cols, to: .q4) }
+        let conv = src.withUnsafeBytes { GGMLConvert.convert(.q4_K, $0, rows: rows, cols: cols, to: .q4) }  // --type q4
         let got = ternDequantize(.q4, conv, rows: rows, cols: cols)
         let ratio = worstRatio(got, ref) { i in
             // Bound from the folded block's own (exact) scale and min magnitudes.

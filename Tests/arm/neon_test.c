@@ -83,7 +83,7 @@ static void test_gemm(const char *path, gemm_fn fq8, gemm_fn fq4, int q4, int ro
             ass[b * blocks + k] = as[b * blocks + k] * sum;
             bias[2 * (b * blocks + k)] = bias[2 * (b * blocks + k) + 1] = 0;
         }
-    tern_acts a = {.q = aq, .scale = as, .ssum = ass, .bias = bias, .hsum = NULL, .q_stride = cols, .s_stride = blocks};
+    tern_acts a = {.q = aq, .scale = as, .ssum = ass, .bias = bias, .hoff = NULL, .q_stride = cols, .s_stride = blocks};
     float *out = malloc(sizeof(float) * (batch * rows + 1));
     for (int i = 0; i <= batch * rows; i++) out[i] = NAN;
     out[batch * rows] = 12345;
@@ -206,7 +206,7 @@ static void test_extremes(const char *path, gemm_fn fq8, gemm_fn fq4) {
         for (int sign = -1; sign <= 1; sign += 2) {
             for (int i = 0; i < cols; i++) aq[i] = (int8_t)(127 * sign);
             ass[0] = ass[1] = 32.0f * 127 * sign;
-            tern_acts a = {.q = aq, .scale = as, .ssum = ass, .bias = bias, .hsum = NULL, .q_stride = cols, .s_stride = blocks};
+            tern_acts a = {.q = aq, .scale = as, .ssum = ass, .bias = bias, .hoff = NULL, .q_stride = cols, .s_stride = blocks};
             float out[4];
             (q4 ? fq4 : fq8)(w, gbytes, 0, 1, rows, blocks, &a, 1, out, rows);
             const double want = q4 ? 64.0 * 15 * 127 * sign : 64.0 * -128 * 127 * sign;
@@ -283,7 +283,7 @@ static void test_elementwise(void) {
     x[70] = 127.5f / 127 * 2; x[71] = -x[70];
     int8_t q[cols], rq[cols];
     float sc[3], ss[3], rsc[3], rss[3];
-    int32_t bias[6], rbias[6], hs[6], rhs[6];
+    int32_t bias[6], rbias[6], hs[12], rhs[12];
     tern_quantize_neon(x, cols, q, sc, ss, bias, hs);
     for (int g2 = 0; g2 < cols / 32; g2++) {
         float amax = 0;
@@ -293,15 +293,15 @@ static void test_elementwise(void) {
         for (int i = 0; i < 32; i++) { rq[g2 * 32 + i] = (int8_t)nearbyintf(x[g2 * 32 + i] * inv); s += rq[g2 * 32 + i]; }
         for (int c = 0; c < 4; c++) for (int j = 0; j < 4; j++) even += rq[g2 * 32 + 8 * c + j];
         rsc[g2] = d; rss[g2] = d * (float)s; rbias[2 * g2] = -128 * even; rbias[2 * g2 + 1] = -128 * (s - even);
-        rhs[2 * g2] = 0;
-        for (int i = 0; i < 16; i++) rhs[2 * g2] += rq[g2 * 32 + i];
-        rhs[2 * g2 + 1] = s - rhs[2 * g2];
+        int h0 = 0;
+        for (int i = 0; i < 16; i++) h0 += rq[g2 * 32 + i];
+        rhs[4 * g2] = -32 * h0; rhs[4 * g2 + 1] = 0; rhs[4 * g2 + 2] = -32 * (s - h0); rhs[4 * g2 + 3] = 0;
     }
     check(memcmp(q, rq, sizeof q) == 0 && memcmp(sc, rsc, sizeof sc) == 0 && memcmp(ss, rss, sizeof ss) == 0 &&
           memcmp(bias, rbias, sizeof bias) == 0 && memcmp(hs, rhs, sizeof hs) == 0, "quantize bit-exact (3 groups, one all zero)");
 }
 
-/* q5 / q6 (docs/format.md), decoded here from the byte layout on its own. q5 group block (88
+/* q5 / q6 / q4k (docs/format.md), decoded here from the byte layout on its own. q5 group block (88
  * bytes): [d0..d3][qh 16][nibbles 64]; column 8c + j of row r is position p = 8r + j of chunk c,
  * its low bits the nibble (low for even c) of byte 24 + 32 (c / 2) + p, its fifth bit bit
  * c + 4 (p / 16) of qh byte p % 16; x = d (q - 16). q6 group super-block (840 bytes):
@@ -319,6 +319,31 @@ static int q56_value(int six, const uint8_t *grp, int lane, int col) {
     const uint8_t b = gb[32 * (c / 2) + p];
     const int low = c % 2 ? b >> 4 : b & 15, hi = (gb[64 + p] >> (2 * c)) & 3;
     return (low | hi << 4) - 32;
+}
+
+/* q4k group super-block (576 bytes): [d0..d3][dmin0..dmin3][3 planes: byte 4j + r of plane i =
+ * byte 4i + j of row r's packed Q4_K scales][8 blocks x 64 nibble bytes as q4]; x = d sc q - dmin m. */
+static double ref_dot4k(const uint8_t *grp, int lane, int blocks, const int8_t *aq, const float *as, const float *ass, double *mag) {
+    double s = 0;
+    *mag = 0;
+    for (int k = 0; k < blocks; k++) {
+        const uint8_t *sb = grp + (k / 8) * 576;
+        uint8_t q[12];
+        for (int i = 0; i < 12; i++) q[i] = sb[16 + 16 * (i / 4) + 4 * (i % 4) + lane];
+        const int j = k % 8;
+        const int sc = j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        const int m = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        const float d = from_f16(sb[2 * lane] | sb[2 * lane + 1] << 8), dmin = from_f16(sb[8 + 2 * lane] | sb[9 + 2 * lane] << 8);
+        long isum = 0;
+        for (int i = 0; i < 32; i++) {
+            const uint8_t b = sb[64 + 64 * j + 32 * (i / 16) + 8 * lane + i % 8];
+            isum += (long)((i % 16) >= 8 ? b >> 4 : b & 15) * aq[k * 32 + i];
+        }
+        const double t = (double)d * sc * as[k] * isum, u = (double)dmin * m * ass[k];
+        s += t - u;
+        *mag += fabs(t) + fabs(u);
+    }
+    return s;
 }
 
 static double ref_dot56(int six, const uint8_t *grp, int lane, int blocks, const int8_t *aq, const float *as, double *mag) {
@@ -339,23 +364,28 @@ static double ref_dot56(int six, const uint8_t *grp, int lane, int blocks, const
     return s;
 }
 
-static void test_gemm56(const char *path, gemm_fn f, int six, int rows, int cols, int batch) {
-    const int blocks = cols / 32, groups = (rows + 3) / 4, gbytes = six ? cols / 256 * 840 : blocks * 88;
+/* kind 0: q5, 1: q6, 2: q4k. */
+static void test_gemm56(const char *path, gemm_fn f, int kind, int rows, int cols, int batch) {
+    static const char *names[] = {"q5", "q6", "q4k"};
+    const int six = kind == 1, sbytes = kind == 0 ? 88 : kind == 1 ? 840 : 576;
+    const int blocks = cols / 32, groups = (rows + 3) / 4, gbytes = (kind == 0 ? blocks : cols / 256) * sbytes;
     uint8_t *w = calloc((size_t)groups * gbytes, 1);
     for (int g = 0; g < groups; g++) {
         uint8_t *grp = w + (size_t)g * gbytes;
         for (int i = 0; i < gbytes; i++) grp[i] = next() & 0xFF;
-        for (int sbk = 0; sbk < (six ? cols / 256 : blocks); sbk++) {
-            uint8_t *gb = grp + sbk * (six ? 840 : 88);
+        for (int sbk = 0; sbk < (kind == 0 ? blocks : cols / 256); sbk++) {
+            uint8_t *gb = grp + sbk * sbytes;
             for (int lane = 0; lane < 4; lane++) {
                 const uint16_t d = 4 * g + lane < rows ? to_f16(frand(0.0005f, 0.02f)) : 0;
+                const uint16_t dm = 4 * g + lane < rows ? to_f16(frand(0.0005f, 0.02f)) : 0;
                 gb[2 * lane] = d & 0xFF; gb[2 * lane + 1] = d >> 8;
+                if (kind == 2) { gb[8 + 2 * lane] = dm & 0xFF; gb[9 + 2 * lane] = dm >> 8; }
             }
         }
     }
     int8_t *aq = malloc((size_t)batch * cols);
-    float *as = malloc(sizeof(float) * batch * blocks);
-    int32_t *hs = malloc(sizeof(int32_t) * 2 * batch * blocks);
+    float *as = malloc(sizeof(float) * batch * blocks), *ass = malloc(sizeof(float) * batch * blocks);
+    int32_t *hs = malloc(sizeof(int32_t) * 4 * batch * blocks);
     for (int b = 0; b < batch; b++)
         for (int k = 0; k < blocks; k++) {
             int h0 = 0, h1 = 0;
@@ -365,9 +395,11 @@ static void test_gemm56(const char *path, gemm_fn f, int six, int rows, int cols
                 if (i < 16) h0 += v; else h1 += v;
             }
             as[b * blocks + k] = frand(0.01f, 0.1f);
-            hs[2 * (b * blocks + k)] = h0; hs[2 * (b * blocks + k) + 1] = h1;
+            ass[b * blocks + k] = as[b * blocks + k] * (h0 + h1);
+            int32_t *o = hs + 4 * (b * blocks + k);
+            o[0] = -32 * h0; o[1] = 0; o[2] = -32 * h1; o[3] = 0;
         }
-    tern_acts a = {.q = aq, .scale = as, .ssum = NULL, .bias = NULL, .hsum = hs, .q_stride = cols, .s_stride = blocks};
+    tern_acts a = {.q = aq, .scale = as, .ssum = ass, .bias = NULL, .hoff = hs, .q_stride = cols, .s_stride = blocks};
     float *out = malloc(sizeof(float) * (batch * rows + 1));
     for (int i = 0; i <= batch * rows; i++) out[i] = NAN;
     out[batch * rows] = 12345;
@@ -378,27 +410,30 @@ static void test_gemm56(const char *path, gemm_fn f, int six, int rows, int cols
     for (int b = 0; b < batch && ok; b++)
         for (int r = 0; r < rows; r++) {
             double mag;
-            const double ref = ref_dot56(six, w + (size_t)(r / 4) * gbytes, r % 4, blocks, aq + b * cols, as + b * blocks, &mag);
+            const uint8_t *grp = w + (size_t)(r / 4) * gbytes;
+            const double ref = kind == 2 ? ref_dot4k(grp, r % 4, blocks, aq + b * cols, as + b * blocks, ass + b * blocks, &mag)
+                                         : ref_dot56(six, grp, r % 4, blocks, aq + b * cols, as + b * blocks, &mag);
             if (!(fabs(out[b * rows + r] - ref) <= 8 * 0x1p-24 * mag + 1e-30)) {
-                fprintf(stderr, "  %s %s %dx%d batch %d: out[%d][%d] = %.9g, reference %.9g\n", path, six ? "q6" : "q5", rows, cols,
+                fprintf(stderr, "  %s %s %dx%d batch %d: out[%d][%d] = %.9g, reference %.9g\n", path, names[kind], rows, cols,
                         batch, b, r, out[b * rows + r], ref);
                 ok = 0;
                 break;
             }
         }
     char what[96];
-    snprintf(what, sizeof what, "%s gemm %s %dx%d batch %d", path, six ? "q6" : "q5", rows, cols, batch);
+    snprintf(what, sizeof what, "%s gemm %s %dx%d batch %d", path, names[kind], rows, cols, batch);
     check(ok, what);
-    free(w); free(aq); free(as); free(hs); free(out);
+    free(w); free(aq); free(as); free(ass); free(hs); free(out);
 }
 
-static void test_paths56(const char *path, gemm_fn fq5, gemm_fn fq6) {
+static void test_paths56(const char *path, gemm_fn fq5, gemm_fn fq6, gemm_fn fq4k) {
     const int shapes[][2] = {{1, 256}, {2, 512}, {3, 768}, {5, 2048}, {66, 256}, {13, 4864}};
     const int batches[] = {1, 2, 3, 4, 5, 17};
     for (unsigned s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (unsigned b = 0; b < sizeof batches / sizeof batches[0]; b++) {
             test_gemm56(path, fq5, 0, shapes[s][0], shapes[s][1] == 256 ? 96 : shapes[s][1], batches[b]);
             test_gemm56(path, fq6, 1, shapes[s][0], shapes[s][1], batches[b]);
+            test_gemm56(path, fq4k, 2, shapes[s][0], shapes[s][1], batches[b]);
         }
 }
 
@@ -419,8 +454,8 @@ int main(void) {
     if (expect) check(dot == atoi(expect), "dot product detected as expected (the sdot path is chosen only where it runs)");
     test_paths("neon-v8", tern_gemm_q8_neon_v8, tern_gemm_q4_neon_v8);
     if (dot) test_paths("neon", tern_gemm_q8_neon, tern_gemm_q4_neon);
-    test_paths56("neon-v8", tern_gemm_q5_neon_v8, tern_gemm_q6_neon_v8);
-    if (dot) test_paths56("neon", tern_gemm_q5_neon, tern_gemm_q6_neon);
+    test_paths56("neon-v8", tern_gemm_q5_neon_v8, tern_gemm_q6_neon_v8, tern_gemm_q4k_neon_v8);
+    if (dot) test_paths56("neon", tern_gemm_q5_neon, tern_gemm_q6_neon, tern_gemm_q4k_neon);
     test_attention();
     test_elementwise();
     printf("%d passed, %d failed\n", passed, failed);

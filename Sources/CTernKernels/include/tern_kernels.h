@@ -8,7 +8,9 @@
  * (low nibble) and 16h + 8 + j (high nibble)] (80 bytes); q5 (ggml Q5_0's bits): [d0..d3][qh: 16
  * bytes][the q4 nibble halves] (88 bytes), x = d * (q - 16); q6 (ggml Q6_K's bits): per
  * super-block of 256 columns [d0..d3][64 int8 scales][8 blocks x (nibble halves, 32 bytes of
- * high-bit pairs)] (840 bytes), x = d * sc * (q - 32). Bit positions: docs/format.md. */
+ * high-bit pairs)] (840 bytes), x = d * sc * (q - 32); q4k (ggml Q4_K's bits): per super-block
+ * [d0..d3][dmin0..dmin3][3 planes of 16 packed scale bytes][8 x the q4 nibble halves] (576
+ * bytes), x = d * sc * q - dmin * m. Bit positions: docs/format.md. */
 #ifndef TERN_KERNELS_H
 #define TERN_KERNELS_H
 
@@ -23,15 +25,17 @@ extern "C" {
  * scale * sum(q) per group (the q4 min term) and two int32 biases per group (at bias + 2g):
  * -128 times the sum of the activations each of a row's two int32 lanes multiplies (bytes
  * 0-3 and 4-7 of every 8-column chunk). They turn a u8 x s8 product of (w + 128) into w x a
- * exactly, lane by lane. hsum: sum(q) of each 16-column half (two per group, at hsum + 2g), the
- * offset terms of q5 and q6 weights. Vector b starts at q + b * q_stride and its
- * group values at scale/ssum + b * s_stride (bias/hsum + 2 * b * s_stride). */
+ * exactly, lane by lane. hoff: per group four int32 at hoff + 4g, {-32 h0, 0, -32 h1, 0} with h0, h1
+ * the sums of q over columns 0-15 and 16-31: one 64-bit broadcast starts an accumulator at the
+ * offset term of q6 weights (q - 32) in each row's first lane (q5 uses their mean, -16 sum).
+ * Vector b starts at q + b * q_stride and its group values at scale/ssum + b * s_stride
+ * (bias + 2 * b * s_stride, hoff + 4 * b * s_stride). */
 typedef struct tern_acts {
     const int8_t *q;
     const float *scale;
     const float *ssum;
     const int32_t *bias;
-    const int32_t *hsum;
+    const int32_t *hoff;
     ptrdiff_t q_stride;
     ptrdiff_t s_stride;
 } tern_acts;
@@ -56,6 +60,8 @@ void tern_gemm_q5_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q6_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q4k_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q8_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
@@ -64,6 +70,8 @@ void tern_gemm_q5_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t 
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q6_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q4k_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                           ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
@@ -71,7 +79,7 @@ void tern_attend_q8_avx2(const float *q, const uint8_t *k, const uint8_t *v, ptr
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_avx2(float *g, const float *u, ptrdiff_t n);
-void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hsum);
+void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff);
 #endif
 
 #if defined(__aarch64__)
@@ -83,6 +91,8 @@ void tern_gemm_q5_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q6_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q4k_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 /* ARMv8.0 (no dot product): Pi 3, Pi Zero 2 W, Pi 4. */
 void tern_gemm_q8_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
@@ -92,11 +102,13 @@ void tern_gemm_q5_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q6_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q4k_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 /* ARMv8.0 too, used by both aarch64 paths. */
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_gelu_mul_neon(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_neon(float *g, const float *u, ptrdiff_t n);
-void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hsum);
+void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff);
 void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
@@ -113,7 +125,7 @@ void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, 
  * GELU-gated product: g[i] = gelu_tanh(g[i]) * u[i], tanh by a rational approximation.
  * SiLU-gated product: g[i] = g[i] / (1 + exp(-g[i])) * u[i], exp by range reduction and a polynomial.
  * Activation quantization of one vector (cols a multiple of 32): per group of 32,
- * scale = max|x| / 127, q = round_half_even(x / scale), ssum = scale * sum(q), bias and hsum as above. */
+ * scale = max|x| / 127, q = round_half_even(x / scale), ssum = scale * sum(q), bias and hoff as above. */
 
 /* A pause for spin-wait loops. */
 void tern_cpu_relax(void);
