@@ -130,7 +130,7 @@ public final class TernFile: @unchecked Sendable {
         let f = "tensor \(name)"
         let dt = try r.u8(f + ": dtype")
         guard let dtype = DType(rawValue: dt) else {
-            throw FormatError(file: path, field: f + ": dtype", "unknown dtype \(dt) (known: f32, f16, q8, q4)")
+            throw FormatError(file: path, field: f + ": dtype", "unknown dtype \(dt) (known: \(DType.allCases.map(\.description).joined(separator: ", ")))")
         }
         let cd = try r.u8(f + ": codec")
         guard let codec = Codec(rawValue: cd) else {

@@ -61,6 +61,13 @@ struct Arguments {
 }
 
 /// JSON string literal with escapes.
+/// Prints `value` as one line of JSON (keys sorted, slashes unescaped).
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 func jsonString(_ s: String) -> String {
     var o = "\""
     for u in s.unicodeScalars {

@@ -81,15 +81,10 @@ enum BenchCommand {
         let roof = bw > 0 ? bw / Double(bpt) : 0
         let isa = KernelISA.active.rawValue
         if a.flags.contains("--json") {
-            func f(_ x: Double, _ d: Int = 2) -> String { String(format: "%.\(d)f", x) }
-            let fields: [(String, String)] = [
-                ("model", jsonString(path)), ("isa", jsonString(isa)), ("threads", "\(threads)"), ("n_prompt", "\(p)"),
-                ("n_gen", "\(n)"), ("reps", "\(reps)"), ("pp_tps", f(pp)), ("pp_sd", f(ppSD)), ("tg_tps", f(tg)), ("tg_sd", f(tgSD)),
-                ("bytes_per_token", "\(bpt)"), ("read_bw_gbs", f(bw / 1e9)), ("roofline_tps", f(roof, 1)),
-                ("roofline_pct", f(roof > 0 ? 100 * tg / roof : 0, 1)), ("peak_rss_bytes", "\(rss)"),
-                ("mem_budget_bytes", "\(budget ?? 0)"), ("streamed_bytes_per_token", "\(model.plan.streamedBytesPerToken)"),
-            ]
-            print("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
+            try printJSON(BenchReport(model: path, isa: isa, threads: threads, n_prompt: p, n_gen: n, reps: reps, pp_tps: pp, pp_sd: ppSD,
+                                      tg_tps: tg, tg_sd: tgSD, bytes_per_token: bpt, read_bw_gbs: bw / 1e9, roofline_tps: roof,
+                                      roofline_pct: roof > 0 ? 100 * tg / roof : 0, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0,
+                                      streamed_bytes_per_token: model.plan.streamedBytesPerToken))
         } else {
             print("model: \(path)  isa: \(isa)  threads: \(threads)  reps: \(reps)")
             if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }
@@ -119,12 +114,11 @@ extension BenchCommand {
         let r = try gen.benchSpeculation(prompts: prompts, tokens: n, speculation: options.speculation)
         let rss = peakRSSBytes()
         if a.flags.contains("--json") {
-            print(String(format: "{\"drafters\":%@,\"prompts\":%d,\"n_gen\":%d,\"plain_tps\":%.2f,\"spec_tps\":%.2f,\"speedup\":%.3f,"
-                         + "\"acceptance\":%.3f,\"mean_accepted\":%.3f,\"tokens_per_pass\":%.3f,\"drafted\":%d,\"accepted\":%d,"
-                         + "\"lookup_passes\":%d,\"model_passes\":%d,\"identical\":%d,\"peak_rss_bytes\":%d,\"mem_budget_bytes\":%d}",
-                         jsonString(r.drafters), r.prompts, n, r.plainTPS, r.speculativeTPS, r.speculativeTPS / max(r.plainTPS, 1e-9),
-                         r.stats.acceptanceRate, r.meanAccepted, r.stats.tokensPerStep, r.stats.drafted, r.stats.accepted,
-                         r.stats.lookupSteps, r.stats.modelSteps, r.identical, rss, budget ?? 0))
+            try printJSON(SpeculationReport(drafters: r.drafters, prompts: r.prompts, n_gen: n, plain_tps: r.plainTPS, spec_tps: r.speculativeTPS,
+                                            speedup: r.speculativeTPS / max(r.plainTPS, 1e-9), acceptance: r.stats.acceptanceRate,
+                                            mean_accepted: r.meanAccepted, tokens_per_pass: r.stats.tokensPerStep, drafted: r.stats.drafted,
+                                            accepted: r.stats.accepted, lookup_passes: r.stats.lookupSteps, model_passes: r.stats.modelSteps,
+                                            identical: r.identical, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0))
             return
         }
         print("model: \(path)  threads: \(threads)  \(r.prompts) prompts x \(n) greedy tokens" + (budget.map { "  budget \(Planner.mib($0))" } ?? ""))
@@ -148,4 +142,22 @@ func childBandwidth(threads: Int) -> Double {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+}
+
+/// `tern bench --json`: speeds, the weights read per decoded token and the roofline they imply.
+struct BenchReport: Encodable {
+    let model, isa: String
+    let threads, n_prompt, n_gen, reps: Int
+    let pp_tps, pp_sd, tg_tps, tg_sd: Double
+    let bytes_per_token: Int
+    let read_bw_gbs, roofline_tps, roofline_pct: Double
+    let peak_rss_bytes, mem_budget_bytes, streamed_bytes_per_token: Int
+}
+
+/// `tern bench --speculate MODE --json`.
+struct SpeculationReport: Encodable {
+    let drafters: String
+    let prompts, n_gen: Int
+    let plain_tps, spec_tps, speedup, acceptance, mean_accepted, tokens_per_pass: Double
+    let drafted, accepted, lookup_passes, model_passes, identical, peak_rss_bytes, mem_budget_bytes: Int
 }

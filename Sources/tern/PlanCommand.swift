@@ -63,15 +63,13 @@ enum PlanCommand {
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
         let compressed = file.tensors.contains { $0.codec == .zstd }
         if a.flags.contains("--json") {
-            print("{\"model\":\(jsonString(path)),\"budget_bytes\":\(budget ?? 0),\"context\":\(ctx),\"batch\":\(batch),"
-                + "\"minimum_bytes\":\(plan.minimumBytes),\"peak_bytes\":\(plan.peakBytes),"
-                + "\"resident_weight_bytes\":\(plan.residentWeightBytes),\"streamed_bytes_per_token\":\(plan.streamedBytesPerToken),"
-                + "\"streamed_layers\":[\(streamed.map(String.init).joined(separator: ","))],\"layers\":\(plan.layers.count),"
-                + "\"lm_head\":\"\(plan.lmHead.rawValue)\",\"lm_head_chunk_bytes\":\(plan.lmHeadChunkBytes),"
-                + "\"slot_bytes\":\(plan.slotBytes),\"state_bytes\":\(plan.stateBytes),\"overhead_bytes\":\(plan.overheadBytes),"
-                + "\"kv_precision\":\"\(plan.kvPrecision)\",\"compressed\":\(compressed),"
-                + "\"draft_max\":\(plan.maxDraft),\"draft_vocab\":\(plan.draftVocab),\"draft_bytes\":\(plan.draftBytes),"
-                + String(format: "\"memory_bw_gbs\":%.2f,\"read_bw_gbs\":%.2f,\"predicted_tps\":%.1f}", memBW / 1e9, readBW / 1e9, tps))
+            try printJSON(PlanReport(model: path, budget_bytes: budget ?? 0, context: ctx, batch: batch, minimum_bytes: plan.minimumBytes,
+                                     peak_bytes: plan.peakBytes, resident_weight_bytes: plan.residentWeightBytes,
+                                     streamed_bytes_per_token: plan.streamedBytesPerToken, streamed_layers: streamed, layers: plan.layers.count,
+                                     lm_head: plan.lmHead.rawValue, lm_head_chunk_bytes: plan.lmHeadChunkBytes, slot_bytes: plan.slotBytes,
+                                     state_bytes: plan.stateBytes, overhead_bytes: plan.overheadBytes, kv_precision: "\(plan.kvPrecision)",
+                                     compressed: compressed, draft_max: plan.maxDraft, draft_vocab: plan.draftVocab, draft_bytes: plan.draftBytes,
+                                     memory_bw_gbs: memBW / 1e9, read_bw_gbs: readBW / 1e9, predicted_tps: tps))
             return
         }
         func row(_ what: String, _ bytes: Int, _ note: String = "") {
@@ -114,11 +112,12 @@ extension PlanCommand {
         }
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
         if a.flags.contains("--json") {
-            print("{\"shape\":\(jsonString(name)),\"computed\":true,\"budget_bytes\":\(budget ?? 0),\"context\":\(ctx),"
-                + "\"minimum_bytes\":\(plan.minimumBytes),\"peak_bytes\":\(plan.peakBytes),\"resident_weight_bytes\":\(plan.residentWeightBytes),"
-                + "\"streamed_bytes_per_token\":\(plan.streamedBytesPerToken),\"streamed_layers\":\(streamed.count),\"layers\":\(plan.layers.count),"
-                + "\"lm_head\":\"\(plan.lmHead.rawValue)\",\"state_bytes\":\(plan.stateBytes),\"kv_precision\":\"\(plan.kvPrecision)\","
-                + "\"draft_max\":\(plan.maxDraft),\"draft_vocab\":\(plan.draftVocab),\"draft_bytes\":\(plan.draftBytes)}")
+            try printJSON(ShapePlanReport(shape: name, computed: true, budget_bytes: budget ?? 0, context: ctx, minimum_bytes: plan.minimumBytes,
+                                          peak_bytes: plan.peakBytes, resident_weight_bytes: plan.residentWeightBytes,
+                                          streamed_bytes_per_token: plan.streamedBytesPerToken, streamed_layers: streamed.count,
+                                          layers: plan.layers.count, lm_head: plan.lmHead.rawValue, state_bytes: plan.stateBytes,
+                                          kv_precision: "\(plan.kvPrecision)", draft_max: plan.maxDraft, draft_vocab: plan.draftVocab,
+                                          draft_bytes: plan.draftBytes))
             return
         }
         print("plan for \(name) (computed from its published shape; no checkpoint read), context \(ctx), budget \(budget.map(Planner.mib) ?? "none")")
@@ -183,4 +182,29 @@ enum HypotheticalShape {
         s.hiddenRowBytes = 4 * width
         return s
     }
+}
+
+/// `tern plan -m MODEL --json`: what stays mapped, what streams, and the predicted decode speed.
+struct PlanReport: Encodable {
+    let model: String
+    let budget_bytes, context, batch, minimum_bytes, peak_bytes, resident_weight_bytes, streamed_bytes_per_token: Int
+    let streamed_layers: [Int]
+    let layers: Int
+    let lm_head: String
+    let lm_head_chunk_bytes, slot_bytes, state_bytes, overhead_bytes: Int
+    let kv_precision: String
+    let compressed: Bool
+    let draft_max, draft_vocab, draft_bytes: Int
+    let memory_bw_gbs, read_bw_gbs, predicted_tps: Double
+}
+
+/// `tern plan --shape NAME --json`: the plan of a published shape, no checkpoint read.
+struct ShapePlanReport: Encodable {
+    let shape: String
+    let computed: Bool
+    let budget_bytes, context, minimum_bytes, peak_bytes, resident_weight_bytes, streamed_bytes_per_token, streamed_layers, layers: Int
+    let lm_head: String
+    let state_bytes: Int
+    let kv_precision: String
+    let draft_max, draft_vocab, draft_bytes: Int
 }

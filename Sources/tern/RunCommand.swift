@@ -99,9 +99,7 @@ enum RunCommand {
             }
             let report = RunReport(prompt_tokens: stats.promptTokens, tokens: stats.tokens, text: text, pieces: pieces,
                                    prompt_tps: stats.promptTPS, gen_tps: stats.generationTPS, peak_rss_bytes: rss, speculation: spec)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             FileHandle.standardOutput.write(Data((rest + "\n").utf8))
         }

@@ -212,7 +212,7 @@ final class CLITests: XCTestCase {
         let plain = try TernFile(path: try TestSupport.convertedGemma())
         XCTAssertEqual(plain.tensor("blk.0.ffn_down.weight")?.dtype, .q6, "Q6_K keeps its bits")
         XCTAssertEqual(plain.tensor("blk.0.attn_q.weight")?.dtype, .q5, "Q5_0 keeps its bits")
-        XCTAssertEqual(plain.tensor("blk.0.attn_output.weight")?.dtype, .q4)
+        XCTAssertEqual(plain.tensor("blk.0.attn_output.weight")?.dtype, .q4k, "Q4_K keeps its bits")
         XCTAssertNil(plain.metadata["tern.requantized"], "nothing requantized by default")
         let path = try TestSupport.convertedGemma(["--type", "q8", "--lm-head", "q4"])
         let f = try TernFile(path: path)

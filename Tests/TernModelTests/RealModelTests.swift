@@ -64,15 +64,16 @@ final class RealModelTests: XCTestCase {
                        budget: "256M"))
     }
 
-    /// Qwen2.5-Coder 1.5B Instruct (Q4_K/Q6_K, untied Q6_K head requantized to q8; 1.3 GB as
-    /// .tern) under 256 MiB: every layer but a few and the head streamed. 64 tokens as llama.cpp.
+    /// Qwen2.5-Coder 1.5B Instruct (Q4_K/Q6_K, untied Q6_K head, all kept bit for bit as q4k/q6;
+    /// 1.1 GB as .tern) under 256 MiB: every layer but a few and the head streamed. 50 tokens as
+    /// llama.cpp, which then picks 50262 where Tern picks 264: the float64 reference
+    /// (Tests/reference/decoder_ref.py) has 264 on top, 21.486 vs 21.418, a near-tie (margin 0.068).
     func testQwen25Coder15BUnder256MiB() throws {
         try check(Case(model: "qwen2.5-coder-1.5b-instruct", prompt: RealModelTests.fibonacci,
                        promptIds: [750, 75698, 1445, 982, 262, 421, 308, 366, 220, 17, 510, 286, 470, 308, 198, 262, 470],
                        golden: [75698, 1445, 12, 16, 8, 488, 75698, 1445, 12, 17, 692, 2, 3393, 279, 729, 198, 1350, 955, 579,
                                 39345, 7, 16, 15, 593, 220, 671, 9258, 25, 220, 20, 20, 198, 13874, 19324, 641, 419, 2038, 11, 279,
-                                1565, 75326, 39345, 63, 729, 47417, 279, 55129, 79683, 1372, 1667, 50262, 13, 576, 2331, 5048, 525,
-                                979, 1565, 77, 63, 374, 220, 15, 476],
+                                1565, 75326, 39345, 63, 729, 47417, 279, 55129, 79683, 1372, 1667],
                        budget: "256M"))
     }
 
