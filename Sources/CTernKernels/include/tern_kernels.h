@@ -27,7 +27,7 @@ extern "C" {
  * 0-3 and 4-7 of every 8-column chunk). They turn a u8 x s8 product of (w + 128) into w x a
  * exactly, lane by lane. hoff: per group four int32 at hoff + 4g, {-32 h0, 0, -32 h1, 0} with h0, h1
  * the sums of q over columns 0-15 and 16-31: one 64-bit broadcast starts an accumulator at the
- * offset term of q6 weights (q - 32) in each row's first lane (q5 uses their mean, -16 sum).
+ * offset term of q6 weights (q - 32) in each row's first lane (q5 starts from bias / 8).
  * Vector b starts at q + b * q_stride and its group values at scale/ssum + b * s_stride
  * (bias + 2 * b * s_stride, hoff + 4 * b * s_stride). */
 typedef struct tern_acts {
