@@ -122,8 +122,9 @@ public enum Q4K {
         (d + 2 * dl).copyMemory(from: s + 2 * sl, byteCount: 2)
         (d + 8 + 2 * dl).copyMemory(from: s + 8 + 2 * sl, byteCount: 2)
         for i in 0..<12 { (d + 16 + 4 * i + dl).copyMemory(from: s + 16 + 4 * i + sl, byteCount: 1) }
-        for k in 0..<8 {
-            for h in 0..<2 { (d + 64 + 64 * k + 32 * h + 8 * dl).copyMemory(from: s + 64 + 64 * k + 32 * h + 8 * sl, byteCount: 8) }
+        for half in 0..<16 {  // 8 blocks x 2 nibble halves of 32 bytes
+            let off: Int = 64 + 32 * half
+            (d + off + 8 * dl).copyMemory(from: s + off + 8 * sl, byteCount: 8)
         }
     }
 }
