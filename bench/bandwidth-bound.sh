@@ -43,14 +43,7 @@ rows=(); isa=""
 for m in "${models[@]}"; do
   gguf="$(bash scripts/fetch-model.sh "$m")"
   .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
-  gb=$(python3 - "$gguf" <<'PY'
-import sys
-from gguf import GGUFReader
-r = GGUFReader(sys.argv[1])
-names = {t.name for t in r.tensors}
-print(sum(int(t.n_bytes) for t in r.tensors if t.name != "token_embd.weight" or "output.weight" not in names))
-PY
-)
+  gb=$(gguf_token_bytes "$gguf")
   bw_a=$($tern _membw 1)
   "$LLAMA_BIN/llama-bench" -m "$gguf" -p 0 -n 64 -t 1 -r "$REPS" -o csv > "$work/lb.csv" 2>/dev/null
   header=$(head -n 1 "$work/lb.csv"); ltg=$(csvcol avg_ts "$header" "$(tail -n 1 "$work/lb.csv")")

@@ -13,6 +13,7 @@ TEXT="${TEXT:-/usr/share/common-licenses/GPL-3}"
 CTX="${CTX:-512}"
 CHUNKS="${CHUNKS:-8}"
 apt_install libzstd-dev pkg-config
+python_env gguf numpy
 swift build -c release >&2
 require_llama_bin
 source bench/models.sh "$@"
@@ -35,15 +36,7 @@ budget_rows=()
 for m in "${models[@]}"; do
   gguf="$(bash scripts/fetch-model.sh "$m")"
   .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
-  # Bytes llama.cpp reads per token: every tensor but the token embedding (one row per token).
-  gb=$(python3 - "$gguf" <<'PY'
-import sys
-from gguf import GGUFReader
-r = GGUFReader(sys.argv[1])
-names = {t.name for t in r.tensors}
-print(sum(int(t.n_bytes) for t in r.tensors if t.name != "token_embd.weight" or "output.weight" not in names))
-PY
-)
+  gb=$(gguf_token_bytes "$gguf")
   for t in 1 2; do
     "$LLAMA_BIN/llama-bench" -m "$gguf" -p 128 -n 64 -t "$t" -r "$REPS" -o csv > "$work/lb.csv" 2>/dev/null
     header=$(head -n 1 "$work/lb.csv"); lpp=0; ltg=0

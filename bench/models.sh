@@ -1,6 +1,18 @@
-# Sourced by bench/families.sh and bench/greedy.sh: the real models (scripts/fetch-model.sh names)
+# Sourced by bench/families.sh, bench/greedy.sh and bench/bandwidth-bound.sh: the real models (scripts/fetch-model.sh names)
 # and a --mem-budget for each that makes it stream most of its weights.
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(gemma-3-270m smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
 declare -A budget=([gemma-3-270m]=160M [smollm2-135m-instruct]=80M [qwen2.5-coder-0.5b-instruct]=256M
                    [qwen2.5-coder-1.5b-instruct]=256M)
+
+# gguf_token_bytes GGUF: the bytes llama.cpp reads per decoded token, every tensor but an untied
+# token embedding (of which it reads one row).
+gguf_token_bytes() {
+  python3 - "$1" <<'PY'
+import sys
+from gguf import GGUFReader
+r = GGUFReader(sys.argv[1])
+names = {t.name for t in r.tensors}
+print(sum(int(t.n_bytes) for t in r.tensors if t.name != "token_embd.weight" or "output.weight" not in names))
+PY
+}

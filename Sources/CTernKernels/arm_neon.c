@@ -21,24 +21,13 @@ static inline float32x4_t f16x4(const uint8_t *p) {
     return vcvt_f32_f16(vreinterpret_f16_u16(h));
 }
 
-/* The four rows' integer dots with 32 activations, as floats: each weight chunk c holds rows
- * 0,1 (w01) and rows 2,3 (w23) x 8 columns; sdot against the 8 activations duplicated gives two
- * lanes per row, pairwise-added into [r0 r1 r2 r3]. */
-TN static inline __attribute__((always_inline)) float32x4_t dot4_neon(const int8x16_t w01[4], const int8x16_t w23[4], const int8_t *aq) {
+/* The four rows' integer dots with the 8n activations of n weight chunks (n = 4: a block; 2: a
+ * 16-column half): each chunk c holds rows 0,1 (w01) and rows 2,3 (w23) x 8 columns; sdot against
+ * the 8 activations duplicated gives two lanes per row, pairwise-added into [r0 r1 r2 r3]. */
+TN static inline __attribute__((always_inline)) int32x4_t dotn_neon(const int8x16_t *w01, const int8x16_t *w23, const int8_t *aq,
+                                                                    const int n) {
     int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
-    for (int c = 0; c < 4; c++) {
-        const int8x8_t a8 = vld1_s8(aq + 8 * c);
-        const int8x16_t a16 = vcombine_s8(a8, a8);
-        s01 = vdotq_s32(s01, w01[c], a16);
-        s23 = vdotq_s32(s23, w23[c], a16);
-    }
-    return vcvtq_f32_s32(vpaddq_s32(s01, s23));
-}
-
-/* The four rows' integer dots with 16 activations (chunks 0 and 1 of w01 / w23): [r0 r1 r2 r3]. */
-TN static inline __attribute__((always_inline)) int32x4_t dot2_neon(const int8x16_t w01[2], const int8x16_t w23[2], const int8_t *aq) {
-    int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < n; c++) {
         const int8x8_t a8 = vld1_s8(aq + 8 * c);
         const int8x16_t a16 = vcombine_s8(a8, a8);
         s01 = vdotq_s32(s01, w01[c], a16);
@@ -46,6 +35,9 @@ TN static inline __attribute__((always_inline)) int32x4_t dot2_neon(const int8x1
     }
     return vpaddq_s32(s01, s23);
 }
+
+#define dot4_neon(w01, w23, aq) vcvtq_f32_s32(dotn_neon(w01, w23, aq, 4))
+#define dot2_neon(w01, w23, aq) dotn_neon(w01, w23, aq, 2)
 
 #define ARM_ATTR TN
 #define ARM_NAME(x) x##_neon
@@ -56,30 +48,11 @@ TN static inline __attribute__((always_inline)) int32x4_t dot2_neon(const int8x1
 
 #include "gemm_body.h"
 
-TN void tern_gemm_q8_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q8_group))
-}
-
-TN void tern_gemm_q4_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q4_group))
-}
-
-TN void tern_gemm_q5_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q5_group))
-}
-
-TN void tern_gemm_q6_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q6_group))
-}
-
-TN void tern_gemm_q4k_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                           ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q4k_group))
-}
+GEMM_FN(TN, tern_gemm_q8_neon, ARM_NAME(q8_group))
+GEMM_FN(TN, tern_gemm_q4_neon, ARM_NAME(q4_group))
+GEMM_FN(TN, tern_gemm_q5_neon, ARM_NAME(q5_group))
+GEMM_FN(TN, tern_gemm_q6_neon, ARM_NAME(q6_group))
+GEMM_FN(TN, tern_gemm_q4k_neon, ARM_NAME(q4k_group))
 
 /* One online-softmax step for score s: rescales out and the running sum when the maximum grows,
  * and returns the weight exp(s - max) of this position's value. ARMv8.0 from here on. */

@@ -71,28 +71,9 @@ static inline __attribute__((always_inline)) int32x4_t dot2_v8(const int8x16_t w
 
 #include "gemm_body.h"
 
-void tern_gemm_q8_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q8_group))
-}
-
-void tern_gemm_q4_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q4_group))
-}
-
-void tern_gemm_q5_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q5_group))
-}
-
-void tern_gemm_q6_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                          ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q6_group))
-}
-
-void tern_gemm_q4k_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
-                           ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) {
-    GEMM_BODY(ARM_NAME(q4k_group))
-}
+GEMM_FN(, tern_gemm_q8_neon_v8, ARM_NAME(q8_group))
+GEMM_FN(, tern_gemm_q4_neon_v8, ARM_NAME(q4_group))
+GEMM_FN(, tern_gemm_q5_neon_v8, ARM_NAME(q5_group))
+GEMM_FN(, tern_gemm_q6_neon_v8, ARM_NAME(q6_group))
+GEMM_FN(, tern_gemm_q4k_neon_v8, ARM_NAME(q4k_group))
 #endif

@@ -15,3 +15,10 @@
         default: break;                                                                            \
         }                                                                                          \
     }
+
+/* One exported GEMM (tern_gemm_fn's signature) running GROUP under the target attribute ATTR. */
+#define GEMM_FN(ATTR, FN, GROUP)                                                                   \
+    ATTR void FN(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows, \
+                 ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride) { \
+        GEMM_BODY(GROUP)                                                                           \
+    }
