@@ -89,7 +89,7 @@ func requantizationErrors(_ tensors: [GGUFTensor], _ gguf: GGUFFile, _ options: 
     var sums: [String: Sum] = [:]
     for t in tensors {
         let dt = ConverterPlan.target(t, options)
-        let kind: QuantKind = [.q8: .q8, .q4: .q4, .q5: .q5, .q6: .q6, .q4k: .q4k][dt] ?? .q8
+        let kind = QuantKind(rawValue: dt.description)!  // a lossy target is quantized (see the caller's filter)
         let rowBytes = t.cols / t.type.blockElements * t.type.blockBytes
         let key = "\(t.type) -> \(dt)"
         var s = sums[key] ?? Sum()

@@ -55,8 +55,9 @@ public enum GGMLConvert {
         if type == .q4_K && target == .q4k { return GGMLQ4_K.toQ4K(src.baseAddress!, rows: rows, cols: cols) }
         if target == .q5 || target == .q6 || target == .q4k {
             let f = dequantize(type, src, count: count)
-            let kind: QuantKind = target == .q5 ? .q5 : target == .q6 ? .q6 : .q4k
-            return f.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
+            return f.withUnsafeBufferPointer {
+                QMatrix.quantize(QuantKind(rawValue: target.description)!, $0.baseAddress!, rows: rows, cols: cols)
+            }
         }
         let bytes = target == .f32 ? count * 4 : target == .f16 ? count * 2 : count / 32 * target.blockBytes
         let flat = [UInt8](unsafeUninitializedCapacity: bytes) { out, n in

@@ -51,15 +51,8 @@ enum GGMLQ4_K {
 
     /// To tern q4k, bit for bit: each row's super-blocks written into their four-row group's lane.
     static func toQ4K(_ src: UnsafeRawPointer, rows: Int, cols: Int) -> [UInt8] {
-        let supers = cols / 256
-        var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * supers * 576)
-        out.withUnsafeMutableBytes { o in
-            for r in 0..<rows {
-                for s in 0..<supers {
-                    Q4K.store(o.baseAddress! + ((r / 4) * supers + s) * 576, lane: r % 4, fromQ4K: src + (r * supers + s) * bytes)
-                }
-            }
+        Repack.byLane(.q4k, rows: rows, cols: cols) { r, s, sb, lane in
+            Q4K.store(sb, lane: lane, fromQ4K: src + (r * cols / 256 + s) * bytes)
         }
-        return out
     }
 }

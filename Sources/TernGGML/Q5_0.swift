@@ -32,17 +32,10 @@ enum GGMLQ5_0 {
 
     /// To tern q5, bit for bit: each row's blocks written into their four-row group's lane.
     static func toQ5(_ src: UnsafeRawPointer, rows: Int, cols: Int) -> [UInt8] {
-        let blocks = cols / 32
-        var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * blocks * 88)
-        out.withUnsafeMutableBytes { o in
-            for r in 0..<rows {
-                for k in 0..<blocks {
-                    let p = src + (r * blocks + k) * 22, gb = o.baseAddress! + ((r / 4) * blocks + k) * 88
-                    (gb + 2 * (r % 4)).copyMemory(from: p, byteCount: 2)
-                    values(p) { j, q in Q5.store(gb, lane: r % 4, col: j, UInt8(q + 16)) }
-                }
-            }
+        Repack.byLane(.q5, rows: rows, cols: cols) { r, k, gb, lane in
+            let p = src + (r * cols / 32 + k) * 22
+            (gb + 2 * lane).copyMemory(from: p, byteCount: 2)
+            values(p) { j, q in Q5.store(gb, lane: lane, col: j, UInt8(q + 16)) }
         }
-        return out
     }
 }

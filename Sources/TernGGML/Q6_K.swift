@@ -24,19 +24,12 @@ enum GGMLQ6_K {
     /// To tern q6, bit for bit: d, the 16 scales and the 6-bit values of each row's
     /// super-blocks written into their four-row group's lane.
     static func toQ6(_ src: UnsafeRawPointer, rows: Int, cols: Int) -> [UInt8] {
-        let supers = cols / 256
-        var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * supers * 840)
-        out.withUnsafeMutableBytes { o in
-            for r in 0..<rows {
-                for s in 0..<supers {
-                    let p = src + (r * supers + s) * bytes, sb = o.baseAddress! + ((r / 4) * supers + s) * 840
-                    (sb + 2 * (r % 4)).copyMemory(from: p + 208, byteCount: 2)
-                    for i in 0..<16 { Q6.storeScale(sb, lane: r % 4, col: 16 * i, p.load(fromByteOffset: 192 + i, as: Int8.self)) }
-                    values(p) { i, q in Q6.store(sb, lane: r % 4, col: i, q) }
-                }
-            }
+        Repack.byLane(.q6, rows: rows, cols: cols) { r, s, sb, lane in
+            let p = src + (r * cols / 256 + s) * bytes
+            (sb + 2 * lane).copyMemory(from: p + 208, byteCount: 2)
+            for i in 0..<16 { Q6.storeScale(sb, lane: lane, col: 16 * i, p.load(fromByteOffset: 192 + i, as: Int8.self)) }
+            values(p) { i, q in Q6.store(sb, lane: lane, col: i, q) }
         }
-        return out
     }
 
     static func dequantize(_ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {

@@ -8,7 +8,7 @@
 public enum Q4K {
     /// Bytes per row per super-block of 256 columns, as in the GGUF.
     public static let blockBytes = 144
-    static let groupBlockBytes = 576
+    static let groupBlockBytes = 4 * blockBytes
 
     /// The 4-bit value of row `lane`, column `col` (0..<256) of one group super-block.
     @inline(__always) static func value(_ sb: UnsafeRawPointer, lane: Int, col: Int) -> Int32 {
@@ -62,46 +62,38 @@ public enum Q4K {
     /// m = round(-min / dmin) with d, dmin = the largest of them / 63; q = round((x + dmin m) / (d sc)).
     static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [UInt8] {
         precondition(cols % 256 == 0)
-        let supers = cols / 256
-        var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * supers * groupBlockBytes)
-        out.withUnsafeMutableBytes { o in
-            for r in 0..<rows {
-                for s in 0..<supers {
-                    let src = x + r * cols + s * 256
-                    var steps = [Float](repeating: 0, count: 8), mins = steps
-                    for j in 0..<8 {
-                        var lo: Float = 0, hi: Float = 0
-                        for l in 0..<32 { lo = min(lo, src[32 * j + l]); hi = max(hi, src[32 * j + l]) }
-                        steps[j] = (hi - lo) / 15
-                        mins[j] = -lo
-                    }
-                    let dh = floatToHalf(steps.max()! / 63), mh = floatToHalf(mins.max()! / 63)
-                    let d = halfToFloat(dh), dmin = halfToFloat(mh)
-                    var blk = [UInt8](repeating: 0, count: 144)
-                    blk[0] = UInt8(dh & 0xFF); blk[1] = UInt8(dh >> 8); blk[2] = UInt8(mh & 0xFF); blk[3] = UInt8(mh >> 8)
-                    var sc = [UInt8](repeating: 0, count: 8), mq = sc
-                    for j in 0..<8 {
-                        sc[j] = d == 0 ? 0 : UInt8(min(63, (steps[j] / d).rounded()))
-                        mq[j] = dmin == 0 ? 0 : UInt8(min(63, (mins[j] / dmin).rounded()))
-                    }
-                    for j in 0..<4 {
-                        blk[4 + j] = (sc[j] & 63) | (sc[j + 4] >> 4) << 6
-                        blk[8 + j] = (mq[j] & 63) | (mq[j + 4] >> 4) << 6
-                        blk[12 + j] = (sc[j + 4] & 0xF) | (mq[j + 4] & 0xF) << 4
-                    }
-                    for j in 0..<8 {
-                        let step = d * Float(sc[j]), m1 = dmin * Float(mq[j]), inv: Float = step == 0 ? 0 : 1 / step
-                        for l in 0..<32 {
-                            let q = UInt8(max(0, min(15, ((src[32 * j + l] + m1) * inv).rounded())))
-                            blk[16 + 32 * (j / 2) + l] |= j % 2 == 0 ? q : q << 4
-                        }
-                    }
-                    let sb = o.baseAddress! + ((r / 4) * supers + s) * groupBlockBytes
-                    blk.withUnsafeBytes { store(sb, lane: r % 4, fromQ4K: $0.baseAddress!) }
+        return Repack.byLane(.q4k, rows: rows, cols: cols) { r, s, sb, lane in
+            let src = x + r * cols + s * 256
+            var steps = [Float](repeating: 0, count: 8), mins = steps
+            for j in 0..<8 {
+                var lo: Float = 0, hi: Float = 0
+                for l in 0..<32 { lo = min(lo, src[32 * j + l]); hi = max(hi, src[32 * j + l]) }
+                steps[j] = (hi - lo) / 15
+                mins[j] = -lo
+            }
+            let dh = floatToHalf(steps.max()! / 63), mh = floatToHalf(mins.max()! / 63)
+            let d = halfToFloat(dh), dmin = halfToFloat(mh)
+            var blk = [UInt8](repeating: 0, count: 144)
+            blk[0] = UInt8(dh & 0xFF); blk[1] = UInt8(dh >> 8); blk[2] = UInt8(mh & 0xFF); blk[3] = UInt8(mh >> 8)
+            var sc = [UInt8](repeating: 0, count: 8), mq = sc
+            for j in 0..<8 {
+                sc[j] = d == 0 ? 0 : UInt8(min(63, (steps[j] / d).rounded()))
+                mq[j] = dmin == 0 ? 0 : UInt8(min(63, (mins[j] / dmin).rounded()))
+            }
+            for j in 0..<4 {
+                blk[4 + j] = (sc[j] & 63) | (sc[j + 4] >> 4) << 6
+                blk[8 + j] = (mq[j] & 63) | (mq[j + 4] >> 4) << 6
+                blk[12 + j] = (sc[j + 4] & 0xF) | (mq[j + 4] & 0xF) << 4
+            }
+            for j in 0..<8 {
+                let step = d * Float(sc[j]), m1 = dmin * Float(mq[j]), inv: Float = step == 0 ? 0 : 1 / step
+                for l in 0..<32 {
+                    let q = UInt8(max(0, min(15, ((src[32 * j + l] + m1) * inv).rounded())))
+                    blk[16 + 32 * (j / 2) + l] |= j % 2 == 0 ? q : q << 4
                 }
             }
+            blk.withUnsafeBytes { store(sb, lane: lane, fromQ4K: $0.baseAddress!) }
         }
-        return out
     }
 
     /// Scalar reference: per block of 32, d sc * da * sum(q * qa) - dmin m * da * sum(qa).

@@ -7,7 +7,7 @@
 public enum Q5 {
     /// Bytes per row per block of 32 columns, as in the GGUF.
     public static let blockBytes = 22
-    static let groupBlockBytes = 88
+    static let groupBlockBytes = 4 * blockBytes
 
     /// The 5-bit value (0...31) of row `lane`, column `col` (0..<32) of one interleaved group block.
     @inline(__always) static func value(_ gb: UnsafeRawPointer, lane: Int, col: Int) -> Int32 {
@@ -37,25 +37,15 @@ public enum Q5 {
     /// Round-to-nearest quantization straight into interleaved groups (tests, benchmarks):
     /// d = max|x| / 15, q = clamp(round(x / d) + 16, 0, 31).
     static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [UInt8] {
-        let blocks = cols / 32
-        var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * blocks * groupBlockBytes)
-        out.withUnsafeMutableBytes { o in
-            for r in 0..<rows {
-                for k in 0..<blocks {
-                    let src = x + r * cols + k * 32
-                    var amax: Float = 0
-                    for i in 0..<32 { amax = max(amax, abs(src[i])) }
-                    let dh = floatToHalf(amax / 15), d = halfToFloat(dh)
-                    let inv: Float = d == 0 ? 0 : 1 / d
-                    let gb = o.baseAddress! + ((r / 4) * blocks + k) * groupBlockBytes
-                    gb.storeBytes(of: dh.littleEndian, toByteOffset: 2 * (r % 4), as: UInt16.self)
-                    for i in 0..<32 {
-                        store(gb, lane: r % 4, col: i, UInt8(max(0, min(31, (src[i] * inv).rounded() + 16))))
-                    }
-                }
-            }
+        Repack.byLane(.q5, rows: rows, cols: cols) { r, k, gb, lane in
+            let src = x + r * cols + k * 32
+            var amax: Float = 0
+            for i in 0..<32 { amax = max(amax, abs(src[i])) }
+            let dh = floatToHalf(amax / 15), d = halfToFloat(dh)
+            let inv: Float = d == 0 ? 0 : 1 / d
+            gb.storeBytes(of: dh.littleEndian, toByteOffset: 2 * lane, as: UInt16.self)
+            for i in 0..<32 { store(gb, lane: lane, col: i, UInt8(max(0, min(31, (src[i] * inv).rounded() + 16)))) }
         }
-        return out
     }
 
     /// Scalar reference: sum over blocks of d * da * sum((q - 16) * qa), the integer sum exact.

@@ -9,7 +9,7 @@
 public enum Q6 {
     /// Bytes per row per super-block of 256 columns, as in the GGUF.
     public static let blockBytes = 210
-    static let groupBlockBytes = 840
+    static let groupBlockBytes = 4 * blockBytes
 
     @inline(__always) static func block(_ sb: UnsafeRawPointer, _ col: Int) -> UnsafeRawPointer { sb + 72 + (col / 32) * 96 }
 
@@ -53,27 +53,19 @@ public enum Q6 {
     /// columns s = max|x| / 31; per 256, d = max s / 127, sc = round(s / d), q = round(x / (d sc)) + 32.
     static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [UInt8] {
         precondition(cols % 256 == 0)
-        let supers = cols / 256
-        var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * supers * groupBlockBytes)
-        out.withUnsafeMutableBytes { o in
-            for r in 0..<rows {
-                for s in 0..<supers {
-                    let src = x + r * cols + s * 256
-                    var sub = [Float](repeating: 0, count: 16)
-                    for i in 0..<256 { sub[i / 16] = max(sub[i / 16], abs(src[i]) / 31) }
-                    let dh = floatToHalf(sub.max()! / 127), d = halfToFloat(dh)
-                    let sb = o.baseAddress! + ((r / 4) * supers + s) * groupBlockBytes
-                    sb.storeBytes(of: dh.littleEndian, toByteOffset: 2 * (r % 4), as: UInt16.self)
-                    for i in 0..<256 {
-                        let sc = d == 0 ? 0 : max(-128, min(127, (sub[i / 16] / d).rounded()))
-                        if i % 16 == 0 { storeScale(sb, lane: r % 4, col: i, Int8(sc)) }
-                        let step = d * sc, inv: Float = step == 0 ? 0 : 1 / step
-                        store(sb, lane: r % 4, col: i, UInt8(max(0, min(63, (src[i] * inv).rounded() + 32))))
-                    }
-                }
+        return Repack.byLane(.q6, rows: rows, cols: cols) { r, s, sb, lane in
+            let src = x + r * cols + s * 256
+            var sub = [Float](repeating: 0, count: 16)
+            for i in 0..<256 { sub[i / 16] = max(sub[i / 16], abs(src[i]) / 31) }
+            let dh = floatToHalf(sub.max()! / 127), d = halfToFloat(dh)
+            sb.storeBytes(of: dh.littleEndian, toByteOffset: 2 * lane, as: UInt16.self)
+            for i in 0..<256 {
+                let sc = d == 0 ? 0 : max(-128, min(127, (sub[i / 16] / d).rounded()))
+                if i % 16 == 0 { storeScale(sb, lane: lane, col: i, Int8(sc)) }
+                let step = d * sc, inv: Float = step == 0 ? 0 : 1 / step
+                store(sb, lane: lane, col: i, UInt8(max(0, min(63, (src[i] * inv).rounded() + 32))))
             }
         }
-        return out
     }
 
     /// Scalar reference: per block of 32, d * da * (sc0 * sum0 + sc1 * sum1) with each half's
@@ -100,11 +92,16 @@ public enum Q6 {
         (d + 2 * dl).copyMemory(from: s + 2 * sl, byteCount: 2)
         for col in 0..<256 {
             if col % 16 == 0 { storeScale(d, lane: dl, col: col, Int8(scale(s, lane: sl, col: col))) }
-            let gb = UnsafeMutableRawPointer(mutating: block(d, col)), c = (col % 32) / 8, p = 8 * dl + col % 8
-            let nb = gb + (c / 2) * 32 + p, hb = gb + 64 + p
-            nb.storeBytes(of: nb.load(as: UInt8.self) & (c % 2 == 0 ? 0xF0 : 0x0F), as: UInt8.self)
-            hb.storeBytes(of: hb.load(as: UInt8.self) & ~(3 << (2 * c)), as: UInt8.self)
+            clear(d, lane: dl, col: col)
             store(d, lane: dl, col: col, UInt8(value(s, lane: sl, col: col)))
         }
+    }
+
+    /// Zeroes the value bits of row `lane`, column `col`.
+    static func clear(_ sb: UnsafeMutableRawPointer, lane: Int, col: Int) {
+        let gb = UnsafeMutableRawPointer(mutating: block(sb, col)), c = (col % 32) / 8, p = 8 * lane + col % 8
+        let nb = gb + (c / 2) * 32 + p, hb = gb + 64 + p
+        nb.storeBytes(of: nb.load(as: UInt8.self) & (c % 2 == 0 ? 0xF0 : 0x0F), as: UInt8.self)
+        hb.storeBytes(of: hb.load(as: UInt8.self) & ~(3 << (2 * c)), as: UInt8.self)
     }
 }

@@ -4,8 +4,9 @@
 /// of columns, the four rows' scales then their values, arranged so that one 32-byte load holds
 /// 8 consecutive columns of all four rows. One int8 dot instruction then serves four rows and
 /// the float scaling is shared by them. q5, q6 and q4k keep the bits of ggml's Q5_0, Q6_K and
-/// Q4_K, so a model reads no more bytes per token than its GGUF.
-public enum QuantKind: Sendable, CaseIterable {
+/// Q4_K, so a model reads no more bytes per token than its GGUF. The raw values are the names of
+/// the file's dtypes (`QuantKind(rawValue: dtype.description)`).
+public enum QuantKind: String, Sendable, CaseIterable {
     case q8, q4, q5, q6, q4k
 
     /// Columns per block of the layout: 32, or 256 for the super-blocks of q6 and q4k.
@@ -137,6 +138,21 @@ public final class OwnedQMatrix: @unchecked Sendable {
 /// Conversion between row-major blocks (ggml's Q8_0 / Q4_1 byte layouts, which the converter
 /// produces first) and the interleaved four-row groups of the `.tern` format.
 public enum Repack {
+    /// A zeroed interleaved `rows` x `cols` buffer of `kind`, filled by `body(row, block, groupBlock,
+    /// lane)` once per row and block of ``QuantKind/blockColumns`` columns: the writers of q5, q6 and
+    /// q4k place each row's values straight into its lane of the four-row group block.
+    public static func byLane(_ kind: QuantKind, rows: Int, cols: Int,
+                              _ body: (Int, Int, UnsafeMutableRawPointer, Int) -> Void) -> [UInt8] {
+        let blocks = cols / kind.blockColumns, gbb = kind.groupBlockBytes
+        var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * blocks * gbb)
+        out.withUnsafeMutableBytes { o in
+            for r in 0..<rows {
+                for k in 0..<blocks { body(r, k, o.baseAddress! + ((r / 4) * blocks + k) * gbb, r % 4) }
+            }
+        }
+        return out
+    }
+
     /// Row-major blocks -> interleaved groups (the last group zero-padded).
     public static func interleave(_ kind: QuantKind, _ src: [UInt8], rows: Int, cols: Int) -> [UInt8] {
         precondition(kind == .q8 || kind == .q4, "q5, q6 and q4k are written interleaved by their converters")

@@ -49,15 +49,10 @@ public final class WeightStore: @unchecked Sendable {
 
     /// The kernels' format of a quantized tensor.
     static func kind(_ t: TensorInfo, _ path: String) throws -> QuantKind {
-        switch t.dtype {
-        case .q8: return .q8
-        case .q4: return .q4
-        case .q5: return .q5
-        case .q6: return .q6
-        case .q4k: return .q4k
-        case .f32, .f16:
+        guard let kind = QuantKind(rawValue: t.dtype.description) else {
             throw FormatError(file: path, field: "tensor \(t.name): dtype", "is \(t.dtype), expected a quantized type; re-convert with tern-quantize")
         }
+        return kind
     }
 
     /// An f32 vector named `name` of `count` elements.

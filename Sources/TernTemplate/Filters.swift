@@ -234,6 +234,7 @@ extension Builtins {
         }
     }
 
+    /// `s` as a JSON string literal with json.dumps' escapes (non-ASCII kept), appended to `out`.
     static func jsonString(_ s: String, into out: inout String) {
         out += "\""
         for u in s.unicodeScalars {
@@ -251,4 +252,11 @@ extension Builtins {
         }
         out += "\""
     }
+}
+
+/// `s` as a JSON string literal, escaped as `tojson` escapes it (for display, e.g. `tern inspect`).
+public func jsonQuoted(_ s: String) -> String {
+    var out = ""
+    Builtins.jsonString(s, into: &out)
+    return out
 }

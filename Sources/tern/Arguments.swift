@@ -60,7 +60,6 @@ struct Arguments {
     }
 }
 
-/// JSON string literal with escapes.
 /// Prints `value` as one line of JSON (keys sorted, slashes unescaped).
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
@@ -68,21 +67,6 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-func jsonString(_ s: String) -> String {
-    var o = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": o += "\\\""
-        case "\\": o += "\\\\"
-        case "\n": o += "\\n"
-        case "\r": o += "\\r"
-        case "\t": o += "\\t"
-        case _ where u.value < 0x20: o += String(format: "\\u%04x", u.value)
-        default: o.unicodeScalars.append(u)
-        }
-    }
-    return o + "\""
-}
 
 /// `--mem-budget SIZE` (e.g. 160M, 1.5G), nil when absent.
 func memoryBudget(_ a: Arguments) throws -> Int? {

@@ -1,5 +1,6 @@
 import Foundation
 import TernFormat
+import TernTemplate
 
 enum InspectCommand {
     static let usage = """
@@ -33,10 +34,10 @@ enum InspectCommand {
             case .int(let x): v = String(x)
             case .float(let x): v = String(x)
             case .bool(let x): v = String(x)
-            case .string(let s): v = s.count > 80 ? jsonString(String(s.prefix(80))) + "... (\(s.utf8.count) bytes)" : jsonString(s)
+            case .string(let s): v = s.count > 80 ? jsonQuoted(String(s.prefix(80))) + "... (\(s.utf8.count) bytes)" : jsonQuoted(s)
             case .ints(let x): v = "[\(x.prefix(8).map(String.init).joined(separator: ", "))\(x.count > 8 ? ", ..." : "")] (\(x.count) ints)"
             case .floats(let x): v = "[\(x.prefix(8).map { String($0) }.joined(separator: ", "))\(x.count > 8 ? ", ..." : "")] (\(x.count) floats)"
-            case .strings(let x): v = "[\(x.prefix(8).map(jsonString).joined(separator: ", "))\(x.count > 8 ? ", ..." : "")] (\(x.count) strings)"
+            case .strings(let x): v = "[\(x.prefix(8).map(jsonQuoted).joined(separator: ", "))\(x.count > 8 ? ", ..." : "")] (\(x.count) strings)"
             }
             print("  \(k) = \(v)")
         }

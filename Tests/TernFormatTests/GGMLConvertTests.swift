@@ -11,8 +11,7 @@ func ternDequantize(_ dtype: DType, _ data: [UInt8], rows: Int, cols: Int) -> [F
         out.withUnsafeMutableBufferPointer { o in
             switch dtype {
             case .q8, .q4, .q5, .q6, .q4k:
-                let kind: QuantKind = [.q8: .q8, .q4: .q4, .q5: .q5, .q6: .q6, .q4k: .q4k][dtype]!
-                let m = QMatrix(kind: kind, rows: rows, cols: cols, base: src.baseAddress!)
+                let m = QMatrix(kind: QuantKind(rawValue: dtype.description)!, rows: rows, cols: cols, base: src.baseAddress!)
                 for r in 0..<rows { m.dequantizeRow(r, into: o.baseAddress! + r * cols) }
             case .f32: for i in 0..<rows * cols { o[i] = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self) }
             case .f16: for i in 0..<rows * cols { o[i] = halfToFloat(src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) }
@@ -65,6 +64,7 @@ final class GGMLConvertTests: XCTestCase {
         XCTAssertEqual(GGMLConvert.exactTarget(.q5_0), .q5)
         XCTAssertEqual(GGMLConvert.exactTarget(.q6_K), .q6)
         XCTAssertEqual(GGMLConvert.exactTarget(.q4_K), .q4k)
+        for kind in QuantKind.allCases { XCTAssertNotNil(DType(name: kind.rawValue), "every kernel format is a file dtype") }
         for t in [GGMLType.q8_0, .q5_0, .q6_K, .q4_1, .q4_K] {
             let dt = GGMLConvert.exactTarget(t)!
             XCTAssertEqual(Double(dt.blockBytes) / Double(dt.blockElements), Double(t.blockBytes) / Double(t.blockElements), "\(t) -> \(dt)")

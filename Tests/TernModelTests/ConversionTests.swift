@@ -20,8 +20,7 @@ final class ConversionTests: XCTestCase {
             out.withUnsafeMutableBufferPointer { o in
                 switch t.dtype {
                 case .q8, .q4, .q5, .q6, .q4k:
-                    let kind: QuantKind = [.q8: .q8, .q4: .q4, .q5: .q5, .q6: .q6, .q4k: .q4k][t.dtype]!
-                    let m = QMatrix(kind: kind, rows: t.rows, cols: t.cols, base: src.baseAddress!)
+                    let m = QMatrix(kind: QuantKind(rawValue: t.dtype.description)!, rows: t.rows, cols: t.cols, base: src.baseAddress!)
                     for r in 0..<t.rows { m.dequantizeRow(r, into: o.baseAddress! + r * t.cols) }
                 case .f32: _ = o.initialize(from: src.bindMemory(to: Float.self))
                 case .f16: for i in 0..<t.elementCount { o[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }

@@ -3,7 +3,7 @@ import TernPlanner
 
 /// A model family: its configuration (read from `<architecture>.*` metadata) and its layer math,
 /// composed from ``LayerPass`` blocks. Everything else is ``DecoderModel``'s.
-protocol DecoderFamily {
+protocol DecoderFamily: Sendable {
     /// The `general.architecture` value this family runs.
     static var architecture: String { get }
     static func configuration(_ r: DecoderConfig.Reader, vocab: Int) throws -> DecoderConfig
