@@ -42,9 +42,10 @@ public final class ThreadPool: @unchecked Sendable {
         }
         let sync: OpaquePointer
         /// The current job and its part count, written only while no part of a job is claimable.
-        /// A strong reference: a worker's release of its copy may land after it reported its part
-        /// done, so the job must not be freed under it.
-        var job: PoolJob?
+        /// Not retained: `run(job:parts:)` keeps the job alive until every part has finished, and
+        /// a worker touches it only after claiming a part. Reference counting here would bounce
+        /// the job's header between cores twice per dispatch.
+        unowned(unsafe) var job: PoolJob?
         var parts: UInt32 = 1
 
         init() {

@@ -65,9 +65,8 @@ struct LayerPass {
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim
         let qb = UnsafeSendable(s.buffers[B.q]), kb = UnsafeSendable(s.buffers[B.k]), vb = UnsafeSendable(s.buffers[B.v])
         let a0 = s.acts[0]
-        MatMul.run(L.wq, a0, batch: n, out: qb.value, outStride: qd, parallel: parallel)
-        MatMul.run(L.wk, a0, batch: n, out: kb.value, outStride: kvd, parallel: parallel)
-        MatMul.run(L.wv, a0, batch: n, out: vb.value, outStride: kvd, parallel: parallel)
+        MatMul.run(.init(L.wq, out: qb.value, outStride: qd), .init(L.wk, out: kb.value, outStride: kvd),
+                   .init(L.wv, out: vb.value, outStride: kvd), a0, batch: n, parallel: parallel)
         let kc = UnsafeSendable(s.raw[2 * l]), vc = UnsafeSendable(s.raw[2 * l + 1])
         let job = s.auxiliary as! AttentionJob
         let slots = job.slots[l], kvRow = job.kvRow, precision = job.kv, startPos = startPos
@@ -125,8 +124,8 @@ struct LayerPass {
         let c = c, L = L
         normInput(L.ffnNorm)
         let g = UnsafeSendable(s.buffers[B.gate]), u = UnsafeSendable(s.buffers[B.up])
-        MatMul.run(L.gate, s.acts[0], batch: n, out: g.value, outStride: c.ffn, parallel: parallel)
-        MatMul.run(L.up, s.acts[0], batch: n, out: u.value, outStride: c.ffn, parallel: parallel)
+        MatMul.run(.init(L.gate, out: g.value, outStride: c.ffn), .init(L.up, out: u.value, outStride: c.ffn), nil,
+                   s.acts[0], batch: n, parallel: parallel)
         let a2 = s.acts[2]
         rows { b in
             switch c.activation {

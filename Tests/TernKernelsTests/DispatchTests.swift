@@ -1,0 +1,61 @@
+import TernKernels
+import XCTest
+
+/// How MatMul cuts work over the pool: fused dispatches of several matrices, and part counts.
+final class DispatchTests: XCTestCase {
+    /// Q/K/V-style fused products of different kinds and ragged row counts, on every ISA path with
+    /// two threads (the split falls inside the middle matrix), equal bit for bit the same products
+    /// dispatched one by one: each output row is computed by the same kernel call either way.
+    func testFusedProductsEqualSeparateOnes() {
+        var rng = RNG(s: 11)
+        let cols = 512
+        let shapes: [(QuantKind, Int)] = [(.q4k, 13), (.q6, 66), (.q8, 7)]
+        let ws = shapes.map { kind, rows in
+            rng.floats(rows * cols, 2).withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
+        }
+        for batch in [1, 3, 5] {
+            let acts = QuantizedActivations(cols: cols, capacity: batch)
+            rng.floats(batch * cols, 3).withUnsafeBufferPointer {
+                acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar)
+            }
+            ws[0].withUnsafeBytes { b0 in ws[1].withUnsafeBytes { b1 in ws[2].withUnsafeBytes { b2 in
+                let ms = zip(shapes, [b0, b1, b2]).map { QMatrix(kind: $0.0, rows: $0.1, cols: cols, base: $1.baseAddress!) }
+                for isa in KernelISA.supported {
+                    let par = Parallel(threads: 2)
+                    // One output buffer per matrix, each with a guard value past its end.
+                    let fused = ms.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: batch * $0.rows + 1) }
+                    defer { fused.forEach { $0.deallocate() } }
+                    for i in 0..<3 {
+                        fused[i].initialize(repeating: .nan)
+                        fused[i][batch * ms[i].rows] = 12345
+                    }
+                    MatMul.run(.init(ms[0], out: fused[0].baseAddress!, outStride: ms[0].rows),
+                               .init(ms[1], out: fused[1].baseAddress!, outStride: ms[1].rows),
+                               .init(ms[2], out: fused[2].baseAddress!, outStride: ms[2].rows),
+                               acts, batch: batch, parallel: par, isa: isa)
+                    var alone = ms.map { [Float](repeating: .nan, count: batch * $0.rows) }
+                    for i in 0..<3 {
+                        alone[i].withUnsafeMutableBufferPointer {
+                            MatMul.run(ms[i], acts, batch: batch, out: $0.baseAddress!, outStride: ms[i].rows, parallel: par, isa: isa)
+                        }
+                        XCTAssertEqual(fused[i][batch * ms[i].rows], 12345, "\(isa) wrote past matrix \(i)")
+                        XCTAssertEqual(Array(fused[i][..<(batch * ms[i].rows)]), Array(alone[i][..<(batch * ms[i].rows)]),
+                                       "\(isa) batch \(batch) matrix \(i) (\(ms[i].kind))")
+                        XCTAssertFalse(fused[i][..<(batch * ms[i].rows)].contains { $0.isNaN }, "\(isa) left outputs unset")
+                    }
+                }
+            } } }
+        }
+    }
+
+    /// One part per thread for small matrices (each part a new prefetch stream and a claim on a
+    /// shared line), up to four per thread for large ones, never parts under four groups.
+    func testPartCounts() {
+        XCTAssertEqual(MatMul.parts(bytes: 200_000, groups: 144, threads: 2), 2)
+        XCTAssertEqual(MatMul.parts(bytes: 3 << 20, groups: 800, threads: 2), 3)
+        XCTAssertEqual(MatMul.parts(bytes: 190 << 20, groups: 38_000, threads: 2), 8)
+        XCTAssertEqual(MatMul.parts(bytes: 190 << 20, groups: 38_000, threads: 1), 4)
+        XCTAssertEqual(MatMul.parts(bytes: 8 << 20, groups: 6, threads: 4), 1)
+        XCTAssertEqual(MatMul.parts(bytes: 100, groups: 1, threads: 2), 1)
+    }
+}
