@@ -36,21 +36,25 @@ public enum MatMul {
         job.add(t0, cols: x.cols)
         if let t1 { job.add(t1, cols: x.cols) }
         if let t2 { job.add(t2, cols: x.cols) }
-        parallel.pool.run(job: job, parts: parts(bytes: job.bytes, groups: job.groups, threads: parallel.threads))
+        let parts = parts(bytes: job.bytes, groups: job.groups, batch: batch, threads: parallel.threads)
+        parallel.pool.run(job: job, parts: parts)
     }
 
-    /// Bytes of weights per part, above which a dispatch is cut into more parts than threads.
+    /// Bytes of weights per part in decoding, above which a dispatch is cut into more parts than
+    /// threads.
     public static let partBytes = 1 << 20
 
-    /// How many parts a dispatch over `bytes` of weights in `groups` row groups is cut into: one
-    /// per thread up to `partBytes` per thread, up to four per thread above (so a descheduled
-    /// thread holds up little), never parts of fewer than four groups. Each part starts a new
-    /// read stream the hardware prefetcher has to pick up, and each claim is an atomic on a
+    /// How many parts a dispatch over `bytes` of weights in `groups` row groups is cut into,
+    /// never parts of fewer than four groups. Decoding one vector is a stream over the weights:
+    /// one part per thread up to `partBytes` per thread, then up to four per thread (so a
+    /// descheduled thread holds up little), a multiple of the thread count. Each part starts a
+    /// new read stream the hardware prefetcher has to pick up, and each claim is an atomic on a
     /// shared line: cutting SmolLM2-135M's 0.2-1 MB matrices into 8 parts instead of 2 cost 12%
-    /// of its decode speed at 2 threads (257.6 vs 306.1 t/s alternating, AVX-512 VM).
-    public static func parts(bytes: Int, groups: Int, threads: Int) -> Int {
-        let bySize = max(threads, min(4 * threads, bytes / partBytes))
-        return max(1, min(bySize, groups / 4))
+    /// of its decode speed at 2 threads (257.6 vs 306.1 t/s alternating, AVX-512 VM). A batch
+    /// (prefill, verification) is compute: four parts per thread balance it best.
+    public static func parts(bytes: Int, groups: Int, batch: Int, threads: Int) -> Int {
+        let wanted = batch > 1 ? 4 * threads : max(1, min(4, bytes / partBytes / threads)) * threads
+        return max(1, min(wanted, groups / 4))
     }
 }
 

@@ -51,11 +51,13 @@ final class DispatchTests: XCTestCase {
     /// One part per thread for small matrices (each part a new prefetch stream and a claim on a
     /// shared line), up to four per thread for large ones, never parts under four groups.
     func testPartCounts() {
-        XCTAssertEqual(MatMul.parts(bytes: 200_000, groups: 144, threads: 2), 2)
-        XCTAssertEqual(MatMul.parts(bytes: 3 << 20, groups: 800, threads: 2), 3)
-        XCTAssertEqual(MatMul.parts(bytes: 190 << 20, groups: 38_000, threads: 2), 8)
-        XCTAssertEqual(MatMul.parts(bytes: 190 << 20, groups: 38_000, threads: 1), 4)
-        XCTAssertEqual(MatMul.parts(bytes: 8 << 20, groups: 6, threads: 4), 1)
-        XCTAssertEqual(MatMul.parts(bytes: 100, groups: 1, threads: 2), 1)
+        XCTAssertEqual(MatMul.parts(bytes: 200_000, groups: 144, batch: 1, threads: 2), 2)
+        XCTAssertEqual(MatMul.parts(bytes: 3 << 20, groups: 800, batch: 1, threads: 2), 2, "a multiple of the threads")
+        XCTAssertEqual(MatMul.parts(bytes: 5 << 20, groups: 800, batch: 1, threads: 2), 4)
+        XCTAssertEqual(MatMul.parts(bytes: 190 << 20, groups: 38_000, batch: 1, threads: 2), 8)
+        XCTAssertEqual(MatMul.parts(bytes: 190 << 20, groups: 38_000, batch: 1, threads: 1), 4)
+        XCTAssertEqual(MatMul.parts(bytes: 200_000, groups: 144, batch: 16, threads: 2), 8, "a batch is balanced, not streamed")
+        XCTAssertEqual(MatMul.parts(bytes: 8 << 20, groups: 6, batch: 1, threads: 4), 1)
+        XCTAssertEqual(MatMul.parts(bytes: 100, groups: 1, batch: 1, threads: 2), 1)
     }
 }
