@@ -1,5 +1,7 @@
 import Foundation
 import TernFormat
+import TernKernels
+import TernPlanner
 
 #if canImport(Glibc)
 import Glibc
@@ -94,20 +96,28 @@ struct StreamUnit: Sendable {
     var pieces: [Piece]
 }
 
-/// Two slots of streamed weights with a background loader: while the model computes with the
-/// unit in one slot, the next unit is read into the other (double buffering). Units are asked
-/// for by index; a unit already loading or loaded is waited for or reused, any other is loaded
-/// on the spot, so any order works and the usual one (layers, then LM-head chunks, cyclically)
-/// overlaps reading with compute.
+/// Slots of streamed weights filled by background loader threads: while the model computes with
+/// the unit in one slot, the next units are read into the others. Units are asked for by index;
+/// a unit already loading or loaded is waited for or reused, any other is loaded on the spot, so
+/// any order works and the usual one (layers, then LM-head chunks, cyclically) overlaps reading
+/// with compute. Copying from the page cache costs more CPU than the kernels' pass over the copy
+/// (it writes every byte too), so one loader could not keep up with a 2-core decode: loading
+/// ``prefetchDepth`` units ahead on as many threads keeps both cores busy.
 final class WeightStreamer: @unchecked Sendable {
     enum SlotState: Equatable { case empty, loading(Int), ready(Int), inUse(Int) }
+
+    /// Slots (``TernPlanner/Planner/streamSlots``, which the plan budgets for) and the units
+    /// loaded ahead of the one in use, each by its own loader thread.
+    static let slotCount = Planner.streamSlots
+    static let prefetchDepth = slotCount - 1
 
     let reader: TensorReader
     let units: [StreamUnit]
     let slots: [UnsafeMutableRawPointer]
     let slotBytes: Int
-    private var state: [SlotState] = [.empty, .empty]
-    private var request: (slot: Int, unit: Int)?
+    private var state: [SlotState]
+    /// Loads asked for and not yet taken by a loader, oldest first.
+    private var requests: [(slot: Int, unit: Int)] = []
     private var failure: Error?
     private var stopping = false
     private let cond = NSCondition()
@@ -116,17 +126,21 @@ final class WeightStreamer: @unchecked Sendable {
         self.reader = reader
         self.units = units
         self.slotBytes = slotBytes
-        slots = (0..<2).map { _ in UnsafeMutableRawPointer.allocate(byteCount: max(64, slotBytes), alignment: 64) }
-        let t = Thread { [self] in self.loader() }
-        t.stackSize = 1 << 20
-        t.start()
+        slots = (0..<WeightStreamer.slotCount).map { _ in UnsafeMutableRawPointer.allocate(byteCount: max(64, slotBytes), alignment: 64) }
+        state = Array(repeating: .empty, count: WeightStreamer.slotCount)
+        requests.reserveCapacity(WeightStreamer.slotCount)
+        for _ in 0..<WeightStreamer.prefetchDepth {
+            let t = Thread { [self] in self.loader() }
+            t.stackSize = 1 << 20
+            t.start()
+        }
     }
 
     deinit {
         for s in slots { s.deallocate() }
     }
 
-    /// Stops the loader thread (it holds a reference until then).
+    /// Stops the loader threads (they hold references until then).
     func stop() {
         cond.lock()
         stopping = true
@@ -143,10 +157,9 @@ final class WeightStreamer: @unchecked Sendable {
     private func loader() {
         cond.lock()
         while true {
-            while request == nil && !stopping { cond.wait() }
+            while requests.isEmpty && !stopping { cond.wait() }
             if stopping { break }
-            let (slot, u) = request!
-            request = nil
+            let (slot, u) = requests.removeFirst()
             cond.unlock()
             var err: Error?
             do { try load(u, into: slot) } catch { err = error }
@@ -157,8 +170,20 @@ final class WeightStreamer: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// A slot that may be (re)filled: empty, or holding a loaded unit nobody uses that is not
+    /// one of `keep`.
+    private func freeSlot(keep a: Int, _ b: Int) -> Int? {
+        state.indices.first { i in
+            switch state[i] {
+            case .empty: return true
+            case .ready(let v): return v != a && v != b && !requests.contains { $0.slot == i }
+            case .loading, .inUse: return false
+            }
+        }
+    }
+
     /// The slot (index and memory) holding unit `u`, loaded; in use until ``release(slot:)``.
-    /// Two sequences may hold the same unit in the two slots at once.
+    /// Several sequences may hold the same unit in different slots at once.
     func acquire(_ u: Int) throws -> (slot: Int, base: UnsafeMutableRawPointer) {
         cond.lock()
         defer { cond.unlock() }
@@ -169,8 +194,7 @@ final class WeightStreamer: @unchecked Sendable {
                 return (s, slots[s])
             }
             if state.contains(.loading(u)) { cond.wait(); continue }
-            if let s = state.firstIndex(where: { if case .loading = $0 { return false }; if case .inUse = $0 { return false }; return true }),
-               request?.slot != s {
+            if let s = freeSlot(keep: next(u), -1) {
                 state[s] = .loading(u)
                 cond.unlock()
                 var err: Error?
@@ -191,15 +215,23 @@ final class WeightStreamer: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Asks the loader to bring unit `u` into the free slot, if it is not there already.
-    func prefetch(_ u: Int) {
+    private func next(_ u: Int) -> Int { (u + 1) % units.count }
+
+    /// Asks the loaders to bring the `prefetchDepth` units after `u` (cyclically) into free slots,
+    /// those not there or on their way already. Allocation-free: `requests` keeps its capacity.
+    func prefetch(after u: Int) {
         cond.lock()
         defer { cond.unlock() }
-        if state.contains(.ready(u)) || state.contains(.loading(u)) || state.contains(.inUse(u)) || request != nil { return }
-        guard let s = state.firstIndex(where: { if case .loading = $0 { return false }; if case .inUse = $0 { return false }; return true }) else { return }
-        state[s] = .loading(u)
-        request = (s, u)
-        cond.broadcast()
+        var v = u
+        for _ in 0..<WeightStreamer.prefetchDepth {
+            v = next(v)
+            if v == u { return }
+            if state.contains(.ready(v)) || state.contains(.loading(v)) || state.contains(.inUse(v)) { continue }
+            guard let s = freeSlot(keep: next(u), next(next(u))) else { return }
+            state[s] = .loading(v)
+            requests.append((s, v))
+            cond.signal()
+        }
     }
 }
 
@@ -208,42 +240,129 @@ public struct WeightPlacement: Sendable {
     public var streamedLayers: Set<Int> = []
     public var streamHead = false
     /// Target decoded bytes per LM-head chunk.
-    public var headChunkBytes = 4 << 20
+    public var headChunkBytes = Planner.headChunkTarget
+    /// Target bytes per chunk of a streamed layer's matrices (``LayerChunks``).
+    public var layerChunkBytes = Planner.layerChunkTarget
 
-    public init(streamedLayers: Set<Int> = [], streamHead: Bool = false, headChunkBytes: Int = 4 << 20) {
+    public init(streamedLayers: Set<Int> = [], streamHead: Bool = false, headChunkBytes: Int = Planner.headChunkTarget,
+                layerChunkBytes: Int = Planner.layerChunkTarget) {
         self.streamedLayers = streamedLayers
         self.streamHead = streamHead
         self.headChunkBytes = headChunkBytes
+        self.layerChunkBytes = layerChunkBytes
     }
 
     public var streamsAnything: Bool { streamHead || !streamedLayers.isEmpty }
 }
 
-/// The streamed part of a model: units for the streamed layers (their matrices packed into a
-/// slot) and for the LM head in row-group chunks, used cyclically in that order.
+/// How a streamed layer is read: each dispatch set of its matrices (``DecoderLayer/dispatchSets``:
+/// Q/K/V, O, gate/up, down) cut into runs of whole row groups of about `target` bytes, in order,
+/// each one streaming unit. The kernels then read a chunk right after the loader copied it, while
+/// it is still in the cache. Compressed layers stream a whole set per unit (their zstd chunks
+/// would otherwise be decoded more than once).
+public enum LayerChunks {
+    /// One matrix's share of a chunk: the matrix's index in its set, its row groups, and where
+    /// they sit in the slot.
+    public struct Piece: Sendable, Equatable {
+        public let matrix: Int
+        public let groups: Range<Int>
+        public let slotOffset: Int
+    }
+
+    /// The chunks of one set of matrices of `groups` row groups of `groupBytes` each: runs of
+    /// whole groups of at most `target` bytes with each piece 64-byte aligned in the slot (a
+    /// single group larger than `target` is a chunk of its own).
+    public static func cut(_ mats: [(groups: Int, groupBytes: Int)], target: Int) -> [[Piece]] {
+        var out: [[Piece]] = [], cur: [Piece] = [], used = 0
+        for (i, m) in mats.enumerated() {
+            var g = 0
+            while g < m.groups {
+                let at = (used + 63) / 64 * 64
+                var n = min(m.groups - g, max(0, (target - at) / max(1, m.groupBytes)))
+                if n == 0 {
+                    if !cur.isEmpty {
+                        out.append(cur)
+                        cur = []
+                        used = 0
+                        continue
+                    }
+                    n = 1
+                }
+                cur.append(Piece(matrix: i, groups: g..<g + n, slotOffset: at))
+                used = at + n * m.groupBytes
+                g += n
+            }
+        }
+        if !cur.isEmpty { out.append(cur) }
+        return out
+    }
+
+    /// Bytes a chunk occupies in a slot.
+    public static func bytes(_ chunk: [Piece], _ mats: [(groups: Int, groupBytes: Int)]) -> Int {
+        chunk.map { $0.slotOffset + $0.groups.count * mats[$0.matrix].groupBytes }.max() ?? 0
+    }
+
+    /// The chunks of every dispatch set of a layer whose matrices (in ``DecoderLayer`` order) are
+    /// `tensors`.
+    static func layer(_ tensors: [TensorInfo], target: Int) -> [[[Piece]]] {
+        let whole = tensors.contains { $0.codec != .raw }
+        return DecoderLayer.dispatchSets.map { set in
+            cut(set.map { (tensors[$0].groups, tensors[$0].groupBytes) }, target: whole ? .max : target)
+        }
+    }
+
+    /// The largest slot a streamed layer needs.
+    static func slotBytes(_ tensors: [TensorInfo], target: Int) -> Int {
+        zip(DecoderLayer.dispatchSets, layer(tensors, target: target)).map { set, chunks in
+            let mats = set.map { (tensors[$0].groups, tensors[$0].groupBytes) }
+            return chunks.map { bytes($0, mats) }.max() ?? 0
+        }.max() ?? 0
+    }
+}
+
+/// The streamed part of a model: units for the streamed layers (chunks of their matrices, see
+/// ``LayerChunks``) and for the LM head in row-group chunks, used cyclically in that order.
 final class StreamedWeights: @unchecked Sendable {
+    /// One unit of a streamed layer's dispatch set.
+    struct Chunk: Sendable {
+        let unit: Int
+        let pieces: [LayerChunks.Piece]
+    }
+
     let streamer: WeightStreamer
-    /// Unit index and the slot offset of each matrix, for every streamed layer.
-    let layerUnits: [Int: (unit: Int, offsets: [Int])]
+    /// For every layer, the chunks of each dispatch set (empty for resident layers).
+    let layerChunks: [[[Chunk]]]
     /// Unit index and row groups of each LM-head chunk (empty when the head is resident).
     let headUnits: [(unit: Int, groups: Range<Int>)]
     let head: TensorInfo
+    /// The first read error of a layer pass (which cannot throw), thrown after the layer.
+    private var failure: Error?
+    /// Decoding multiplies a streamed chunk on the calling thread alone: a chunk is ~1 MB, and
+    /// waking the pool for each would cost more than the other core gives, which the loaders use
+    /// (1.5B model under 256M, 2 threads: 10.4 -> 11.5 t/s).
+    let serial = Parallel(threads: 1)
 
     /// `layerTensors[l]` are layer l's matrices (in the order the model binds them).
     init(file: TernFile, layerTensors: [[TensorInfo]], head: TensorInfo, placement: WeightPlacement) throws {
         var units: [StreamUnit] = []
-        var layerUnits: [Int: (Int, [Int])] = [:]
-        for l in layerTensors.indices where placement.streamedLayers.contains(l) {
-            var offsets: [Int] = []
-            var pieces: [StreamUnit.Piece] = []
-            var at = 0
-            for t in layerTensors[l] {
-                offsets.append(at)
-                pieces.append(.init(tensor: t, start: 0, count: t.byteSize, slotOffset: at))
-                at = (at + t.byteSize + 63) / 64 * 64
+        var layerChunks: [[[Chunk]]] = []
+        for l in layerTensors.indices {
+            guard placement.streamedLayers.contains(l) else {
+                layerChunks.append([])
+                continue
             }
-            layerUnits[l] = (units.count, offsets)
-            units.append(StreamUnit(pieces: pieces))
+            let ts = layerTensors[l]
+            let sets = LayerChunks.layer(ts, target: placement.layerChunkBytes)
+            layerChunks.append(zip(DecoderLayer.dispatchSets, sets).map { set, chunks in
+                chunks.map { pieces in
+                    units.append(StreamUnit(pieces: pieces.map { p in
+                        let t = ts[set[p.matrix]]
+                        return .init(tensor: t, start: p.groups.lowerBound * t.groupBytes, count: p.groups.count * t.groupBytes,
+                                     slotOffset: p.slotOffset)
+                    }))
+                    return Chunk(unit: units.count - 1, pieces: pieces)
+                }
+            })
         }
         var headUnits: [(Int, Range<Int>)] = []
         if placement.streamHead {
@@ -260,12 +379,45 @@ final class StreamedWeights: @unchecked Sendable {
         }
         let slotBytes = units.map { u in u.pieces.map { $0.slotOffset + $0.count }.max() ?? 0 }.max() ?? 0
         streamer = WeightStreamer(reader: try TensorReader(file: file), units: units, slotBytes: slotBytes)
-        self.layerUnits = layerUnits
+        self.layerChunks = layerChunks
         self.headUnits = headUnits
         self.head = head
     }
 
     deinit { streamer.stop() }
 
-    func next(_ u: Int) -> Int { (u + 1) % streamer.units.count }
+    func streams(layer l: Int) -> Bool { !layerChunks[l].isEmpty }
+
+    /// The products of dispatch set `set` of streamed layer `l` (`targets` in the set's order,
+    /// their matrices unbound), chunk by chunk: each chunk is waited for, multiplied into the
+    /// targets' rows, and released, the next one prefetched meanwhile. A read error is kept for
+    /// ``takeFailure()`` and ends the layer's products.
+    func run(layer l: Int, set: Int, _ targets: (MatMul.Target, MatMul.Target?, MatMul.Target?), _ x: QuantizedActivations,
+             batch: Int, parallel: Parallel) {
+        guard failure == nil else { return }
+        for chunk in layerChunks[l][set] {
+            let slot: Int, base: UnsafeMutableRawPointer
+            do { (slot, base) = try streamer.acquire(chunk.unit) } catch {
+                failure = error
+                return
+            }
+            streamer.prefetch(after: chunk.unit)
+            func part(_ k: Int) -> MatMul.Target? {
+                guard k < chunk.pieces.count else { return nil }
+                let p = chunk.pieces[k]
+                let t = p.matrix == 0 ? targets.0 : p.matrix == 1 ? targets.1! : targets.2!
+                let r0 = 4 * p.groups.lowerBound, r1 = min(t.w.rows, 4 * p.groups.upperBound)
+                return MatMul.Target(QMatrix(kind: t.w.kind, rows: r1 - r0, cols: t.w.cols, base: base + p.slotOffset),
+                                     out: t.out + r0, outStride: t.outStride)
+            }
+            MatMul.run(part(0)!, part(1), part(2), x, batch: batch, parallel: batch > 1 ? parallel : serial)
+            streamer.release(slot: slot)
+        }
+    }
+
+    /// The read error of the last layer pass, if any (cleared).
+    func takeFailure() -> Error? {
+        defer { failure = nil }
+        return failure
+    }
 }

@@ -3,6 +3,9 @@
 /// bytes of the per-sequence state (KV cache, scratch, logits) for the requested context.
 public struct MemoryShape: Sendable {
     public var layerBytes: [Int]
+    /// The largest unit a streamed layer is read in (its slot size): layers stream in chunks of
+    /// about ``Planner/layerChunkTarget`` bytes. Defaults to the whole layer.
+    public var layerSlotBytes: [Int]
     public var lmHeadBytes: Int
     /// Bytes of one LM-head row group (chunks are whole groups).
     public var lmHeadGroupBytes: Int
@@ -22,6 +25,7 @@ public struct MemoryShape: Sendable {
                 stateBytesQ8KV: Int? = nil, tokenizerBytes: Int) {
         self.stateBytesQ8KV = stateBytesQ8KV
         self.layerBytes = layerBytes
+        layerSlotBytes = layerBytes
         self.lmHeadBytes = lmHeadBytes
         self.lmHeadGroupBytes = lmHeadGroupBytes
         self.residentBytes = residentBytes
@@ -34,8 +38,8 @@ public struct MemoryShape: Sendable {
 ///
 /// Resident tensors are used in place from the memory map (they count in the resident set once
 /// touched). Streamed ones are read with `pread` (or decompressed from their zstd chunks) into a
-/// bounded cache of two slots, the next unit prefetched on a background thread while the current
-/// one is used; they never enter the resident set through the map.
+/// bounded cache of ``Planner/streamSlots`` slots, the next units prefetched on background threads
+/// while the current one is used; they never enter the resident set through the map.
 public struct Plan: Sendable, Equatable {
     public enum Placement: String, Sendable, Equatable { case resident, streamed }
 
@@ -103,8 +107,17 @@ public enum Planner {
     /// code, thread stacks and parsed metadata (measured: ~26 MiB for `tern` on x86-64 Linux with
     /// Gemma 3 270M loaded and nothing else), with headroom for allocator slack.
     public static let runtimeBytes = 40 << 20
-    /// LM-head chunk target when streamed.
-    public static let headChunkTarget = 4 << 20
+    /// LM-head chunk target when streamed (cache-sized, as ``layerChunkTarget``).
+    public static let headChunkTarget = 1 << 20
+    /// Slots of the streaming cache: the unit in use and two loaded ahead, each by its own
+    /// thread (one copying thread could not keep up with a 2-core decode).
+    public static let streamSlots = 3
+    /// Target bytes of the chunks a streamed layer's matrices are read in. Small enough that the
+    /// slots stay in the cache between the copy into one and the kernels' pass over it, so a
+    /// streamed byte crosses memory once: over the 1.5B model's file, `pread` into two
+    /// alternating slots plus a read pass ran at 10.0 GB/s with 1-4 MiB slots and 6.6 GB/s with
+    /// the 32 MiB of a whole layer (AVX-512 VM, one thread).
+    public static let layerChunkTarget = 1 << 20
 
     /// Plans `shape` into `budget` bytes (nil: no limit, everything resident). The KV cache is
     /// f16 unless `kv` says otherwise or the budget is below the f16 minimum but not the q8 one.
@@ -160,16 +173,16 @@ public enum Planner {
         let headGroups = max(1, shape.lmHeadBytes / max(1, shape.lmHeadGroupBytes))
         let chunkGroups = max(1, min(headGroups, headChunkTarget / max(1, shape.lmHeadGroupBytes)))
         let chunk = chunkGroups * shape.lmHeadGroupBytes
-        let maxLayer = shape.layerBytes.max() ?? 0
-        // The smallest footprint: every layer and the head streamed through two slots.
-        let minimum = fixed + 2 * max(maxLayer, chunk) + shape.lmHeadGroupBytes
+        let maxLayer = shape.layerSlotBytes.max() ?? 0
+        // The smallest footprint: every layer and the head streamed through the slots.
+        let minimum = fixed + streamSlots * max(maxLayer, chunk) + shape.lmHeadGroupBytes
 
         func make(_ streamed: Set<Int>, head: Bool) -> Plan {
             let resident = shape.layerBytes.enumerated().reduce(0) { $0 + (streamed.contains($1.offset) ? 0 : $1.element) }
                 + (head ? 0 : shape.lmHeadBytes) + shape.residentBytes
-            let slot = max(streamed.map { shape.layerBytes[$0] }.max() ?? 0, head ? chunk : 0)
+            let slot = max(streamed.map { shape.layerSlotBytes[$0] }.max() ?? 0, head ? chunk : 0)
             let streamedBytes = streamed.reduce(0) { $0 + shape.layerBytes[$1] } + (head ? shape.lmHeadBytes : 0)
-            let peak = overhead + shape.stateBytes + resident + 2 * slot + (head ? shape.lmHeadGroupBytes : 0)
+            let peak = overhead + shape.stateBytes + resident + streamSlots * slot + (head ? shape.lmHeadGroupBytes : 0)
             return Plan(budget: budget, layers: shape.layerBytes.indices.map { streamed.contains($0) ? .streamed : .resident },
                         lmHead: head ? .streamed : .resident, lmHeadChunkBytes: head ? chunk : 0, slotBytes: slot,
                         residentWeightBytes: resident, streamedBytesPerToken: streamedBytes, stateBytes: shape.stateBytes,
@@ -180,7 +193,7 @@ public enum Planner {
         guard budget >= minimum else {
             throw PlanError(description: "needs at least \(mibUp(minimum)) for this model and context "
                 + "(\(mib(shape.stateBytes)) KV cache and scratch, \(mib(overhead)) runtime and tokenizer, "
-                + "\(mib(shape.residentBytes)) small tensors, \(mib(2 * max(maxLayer, chunk))) streaming cache) "
+                + "\(mib(shape.residentBytes)) small tensors, \(mib(streamSlots * max(maxLayer, chunk))) streaming cache) "
                 + "(given \(mib(budget))); raise --mem-budget or lower the context (-c)")
         }
         // Stream as few bytes per token as fit: the last layers first (the prefetcher then has the

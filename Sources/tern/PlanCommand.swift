@@ -9,7 +9,7 @@ enum PlanCommand {
            tern plan --shape llama-3.2-1b [--mem-budget SIZE] [-c CTX] [--json]
 
     Shows how MODEL runs within a memory budget: which weights stay mapped in place and which
-    are streamed from the file through a two-slot cache, the KV cache and scratch, the predicted
+    are streamed from the file through a cache of a few slots, the KV cache and scratch, the predicted
     peak resident memory and tokens/s (from read bandwidths measured now), and the minimum budget.
 
     options:
@@ -55,9 +55,10 @@ enum PlanCommand {
             if memBW == 0 { memBW = childBandwidth(threads: ThreadPool.physicalCores) }
             if readBW == 0 { readBW = fileReadBandwidth(path: path, bytes: min(file.map.bytes.count, 128 << 20)) }
         }
-        // A streamed byte costs its pread into a slot (page cache -> slot) and then the kernels' pass
-        // over the slot, like a resident byte; with every core computing, the two do not overlap.
-        let seconds = (memBW > 0 ? Double(plan.residentWeightBytes + plan.streamedBytesPerToken) / memBW : 0)
+        // A resident byte costs a pass of the kernels at memory bandwidth. A streamed byte costs
+        // its pread from the page cache into a slot; the kernels' pass over the slot reads the
+        // cache and overlaps the loaders' copies of the next chunks.
+        let seconds = (memBW > 0 ? Double(plan.residentWeightBytes) / memBW : 0)
             + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
@@ -78,7 +79,7 @@ enum PlanCommand {
         print("plan for \(path) (\(compressed ? "zstd-compressed" : "raw")), context \(ctx), batch \(batch), budget \(budget.map(Planner.mib) ?? "none")")
         row("weights mapped in place", plan.residentWeightBytes,
             "\(plan.layers.count - streamed.count) of \(plan.layers.count) layers\(plan.lmHead == .resident ? ", LM head" : ""), norms")
-        row("streaming cache (2 slots)", 2 * plan.slotBytes,
+        row("streaming cache (\(Planner.streamSlots) slots)", Planner.streamSlots * plan.slotBytes,
             streamed.isEmpty && plan.lmHead == .resident ? "nothing streamed"
                 : "layers \(streamed.isEmpty ? "none" : "\(streamed.first!)...\(streamed.last!)")\(plan.lmHead == .streamed ? ", LM head in \(Planner.mib(plan.lmHeadChunkBytes)) chunks" : "")")
         row("KV cache (\(plan.kvPrecision), ring buffers) + scratch", plan.stateBytes)
@@ -130,8 +131,8 @@ extension PlanCommand {
     }
 }
 
-/// Bytes/s of reading `path` with pread in 4 MiB pieces, best of two passes (the second usually
-/// from the page cache, as streaming rereads are).
+/// Bytes/s of reading `path` with pread in 4 MiB pieces, best of four passes (all but the first
+/// usually from the page cache, as streaming rereads are).
 func fileReadBandwidth(path: String, bytes: Int) -> Double {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return 0 }
@@ -140,7 +141,7 @@ func fileReadBandwidth(path: String, bytes: Int) -> Double {
     let buf = UnsafeMutableRawPointer.allocate(byteCount: piece, alignment: 64)
     defer { buf.deallocate() }
     var best = 0.0
-    for _ in 0..<2 {
+    for _ in 0..<4 {  // best of four: one pass swings by tens of percent on a shared machine
         let t0 = DispatchTime.now().uptimeNanoseconds
         var off = 0
         while off < bytes {
@@ -177,6 +178,8 @@ enum HypotheticalShape {
                             lmHeadGroupBytes: width / 32 * 4 * 34, residentBytes: 4 * width * (2 * layers + 1),
                             stateBytes: kvBytes + scratch + acts + logits, stateBytesQ8KV: kvBytes * 34 / 64 + scratch + acts + logits,
                             tokenizerBytes: vocab * 48)
+        // Streamed in chunks of about the target size (a q8 group of 8192 columns is 34 KiB).
+        s.layerSlotBytes = s.layerBytes.map { min($0, Planner.layerChunkTarget) }
         s.logitsRowBytes = 4 * vocab
         s.draftHeadRowBytes = width / 32 * 34 + 4
         s.hiddenRowBytes = 4 * width

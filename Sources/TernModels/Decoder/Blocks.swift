@@ -9,20 +9,15 @@ struct DecoderLayer {
     let qNorm, kNorm, postAttnNorm, postFfnNorm, qBias, kBias, vBias: UnsafePointer<Float>?
     let wq, wk, wv, wo, gate, up, down: QMatrix
 
-    /// Matrix names in the order a streaming slot packs them, with their [rows, cols].
+    /// The matrices multiplied together, by index in ``matrixShapes(_:)``: Q/K/V (one fused
+    /// dispatch), O, gate/up (fused), down. A streamed layer is read set by set.
+    static let dispatchSets = [[0, 1, 2], [3], [4, 5], [6]]
+
+    /// Matrix names in the order the layer binds them, with their [rows, cols].
     static func matrixShapes(_ c: DecoderConfig) -> [(String, Int, Int)] {
         let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
         return [("attn_q", q, c.width), ("attn_k", kv, c.width), ("attn_v", kv, c.width), ("attn_output", c.width, q),
                 ("ffn_gate", c.ffn, c.width), ("ffn_up", c.ffn, c.width), ("ffn_down", c.width, c.ffn)]
-    }
-
-    /// The same layer with its matrices at `base + offsets[i]` (a streaming slot), in the
-    /// order of ``matrixShapes(_:)``. Builds no arrays: it runs per layer per token.
-    func rebound(to base: UnsafeRawPointer, offsets o: [Int]) -> DecoderLayer {
-        func at(_ m: QMatrix, _ i: Int) -> QMatrix { QMatrix(kind: m.kind, rows: m.rows, cols: m.cols, base: base + o[i]) }
-        return DecoderLayer(attnNorm: attnNorm, ffnNorm: ffnNorm, qNorm: qNorm, kNorm: kNorm, postAttnNorm: postAttnNorm,
-                            postFfnNorm: postFfnNorm, qBias: qBias, kBias: kBias, vBias: vBias, wq: at(wq, 0), wk: at(wk, 1),
-                            wv: at(wv, 2), wo: at(wo, 3), gate: at(gate, 4), up: at(up, 5), down: at(down, 6))
     }
 }
 
@@ -37,6 +32,8 @@ struct LayerPass {
     let parallel: Parallel
     /// RoPE tables per position (distinct bases) and the one this layer uses.
     let ropeTables: Int, ropeRow: Int
+    /// Where this layer's matrices come from when it is streamed (nil: in place).
+    let stream: StreamedWeights?
 
     typealias B = DecoderModel.B
 
@@ -46,6 +43,16 @@ struct LayerPass {
     @inline(__always) func rows(_ body: (Int) -> Void) {
         if n <= 8 { for b in 0..<n { body(b) }; return }
         parallel.forEach(n, minChunk: 1) { r in for b in r { body(b) } }
+    }
+
+    /// The products of dispatch set `set` (``DecoderLayer/dispatchSets``) into their targets: one
+    /// fused dispatch for a layer in place, chunk by chunk for a streamed one.
+    func product(_ set: Int, _ t0: MatMul.Target, _ t1: MatMul.Target?, _ t2: MatMul.Target?, _ x: QuantizedActivations) {
+        if let stream, stream.streams(layer: l) {
+            stream.run(layer: l, set: set, (t0, t1, t2), x, batch: n, parallel: parallel)
+        } else {
+            MatMul.run(t0, t1, t2, x, batch: n, parallel: parallel)
+        }
     }
 
     /// RMSNorm of the residual stream with `w`, quantized into activations 0 for the next matrices.
@@ -65,8 +72,8 @@ struct LayerPass {
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim
         let qb = UnsafeSendable(s.buffers[B.q]), kb = UnsafeSendable(s.buffers[B.k]), vb = UnsafeSendable(s.buffers[B.v])
         let a0 = s.acts[0]
-        MatMul.run(.init(L.wq, out: qb.value, outStride: qd), .init(L.wk, out: kb.value, outStride: kvd),
-                   .init(L.wv, out: vb.value, outStride: kvd), a0, batch: n, parallel: parallel)
+        product(0, .init(L.wq, out: qb.value, outStride: qd), .init(L.wk, out: kb.value, outStride: kvd),
+                .init(L.wv, out: vb.value, outStride: kvd), a0)
         let kc = UnsafeSendable(s.raw[2 * l]), vc = UnsafeSendable(s.raw[2 * l + 1])
         let job = s.auxiliary as! AttentionJob
         let slots = job.slots[l], kvRow = job.kvRow, precision = job.kv, startPos = startPos
@@ -106,7 +113,7 @@ struct LayerPass {
         parallel.pool.run(job: job, parts: min(n * c.heads, 4 * parallel.threads))
         let att = UnsafeSendable(s.buffers[B.att]), a1 = s.acts[1]
         rows { b in a1.quantizeOne(att.value + b * qd, into: b) }
-        MatMul.run(L.wo, a1, batch: n, out: s.buffers[B.o], outStride: c.width, parallel: parallel)
+        product(1, .init(L.wo, out: s.buffers[B.o], outStride: c.width), nil, nil, a1)
     }
 
     /// x += o, with `o` normed by `postNorm` first when given.
@@ -124,8 +131,7 @@ struct LayerPass {
         let c = c, L = L
         normInput(L.ffnNorm)
         let g = UnsafeSendable(s.buffers[B.gate]), u = UnsafeSendable(s.buffers[B.up])
-        MatMul.run(.init(L.gate, out: g.value, outStride: c.ffn), .init(L.up, out: u.value, outStride: c.ffn), nil,
-                   s.acts[0], batch: n, parallel: parallel)
+        product(2, .init(L.gate, out: g.value, outStride: c.ffn), .init(L.up, out: u.value, outStride: c.ffn), nil, s.acts[0])
         let a2 = s.acts[2]
         rows { b in
             switch c.activation {
@@ -134,6 +140,6 @@ struct LayerPass {
             }
             a2.quantizeOne(g.value + b * c.ffn, into: b)
         }
-        MatMul.run(L.down, a2, batch: n, out: s.buffers[B.o], outStride: c.width, parallel: parallel)
+        product(3, .init(L.down, out: s.buffers[B.o], outStride: c.width), nil, nil, a2)
     }
 }

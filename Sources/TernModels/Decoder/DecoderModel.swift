@@ -37,7 +37,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     static func headName(_ file: TernFile) -> String { file.tensor("output.weight") != nil ? "output.weight" : "token_embd.weight" }
 
     /// Loads the model; `placement` says which layers and whether the LM head are streamed
-    /// (read into a bounded two-slot cache as they are used) instead of used in place.
+    /// (read into a bounded cache of a few slots as they are used) instead of used in place.
     init(family: any DecoderFamily.Type, config c: DecoderConfig, store: WeightStore, placement: WeightPlacement) throws {
         config = c
         self.family = family
@@ -131,6 +131,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                                 residentBytes: small, stateBytes: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: options),
                                 stateBytesQ8KV: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: q8),
                                 tokenizerBytes: c.vocab * 48)
+        shape.layerSlotBytes = (0..<c.layers).map { i in
+            let ts = shapes.compactMap { file.tensor("blk.\(i).\($0.0).weight") }
+            return ts.count == shapes.count ? LayerChunks.slotBytes(ts, target: Planner.layerChunkTarget) : layerBytes[i]
+        }
         shape.logitsRowBytes = 4 * c.vocab
         shape.draftHeadRowBytes = (head?.groupBytes ?? 0) / 4 + 4
         shape.hiddenRowBytes = 4 * c.width
@@ -189,17 +193,9 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             }
         }
         for l in range {
-            var weights = layers[l]
-            var slot: Int?
-            if let st = streamed, let (u, offsets) = st.layerUnits[l] {
-                let (sl, base) = try st.streamer.acquire(u)
-                st.streamer.prefetch(st.next(u))
-                weights = weights.rebound(to: base, offsets: offsets)
-                slot = sl
-            }
-            family.layer(LayerPass(c: c, L: weights, l: l, n: n, startPos: startPos, s: s, parallel: parallel,
-                                   ropeTables: tables, ropeRow: ropeOfLayer[l]))
-            if let slot, let st = streamed { st.streamer.release(slot: slot) }
+            family.layer(LayerPass(c: c, L: layers[l], l: l, n: n, startPos: startPos, s: s, parallel: parallel,
+                                   ropeTables: tables, ropeRow: ropeOfLayer[l], stream: streamed))
+            if let e = streamed?.takeFailure() { throw e }
         }
     }
 
@@ -221,10 +217,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         }
         for (u, groups) in st.headUnits {
             let (slot, base) = try st.streamer.acquire(u)
-            st.streamer.prefetch(st.next(u))
+            st.streamer.prefetch(after: u)
             let r0 = groups.lowerBound * 4, r1 = min(c.vocab, groups.upperBound * 4)
             MatMul.run(QMatrix(kind: head.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n,
-                       out: s.logits + r0, outStride: c.vocab, parallel: parallel)
+                       out: s.logits + r0, outStride: c.vocab, parallel: n > 1 ? parallel : st.serial)
             st.streamer.release(slot: slot)
         }
     }
