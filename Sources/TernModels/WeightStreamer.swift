@@ -170,13 +170,13 @@ final class WeightStreamer: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// A slot that may be (re)filled: empty, or holding a loaded unit nobody uses that is not
-    /// one of `keep`.
+    /// A slot that may be (re)filled: empty, or holding a loaded unit nobody uses that is neither
+    /// `a` nor `b` (the units about to be used). A requested slot is `.loading` already.
     private func freeSlot(keep a: Int, _ b: Int) -> Int? {
         state.indices.first { i in
             switch state[i] {
             case .empty: return true
-            case .ready(let v): return v != a && v != b && !requests.contains { $0.slot == i }
+            case .ready(let v): return v != a && v != b
             case .loading, .inUse: return false
             }
         }
@@ -337,9 +337,10 @@ final class StreamedWeights: @unchecked Sendable {
     let head: TensorInfo
     /// The first read error of a layer pass (which cannot throw), thrown after the layer.
     private var failure: Error?
-    /// Decoding multiplies a streamed chunk on the calling thread alone: a chunk is ~1 MB, and
+    /// Decoding multiplies a streamed chunk on the calling thread alone: a chunk is ~2 MB, and
     /// waking the pool for each would cost more than the other core gives, which the loaders use
-    /// (1.5B model under 256M, 2 threads: 10.4 -> 11.5 t/s).
+    /// (1.5B model under 256M, 2 threads: 10.4 -> 11.5 t/s). A combined unit for the small sets
+    /// of a small layer (SmolLM2's) was tried and measured no faster.
     let serial = Parallel(threads: 1)
 
     /// `layerTensors[l]` are layer l's matrices (in the order the model binds them).

@@ -55,10 +55,11 @@ enum PlanCommand {
             if memBW == 0 { memBW = childBandwidth(threads: ThreadPool.physicalCores) }
             if readBW == 0 { readBW = fileReadBandwidth(path: path, bytes: min(file.map.bytes.count, 128 << 20)) }
         }
-        // A resident byte costs a pass of the kernels at memory bandwidth. A streamed byte costs
-        // its pread from the page cache into a slot; the kernels' pass over the slot reads the
-        // cache and overlaps the loaders' copies of the next chunks.
-        let seconds = (memBW > 0 ? Double(plan.residentWeightBytes) / memBW : 0)
+        // A streamed byte costs its pread into a slot (page cache -> slot) and then the kernels' pass
+        // over the slot, like a resident byte. The loaders' copies and the kernels share the cores,
+        // so the two barely overlap: charging only the copy over-predicted every model by 10-68%
+        // (bench/README.md), charging both was within -17%..+6% except SmolLM2 (+32%).
+        let seconds = (memBW > 0 ? Double(plan.residentWeightBytes + plan.streamedBytesPerToken) / memBW : 0)
             + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
