@@ -11,10 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
 REPS="${REPS:-3}"
-apt_install libzstd-dev pkg-config
-python_env gguf numpy
-swift build -c release >&2
-require_llama_bin
 source bench/models.sh "$@"
 work="$(mktemp -d)"
 hog=""

@@ -12,10 +12,6 @@ REPS="${REPS:-3}"
 TEXT="${TEXT:-/usr/share/common-licenses/GPL-3}"
 CTX="${CTX:-512}"
 CHUNKS="${CHUNKS:-8}"
-apt_install libzstd-dev pkg-config
-python_env gguf numpy
-swift build -c release >&2
-require_llama_bin
 source bench/models.sh "$@"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -13,10 +13,6 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 PROMPTS="${PROMPTS:-5}"
 N="${N:-64}"
-apt_install libzstd-dev pkg-config
-python_env gguf numpy
-swift build -c release >&2
-require_llama_bin
 source bench/models.sh "$@"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

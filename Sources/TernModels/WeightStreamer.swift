@@ -341,7 +341,7 @@ final class StreamedWeights: @unchecked Sendable {
     /// waking the pool for each would cost more than the other core gives, which the loaders use
     /// (1.5B model under 256M, 2 threads: 10.4 -> 11.5 t/s). A combined unit for the small sets
     /// of a small layer (SmolLM2's) was tried and measured no faster.
-    let serial = Parallel(threads: 1)
+    private let serial = Parallel(threads: 1)
 
     /// `layerTensors[l]` are layer l's matrices (in the order the model binds them).
     init(file: TernFile, layerTensors: [[TensorInfo]], head: TensorInfo, placement: WeightPlacement) throws {
@@ -397,23 +397,33 @@ final class StreamedWeights: @unchecked Sendable {
              batch: Int, parallel: Parallel) {
         guard failure == nil else { return }
         for chunk in layerChunks[l][set] {
-            let slot: Int, base: UnsafeMutableRawPointer
-            do { (slot, base) = try streamer.acquire(chunk.unit) } catch {
+            do {
+                try using(chunk.unit, batch: batch, parallel: parallel) { base, pool in
+                    func part(_ k: Int) -> MatMul.Target? {
+                        guard k < chunk.pieces.count else { return nil }
+                        let p = chunk.pieces[k]
+                        let t = p.matrix == 0 ? targets.0 : p.matrix == 1 ? targets.1! : targets.2!
+                        let r0 = 4 * p.groups.lowerBound, r1 = min(t.w.rows, 4 * p.groups.upperBound)
+                        return MatMul.Target(QMatrix(kind: t.w.kind, rows: r1 - r0, cols: t.w.cols, base: base + p.slotOffset),
+                                             out: t.out + r0, outStride: t.outStride)
+                    }
+                    MatMul.run(part(0)!, part(1), part(2), x, batch: batch, parallel: pool)
+                }
+            } catch {
                 failure = error
                 return
             }
-            streamer.prefetch(after: chunk.unit)
-            func part(_ k: Int) -> MatMul.Target? {
-                guard k < chunk.pieces.count else { return nil }
-                let p = chunk.pieces[k]
-                let t = p.matrix == 0 ? targets.0 : p.matrix == 1 ? targets.1! : targets.2!
-                let r0 = 4 * p.groups.lowerBound, r1 = min(t.w.rows, 4 * p.groups.upperBound)
-                return MatMul.Target(QMatrix(kind: t.w.kind, rows: r1 - r0, cols: t.w.cols, base: base + p.slotOffset),
-                                     out: t.out + r0, outStride: t.outStride)
-            }
-            MatMul.run(part(0)!, part(1), part(2), x, batch: batch, parallel: batch > 1 ? parallel : serial)
-            streamer.release(slot: slot)
         }
+    }
+
+    /// Runs `body` on the slot holding unit `u` (waited for; the units after it prefetched
+    /// meanwhile), then releases it. `body` multiplies with the pool it is given: `serial` for
+    /// one vector, `parallel` for a batch.
+    func using(_ u: Int, batch: Int, parallel: Parallel, _ body: (UnsafeMutableRawPointer, Parallel) -> Void) throws {
+        let (slot, base) = try streamer.acquire(u)
+        defer { streamer.release(slot: slot) }
+        streamer.prefetch(after: u)
+        body(base, batch > 1 ? parallel : serial)
     }
 
     /// The read error of the last layer pass, if any (cleared).

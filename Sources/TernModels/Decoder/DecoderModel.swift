@@ -216,12 +216,11 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             return
         }
         for (u, groups) in st.headUnits {
-            let (slot, base) = try st.streamer.acquire(u)
-            st.streamer.prefetch(after: u)
             let r0 = groups.lowerBound * 4, r1 = min(c.vocab, groups.upperBound * 4)
-            MatMul.run(QMatrix(kind: head.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n,
-                       out: s.logits + r0, outStride: c.vocab, parallel: n > 1 ? parallel : st.serial)
-            st.streamer.release(slot: slot)
+            try st.using(u, batch: n, parallel: parallel) { base, pool in
+                MatMul.run(QMatrix(kind: head.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n,
+                           out: s.logits + r0, outStride: c.vocab, parallel: pool)
+            }
         }
     }
 
