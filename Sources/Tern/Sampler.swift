@@ -1,4 +1,5 @@
 import Foundation
+import TernKernels
 
 /// Sampling settings. `temperature == 0` is greedy (argmax, lowest id on ties).
 public struct SamplingParameters: Sendable {
@@ -40,14 +41,10 @@ public struct Sampler: Sendable {
         rng = SplitMix64(seed: params.seed)
     }
 
+    /// The greedy token: the largest logit, the lowest id on ties (``Ops/argmax(_:count:)``).
     public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        var best = 0
-        var bv = -Float.infinity
-        for i in 0..<logits.count where logits[i] > bv {
-            bv = logits[i]
-            best = i
-        }
-        return Int32(best)
+        guard let base = logits.baseAddress else { return 0 }
+        return Int32(Ops.argmax(base, count: logits.count))
     }
 
     public var isGreedy: Bool { params.temperature <= 0 }

@@ -17,6 +17,26 @@ public enum Ops {
         }
     }
 
+    /// The index of the largest of `x[0..<n]`, the lowest on ties; NaNs are never the largest, and
+    /// 0 when nothing exceeds -infinity. The same answer as the scalar scan `if x[i] > best`, in two
+    /// vector passes (the maximum, then its first index): 0.22 -> 0.05 ms over Gemma 3's 262k logits,
+    /// which the greedy sampler scans once per token and verification once per drafted position.
+    public static func argmax(_ x: UnsafePointer<Float>, count n: Int) -> Int {
+        var lanes = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            lanes.replace(with: v, where: v .> lanes)
+            i += 16
+        }
+        var best = -Float.infinity
+        for l in 0..<16 where lanes[l] > best { best = lanes[l] }
+        for j in i..<n where x[j] > best { best = x[j] }
+        if best == -.infinity { return 0 }
+        for j in 0..<n where x[j] == best { return j }
+        return 0
+    }
+
     /// Fills `cos`/`sin` (dim/2 each) for position `pos`: angle i = pos * inv[i].
     public static func ropeTable(pos: Int, inv: UnsafePointer<Float>, half: Int,
                                  cos c: UnsafeMutablePointer<Float>, sin s: UnsafeMutablePointer<Float>) {

@@ -332,6 +332,30 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The vector argmax returns what the scalar scan `if x[i] > best` returns: ragged lengths,
+    /// ties (the lowest index wins, in the vector body and in the tail), NaNs, all -infinity.
+    func testArgmaxMatchesScalarScan() {
+        func scan(_ x: [Float]) -> Int {
+            var best = 0, bv = -Float.infinity
+            for i in x.indices where x[i] > bv { (best, bv) = (i, x[i]) }
+            return best
+        }
+        var rng = RNG(s: 11)
+        var cases: [[Float]] = (0..<70).map { rng.floats($0, 3) } + [rng.floats(262_144, 20)]
+        // Coarse values: many ties for the maximum at once.
+        cases += (1..<40).map { n in (0..<n).map { _ in Float(Int.random(in: 0..<3, using: &rng)) } }
+        var tail = [Float](repeating: 1, count: 37)
+        tail[35] = 2; tail[36] = 2
+        cases += [tail, [Float](repeating: -.infinity, count: 33), [.nan, .nan, 1, .nan], [Float](repeating: .nan, count: 20)]
+        var nanFirst = rng.floats(48, 1)
+        nanFirst[0] = .nan; nanFirst[17] = 5; nanFirst[40] = 5
+        cases += [nanFirst, [-.infinity, .nan, -5], [1, .infinity, 3, .infinity]]
+        for x in cases {
+            let got = x.withUnsafeBufferPointer { Ops.argmax($0.baseAddress ?? UnsafePointer(bitPattern: 8)!, count: x.count) }
+            XCTAssertEqual(got, scan(x), "n \(x.count)")
+        }
+    }
+
     func testElementwiseOpsAgainstDoubleReference() {
         var rng = RNG(s: 4)
         let n = 640
