@@ -12,5 +12,9 @@
 #define Q8_INIT(g) _mm256_set1_epi64x(*(const int64_t *)(a->bias + 2 * (g)))
 #define Q8_DOT(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
 #define Q4_DOT(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
+/* The four-row GEMMs stay internal (kind##_single): the exported ones run groups in pairs. */
+#define GEMM_LINKAGE static
+#define GEMM_NAME(kind) kind##_single
 #include "x86_gemm.inc"
+#include "x86_avx512_pairs.inc"
 #endif

@@ -48,6 +48,43 @@ final class DispatchTests: XCTestCase {
         }
     }
 
+    /// A matrix multiplied whole (where the AVX-512 path runs its groups in pairs) equals the same
+    /// matrix multiplied one four-row group at a time, bit for bit, on every kind and ISA path:
+    /// odd group counts (a last group alone), a partial last group inside a pair, every batch tail.
+    func testGroupPairsEqualSingleGroups() {
+        var rng = RNG(s: 12)
+        let cols = 512, par = Parallel(threads: 1)
+        for kind in QuantKind.allCases {
+            for rows in [26, 22] {
+                let w = rng.floats(rows * cols, 2).withUnsafeBufferPointer {
+                    QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols)
+                }
+                for batch in [1, 5, 8, 9, 10, 11] {
+                    let acts = QuantizedActivations(cols: cols, capacity: batch)
+                    rng.floats(batch * cols, 3).withUnsafeBufferPointer {
+                        acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar)
+                    }
+                    w.withUnsafeBytes { wb in
+                        let m = QMatrix(kind: kind, rows: rows, cols: cols, base: wb.baseAddress!)
+                        for isa in KernelISA.supported {
+                            var whole = [Float](repeating: .nan, count: batch * rows), alone = whole
+                            MatMul.run(m, acts, batch: batch, out: &whole, outStride: rows, parallel: par, isa: isa)
+                            alone.withUnsafeMutableBufferPointer { o in
+                                for g in 0..<m.groups {
+                                    let one = QMatrix(kind: kind, rows: min(4, rows - 4 * g), cols: cols, base: m.group(g))
+                                    MatMul.run(one, acts, batch: batch, out: o.baseAddress! + 4 * g, outStride: rows,
+                                               parallel: par, isa: isa)
+                                }
+                            }
+                            XCTAssertFalse(whole.contains { $0.isNaN }, "\(isa) \(kind) left outputs unset")
+                            XCTAssertEqual(whole, alone, "\(isa) \(kind) rows \(rows) batch \(batch)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// One part per thread for small matrices (each part a new prefetch stream and a claim on a
     /// shared line), up to four per thread for large ones, never parts under four groups.
     func testPartCounts() {
