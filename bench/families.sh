@@ -23,10 +23,10 @@ bw1=$($tern _membw 1); bw2=$($tern _membw 2)
 
 echo "## Model families, Tern vs llama.cpp — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); read bandwidth (tern _membw) $(awk -v a="$bw1" -v b="$bw2" 'BEGIN { printf "%.1f GB/s at 1 thread, %.1f GB/s at 2", a / 1e9, b / 1e9 }'); reps $REPS."
+echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); read bandwidth at the start (tern _membw) $(awk -v a="$bw1" -v b="$bw2" 'BEGIN { printf "%.1f GB/s at 1 thread, %.1f GB/s at 2", a / 1e9, b / 1e9 }'); reps $REPS."
 echo
-echo "| model | -t | llama.cpp pp128 | tern pp128 | ratio | llama.cpp tg64 | tern tg64 | ratio | MB/token (GGUF / tern) | tern % of roofline |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | -t | llama.cpp pp128 | tern pp128 | ratio | llama.cpp tg64 | tern tg64 | ratio | MB/token (GGUF / tern) | read GB/s after the run | tern % of roofline |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 ppl_rows=()
 budget_rows=()
 for m in "${models[@]}"; do
@@ -40,12 +40,13 @@ for m in "${models[@]}"; do
       [ "$(csvcol n_prompt "$header" "$row")" = 128 ] && lpp=$(csvcol avg_ts "$header" "$row")
       [ "$(csvcol n_gen "$header" "$row")" = 64 ] && ltg=$(csvcol avg_ts "$header" "$row")
     done < <(tail -n +2 "$work/lb.csv")
-    j=$($tern bench -m "$work/$m.tern" -p 128 -n 64 -t "$t" -r "$REPS" --no-roofline --json)
-    tpp=$(field pp_tps "$j"); ttg=$(field tg_tps "$j"); bpt=$(field bytes_per_token "$j")
-    bw=$([ "$t" = 1 ] && echo "$bw1" || echo "$bw2")
+    # tern bench probes the read bandwidth right after its runs (tern _membw in a child): the
+    # roofline of each row is measured on the spot, since this machine's bandwidth drifts.
+    j=$($tern bench -m "$work/$m.tern" -p 128 -n 64 -t "$t" -r "$REPS" --json)
+    tpp=$(field pp_tps "$j"); ttg=$(field tg_tps "$j"); bpt=$(field bytes_per_token "$j"); bw=$(field read_bw_gbs "$j")
     awk -v m="$m" -v t="$t" -v lpp="$lpp" -v tpp="$tpp" -v ltg="$ltg" -v ttg="$ttg" -v gb="$gb" -v bpt="$bpt" -v bw="$bw" 'BEGIN {
-      printf "| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.1f / %.1f | %.0f%% |\n",
-        m, t, lpp, tpp, tpp / lpp, ltg, ttg, ttg / ltg, gb / 1e6, bpt / 1e6, 100 * ttg * bpt / bw }'
+      printf "| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.1f / %.1f | %.1f | %.0f%% |\n",
+        m, t, lpp, tpp, tpp / lpp, ltg, ttg, ttg / ltg, gb / 1e6, bpt / 1e6, bw, 100 * ttg * bpt / (bw * 1e9) }'
   done
   if [ -f "$TEXT" ]; then
     lp=$("$LLAMA_BIN/llama-perplexity" -m "$gguf" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t 2 2>&1 | grep -o 'Final estimate: PPL = [0-9.]*' | grep -o '[0-9.]*$')
