@@ -46,7 +46,7 @@ for m in "${models[@]}"; do
     tpp=$(field pp_tps "$j"); ttg=$(field tg_tps "$j"); bpt=$(field bytes_per_token "$j"); bw=$(field read_bw_gbs "$j")
     awk -v m="$m" -v t="$t" -v lpp="$lpp" -v tpp="$tpp" -v ltg="$ltg" -v ttg="$ttg" -v gb="$gb" -v bpt="$bpt" -v bw="$bw" 'BEGIN {
       printf "| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.1f / %.1f | %.1f | %.0f%% |\n",
-        m, t, lpp, tpp, tpp / lpp, ltg, ttg, ttg / ltg, gb / 1e6, bpt / 1e6, bw, 100 * ttg * bpt / (bw * 1e9) }'
+        m, t, lpp, tpp, tpp / lpp, ltg, ttg, ttg / ltg, gb / 1e6, bpt / 1e6, bw, (bw > 0 ? 100 * ttg * bpt / (bw * 1e9) : 0) }'
   done
   if [ -f "$TEXT" ]; then
     lp=$("$LLAMA_BIN/llama-perplexity" -m "$gguf" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t 2 2>&1 | grep -o 'Final estimate: PPL = [0-9.]*' | grep -o '[0-9.]*$')
