@@ -28,6 +28,12 @@ public final class MappedFile: @unchecked Sendable {
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw FormatError(file: path, field: "mmap", String(cString: strerror(errno)))
         }
+        #if os(Linux)
+        // 4 KB page-table entries until a range is used in place (useHugePages): a file cached
+        // in 2 MiB folios (AtomicFile) would otherwise map 2 MiB at every touch, of metadata
+        // parsed once or of a small vector between streamed matrices, into the resident set.
+        _ = madvise(p, size, MADV_NOHUGEPAGE)
+        #endif
         bytes = UnsafeRawBufferPointer(start: p, count: size)
         owned = false
     }
@@ -42,6 +48,36 @@ public final class MappedFile: @unchecked Sendable {
         let lo = (range.lowerBound + page - 1) / page * page, hi = range.upperBound / page * page
         guard hi > lo else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, MADV_DONTNEED)
+    }
+
+    /// Gives `range` (widened to whole pages) a mapping of its own, read ahead sequentially, so
+    /// that touching it maps no page outside it. For bytes read through the map but not kept:
+    /// the header, metadata and table, chunk indexes, compressed chunks. Linux maps a whole
+    /// page-cache folio on a fault, up to the mapping's end: in a file cached as 2 MiB folios
+    /// (AtomicFile, or the kernel's own readahead) one byte read would otherwise bring up to
+    /// 2 MiB of neighbouring, perhaps streamed, weights into the resident set.
+    public func mapApart(_ range: Range<Int>) {
+        advise(range, MADV_SEQUENTIAL)
+    }
+
+    /// madvise of `range` widened to whole pages (Linux; nothing elsewhere or for copies).
+    private func advise(_ range: Range<Int>, _ advice: Int32) {
+        #if os(Linux)
+        guard !owned, let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = max(0, range.lowerBound) / page * page, hi = min(bytes.count, (range.upperBound + page - 1) / page * page)
+        guard hi > lo else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, advice)
+        #endif
+    }
+
+    /// Lets `range` (widened to whole pages) be mapped with 2 MiB entries, for bytes used in
+    /// place for the whole run: one entry per aligned 2 MiB wholly inside such ranges, where the
+    /// page cache holds 2 MiB folios (see AtomicFile), and pages read in from now on come as
+    /// 2 MiB folios. Decoding reads every weight per token; on 4 KB pages that walks a page
+    /// table every 4 KB (bench/README.md, "Huge pages for the weights").
+    public func useHugePages(_ range: Range<Int>) {
+        advise(range, MADV_HUGEPAGE)
     }
 
     /// An in-memory copy of `data` presented as if mapped from `path` (tests, fuzzing, pipes).

@@ -69,6 +69,7 @@ public final class TernFile: @unchecked Sendable {
         let path = map.path
         self.path = path
         let file = map.bytes
+        map.mapApart(0..<TernContainer.headerSize)
         var r = ByteReader(file, file: path)
         let magic = try r.bytes(8, "header: magic")
         guard Array(magic) == TernContainer.magic else {
@@ -95,6 +96,7 @@ public final class TernFile: @unchecked Sendable {
               let tableEnd = safeAdd(tableOff, tableSize), tableEnd <= file.count else {
             throw FormatError(file: path, field: "header: section offsets", "metadata [\(metaOff), +\(metaSize)) and tensor table [\(tableOff), +\(tableSize)) do not fit the \(file.count)-byte file")
         }
+        map.mapApart(0..<tableEnd)
         guard TernContainer.structureChecksum(file, tableEnd: tableEnd) == structSum else {
             throw FormatError(file: path, field: "header: checksum", "header, metadata or tensor table is corrupt (checksum mismatch)")
         }
@@ -108,7 +110,7 @@ public final class TernFile: @unchecked Sendable {
         var idx: [String: Int] = [:]
         var lastEnd = tableEnd
         for i in 0..<tensorCount {
-            let t = try Self.readEntry(&tr, i: i, file: file, path: path, dataStart: tableEnd, lastEnd: &lastEnd)
+            let t = try Self.readEntry(&tr, i: i, map: map, dataStart: tableEnd, lastEnd: &lastEnd)
             guard idx[t.name] == nil else {
                 throw FormatError(file: path, field: "tensor \(t.name)", "name appears twice in the tensor table")
             }
@@ -124,8 +126,8 @@ public final class TernFile: @unchecked Sendable {
         map.release(TernContainer.headerSize..<tableEnd)
     }
 
-    private static func readEntry(_ r: inout ByteReader, i: Int, file: UnsafeRawBufferPointer, path: String,
-                                  dataStart: Int, lastEnd: inout Int) throws -> TensorInfo {
+    private static func readEntry(_ r: inout ByteReader, i: Int, map: MappedFile, dataStart: Int, lastEnd: inout Int) throws -> TensorInfo {
+        let file = map.bytes, path = map.path
         let name = try r.string("tensor[\(i)]: name", lengthBytes: 4)
         let f = "tensor \(name)"
         let dt = try r.u8(f + ": dtype")
@@ -178,6 +180,7 @@ public final class TernFile: @unchecked Sendable {
             guard let indexBytes = safeMul(chunks, TernContainer.chunkEntryBytes), indexBytes <= stored else {
                 throw FormatError(file: path, field: f + ": chunk index", "\(chunks) chunks do not fit in \(stored) stored bytes")
             }
+            map.mapApart(offset..<offset + indexBytes)
             var cr = ByteReader(UnsafeRawBufferPointer(rebasing: file[offset..<end]), file: path)
             var prev = indexBytes
             for c in 0..<chunks {
@@ -206,6 +209,7 @@ public final class TernFile: @unchecked Sendable {
     public func verify(_ t: TensorInfo, releasing: Bool = false) throws {
         var hasher = XXH64.Streaming()
         let s = stored(t), window = 16 << 20
+        if releasing { map.mapApart(t.offset..<t.offset + t.storedSize) }
         for a in stride(from: 0, to: s.count, by: window) {
             hasher.update(UnsafeRawBufferPointer(rebasing: s[a..<min(s.count, a + window)]))
             if releasing { map.release(t.offset + a..<t.offset + min(s.count, a + window)) }

@@ -1,11 +1,14 @@
 import TernFormat
 import TernKernels
 
-/// Hands out a checkpoint's tensors as kernel views: raw tensors in place from the map,
-/// zstd tensors decompressed once into buffers owned here. Checks dtype and shape of each.
+/// Hands out a checkpoint's tensors as kernel views: raw tensors in place from the map (asked
+/// for 2 MiB page-table entries), zstd tensors read by pread and decompressed once into
+/// buffers owned here. Checks dtype and shape of each.
 public final class WeightStore: @unchecked Sendable {
     public let file: TernFile
     private var owned: [UnsafeMutableRawBufferPointer] = []
+    /// Reads the zstd tensors decompressed here, opened at the first.
+    private var reader: TensorReader?
 
     public init(file: TernFile) { self.file = file }
 
@@ -19,12 +22,18 @@ public final class WeightStore: @unchecked Sendable {
     }
 
     func bytes(_ t: TensorInfo) throws -> UnsafeRawPointer {
-        if t.codec == .raw { return file.stored(t).baseAddress! }
+        if t.codec == .raw {
+            file.map.useHugePages(t.offset..<t.offset + t.storedSize)
+            return file.stored(t).baseAddress!
+        }
+        // Compressed bytes come by pread, not through the map: a fault there would map whole
+        // page-cache folios (up to 2 MiB) around them, neighbours included, into the resident set.
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: t.byteSize, alignment: 64)
-        do { try file.read(t, into: buf) } catch { buf.deallocate(); throw error }
+        do {
+            if reader == nil { reader = try TensorReader(file: file) }
+            try reader!.read(t, from: 0, count: t.byteSize, into: buf.baseAddress!)
+        } catch { buf.deallocate(); throw error }
         owned.append(buf)
-        // The compressed pages were read once; keep only the decompressed copy resident.
-        file.map.release(t.offset..<t.offset + t.storedSize)
         return UnsafeRawPointer(buf.baseAddress!)
     }
 
