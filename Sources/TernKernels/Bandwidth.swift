@@ -3,15 +3,12 @@ import Foundation
 
 /// Measures sustained read bandwidth (bytes/s) with `threads` threads over a buffer of `bytes`,
 /// best of `passes`: the roofline for memory-bound decoding (same method as shared/tools/membw.c).
-/// The buffer is on 2 MiB pages where Linux gives them (as the weights are, see AtomicFile):
-/// on 4 KB pages the same loop read 0-15% less on the AMD EPYC VM of bench/README.md.
+/// The buffer is on 2 MiB pages where Linux gives them, as the weights are: on 4 KB pages the
+/// same loop read 3-18% less on the AMD EPYC VM of bench/README.md.
 public func measureReadBandwidth(bytes: Int = 512 << 20, threads: Int, passes: Int = 6) -> Double {
     let words = bytes / 8
-    let raw = UnsafeMutableRawPointer.allocate(byteCount: words * 8, alignment: 2 << 20)
+    let raw = allocateHugePages(byteCount: words * 8)
     defer { raw.deallocate() }
-    #if os(Linux)
-    _ = madvise(raw, words * 8, MADV_HUGEPAGE)
-    #endif
     let buf = raw.bindMemory(to: UInt64.self, capacity: words)
     for i in 0..<words { buf[i] = UInt64(i) }
     let par = Parallel(threads: threads)

@@ -28,7 +28,7 @@ public final class WeightStore: @unchecked Sendable {
         }
         // Compressed bytes come by pread, not through the map: a fault there would map whole
         // page-cache folios (up to 2 MiB) around them, neighbours included, into the resident set.
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: t.byteSize, alignment: 64)
+        let buf = UnsafeMutableRawBufferPointer(start: allocateHugePages(byteCount: t.byteSize), count: t.byteSize)
         do {
             if reader == nil { reader = try TensorReader(file: file) }
             try reader!.read(t, from: 0, count: t.byteSize, into: buf.baseAddress!)

@@ -126,7 +126,7 @@ final class WeightStreamer: @unchecked Sendable {
         self.reader = reader
         self.units = units
         self.slotBytes = slotBytes
-        slots = (0..<WeightStreamer.slotCount).map { _ in UnsafeMutableRawPointer.allocate(byteCount: max(64, slotBytes), alignment: 64) }
+        slots = (0..<WeightStreamer.slotCount).map { _ in allocateHugePages(byteCount: slotBytes) }
         state = Array(repeating: .empty, count: WeightStreamer.slotCount)
         requests.reserveCapacity(WeightStreamer.slotCount)
         for _ in 0..<WeightStreamer.prefetchDepth {
