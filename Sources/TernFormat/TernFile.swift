@@ -209,7 +209,6 @@ public final class TernFile: @unchecked Sendable {
     public func verify(_ t: TensorInfo, releasing: Bool = false) throws {
         var hasher = XXH64.Streaming()
         let s = stored(t), window = 16 << 20
-        if releasing { map.mapApart(t.offset..<t.offset + t.storedSize) }
         for a in stride(from: 0, to: s.count, by: window) {
             hasher.update(UnsafeRawBufferPointer(rebasing: s[a..<min(s.count, a + window)]))
             if releasing { map.release(t.offset + a..<t.offset + min(s.count, a + window)) }

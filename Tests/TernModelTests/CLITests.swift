@@ -277,7 +277,8 @@ final class CLITests: XCTestCase {
     }
 
     /// The converter streams: its peak memory stays far below the model's size (280 MB here),
-    /// and the streamed file is the one the tests' other conversions use, byte for byte.
+    /// and the streamed file is the one the tests' other conversions use, byte for byte. It
+    /// measures 59-67 MB raw and compressed; 90 catches a leak through the map (one gave 103 MB).
     func testConversionMemoryIsBounded() throws {
         let out = TestSupport.tempDir() + "/m.tern"
         for args in [[], ["--compress=3"]] {
@@ -285,7 +286,7 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(r.status, 0, r.stderr)
             let line = try XCTUnwrap(r.stdout.split(separator: "\n").last { $0.contains("peak memory") }, r.stdout)
             let peakMB = try XCTUnwrap(Double(line.split(separator: " ").dropLast().last ?? ""), String(line))
-            XCTAssertLessThan(peakMB, 120, "tern-quantize \(args) peak memory: \(line)")
+            XCTAssertLessThan(peakMB, 90, "tern-quantize \(args) peak memory: \(line)")
             XCTAssertGreaterThan(peakMB, 1)
             if args.isEmpty { XCTAssertEqual(readFile(out), readFile(try TestSupport.convertedGemma())) }
         }
