@@ -10,10 +10,10 @@ import Darwin
 /// The bytes reach the file in whole, aligned blocks of ``blockBytes`` (2 MiB, the huge-page
 /// size of x86-64 and of arm64 with 4 KB pages) through one buffer; only the last block is
 /// short. Linux keeps what such writes create in the page cache as 2 MiB folios, where the
-/// filesystem has large folios (ext4 since 6.x, xfs), and a later mmap of the file maps each of
-/// them with a single page-table entry. The same file written in smaller pieces stays in 4 KB
-/// pages until the kernel evicts it: decoding from it then walks page tables every 4 KB (see
-/// bench/README.md, "Huge pages for the weights").
+/// filesystem has large folios (xfs; ext4 in recent kernels, as 6.18 here), and a later mmap
+/// maps each of them with a single page-table entry. The same file written in smaller pieces
+/// stays in small folios until the kernel evicts it: decoding from it then walks page tables
+/// every 4 KB (see bench/README.md, "Huge pages for the weights").
 public final class AtomicFile {
     /// The size and alignment of every write but the last.
     public static let blockBytes = 2 << 20
