@@ -86,19 +86,24 @@ final class AtomicFileTests: XCTestCase {
     }
 
     /// 2 MiB page-table entries over `path` once every page of it is touched (with `advise`,
-    /// after asking for them on the whole file).
-    static func hugeMapped(_ path: String, advise: Bool = true) throws -> Int {
+    /// after asking for them on the whole file); the byte read from each page must be `data`'s.
+    static func hugeMapped(_ path: String, _ data: [UInt8], advise: Bool = true) throws -> Int {
         let m = try MappedFile(path: path)
         if advise { m.useHugePages(0..<m.bytes.count) }
-        var sum = 0
-        for i in stride(from: 0, to: m.bytes.count, by: 4096) { sum &+= Int(m.bytes[i]) }
-        XCTAssertGreaterThanOrEqual(sum, 0)
+        XCTAssertEqual(m.bytes.count, data.count)
+        var read = 0, expected = 0
+        for i in stride(from: 0, to: min(m.bytes.count, data.count), by: 4096) {
+            read &+= Int(m.bytes[i]) &* (i + 1)
+            expected &+= Int(data[i]) &* (i + 1)
+        }
+        XCTAssertEqual(read, expected, "\(path): the mapped bytes are not the written ones")
         return pmdMapped(m.bytes.baseAddress!) ?? 0
     }
 
     /// A file written through AtomicFile in odd-sized pieces is mapped with 2 MiB entries where
     /// MappedFile.useHugePages asks for them; the same bytes written in those pieces with
-    /// write(2) are not (the control that shows this test can fail). Skipped, saying so, where the filesystem keeps no large folios at all.
+    /// write(2) are not (the control that shows this test can fail). Skipped, saying so, where
+    /// the filesystem keeps no large folios at all.
     func testPiecesBecomeHugePageFolios() throws {
         let dir = TestSupport.tempDir()
         let size = 3 * Self.block + 12_345, piece = 100_003
@@ -114,7 +119,7 @@ final class AtomicFileTests: XCTestCase {
                 }
             }
             close(fd)
-            return try Self.hugeMapped(dir + "/" + name)
+            return try Self.hugeMapped(dir + "/" + name, data)
         }
         let blocks = try plain("blocks.bin", Self.block)
         try XCTSkipIf(blocks == 0, "\(dir): the filesystem keeps no 2 MiB folios even for 2 MiB writes; nothing to test")
@@ -124,8 +129,9 @@ final class AtomicFileTests: XCTestCase {
             for at in stride(from: 0, to: size, by: piece) { try f.write(Array(data[at..<min(size, at + piece)])) }
         }
         XCTAssertTrue(readFile(dir + "/atomic.bin") == data)
-        XCTAssertEqual(try Self.hugeMapped(dir + "/atomic.bin"), 3 * Self.block, "every whole block mapped by one entry")
-        XCTAssertEqual(try Self.hugeMapped(dir + "/atomic.bin", advise: false), 0, "a map not asked for 2 MiB entries has none")
+        XCTAssertEqual(try Self.hugeMapped(dir + "/atomic.bin", data), 3 * Self.block, "every whole block mapped by one entry")
+        XCTAssertEqual(try Self.hugeMapped(dir + "/atomic.bin", data, advise: false), 0,
+                       "a map not asked for 2 MiB entries has none")
     }
     #endif
 }
