@@ -6,6 +6,7 @@
 #include <arm_neon.h>
 #include <math.h>
 #include "tern_kernels.h"
+#include "arm_exp.h"
 
 #define TN __attribute__((target("arch=armv8.2-a+dotprod+fp16")))
 
@@ -54,62 +55,7 @@ GEMM_FN(TN, tern_gemm_q5_neon, ARM_NAME(q5_group))
 GEMM_FN(TN, tern_gemm_q6_neon, ARM_NAME(q6_group))
 GEMM_FN(TN, tern_gemm_q4k_neon, ARM_NAME(q4k_group))
 
-/* One online-softmax step for score s: rescales out and the running sum when the maximum grows,
- * and returns the weight exp(s - max) of this position's value. ARMv8.0 from here on. */
-static inline float online_step(float s, float *m, float *l, float *out, ptrdiff_t dim) {
-    if (s > *m) {
-        const float c = expf(*m - s);
-        for (ptrdiff_t i = 0; i < dim; i += 4) vst1q_f32(out + i, vmulq_n_f32(vld1q_f32(out + i), c));
-        *l *= c;
-        *m = s;
-    }
-    const float p = expf(s - *m);
-    *l += p;
-    return p;
-}
-
-void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
-                             ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
-    float m = state[0], l = state[1];
-    for (ptrdiff_t t = 0; t < count; t++) {
-        const uint16_t *kt = k + t * kv_stride, *vt = v + t * kv_stride;
-        float32x4_t a = vdupq_n_f32(0);
-        for (ptrdiff_t i = 0; i < dim; i += 4) a = vfmaq_f32(a, vld1q_f32(q + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(kt + i))));
-        const float p = online_step(vaddvq_f32(a) * scale, &m, &l, out, dim);
-        for (ptrdiff_t i = 0; i < dim; i += 4)
-            vst1q_f32(out + i, vfmaq_n_f32(vld1q_f32(out + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(vt + i))), p));
-    }
-    state[0] = m;
-    state[1] = l;
-}
-
-static inline float32x4_t q8row4(const uint8_t *row, ptrdiff_t dim, ptrdiff_t i, int high) {
-    const float sc = ((const float *)row)[i / 32];
-    const int16x8_t w = vmovl_s8(vld1_s8((const int8_t *)(row + dim / 32 * 4 + i)));
-    const int32x4_t x = high ? vmovl_s16(vget_high_s16(w)) : vmovl_s16(vget_low_s16(w));
-    return vmulq_n_f32(vcvtq_f32_s32(x), sc);
-}
-
-void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
-                            ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
-    float m = state[0], l = state[1];
-    for (ptrdiff_t t = 0; t < count; t++) {
-        const uint8_t *kt = k + t * row_bytes, *vt = v + t * row_bytes;
-        float32x4_t a = vdupq_n_f32(0);
-        for (ptrdiff_t i = 0; i < dim; i += 8) {
-            a = vfmaq_f32(a, vld1q_f32(q + i), q8row4(kt, dim, i, 0));
-            a = vfmaq_f32(a, vld1q_f32(q + i + 4), q8row4(kt, dim, i, 1));
-        }
-        const float p = online_step(vaddvq_f32(a) * scale, &m, &l, out, dim);
-        for (ptrdiff_t i = 0; i < dim; i += 8) {
-            vst1q_f32(out + i, vfmaq_n_f32(vld1q_f32(out + i), q8row4(vt, dim, i, 0), p));
-            vst1q_f32(out + i + 4, vfmaq_n_f32(vld1q_f32(out + i + 4), q8row4(vt, dim, i, 1), p));
-        }
-    }
-    state[0] = m;
-    state[1] = l;
-}
-
+/* ARMv8.0 from here on (attention: arm_attend.c). */
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n) {
     ptrdiff_t i = 0;
     for (; i + 4 <= n; i += 4) vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
@@ -161,25 +107,6 @@ static inline float32x4_t gelu_mul4(float32x4_t x, float32x4_t u) {
     }
 
 TERN_GATED_MUL_NEON(tern_gelu_mul_neon, gelu_mul4)
-
-/* exp(x) for x clamped to +-87, as exp_avx2 in x86_avx2.c (Cephes' expf polynomial), with the
- * same fused multiply-adds in the same order: SiLU is bit-identical on every path. */
-static inline float32x4_t exp_neon(float32x4_t x) {
-    x = vmaxq_f32(vminq_f32(x, vdupq_n_f32(87.0f)), vdupq_n_f32(-87.0f));
-    const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
-    float32x4_t r = vfmaq_f32(x, n, vdupq_n_f32(-0.693359375f));
-    r = vfmaq_f32(r, n, vdupq_n_f32(2.12194440e-4f));
-    const float32x4_t z = vmulq_f32(r, r);
-    float32x4_t y = vdupq_n_f32(1.9875691500e-4f);
-    y = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), y, r);
-    y = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), y, r);
-    y = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), y, r);
-    y = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), y, r);
-    y = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), y, r);
-    y = vaddq_f32(vfmaq_f32(r, y, z), vdupq_n_f32(1.0f));
-    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23);
-    return vmulq_f32(y, vreinterpretq_f32_s32(e));
-}
 
 static inline float32x4_t silu_mul4(float32x4_t x, float32x4_t u) {
     const float32x4_t e = exp_neon(vnegq_f32(x));

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include "tern_kernels.h"
+#include "x86_exp.h"
 
 #define TK __attribute__((target("avx2,fma,f16c")))
 #define NAME(x) x##_avx2
@@ -20,13 +21,6 @@ TK static inline __m256i q8_dot_avx2(__m256i acc, __m256i w, __m256i a) {
 #define Q4_DOT(acc, w, a) _mm256_add_epi32(acc, dot_us_avx2(w, a))
 #include "x86_gemm.inc"
 
-TK static inline float hsum_avx2(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 TK void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n) {
     ptrdiff_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -34,70 +28,6 @@ TK void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n) {
     for (; i < n; i++) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-TK static inline float dot_f16(const float *x, const uint16_t *y, ptrdiff_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    ptrdiff_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8))), a1);
-    }
-    for (; i < n; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), a0);
-    return hsum_avx2(_mm256_add_ps(a0, a1));
-}
-
-/* One online-softmax step for score s: rescales out and the running sum when the maximum grows,
- * and returns the weight exp(s - max) of this position's value. */
-TK static inline float online_step(float s, float *m, float *l, float *out, ptrdiff_t dim) {
-    if (s > *m) {
-        const float c = expf(*m - s);
-        const __m256 vc = _mm256_set1_ps(c);
-        for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), vc));
-        *l *= c;
-        *m = s;
-    }
-    const float p = expf(s - *m);
-    *l += p;
-    return p;
-}
-
-/* Online softmax (Milakov & Gimelshein 2018): the running output is rescaled only when the
- * running maximum grows, so K and V are each read once. */
-TK void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
-                             ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
-    float m = state[0], l = state[1];
-    for (ptrdiff_t t = 0; t < count; t++) {
-        const float p = online_step(dot_f16(q, k + t * kv_stride, dim) * scale, &m, &l, out, dim);
-        const __m256 vp = _mm256_set1_ps(p);
-        const uint16_t *vt = v + t * kv_stride;
-        for (ptrdiff_t i = 0; i < dim; i += 8)
-            _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vt + i))), _mm256_loadu_ps(out + i)));
-    }
-    state[0] = m;
-    state[1] = l;
-}
-
-/* One K/V row of [dim/32 f32 scales][dim int8]: 8 values at i as floats (times their scale). */
-TK static inline __m256 q8row8(const uint8_t *row, ptrdiff_t dim, ptrdiff_t i) {
-    const float sc = ((const float *)row)[i / 32];
-    const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + dim / 32 * 4 + i))));
-    return _mm256_mul_ps(x, _mm256_set1_ps(sc));
-}
-
-TK void tern_attend_q8_avx2(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
-                            ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
-    float m = state[0], l = state[1];
-    for (ptrdiff_t t = 0; t < count; t++) {
-        const uint8_t *kt = k + t * row_bytes, *vt = v + t * row_bytes;
-        __m256 a = _mm256_setzero_ps();
-        for (ptrdiff_t i = 0; i < dim; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), q8row8(kt, dim, i), a);
-        const float p = online_step(hsum_avx2(a) * scale, &m, &l, out, dim);
-        const __m256 vp = _mm256_set1_ps(p);
-        for (ptrdiff_t i = 0; i < dim; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, q8row8(vt, dim, i), _mm256_loadu_ps(out + i)));
-    }
-    state[0] = m;
-    state[1] = l;
-}
 
 /* tanh(x) as a rational function, odd numerator of degree 13 over even denominator of degree 6,
  * with x clamped to +-7.905 (the approximation Eigen uses for float; error a few ulp). */
@@ -142,27 +72,6 @@ TK static inline __m256 gelu_mul8(__m256 x, __m256 u) {
     }
 
 TERN_GATED_MUL_AVX2(tern_gelu_mul_avx2, gelu_mul8)
-
-/* exp(x) for x clamped to +-87: x = n ln2 + r with n = round(x log2 e) (Cody-Waite: ln2 split in
- * two), exp(r) by the degree-7 polynomial of Cephes' expf (S. Moshier), scaled by 2^n through the
- * exponent bits. The same operations in the same order as Ops.expApprox and the NEON kernel. */
-TK static inline __m256 exp_avx2(__m256 x) {
-    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(87.0f)), _mm256_set1_ps(-87.0f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), x);
-    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
-    const __m256 z = _mm256_mul_ps(r, r);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_add_ps(_mm256_fmadd_ps(y, z, r), _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
 
 TK static inline __m256 silu_mul8(__m256 x, __m256 u) {
     const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), x));
@@ -212,4 +121,7 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
         hoff[4 * g + 3] = 0;
     }
 }
+/* Attention (AVX2, eight lanes): x86_attend.inc. */
+#define AV_BITS 256
+#include "x86_attend.inc"
 #endif

@@ -1,7 +1,10 @@
-/* x86 AVX-512 VNNI path (vpdpbusd on 256-bit registers via AVX512VL). */
+/* x86 AVX-512 VNNI path (vpdpbusd on 256-bit registers via AVX512VL, pairs of groups on 512-bit
+ * ones) and 512-bit attention. */
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#include <math.h>
 #include "tern_kernels.h"
+#include "x86_exp.h"
 
 #define TK __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define NAME(x) x##_avx512vnni
@@ -17,4 +20,7 @@
 #define GEMM_NAME(kind) kind##_single
 #include "x86_gemm.inc"
 #include "x86_avx512_pairs.inc"
+/* Attention (sixteen lanes): x86_attend.inc. */
+#define AV_BITS 512
+#include "x86_attend.inc"
 #endif

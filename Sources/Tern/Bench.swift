@@ -4,7 +4,8 @@ import TernDecoding
 import TernModels
 
 /// Prefill and decode throughput of a model, measured as llama-bench does: `pp` = a prompt of
-/// `promptTokens` tokens in one go, `tg` = `genTokens` single-token steps from an empty context.
+/// `promptTokens` tokens in one go, `tg` = `genTokens` single-token steps after a context of
+/// `depth` tokens (llama-bench `-d`; 0 = an empty context), which are prefilled untimed.
 public struct BenchResult: Sendable {
     public var ppTPS: [Double] = []
     public var tgTPS: [Double] = []
@@ -18,11 +19,12 @@ public struct BenchResult: Sendable {
 }
 
 extension Generator {
-    /// Runs `reps` repetitions of pp and tg (after one untimed warm-up of each).
-    public func bench(promptTokens: Int, genTokens: Int, reps: Int) throws -> BenchResult {
+    /// Runs `reps` repetitions of pp and tg (after one untimed warm-up of each); tg decodes after
+    /// `depth` tokens of context.
+    public func bench(promptTokens: Int, genTokens: Int, reps: Int, depth: Int = 0) throws -> BenchResult {
         let lm = model.model
         // Deterministic token ids spread over the vocabulary, as llama-bench uses random ones.
-        let ids = (0..<max(promptTokens, 1)).map { Int32(truncatingIfNeeded: (($0 &* 7919) &+ 1000) % lm.vocabSize) }
+        let ids = (0..<max(promptTokens, depth, 1)).map { Int32(truncatingIfNeeded: (($0 &* 7919) &+ 1000) % lm.vocabSize) }
         var result = BenchResult()
         // One sequence at a time, so the benchmark stays inside what the plan allowed for.
         if promptTokens > 0 {
@@ -30,19 +32,21 @@ extension Generator {
             for rep in 0...reps {
                 pp.reset()
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                try pp.append(ids)
+                try pp.append(Array(ids[..<promptTokens]))
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { result.ppTPS.append(Double(promptTokens) / dt) }
             }
         }
         if genTokens > 0 {
-            // tg: the first token is fed alone, then greedy decoding: genTokens single-token passes.
-            let tg = Session(model: model, parallel: parallel, capacity: genTokens + 1, options: stateOptions)
+            // tg: the context (untimed), the first token fed alone, then greedy decoding: genTokens
+            // single-token passes.
+            let tg = Session(model: model, parallel: parallel, capacity: depth + genTokens + 1, options: stateOptions)
             var greedy = Sampler(SamplingParameters(temperature: 0))
             for rep in 0...reps {
                 tg.reset()
+                if depth > 0 { try tg.append(Array(ids[..<depth])) }
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                try tg.append([ids[0]])
+                try tg.append([ids[depth > 0 ? depth - 1 : 0]])
                 try tg.decode(maxTokens: genTokens, sampler: &greedy) { _ in true }
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { result.tgTPS.append(Double(genTokens) / dt) }

@@ -163,36 +163,56 @@ public enum Ops {
         for i in 0..<n { y[i] = floatToHalf(x[i]) }
     }
 
-    /// Fused attention for one query head over `count` positions of f16 K/V (online softmax):
-    /// out = sum_t softmax(scale * q.k_t) v_t. Positions are `stride` elements apart; when the
-    /// positions wrap around a ring buffer, `wrapped` more follow from `k2`/`v2`.
-    public static func attend(q: UnsafePointer<Float>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>, stride: Int,
-                              count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil, wrapped: Int = 0,
-                              dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
-        segments(dim: dim, out: out) { st in
-            attendSegment(q, k, v, stride, count, dim, scale, out, st, isa)
-            if wrapped > 0, let k2, let v2 { attendSegment(q, k2, v2, stride, wrapped, dim, scale, out, st, isa) }
+    /// Fused attention for `heads` query heads that share one KV head (their rows of `dim` floats
+    /// one after another in `q` and in `out`) over `count` positions of f16 K/V:
+    /// out_h = sum_t softmax(scale * q_h.k_t) v_t. Positions are `stride` elements apart; when the
+    /// positions wrap around a ring buffer, `wrapped` more follow from `k2`/`v2`. The C kernels
+    /// serve up to `TERN_ATTEND_MAX_HEADS` heads per pass over K and V.
+    public static func attend(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>,
+                              stride: Int, count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil,
+                              wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
+        segments(heads: heads, dim: dim, out: out) { h0, n, st in
+            let qh = q + h0 * dim, oh = out + h0 * dim
+            attendSegment(qh, n, k, v, stride, count, dim, scale, oh, st, isa)
+            if wrapped > 0, let k2, let v2 { attendSegment(qh, n, k2, v2, stride, wrapped, dim, scale, oh, st, isa) }
         }
     }
 
-    /// ``attend(q:k:v:stride:count:k2:v2:wrapped:dim:scale:out:isa:)`` over q8 K/V rows of
+    /// ``attend(q:heads:k:v:stride:count:k2:v2:wrapped:dim:scale:out:isa:)`` over q8 K/V rows of
     /// ``KVPrecision/rowBytes(dim:)`` bytes each.
-    public static func attendQ8(q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, rowBytes: Int,
+    public static func attendQ8(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafeRawPointer, v: UnsafeRawPointer, rowBytes: Int,
                                 count: Int, k2: UnsafeRawPointer? = nil, v2: UnsafeRawPointer? = nil, wrapped: Int = 0,
                                 dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
-        segments(dim: dim, out: out) { st in
-            attendQ8Segment(q, k, v, rowBytes, count, dim, scale, out, st, isa)
-            if wrapped > 0, let k2, let v2 { attendQ8Segment(q, k2, v2, rowBytes, wrapped, dim, scale, out, st, isa) }
+        segments(heads: heads, dim: dim, out: out) { h0, n, st in
+            let qh = q + h0 * dim, oh = out + h0 * dim
+            attendQ8Segment(qh, n, k, v, rowBytes, count, dim, scale, oh, st, isa)
+            if wrapped > 0, let k2, let v2 { attendQ8Segment(qh, n, k2, v2, rowBytes, wrapped, dim, scale, oh, st, isa) }
         }
     }
 
-    /// Runs `body` with a fresh online-softmax state (max, sum) over a zeroed `out`, then normalizes.
-    @inline(__always) static func segments(dim: Int, out: UnsafeMutablePointer<Float>, _ body: (UnsafeMutablePointer<Float>) -> Void) {
-        out.initialize(repeating: 0, count: dim)
-        var state: (Float, Float) = (-.infinity, 0)
-        withUnsafeMutableBytes(of: &state) { body($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
-        let inv = 1 / state.1
-        for i in 0..<dim { out[i] *= inv }
+    /// Query heads one C attention call serves.
+    public static let attendMaxHeads = Int(TERN_ATTEND_MAX_HEADS)
+
+    /// Runs `body(first head, heads, state)` for the heads in runs of up to ``attendMaxHeads``,
+    /// each with a fresh online-softmax state (max, sum per head) over a zeroed `out`, then
+    /// normalizes every head's row. The state lives on the stack.
+    @inline(__always) static func segments(heads: Int, dim: Int, out: UnsafeMutablePointer<Float>,
+                                           _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        out.initialize(repeating: 0, count: heads * dim)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * attendMaxHeads) { st in
+            let st = st.baseAddress!
+            var h0 = 0
+            while h0 < heads {
+                let n = min(attendMaxHeads, heads - h0)
+                for h in 0..<n { st[2 * h] = -.infinity; st[2 * h + 1] = 0 }
+                body(h0, n, st)
+                for h in 0..<n {
+                    let inv = 1 / st[2 * h + 1], o = out + (h0 + h) * dim
+                    for i in 0..<dim { o[i] *= inv }
+                }
+                h0 += n
+            }
+        }
     }
 
     /// The Swift online-softmax segment: `key(t, i)` and `value(t, i)` read element i of position t.
@@ -218,25 +238,23 @@ public enum Ops {
         st[1] = l
     }
 
-    static func attendQ8Segment(_ q: UnsafePointer<Float>, _ k: UnsafeRawPointer, _ v: UnsafeRawPointer, _ rowBytes: Int,
-                                _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
+    static func attendQ8Segment(_ q: UnsafePointer<Float>, _ heads: Int, _ k: UnsafeRawPointer, _ v: UnsafeRawPointer,
+                                _ rowBytes: Int, _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
                                 _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
+        let k8 = k.assumingMemoryBound(to: UInt8.self), v8 = v.assumingMemoryBound(to: UInt8.self)
         #if arch(x86_64)
-        if isa == .avx2 || isa == .avx512vnni {
-            tern_attend_q8_avx2(q, k.assumingMemoryBound(to: UInt8.self), v.assumingMemoryBound(to: UInt8.self), rowBytes, count, dim, scale, out, st)
-            return
-        }
+        if isa == .avx512vnni { tern_attend_q8_avx512vnni(q, heads, k8, v8, rowBytes, count, dim, scale, out, st); return }
+        if isa == .avx2 { tern_attend_q8_avx2(q, heads, k8, v8, rowBytes, count, dim, scale, out, st); return }
         #elseif arch(arm64)
-        if isa.isARM {
-            tern_attend_q8_neon(q, k.assumingMemoryBound(to: UInt8.self), v.assumingMemoryBound(to: UInt8.self), rowBytes, count, dim, scale, out, st)
-            return
-        }
+        if isa.isARM { tern_attend_q8_neon(q, heads, k8, v8, rowBytes, count, dim, scale, out, st); return }
         #endif
         @inline(__always) func element(_ row: UnsafeRawPointer, _ i: Int) -> Float {
             row.loadUnaligned(fromByteOffset: 4 * (i / 32), as: Float.self) * Float(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
         }
-        onlineSoftmax(q, count: count, dim: dim, scale: scale, out: out, state: st,
-                      key: { element(k + $0 * rowBytes, $1) }, value: { element(v + $0 * rowBytes, $1) })
+        for h in 0..<heads {
+            onlineSoftmax(q + h * dim, count: count, dim: dim, scale: scale, out: out + h * dim, state: st + 2 * h,
+                          key: { element(k + $0 * rowBytes, $1) }, value: { element(v + $0 * rowBytes, $1) })
+        }
     }
 
     /// Stores one K or V vector (`dim` floats) as a cache row of `precision`.
@@ -260,15 +278,30 @@ public enum Ops {
         }
     }
 
-    static func attendSegment(_ q: UnsafePointer<Float>, _ k: UnsafePointer<UInt16>, _ v: UnsafePointer<UInt16>, _ stride: Int,
-                              _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
+    static func attendSegment(_ q: UnsafePointer<Float>, _ heads: Int, _ k: UnsafePointer<UInt16>, _ v: UnsafePointer<UInt16>,
+                              _ stride: Int, _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
                               _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
         #if arch(x86_64)
-        if isa == .avx2 || isa == .avx512vnni { tern_attend_f16_avx2(q, k, v, stride, count, dim, scale, out, st); return }
+        if isa == .avx512vnni { tern_attend_f16_avx512vnni(q, heads, k, v, stride, count, dim, scale, out, st); return }
+        if isa == .avx2 { tern_attend_f16_avx2(q, heads, k, v, stride, count, dim, scale, out, st); return }
         #elseif arch(arm64)
-        if isa.isARM { tern_attend_f16_neon(q, k, v, stride, count, dim, scale, out, st); return }
+        if isa.isARM { tern_attend_f16_neon(q, heads, k, v, stride, count, dim, scale, out, st); return }
         #endif
-        onlineSoftmax(q, count: count, dim: dim, scale: scale, out: out, state: st,
-                      key: { halfToFloat(k[$0 * stride + $1]) }, value: { halfToFloat(v[$0 * stride + $1]) })
+        for h in 0..<heads {
+            onlineSoftmax(q + h * dim, count: count, dim: dim, scale: scale, out: out + h * dim, state: st + 2 * h,
+                          key: { halfToFloat(k[$0 * stride + $1]) }, value: { halfToFloat(v[$0 * stride + $1]) })
+        }
+    }
+}
+
+/// How attention work is cut into items (one position and a run of query heads each).
+public enum AttentionSplit {
+    /// Query heads per item for `n` positions on `threads` threads: a KV head's whole group (up
+    /// to ``Ops/attendMaxHeads``), unless there would be fewer items than threads; then the
+    /// groups are cut into equal runs until every thread has one.
+    public static func headsPerItem(group: Int, kvHeads: Int, n: Int, threads: Int) -> Int {
+        var runs = (group + Ops.attendMaxHeads - 1) / Ops.attendMaxHeads
+        while runs < group && n * kvHeads * runs < threads { runs += 1 }
+        return (group + runs - 1) / runs
     }
 }

@@ -15,6 +15,7 @@ enum BenchCommand {
       -m, --model PATH      checkpoint
       -p, --n-prompt N      prompt tokens for pp (default 128, 0 = skip)
       -n, --n-gen N         generated tokens for tg (default 64, 0 = skip)
+      -d, --n-depth N       tokens of context before tg, prefilled untimed (default 0; llama-bench -d)
       -t, --threads N       worker threads (default: physical cores)
       -r, --repetitions N   timed repetitions after one warm-up (default 5)
       --mem-budget SIZE     run within SIZE of resident memory (weights streamed as planned)
@@ -32,7 +33,7 @@ enum BenchCommand {
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-t", "--threads"], ["-r", "--repetitions"], ["--mem-budget"], ["--kv"],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-d", "--n-depth"], ["-t", "--threads"], ["-r", "--repetitions"], ["--mem-budget"], ["--kv"],
                                              ["--speculate"], ["--draft-max"], ["-f", "--file"]],
                               flagNames: [["--json"], ["--no-roofline"], ["--kernels"], ["--batch-sweep"]], usage: usage)
         if a.flags.contains("--kernels") {
@@ -52,6 +53,7 @@ enum BenchCommand {
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let p = try a.int("-p", default: 128, range: 0...32768)
         let n = try a.int("-n", default: 64, range: 0...32768)
+        let depth = try a.int("-d", default: 0, range: 0...32768)
         let threads = try threadCount(a)
         let reps = try a.int("-r", default: 5, range: 1...1000)
         let budget = try memoryBudget(a)
@@ -59,8 +61,9 @@ enum BenchCommand {
             try speculate(a, path: path, mode: mode, n: n, threads: threads, budget: budget)
             return
         }
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: max(p, n + 1, 80),
-                                                                   maxBatch: a.flags.contains("--batch-sweep") ? 32 : min(Generator.prefillBatch, max(p, 1)),
+        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: max(p, depth + n + 1, 80),
+                                                                   maxBatch: a.flags.contains("--batch-sweep") ? 32
+                                                                       : min(Generator.prefillBatch, max(p, depth, 1)),
                                                                    logitsRows: a.flags.contains("--batch-sweep") ? nil : 1, kv: try kvPrecision(a)))
         let gen = Generator(model: model, threads: threads)
         if a.flags.contains("--batch-sweep") {
@@ -72,7 +75,7 @@ enum BenchCommand {
             }
             return
         }
-        let r = try gen.bench(promptTokens: p, genTokens: n, reps: reps)
+        let r = try gen.bench(promptTokens: p, genTokens: n, reps: reps, depth: depth)
         let (pp, ppSD) = BenchResult.meanSD(r.ppTPS)
         let (tg, tgSD) = BenchResult.meanSD(r.tgTPS)
         let bpt = model.model.bytesPerToken
@@ -81,14 +84,17 @@ enum BenchCommand {
         let roof = bw > 0 ? bw / Double(bpt) : 0
         let isa = KernelISA.active.rawValue
         if a.flags.contains("--json") {
-            try printJSON(BenchReport(model: path, isa: isa, threads: threads, n_prompt: p, n_gen: n, reps: reps, pp_tps: pp, pp_sd: ppSD,
+            try printJSON(BenchReport(model: path, isa: isa, threads: threads, n_prompt: p, n_gen: n, n_depth: depth, reps: reps, pp_tps: pp, pp_sd: ppSD,
                                       tg_tps: tg, tg_sd: tgSD, bytes_per_token: bpt, read_bw_gbs: bw / 1e9, roofline_tps: roof,
                                       roofline_pct: roof > 0 ? 100 * tg / roof : 0, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0,
                                       streamed_bytes_per_token: model.plan.streamedBytesPerToken))
         } else {
             print("model: \(path)  isa: \(isa)  threads: \(threads)  reps: \(reps)")
             if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }
-            if n > 0 { print(String(format: "tg%-5d %9.1f ± %.1f t/s", n, tg, tgSD)) }
+            if n > 0 {
+                let name = depth > 0 ? "tg\(n) @ d\(depth)" : "tg\(n)"
+                print(name.padding(toLength: max(7, name.count), withPad: " ", startingAt: 0) + String(format: " %9.1f ± %.1f t/s", tg, tgSD))
+            }
             print(String(format: "weights read per decoded token: %.1f MB", Double(bpt) / 1e6))
             if bw > 0 {
                 print(String(format: "read bandwidth: %.1f GB/s -> roofline %.0f t/s; tg is %.0f%% of it", bw / 1e9, roof, 100 * tg / roof))
@@ -147,7 +153,7 @@ func childBandwidth(threads: Int) -> Double {
 /// `tern bench --json`: speeds, the weights read per decoded token and the roofline they imply.
 struct BenchReport: Encodable {
     let model, isa: String
-    let threads, n_prompt, n_gen, reps: Int
+    let threads, n_prompt, n_gen, n_depth, reps: Int
     let pp_tps, pp_sd, tg_tps, tg_sd: Double
     let bytes_per_token: Int
     let read_bw_gbs, roofline_tps, roofline_pct: Double

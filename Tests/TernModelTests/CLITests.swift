@@ -49,6 +49,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(o["threads"] as? Int, ThreadPool.physicalCores)
         XCTAssertEqual(o["isa"] as? String, KernelISA.active.rawValue)
         XCTAssertGreaterThan(o["bytes_per_token"] as? Int ?? 0, 200_000_000)
+        XCTAssertEqual(o["n_depth"] as? Int, 0)
+        // Decoding after a context (llama-bench -d): the context is prefilled, tg timed after it.
+        let d = try TestSupport.run(tern, ["bench", "-m", model, "-p", "0", "-n", "4", "-d", "40", "-r", "1", "--no-roofline", "--json"])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        let od = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(od["n_depth"] as? Int, 40)
+        XCTAssertGreaterThan(od["tg_tps"] as? Double ?? 0, 0)
         // Perplexity on a short text: a fixed text gives a deterministic, finite value.
         let text = TestSupport.tempDir() + "/t.txt"
         writeFile(text, Array(String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 30).utf8))
@@ -97,6 +104,8 @@ final class CLITests: XCTestCase {
         try same([], "resident decode")
         // Also when layers and the LM head are streamed under a budget.
         try same(["--mem-budget", "160M"], "streamed decode")
+        // After 600 tokens of context: attention over wrapped ring buffers (Gemma 3's window is 512).
+        try same(["-d", "600"], "decode at depth")
         // And speculative decoding (model drafts and lookup drafts, batched verification); here
         // -n is tokens per prompt of `bench --speculate`, which decodes its prompts both ways.
         try same(["--speculate", "vocab:4096+lookup"], "speculative decode")

@@ -109,76 +109,89 @@ static void test_gemm(const char *path, gemm_fn fq8, gemm_fn fq4, int q4, int ro
     free(w); free(aq); free(as); free(ass); free(bias); free(out);
 }
 
-static void test_attention(void) {
-    enum { dim = 256, count = 37, stride = 264 };
-    float q[dim], out[dim];
-    static uint16_t k[count * stride], v[count * stride];
-    for (int i = 0; i < dim; i++) q[i] = frand(-1, 1);
-    for (int i = 0; i < count * stride; i++) { k[i] = to_f16(frand(-1, 1)); v[i] = to_f16(frand(-1, 1)); }
-    /* In two segments, as a wrapped ring buffer is read, then normalized. */
-    float st[2] = {-INFINITY, 0};
-    for (int i = 0; i < dim; i++) out[i] = 0;
-    tern_attend_f16_neon(q, k, v, stride, 20, dim, 0.0625f, out, st);
-    tern_attend_f16_neon(q, k + 20 * stride, v + 20 * stride, stride, count - 20, dim, 0.0625f, out, st);
-    for (int i = 0; i < dim; i++) out[i] /= st[1];
-    double sc[count], mx = -1e30, tot = 0;
-    for (int t = 0; t < count; t++) {
-        double s = 0;
-        for (int i = 0; i < dim; i++) s += q[i] * (double)from_f16(k[t * stride + i]);
-        sc[t] = s * 0.0625;
-        if (sc[t] > mx) mx = sc[t];
-    }
-    for (int t = 0; t < count; t++) { sc[t] = exp(sc[t] - mx); tot += sc[t]; }
-    int ok = 1;
-    for (int i = 0; i < dim; i++) {
-        double want = 0;
-        for (int t = 0; t < count; t++) want += sc[t] / tot * from_f16(v[t * stride + i]);
-        if (fabs(out[i] - want) > 1e-5) ok = 0;
-    }
-    check(ok, "attend_f16");
-    /* The same positions as q8 rows [8 f32 scales][256 int8]. */
-    {
-        enum { rb = dim / 32 * 4 + dim };
-        static uint8_t kq[count * rb], vq[count * rb];
-        for (int t = 0; t < count; t++)
-            for (int g = 0; g < dim / 32; g++) {
-                float amk = 0, amv = 0;
-                for (int i = 0; i < 32; i++) {
-                    float a = fabsf(from_f16(k[t * stride + g * 32 + i])), b = fabsf(from_f16(v[t * stride + g * 32 + i]));
-                    if (a > amk) amk = a;
-                    if (b > amv) amv = b;
-                }
-                float dk = amk / 127, dv = amv / 127;
-                memcpy(kq + t * rb + 4 * g, &dk, 4);
-                memcpy(vq + t * rb + 4 * g, &dv, 4);
-                for (int i = 0; i < 32; i++) {
-                    kq[t * rb + dim / 8 + g * 32 + i] = (uint8_t)(int8_t)lrintf(from_f16(k[t * stride + g * 32 + i]) / dk);
-                    vq[t * rb + dim / 8 + g * 32 + i] = (uint8_t)(int8_t)lrintf(from_f16(v[t * stride + g * 32 + i]) / dv);
-                }
+/* Attention for `heads` query heads sharing one KV head over `count` positions, read as two
+ * segments (a wrapped ring buffer) split at `split`, f16 and q8 rows, against a double reference.
+ * Scores grow along the positions (`ramp`), so the running maximum moves inside and across blocks
+ * of 32 positions and the output is rescaled. */
+static void attention_case(int dim, int count, int heads, int split, float ramp) {
+    const int stride = dim + 8, rb = dim / 32 * 4 + dim;
+    float *q = malloc(sizeof(float) * heads * dim), *out = malloc(sizeof(float) * heads * dim);
+    uint16_t *k = malloc(2 * (size_t)count * stride), *v = malloc(2 * (size_t)count * stride);
+    uint8_t *kq = malloc((size_t)count * rb), *vq = malloc((size_t)count * rb);
+    double *sc = malloc(sizeof(double) * count);
+    for (int i = 0; i < heads * dim; i++) q[i] = frand(-1, 1);
+    for (int t = 0; t < count; t++)
+        for (int i = 0; i < stride; i++) {
+            /* key t leans toward query 0 by ramp * t / count: its scores rise with t */
+            k[t * stride + i] = to_f16(frand(-1, 1) + (i < dim ? ramp * t / count * q[i] : 0));
+            v[t * stride + i] = to_f16(frand(-1, 1));
+        }
+    /* The same positions as q8 rows [dim/32 f32 scales][dim int8]. */
+    for (int t = 0; t < count; t++)
+        for (int g = 0; g < dim / 32; g++) {
+            float amk = 0, amv = 0;
+            for (int i = 0; i < 32; i++) {
+                float a = fabsf(from_f16(k[t * stride + g * 32 + i])), b = fabsf(from_f16(v[t * stride + g * 32 + i]));
+                if (a > amk) amk = a;
+                if (b > amv) amv = b;
             }
-        double s2[count], m2 = -1e30, tot2 = 0;
-        for (int t = 0; t < count; t++) {
-            double a = 0;
+            float dk = amk / 127, dv = amv / 127;
+            memcpy(kq + t * rb + 4 * g, &dk, 4);
+            memcpy(vq + t * rb + 4 * g, &dv, 4);
+            for (int i = 0; i < 32; i++) {
+                kq[t * rb + dim / 8 + g * 32 + i] = (uint8_t)(int8_t)lrintf(from_f16(k[t * stride + g * 32 + i]) / dk);
+                vq[t * rb + dim / 8 + g * 32 + i] = (uint8_t)(int8_t)lrintf(from_f16(v[t * stride + g * 32 + i]) / dv);
+            }
+        }
+    for (int q8 = 0; q8 < 2; q8++) {
+        float st[2 * TERN_ATTEND_MAX_HEADS];
+        for (int h = 0; h < heads; h++) { st[2 * h] = -INFINITY; st[2 * h + 1] = 0; }
+        for (int i = 0; i < heads * dim; i++) out[i] = 0;
+        if (q8) {
+            tern_attend_q8_neon(q, heads, kq, vq, rb, split, dim, 0.0625f, out, st);
+            tern_attend_q8_neon(q, heads, kq + split * rb, vq + split * rb, rb, count - split, dim, 0.0625f, out, st);
+        } else {
+            tern_attend_f16_neon(q, heads, k, v, stride, split, dim, 0.0625f, out, st);
+            tern_attend_f16_neon(q, heads, k + split * stride, v + split * stride, stride, count - split, dim, 0.0625f, out, st);
+        }
+        int ok = 1;
+        for (int h = 0; h < heads; h++) {
+            double mx = -1e300, tot = 0;
+            for (int t = 0; t < count; t++) {
+                double a = 0;
+                for (int i = 0; i < dim; i++) {
+                    double kv = from_f16(k[t * stride + i]);
+                    if (q8) { float d; memcpy(&d, kq + t * rb + 4 * (i / 32), 4); kv = (double)d * (int8_t)kq[t * rb + dim / 8 + i]; }
+                    a += q[h * dim + i] * kv;
+                }
+                sc[t] = a * 0.0625;
+                if (sc[t] > mx) mx = sc[t];
+            }
+            for (int t = 0; t < count; t++) { sc[t] = exp(sc[t] - mx); tot += sc[t]; }
             for (int i = 0; i < dim; i++) {
-                float d; memcpy(&d, kq + t * rb + 4 * (i / 32), 4);
-                a += q[i] * (double)d * (int8_t)kq[t * rb + dim / 8 + i];
+                double want = 0;
+                for (int t = 0; t < count; t++) {
+                    double vv = from_f16(v[t * stride + i]);
+                    if (q8) { float d; memcpy(&d, vq + t * rb + 4 * (i / 32), 4); vv = (double)d * (int8_t)vq[t * rb + dim / 8 + i]; }
+                    want += sc[t] / tot * vv;
+                }
+                if (fabs(out[h * dim + i] / st[2 * h + 1] - want) > 1e-5) ok = 0;
             }
-            s2[t] = a * 0.0625;
-            if (s2[t] > m2) m2 = s2[t];
         }
-        for (int t = 0; t < count; t++) { s2[t] = exp(s2[t] - m2); tot2 += s2[t]; }
-        float st2[2] = {-INFINITY, 0};
-        for (int i = 0; i < dim; i++) out[i] = 0;
-        tern_attend_q8_neon(q, kq, vq, rb, 20, dim, 0.0625f, out, st2);
-        tern_attend_q8_neon(q, kq + 20 * rb, vq + 20 * rb, rb, count - 20, dim, 0.0625f, out, st2);
-        int ok8 = 1;
-        for (int i = 0; i < dim; i++) {
-            double want = 0;
-            for (int t = 0; t < count; t++) { float d; memcpy(&d, vq + t * rb + 4 * (i / 32), 4); want += s2[t] / tot2 * d * (int8_t)vq[t * rb + dim / 8 + i]; }
-            if (fabs(out[i] / st2[1] - want) > 1e-5) ok8 = 0;
-        }
-        check(ok8, "attend_q8");
+        char what[96];
+        snprintf(what, sizeof what, "attend_%s dim %d, %d positions (%d + %d), %d heads", q8 ? "q8" : "f16", dim, count, split,
+                 count - split, heads);
+        check(ok, what);
     }
+    free(q); free(out); free(k); free(v); free(kq); free(vq); free(sc);
+}
+
+static void test_attention(void) {
+    attention_case(256, 37, 1, 20, 0);
+    attention_case(64, 100, 3, 45, 6);
+    attention_case(128, 71, 8, 64, 6);
+    attention_case(64, 33, 7, 1, 6);
+    attention_case(96, 5, 2, 3, 0);
     float x[19];
     uint16_t h[19];
     for (int i = 0; i < 19; i++) x[i] = frand(-70000, 70000) * (i % 3 ? 1e-4f : 1);

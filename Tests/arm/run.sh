@@ -10,7 +10,7 @@ apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 aarch64-linux-gnu-gcc -O2 -std=c11 -Wall -Werror -march=armv8-a -I Sources/CTernKernels/include \
-  Sources/CTernKernels/arm_neon.c Sources/CTernKernels/arm_neon_v8.c Sources/CTernKernels/cpu.c Tests/arm/neon_test.c \
+  Sources/CTernKernels/arm_neon.c Sources/CTernKernels/arm_attend.c Sources/CTernKernels/arm_neon_v8.c Sources/CTernKernels/cpu.c Tests/arm/neon_test.c \
   -lm -o "$out/neon_test"
 status=0
 echo "qemu-aarch64 -cpu max (ARMv8.x with sdot):"

@@ -21,6 +21,9 @@
 extern "C" {
 #endif
 
+/* Query heads one attention call serves (see tern_attend_f16_*). */
+#define TERN_ATTEND_MAX_HEADS 8
+
 /* Batch of int8-quantized activation vectors, 32 per group with a float scale,
  * scale * sum(q) per group (the q4 min term) and two int32 biases per group (at bias + 2g):
  * -128 times the sum of the activations each of a row's two int32 lanes multiplies (bytes
@@ -73,10 +76,14 @@ void tern_gemm_q6_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t 
 void tern_gemm_q4k_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n);
-void tern_attend_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
+void tern_attend_f16_avx2(const float *q, ptrdiff_t heads, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                           ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
-void tern_attend_q8_avx2(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
+void tern_attend_q8_avx2(const float *q, ptrdiff_t heads, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
+void tern_attend_f16_avx512vnni(const float *q, ptrdiff_t heads, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
+                                ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
+void tern_attend_q8_avx512vnni(const float *q, ptrdiff_t heads, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
+                               ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff);
@@ -109,19 +116,20 @@ void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_gelu_mul_neon(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_neon(float *g, const float *u, ptrdiff_t n);
 void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff);
-void tern_attend_q8_neon(const float *q, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
+void tern_attend_q8_neon(const float *q, ptrdiff_t heads, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
-void tern_attend_f16_neon(const float *q, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
+void tern_attend_f16_neon(const float *q, ptrdiff_t heads, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                           ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 #endif
 
-/* Fused attention for one query head over `count` cached positions (online softmax, one pass
- * over K and V). k/v point at the first position; positions are kv_stride elements apart; dim
- * is a multiple of 8. Accumulates into an unnormalized `out` and a running state[0] = max score,
- * state[1] = sum of exp(score - max): start with out = 0, state = {-inf, 0}, call once per
- * contiguous segment (a wrapped ring buffer is two), then divide out by state[1].
- * The q8 variant reads K/V rows of [dim/32 f32 scales][dim int8] (value = scale * q), positions
- * row_bytes apart.
+/* Fused attention for `heads` (1..TERN_ATTEND_MAX_HEADS) query heads sharing one KV head, over
+ * `count` cached positions (blocked online softmax, one pass over K and V). q and out hold the
+ * heads' rows of `dim` floats one after another; k/v point at the first position; positions are
+ * kv_stride elements apart; dim is a multiple of 32. Accumulates into an unnormalized `out` and a
+ * running state per head, state[2h] = max score, state[2h + 1] = sum of exp(score - max): start
+ * with out = 0, state = {-inf, 0}, call once per contiguous segment (a wrapped ring buffer is
+ * two), then divide each head's out by its sum. The q8 variant reads K/V rows of [dim/32 f32
+ * scales][dim int8] (value = scale * q), positions row_bytes apart.
  * GELU-gated product: g[i] = gelu_tanh(g[i]) * u[i], tanh by a rational approximation.
  * SiLU-gated product: g[i] = g[i] / (1 + exp(-g[i])) * u[i], exp by range reduction and a polynomial.
  * Activation quantization of one vector (cols a multiple of 32): per group of 32,

@@ -100,17 +100,16 @@ struct LayerPass {
                 Ops.ropeAdjacent(k, heads: c.kvHeads, dim: c.headDim, cos: r, sin: r + half)
             }
             let slot = (startPos + b) % slots
-            // Each KV head its own row block ([scales][values] for q8), as attention reads them.
+            // Head-major: KV head h's rows ([scales][values] for q8) fill slots h * slots ..< (h + 1) *
+            // slots, so attention reads each head's positions as one sequential stream.
             let headRow = kvRow / c.kvHeads
             for h in 0..<c.kvHeads {
-                Ops.storeKV(k + h * c.headDim, dim: c.headDim, into: kc.value + slot * kvRow + h * headRow, precision: precision)
-                Ops.storeKV(v + h * c.headDim, dim: c.headDim, into: vc.value + slot * kvRow + h * headRow, precision: precision)
+                let row = (h * slots + slot) * headRow
+                Ops.storeKV(k + h * c.headDim, dim: c.headDim, into: kc.value + row, precision: precision)
+                Ops.storeKV(v + h * c.headDim, dim: c.headDim, into: vc.value + row, precision: precision)
             }
         }
-        job.layer = l
-        job.n = n
-        job.startPos = startPos
-        parallel.pool.run(job: job, parts: min(n * c.heads, 4 * parallel.threads))
+        job.dispatch(layer: l, n: n, startPos: startPos, pool: parallel.pool)
         let att = UnsafeSendable(s.buffers[B.att]), a1 = s.acts[1]
         rows { b in a1.quantizeOne(att.value + b * qd, into: b) }
         product(1, .init(L.wo, out: s.buffers[B.o], outStride: c.width), nil, nil, a1)

@@ -141,7 +141,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         return shape
     }
 
-    // Scratch buffer indices in ModelState.buffers; the K/V cache of layer l is raw[2l], raw[2l+1].
+    // Scratch buffer indices in ModelState.buffers; the K/V cache of layer l is raw[2l], raw[2l+1],
+    // head-major: KV head h's rows fill slots h * slots ..< (h + 1) * slots (Blocks.attention).
     enum B { static let xn = 0, q = 1, k = 2, v = 3, att = 4, o = 5, gate = 6, up = 7, rope = 8 }
 
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
