@@ -18,7 +18,7 @@ field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 llama_ts() { python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["avg_ts"])'; }
 largest=$(tr ' ' '\n' <<<"$DEPTHS" | sort -n | tail -n 1)
 
-echo "## Decode at depth, Tern vs llama.cpp — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
+echo "### Decode at depth, Tern vs llama.cpp — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
 echo
 echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); reps $REPS. tg64 t/s after d tokens of context;"
 echo "the tern isa of each row is in its last column."

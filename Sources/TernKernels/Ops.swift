@@ -170,7 +170,8 @@ public enum Ops {
     /// serve up to `TERN_ATTEND_MAX_HEADS` heads per pass over K and V.
     public static func attend(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>,
                               stride: Int, count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil,
-                              wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
+                              wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>,
+                              isa: KernelISA = .active) {
         segments(heads: heads, dim: dim, out: out) { h0, n, st in
             let qh = q + h0 * dim, oh = out + h0 * dim
             attendSegment(qh, n, k, v, stride, count, dim, scale, oh, st, isa)
@@ -180,9 +181,10 @@ public enum Ops {
 
     /// ``attend(q:heads:k:v:stride:count:k2:v2:wrapped:dim:scale:out:isa:)`` over q8 K/V rows of
     /// ``KVPrecision/rowBytes(dim:)`` bytes each.
-    public static func attendQ8(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafeRawPointer, v: UnsafeRawPointer, rowBytes: Int,
-                                count: Int, k2: UnsafeRawPointer? = nil, v2: UnsafeRawPointer? = nil, wrapped: Int = 0,
-                                dim: Int, scale: Float, out: UnsafeMutablePointer<Float>, isa: KernelISA = .active) {
+    public static func attendQ8(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafeRawPointer, v: UnsafeRawPointer,
+                                rowBytes: Int, count: Int, k2: UnsafeRawPointer? = nil, v2: UnsafeRawPointer? = nil,
+                                wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>,
+                                isa: KernelISA = .active) {
         segments(heads: heads, dim: dim, out: out) { h0, n, st in
             let qh = q + h0 * dim, oh = out + h0 * dim
             attendQ8Segment(qh, n, k, v, rowBytes, count, dim, scale, oh, st, isa)
@@ -239,8 +241,8 @@ public enum Ops {
     }
 
     static func attendQ8Segment(_ q: UnsafePointer<Float>, _ heads: Int, _ k: UnsafeRawPointer, _ v: UnsafeRawPointer,
-                                _ rowBytes: Int, _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
-                                _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
+                                _ rowBytes: Int, _ count: Int, _ dim: Int, _ scale: Float,
+                                _ out: UnsafeMutablePointer<Float>, _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
         let k8 = k.assumingMemoryBound(to: UInt8.self), v8 = v.assumingMemoryBound(to: UInt8.self)
         #if arch(x86_64)
         if isa == .avx512vnni { tern_attend_q8_avx512vnni(q, heads, k8, v8, rowBytes, count, dim, scale, out, st); return }
@@ -278,9 +280,9 @@ public enum Ops {
         }
     }
 
-    static func attendSegment(_ q: UnsafePointer<Float>, _ heads: Int, _ k: UnsafePointer<UInt16>, _ v: UnsafePointer<UInt16>,
-                              _ stride: Int, _ count: Int, _ dim: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>,
-                              _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
+    static func attendSegment(_ q: UnsafePointer<Float>, _ heads: Int, _ k: UnsafePointer<UInt16>,
+                              _ v: UnsafePointer<UInt16>, _ stride: Int, _ count: Int, _ dim: Int, _ scale: Float,
+                              _ out: UnsafeMutablePointer<Float>, _ st: UnsafeMutablePointer<Float>, _ isa: KernelISA) {
         #if arch(x86_64)
         if isa == .avx512vnni { tern_attend_f16_avx512vnni(q, heads, k, v, stride, count, dim, scale, out, st); return }
         if isa == .avx2 { tern_attend_f16_avx2(q, heads, k, v, stride, count, dim, scale, out, st); return }

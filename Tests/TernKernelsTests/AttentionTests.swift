@@ -22,11 +22,15 @@ final class AttentionTests: XCTestCase {
         let v8 = UnsafeMutableRawPointer.allocate(byteCount: count * rowBytes, alignment: 64)
         defer { k8.deallocate(); v8.deallocate() }
         for t in 0..<count {
-            kf.withUnsafeBufferPointer { Ops.storeKV($0.baseAddress! + t * stride, dim: dim, into: k8 + t * rowBytes, precision: .q8) }
-            vf.withUnsafeBufferPointer { Ops.storeKV($0.baseAddress! + t * stride, dim: dim, into: v8 + t * rowBytes, precision: .q8) }
+            for (src, dst) in [(kf, k8), (vf, v8)] {
+                src.withUnsafeBufferPointer {
+                    Ops.storeKV($0.baseAddress! + t * stride, dim: dim, into: dst + t * rowBytes, precision: .q8)
+                }
+            }
         }
         func q8(_ row: UnsafeRawPointer, _ i: Int) -> Double {
-            Double(row.load(fromByteOffset: 4 * (i / 32), as: Float.self)) * Double(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
+            let scale = Double(row.load(fromByteOffset: 4 * (i / 32), as: Float.self))
+            return scale * Double(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
         }
         for quantized in [false, true] {
             let key: (Int, Int) -> Double = quantized ? { q8(k8 + $0 * rowBytes, $1) }
@@ -35,7 +39,9 @@ final class AttentionTests: XCTestCase {
                 : { Double(Float16(bitPattern: v16[$0 * stride + $1])) }
             var want = [Double](repeating: 0, count: heads * dim)
             for h in 0..<heads {
-                var sc = (0..<count).map { t in (0..<dim).reduce(0.0) { $0 + Double(q[h * dim + $1]) * key(t, $1) } * 0.125 }
+                var sc = (0..<count).map { t in
+                    (0..<dim).reduce(0.0) { $0 + Double(q[h * dim + $1]) * key(t, $1) } * 0.125
+                }
                 let mx = sc.max()!
                 sc = sc.map { Foundation.exp($0 - mx) }
                 let tot = sc.reduce(0, +)
@@ -53,9 +59,10 @@ final class AttentionTests: XCTestCase {
                         } else {
                             k16.withUnsafeBufferPointer { kp in
                                 v16.withUnsafeBufferPointer { vp in
-                                    Ops.attend(q: q, heads: heads, k: kp.baseAddress!, v: vp.baseAddress!, stride: stride,
-                                               count: first, k2: kp.baseAddress! + first * stride, v2: vp.baseAddress! + first * stride,
-                                               wrapped: count - first, dim: dim, scale: 0.125, out: o.baseAddress!, isa: isa)
+                                    let k = kp.baseAddress!, v = vp.baseAddress!
+                                    Ops.attend(q: q, heads: heads, k: k, v: v, stride: stride, count: first,
+                                               k2: k + first * stride, v2: v + first * stride, wrapped: count - first,
+                                               dim: dim, scale: 0.125, out: o.baseAddress!, isa: isa)
                                 }
                             }
                         }
