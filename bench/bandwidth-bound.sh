@@ -12,10 +12,8 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 REPS="${REPS:-3}"
 source bench/models.sh "$@"
-work="$(mktemp -d)"
 hog=""
 trap '[ -n "$hog" ] && kill "$hog" 2>/dev/null; rm -rf "$work"' EXIT
-tern=.build/release/tern
 field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 csvcol() { awk -F, -v name="$1" -v h="$2" -v r="$3" 'BEGIN { n = split(h, H, ","); split(r, R, ","); for (i = 1; i <= n; i++) if (H[i] == name) { gsub(/"/, "", R[i]); print R[i] } }'; }
 

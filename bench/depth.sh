@@ -10,13 +10,10 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 REPS="${REPS:-3}"
 DEPTHS="${DEPTHS:-0 1024 4096}"
+largest=$(tr ' ' '\n' <<<"$DEPTHS" | sort -n | tail -n 1)
 source bench/models.sh "$@"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-tern=.build/release/tern
 field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 llama_ts() { python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["avg_ts"])'; }
-largest=$(tr ' ' '\n' <<<"$DEPTHS" | sort -n | tail -n 1)
 
 echo "### Decode at depth, Tern vs llama.cpp — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
 echo

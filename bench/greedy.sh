@@ -14,9 +14,6 @@ source scripts/common.sh
 PROMPTS="${PROMPTS:-5}"
 N="${N:-64}"
 source bench/models.sh "$@"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-tern=.build/release/tern
 
 # fork GGUF TERN PROMPT TERN_TEXT LLAMA_TEXT -> "token k: tern <id> (float logit), float top <id> <logit> / <id> <logit>"
 fork() {

@@ -172,8 +172,7 @@ public enum Ops {
                               stride: Int, count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil,
                               wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>,
                               isa: KernelISA = .active) {
-        segments(heads: heads, dim: dim, out: out) { h0, n, st in
-            let qh = q + h0 * dim, oh = out + h0 * dim
+        segments(q: q, heads: heads, dim: dim, out: out) { qh, n, oh, st in
             attendSegment(qh, n, k, v, stride, count, dim, scale, oh, st, isa)
             if wrapped > 0, let k2, let v2 { attendSegment(qh, n, k2, v2, stride, wrapped, dim, scale, oh, st, isa) }
         }
@@ -185,8 +184,7 @@ public enum Ops {
                                 rowBytes: Int, count: Int, k2: UnsafeRawPointer? = nil, v2: UnsafeRawPointer? = nil,
                                 wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>,
                                 isa: KernelISA = .active) {
-        segments(heads: heads, dim: dim, out: out) { h0, n, st in
-            let qh = q + h0 * dim, oh = out + h0 * dim
+        segments(q: q, heads: heads, dim: dim, out: out) { qh, n, oh, st in
             attendQ8Segment(qh, n, k, v, rowBytes, count, dim, scale, oh, st, isa)
             if wrapped > 0, let k2, let v2 { attendQ8Segment(qh, n, k2, v2, rowBytes, wrapped, dim, scale, oh, st, isa) }
         }
@@ -195,11 +193,12 @@ public enum Ops {
     /// Query heads one C attention call serves.
     public static let attendMaxHeads = Int(TERN_ATTEND_MAX_HEADS)
 
-    /// Runs `body(first head, heads, state)` for the heads in runs of up to ``attendMaxHeads``,
-    /// each with a fresh online-softmax state (max, sum per head) over a zeroed `out`, then
-    /// normalizes every head's row. The state lives on the stack.
-    @inline(__always) static func segments(heads: Int, dim: Int, out: UnsafeMutablePointer<Float>,
-                                           _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+    /// Runs `body(q of the run, heads, out of the run, state)` for the heads in runs of up to
+    /// ``attendMaxHeads``, each with a fresh online-softmax state (max, sum per head) over a zeroed
+    /// `out`, then normalizes every head's row. The state lives on the stack.
+    @inline(__always) static func segments(q: UnsafePointer<Float>, heads: Int, dim: Int, out: UnsafeMutablePointer<Float>,
+                                           _ body: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>,
+                                                    UnsafeMutablePointer<Float>) -> Void) {
         out.initialize(repeating: 0, count: heads * dim)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * attendMaxHeads) { st in
             let st = st.baseAddress!
@@ -207,7 +206,7 @@ public enum Ops {
             while h0 < heads {
                 let n = min(attendMaxHeads, heads - h0)
                 for h in 0..<n { st[2 * h] = -.infinity; st[2 * h + 1] = 0 }
-                body(h0, n, st)
+                body(q + h0 * dim, n, out + h0 * dim, st)
                 for h in 0..<n {
                     let inv = 1 / st[2 * h + 1], o = out + (h0 + h) * dim
                     for i in 0..<dim { o[i] *= inv }
