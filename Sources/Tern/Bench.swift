@@ -24,7 +24,9 @@ extension Generator {
     public func bench(promptTokens: Int, genTokens: Int, reps: Int, depth: Int = 0) throws -> BenchResult {
         let lm = model.model
         // Deterministic token ids spread over the vocabulary, as llama-bench uses random ones.
-        let ids = (0..<max(promptTokens, depth, 1)).map { Int32(truncatingIfNeeded: (($0 &* 7919) &+ 1000) % lm.vocabSize) }
+        let ids = (0..<max(promptTokens, depth, 1)).map {
+            Int32(truncatingIfNeeded: (($0 &* 7919) &+ 1000) % lm.vocabSize)
+        }
         var result = BenchResult()
         // One sequence at a time, so the benchmark stays inside what the plan allowed for.
         if promptTokens > 0 {
@@ -40,13 +42,14 @@ extension Generator {
         if genTokens > 0 {
             // tg: the context (untimed), the first token fed alone, then greedy decoding: genTokens
             // single-token passes.
-            let tg = Session(model: model, parallel: parallel, capacity: depth + genTokens + 1, options: stateOptions)
+            let tg = Session(model: model, parallel: parallel, capacity: depth + genTokens + 1,
+                             options: stateOptions)
             var greedy = Sampler(SamplingParameters(temperature: 0))
             for rep in 0...reps {
                 tg.reset()
                 if depth > 0 { try tg.append(Array(ids[..<depth])) }
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                try tg.append([ids[depth > 0 ? depth - 1 : 0]])
+                try tg.append([ids[0]])
                 try tg.decode(maxTokens: genTokens, sampler: &greedy) { _ in true }
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { result.tgTPS.append(Double(genTokens) / dt) }

@@ -33,7 +33,9 @@ enum BenchCommand {
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"], ["-d", "--n-depth"], ["-t", "--threads"], ["-r", "--repetitions"], ["--mem-budget"], ["--kv"],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--n-prompt"], ["-n", "--n-gen"],
+                                             ["-d", "--n-depth"], ["-t", "--threads"], ["-r", "--repetitions"],
+                                             ["--mem-budget"], ["--kv"],
                                              ["--speculate"], ["--draft-max"], ["-f", "--file"]],
                               flagNames: [["--json"], ["--no-roofline"], ["--kernels"], ["--batch-sweep"]], usage: usage)
         if a.flags.contains("--kernels") {
@@ -61,12 +63,13 @@ enum BenchCommand {
             try speculate(a, path: path, mode: mode, n: n, threads: threads, budget: budget)
             return
         }
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: budget, context: max(p, depth + n + 1, 80),
-                                                                   maxBatch: a.flags.contains("--batch-sweep") ? 32
-                                                                       : min(Generator.prefillBatch, max(p, depth, 1)),
-                                                                   logitsRows: a.flags.contains("--batch-sweep") ? nil : 1, kv: try kvPrecision(a)))
+        let sweep = a.flags.contains("--batch-sweep")
+        let options = LoadOptions(memoryBudget: budget, context: max(p, depth + n + 1, 80),
+                                  maxBatch: sweep ? 32 : min(Generator.prefillBatch, max(p, depth, 1)),
+                                  logitsRows: sweep ? nil : 1, kv: try kvPrecision(a))
+        let model = try TernModel(path: path, options: options)
         let gen = Generator(model: model, threads: threads)
-        if a.flags.contains("--batch-sweep") {
+        if sweep {
             print("forward pass at position 64, logits for every token, \(threads) threads, best of \(reps + 1)")
             let rows = try gen.batchSweep(batches: [1, 2, 4, 8, 16], reps: reps)
             let base = rows[0].1
@@ -84,16 +87,19 @@ enum BenchCommand {
         let roof = bw > 0 ? bw / Double(bpt) : 0
         let isa = KernelISA.active.rawValue
         if a.flags.contains("--json") {
-            try printJSON(BenchReport(model: path, isa: isa, threads: threads, n_prompt: p, n_gen: n, n_depth: depth, reps: reps, pp_tps: pp, pp_sd: ppSD,
-                                      tg_tps: tg, tg_sd: tgSD, bytes_per_token: bpt, read_bw_gbs: bw / 1e9, roofline_tps: roof,
-                                      roofline_pct: roof > 0 ? 100 * tg / roof : 0, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0,
+            try printJSON(BenchReport(model: path, isa: isa, threads: threads, n_prompt: p, n_gen: n, n_depth: depth,
+                                      reps: reps, pp_tps: pp, pp_sd: ppSD, tg_tps: tg, tg_sd: tgSD, bytes_per_token: bpt,
+                                      read_bw_gbs: bw / 1e9, roofline_tps: roof,
+                                      roofline_pct: roof > 0 ? 100 * tg / roof : 0, peak_rss_bytes: rss,
+                                      mem_budget_bytes: budget ?? 0,
                                       streamed_bytes_per_token: model.plan.streamedBytesPerToken))
         } else {
             print("model: \(path)  isa: \(isa)  threads: \(threads)  reps: \(reps)")
             if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }
             if n > 0 {
                 let name = depth > 0 ? "tg\(n) @ d\(depth)" : "tg\(n)"
-                print(name.padding(toLength: max(7, name.count), withPad: " ", startingAt: 0) + String(format: " %9.1f ± %.1f t/s", tg, tgSD))
+                print(name.padding(toLength: max(7, name.count), withPad: " ", startingAt: 0)
+                      + String(format: " %9.1f ± %.1f t/s", tg, tgSD))
             }
             print(String(format: "weights read per decoded token: %.1f MB", Double(bpt) / 1e6))
             if bw > 0 {
