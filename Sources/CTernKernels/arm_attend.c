@@ -11,8 +11,7 @@
 #include <math.h>
 #include "tern_kernels.h"
 #include "arm_exp.h"
-
-#define ATT_BLOCK 32
+#include "attend_common.h"
 
 static inline float32x4_t ph4(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
@@ -95,20 +94,7 @@ static inline __attribute__((always_inline)) void att_q8(const int G, const floa
     ATT_BODY(G, Q8_ROW, Q8_LOAD4)
 }
 
-/* The head count made a constant, so every per-head array is registers. */
-#define ATT_DISPATCH(BODY, ...)                                                                     \
-    switch (heads) {                                                                                \
-    case 1: BODY(1, __VA_ARGS__); break;                                                            \
-    case 2: BODY(2, __VA_ARGS__); break;                                                            \
-    case 3: BODY(3, __VA_ARGS__); break;                                                            \
-    case 4: BODY(4, __VA_ARGS__); break;                                                            \
-    case 5: BODY(5, __VA_ARGS__); break;                                                            \
-    case 6: BODY(6, __VA_ARGS__); break;                                                            \
-    case 7: BODY(7, __VA_ARGS__); break;                                                            \
-    case 8: BODY(8, __VA_ARGS__); break;                                                            \
-    default: break;                                                                                 \
-    }
-
+/* The exported kernels (ATT_DISPATCH: attend_common.h). */
 void tern_attend_f16_neon(const float *q, ptrdiff_t heads, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
                           ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state) {
     ATT_DISPATCH(att_f16, q, k, v, kv_stride, count, dim, scale, out, state)
