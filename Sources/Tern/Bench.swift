@@ -31,10 +31,11 @@ extension Generator {
         // One sequence at a time, so the benchmark stays inside what the plan allowed for.
         if promptTokens > 0 {
             let pp = Session(model: model, parallel: parallel, capacity: promptTokens, options: stateOptions)
+            let prompt = Array(ids[..<promptTokens])
             for rep in 0...reps {
                 pp.reset()
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                try pp.append(Array(ids[..<promptTokens]))
+                try pp.append(prompt)
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { result.ppTPS.append(Double(promptTokens) / dt) }
             }
@@ -45,9 +46,10 @@ extension Generator {
             let tg = Session(model: model, parallel: parallel, capacity: depth + genTokens + 1,
                              options: stateOptions)
             var greedy = Sampler(SamplingParameters(temperature: 0))
+            let context = Array(ids[..<depth])
             for rep in 0...reps {
                 tg.reset()
-                if depth > 0 { try tg.append(Array(ids[..<depth])) }
+                if depth > 0 { try tg.append(context) }
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 try tg.append([ids[0]])
                 try tg.decode(maxTokens: genTokens, sampler: &greedy) { _ in true }
