@@ -18,15 +18,16 @@ public enum MatMul {
 
     /// `out` has `batch` rows of `outStride` floats; row r of W writes column r.
     public static func run(_ w: QMatrix, _ x: QuantizedActivations, batch: Int, out: UnsafeMutablePointer<Float>,
-                           outStride: Int, parallel: Parallel, isa: KernelISA = .active) {
-        run(Target(w, out: out, outStride: outStride), nil, nil, x, batch: batch, parallel: parallel, isa: isa)
+                           outStride: Int, parallel: Parallel, isa: KernelISA = .active, parts: Int? = nil) {
+        run(Target(w, out: out, outStride: outStride), nil, nil, x, batch: batch, parallel: parallel, isa: isa, parts: parts)
     }
 
     /// Up to three products of the same activations (Q, K and V; gate and up) in one dispatch:
     /// their row groups are split over the pool as one range, so the threads meet once instead
-    /// of once per matrix. Allocation-free.
+    /// of once per matrix. Allocation-free. `parts` overrides ``parts(bytes:groups:batch:threads:)``
+    /// (1: on the calling thread alone, the pool not woken).
     public static func run(_ t0: Target, _ t1: Target?, _ t2: Target?, _ x: QuantizedActivations, batch: Int,
-                           parallel: Parallel, isa: KernelISA = .active) {
+                           parallel: Parallel, isa: KernelISA = .active, parts: Int? = nil) {
         precondition(batch <= x.capacity)
         let job = parallel.matmul
         job.acts = x.cAct
@@ -36,8 +37,8 @@ public enum MatMul {
         job.add(t0, cols: x.cols)
         if let t1 { job.add(t1, cols: x.cols) }
         if let t2 { job.add(t2, cols: x.cols) }
-        let parts = parts(bytes: job.bytes, groups: job.groups, batch: batch, threads: parallel.threads)
-        parallel.pool.run(job: job, parts: parts)
+        let n = parts ?? Self.parts(bytes: job.bytes, groups: job.groups, batch: batch, threads: parallel.threads)
+        parallel.pool.run(job: job, parts: n)
     }
 
     /// Bytes of weights per part in decoding, above which a dispatch is cut into more parts than

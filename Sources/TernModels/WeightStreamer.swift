@@ -337,11 +337,6 @@ final class StreamedWeights: @unchecked Sendable {
     let head: TensorInfo
     /// The first read error of a layer pass (which cannot throw), thrown after the layer.
     private var failure: Error?
-    /// Decoding multiplies a streamed chunk on the calling thread alone: a chunk is ~2 MB, and
-    /// waking the pool for each would cost more than the other core gives, which the loaders use
-    /// (1.5B model under 256M, 2 threads: 10.4 -> 11.5 t/s). A combined unit for the small sets
-    /// of a small layer (SmolLM2's) was tried and measured no faster.
-    private let serial = Parallel(threads: 1)
 
     /// `layerTensors[l]` are layer l's matrices (in the order the model binds them).
     init(file: TernFile, layerTensors: [[TensorInfo]], head: TensorInfo, placement: WeightPlacement) throws {
@@ -398,7 +393,7 @@ final class StreamedWeights: @unchecked Sendable {
         guard failure == nil else { return }
         for chunk in layerChunks[l][set] {
             do {
-                try using(chunk.unit, batch: batch, parallel: parallel) { base, pool in
+                try using(chunk.unit, batch: batch) { base, parts in
                     func part(_ k: Int) -> MatMul.Target? {
                         guard k < chunk.pieces.count else { return nil }
                         let p = chunk.pieces[k]
@@ -407,7 +402,7 @@ final class StreamedWeights: @unchecked Sendable {
                         return MatMul.Target(QMatrix(kind: t.w.kind, rows: r1 - r0, cols: t.w.cols, base: base + p.slotOffset),
                                              out: t.out + r0, outStride: t.outStride)
                     }
-                    MatMul.run(part(0)!, part(1), part(2), x, batch: batch, parallel: pool)
+                    MatMul.run(part(0)!, part(1), part(2), x, batch: batch, parallel: parallel, parts: parts)
                 }
             } catch {
                 failure = error
@@ -417,13 +412,18 @@ final class StreamedWeights: @unchecked Sendable {
     }
 
     /// Runs `body` on the slot holding unit `u` (waited for; the units after it prefetched
-    /// meanwhile), then releases it. `body` multiplies with the pool it is given: `serial` for
-    /// one vector, `parallel` for a batch.
-    func using(_ u: Int, batch: Int, parallel: Parallel, _ body: (UnsafeMutableRawPointer, Parallel) -> Void) throws {
+    /// meanwhile), then releases it. `body` gets the parts to cut its product into: 1 for one
+    /// vector, nil (the usual split) for a batch. Decoding multiplies a streamed chunk on the
+    /// calling thread alone: a chunk is ~2 MB, and waking the pool for each would cost more than
+    /// the other core gives, which the loaders use (1.5B model under 256M, 2 threads: 10.4 ->
+    /// 11.5 t/s). The product runs on the caller's own pool and job: sessions share the model's
+    /// streamed weights, and a pool kept here for it was one MatMul job raced over by two
+    /// sessions decoding at once (the C API's budgeted-threads test crashed on it).
+    func using(_ u: Int, batch: Int, _ body: (UnsafeMutableRawPointer, Int?) -> Void) throws {
         let (slot, base) = try streamer.acquire(u)
         defer { streamer.release(slot: slot) }
         streamer.prefetch(after: u)
-        body(base, batch > 1 ? parallel : serial)
+        body(base, batch > 1 ? nil : 1)
     }
 
     /// The read error of the last layer pass, if any (cleared).
