@@ -83,6 +83,10 @@ public final class ModelState: @unchecked Sendable {
     let acts: [QuantizedActivations]
     /// Architecture-owned per-sequence objects (e.g. preallocated pool jobs).
     var auxiliary: AnyObject?
+    /// The first read error of this sequence's streamed layer pass (a pass cannot throw), thrown
+    /// after the layer. Per sequence: sessions decoding one model at once share its streamed
+    /// weights, not their errors.
+    var streamFailure: Error?
 
     /// Rows of ``logits`` (see ``StateOptions/logitsRows``).
     public let logitsRows: Int

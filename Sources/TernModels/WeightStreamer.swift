@@ -335,8 +335,6 @@ final class StreamedWeights: @unchecked Sendable {
     /// Unit index and row groups of each LM-head chunk (empty when the head is resident).
     let headUnits: [(unit: Int, groups: Range<Int>)]
     let head: TensorInfo
-    /// The first read error of a layer pass (which cannot throw), thrown after the layer.
-    private var failure: Error?
 
     /// `layerTensors[l]` are layer l's matrices (in the order the model binds them).
     init(file: TernFile, layerTensors: [[TensorInfo]], head: TensorInfo, placement: WeightPlacement) throws {
@@ -386,11 +384,11 @@ final class StreamedWeights: @unchecked Sendable {
 
     /// The products of dispatch set `set` of streamed layer `l` (`targets` in the set's order,
     /// their matrices unbound), chunk by chunk: each chunk is waited for, multiplied into the
-    /// targets' rows, and released, the next one prefetched meanwhile. A read error is kept for
-    /// ``takeFailure()`` and ends the layer's products.
+    /// targets' rows, and released, the next one prefetched meanwhile. A read error is kept in
+    /// the sequence's ``ModelState/streamFailure`` and ends the layer's products.
     func run(layer l: Int, set: Int, _ targets: (MatMul.Target, MatMul.Target?, MatMul.Target?), _ x: QuantizedActivations,
-             batch: Int, parallel: Parallel) {
-        guard failure == nil else { return }
+             batch: Int, parallel: Parallel, state: ModelState) {
+        guard state.streamFailure == nil else { return }
         for chunk in layerChunks[l][set] {
             do {
                 try using(chunk.unit, batch: batch) { base, parts in
@@ -405,7 +403,7 @@ final class StreamedWeights: @unchecked Sendable {
                     MatMul.run(part(0)!, part(1), part(2), x, batch: batch, parallel: parallel, parts: parts)
                 }
             } catch {
-                failure = error
+                state.streamFailure = error
                 return
             }
         }
@@ -424,11 +422,5 @@ final class StreamedWeights: @unchecked Sendable {
         defer { streamer.release(slot: slot) }
         streamer.prefetch(after: u)
         body(base, batch > 1 ? nil : 1)
-    }
-
-    /// The read error of the last layer pass, if any (cleared).
-    func takeFailure() -> Error? {
-        defer { failure = nil }
-        return failure
     }
 }

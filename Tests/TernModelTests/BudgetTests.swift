@@ -1,4 +1,5 @@
 import Foundation
+import TernFormat
 import TernTestSupport
 import XCTest
 
@@ -44,6 +45,26 @@ final class BudgetTests: XCTestCase {
 
     func testBudgetsOnCompressedCheckpoint() throws {
         try checkBudgets(try TestSupport.convertedGemma(["--compress"]), ["160M"], label: "zstd")
+    }
+
+    /// A compressed chunk that fails its checksum in a streamed layer is an error when the layer
+    /// is read, not a crash and not wrong tokens: the layer pass keeps the read error in the
+    /// sequence's state and the step throws it after the layer.
+    func testCorruptStreamedChunkIsAnError() throws {
+        let model = try TestSupport.convertedGemma(["--compress"])
+        let file = try TernFile(path: model)
+        let plan = try TestSupport.run(tern, ["plan", "-m", model, "--mem-budget", "80M", "-c", String(ctx), "--no-measure", "--json"])
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])
+        let l = try XCTUnwrap((obj["streamed_layers"] as? [Int])?.last, "80M streams no layer: \(plan.stdout)")
+        let t = try XCTUnwrap(file.tensors.first { $0.name == "blk.\(l).ffn_down.weight" && $0.codec == .zstd })
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: model)))
+        bytes[t.offset + t.storedSize - 1] ^= 0x40
+        let bad = TestSupport.tempDir() + "/corrupt-chunk.tern"
+        try Data(bytes).write(to: URL(fileURLWithPath: bad))
+        let r = try run(bad, budget: "80M")
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains(t.name) && r.stderr.contains("chunk \(t.chunkCount - 1)"), r.stderr)
+        XCTAssertEqual(r.tokens, [])
     }
 
     /// The q8 KV cache keeps the greedy golden on the real model, alone and with a budget.

@@ -49,7 +49,7 @@ struct LayerPass {
     /// fused dispatch for a layer in place, chunk by chunk for a streamed one.
     func product(_ set: Int, _ t0: MatMul.Target, _ t1: MatMul.Target?, _ t2: MatMul.Target?, _ x: QuantizedActivations) {
         if let stream, stream.streams(layer: l) {
-            stream.run(layer: l, set: set, (t0, t1, t2), x, batch: n, parallel: parallel)
+            stream.run(layer: l, set: set, (t0, t1, t2), x, batch: n, parallel: parallel, state: s)
         } else {
             MatMul.run(t0, t1, t2, x, batch: n, parallel: parallel)
         }

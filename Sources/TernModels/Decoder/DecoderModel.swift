@@ -196,7 +196,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         for l in range {
             family.layer(LayerPass(c: c, L: layers[l], l: l, n: n, startPos: startPos, s: s, parallel: parallel,
                                    ropeTables: tables, ropeRow: ropeOfLayer[l], stream: streamed))
-            if let e = streamed?.takeFailure() { throw e }
+            if let e = s.streamFailure { s.streamFailure = nil; throw e }
         }
     }
 
