@@ -42,13 +42,14 @@ final class RealModelTests: XCTestCase {
 
     static let fibonacci = "def fibonacci(n):\n    if n < 2:\n        return n\n    return"
 
-    /// SmolLM2 135M Instruct (llama, Q4_1, tied Q8_0 head). llama.cpp forks after 30 tokens:
-    /// float logits 21.738 (its token 281) vs 21.648 (Tern's 282), a 0.09 near-tie.
+    /// SmolLM2 135M Instruct (llama, Q4_1, tied Q8_0 head). llama.cpp forks after 17 tokens, at
+    /// a near-tie: the float64 reference has Tern's 198 on top, 36.329 vs 36.315 for llama.cpp's
+    /// 3725 (margin 0.014). Until the q4 kernels summed the min terms apart, Tern took 3725 too
+    /// and forked after 30 tokens at another near-tie (0.09).
     func testSmolLM2() throws {
         try check(Case(model: "smollm2-135m-instruct", prompt: RealModelTests.fibonacci,
                        promptIds: [1604, 3987, 46477, 24, 94, 727, 472, 585, 304, 2067, 216, 34, 42, 448, 1003, 304, 472, 1003],
-                       golden: [2822, 24, 38572, 46477, 24, 94, 731, 216, 34, 25, 1232, 216, 33, 28, 304, 25, 198, 3725, 198, 198,
-                                1348, 6230, 2925, 6639, 6256, 288, 1042, 260, 5428, 1685],
+                       golden: [2822, 24, 38572, 46477, 24, 94, 731, 216, 34, 25, 1232, 216, 33, 28, 304, 25, 198],
                        budget: "80M"))
     }
 
