@@ -1,6 +1,7 @@
 import Foundation
 import Tern
 import TernKernels
+import TernModels
 import TernPlanner
 
 enum PlanCommand {
@@ -10,7 +11,8 @@ enum PlanCommand {
 
     Shows how MODEL runs within a memory budget: which weights stay mapped in place and which
     are streamed from the file through a cache of a few slots, the KV cache and scratch, the predicted
-    peak resident memory and tokens/s (from read bandwidths measured now), and the minimum budget.
+    peak resident memory and tokens/s (from read bandwidths measured now) at the start of a sequence
+    and at its last position (with the attention over the cache, timed now), and the minimum budget.
 
     options:
       -m, --model PATH      checkpoint
@@ -47,7 +49,8 @@ enum PlanCommand {
         var options = LoadOptions(memoryBudget: budget, context: ctx, maxBatch: batch, kv: try kvPrecision(a))
         options.speculation = try speculation(a)
         options.maxDraft = try draftMax(a)
-        let (plan, file, _, _) = try TernModel.plan(path: path, options: options)
+        let (plan, file, tokenizer, _) = try TernModel.plan(path: path, options: options)
+        let config = try Architectures.configuration(file.metadata, file: path, vocab: tokenizer.count)
         var memBW = Double(try a.float("--mem-bw", default: 0, range: 0...10_000)) * 1e9
         var readBW = Double(try a.float("--read-bw", default: 0, range: 0...10_000)) * 1e9
         let given = memBW > 0
@@ -62,6 +65,14 @@ enum PlanCommand {
         let seconds = (memBW > 0 ? Double(plan.residentWeightBytes + plan.streamedBytesPerToken) / memBW : 0)
             + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
+        // At depth a token also attends over every cached position of every layer (up to a
+        // layer's window), which costs compute more than bytes (measureAttentionCost), spread
+        // over the threads as decoding spreads it.
+        let headPositions = config.window.map { $0 > 0 ? min($0, ctx) : ctx }.reduce(0, +) * config.heads
+        let threads = ThreadPool.physicalCores
+        let attention = tps > 0 ? measureAttentionCost(dim: config.headDim, group: config.heads / config.kvHeads,
+                                                       precision: KVPrecision(rawValue: plan.kvPrecision) ?? .f16, threads: threads) : 0
+        let tpsAtCtx = tps > 0 ? 1 / (seconds + Double(headPositions) * attention) : 0
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
         let compressed = file.tensors.contains { $0.codec == .zstd }
         if a.flags.contains("--json") {
@@ -71,7 +82,8 @@ enum PlanCommand {
                                      lm_head: plan.lmHead.rawValue, lm_head_chunk_bytes: plan.lmHeadChunkBytes, slot_bytes: plan.slotBytes,
                                      state_bytes: plan.stateBytes, overhead_bytes: plan.overheadBytes, kv_precision: "\(plan.kvPrecision)",
                                      compressed: compressed, draft_max: plan.maxDraft, draft_vocab: plan.draftVocab, draft_bytes: plan.draftBytes,
-                                     memory_bw_gbs: memBW / 1e9, read_bw_gbs: readBW / 1e9, predicted_tps: tps))
+                                     memory_bw_gbs: memBW / 1e9, read_bw_gbs: readBW / 1e9, predicted_tps: tps,
+                                     attention_ns: attention * 1e9, predicted_tps_at_ctx: tpsAtCtx))
             return
         }
         func row(_ what: String, _ bytes: Int, _ note: String = "") {
@@ -94,6 +106,8 @@ enum PlanCommand {
             print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, file reads %.1f GB/s, %@%@)",
                          tps, memBW / 1e9, readBW / 1e9, given ? "memory bandwidth given" : "measured now",
                          compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
+            print(String(format: "  at position %d: %.0f tokens/s (attention over the KV cache: %.2f ns per head and position "
+                         + "with %d threads, measured now)", ctx, tpsAtCtx, attention * 1e9, threads))
         }
     }
 }
@@ -200,6 +214,9 @@ struct PlanReport: Encodable {
     let compressed: Bool
     let draft_max, draft_vocab, draft_bytes: Int
     let memory_bw_gbs, read_bw_gbs, predicted_tps: Double
+    /// Attention's time per query head and cached position (all threads at once), and the decode
+    /// speed predicted at the context's last position with it.
+    let attention_ns, predicted_tps_at_ctx: Double
 }
 
 /// `tern plan --shape NAME --json`: the plan of a published shape, no checkpoint read.

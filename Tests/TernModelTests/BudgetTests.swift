@@ -93,6 +93,28 @@ final class BudgetTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--mem-budget must be a size like 160M"), bad.stderr)
     }
 
+    /// `tern plan` predicts decoding at the context's last position slower by the attention over
+    /// every cached position: Gemma 3 270M's 18 layers of 4 query heads, 15 of them windowed to 512
+    /// positions, at 4096 positions cover (15 * 512 + 3 * 4096) * 4 head-positions, each at the cost
+    /// timed on the spot. With a given memory bandwidth, the start-of-sequence prediction is the
+    /// mapped weights' bytes over it.
+    func testPlanPredictsDecodeAtDepth() throws {
+        let model = try TestSupport.convertedGemma()
+        let r = try TestSupport.run(tern, ["plan", "-m", model, "-c", "4096", "--mem-bw", "10", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let tps = try XCTUnwrap(obj["predicted_tps"] as? Double), atCtx = try XCTUnwrap(obj["predicted_tps_at_ctx"] as? Double)
+        let ns = try XCTUnwrap(obj["attention_ns"] as? Double), weights = try XCTUnwrap(obj["resident_weight_bytes"] as? Int)
+        XCTAssertEqual(tps, 10e9 / Double(weights), accuracy: 1e-9 * tps)
+        XCTAssertTrue(ns > 0.05 && ns < 1000, "attention \(ns) ns per head and position")
+        let headPositions = Double((15 * 512 + 3 * 4096) * 4)
+        XCTAssertEqual(1 / atCtx - 1 / tps, headPositions * ns * 1e-9, accuracy: 1e-9 / tps)
+        let off = try TestSupport.run(tern, ["plan", "-m", model, "-c", "4096", "--no-measure", "--json"])
+        let offObj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(off.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(offObj["predicted_tps_at_ctx"] as? Double, 0)
+        XCTAssertEqual(offObj["attention_ns"] as? Double, 0)
+    }
+
     func testPlanPutsPeakWithinBudget() throws {
         let model = try TestSupport.convertedGemma()
         for b in ["512M", "200M", "120M"] {
