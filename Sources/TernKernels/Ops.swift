@@ -7,8 +7,16 @@ public enum Ops {
     /// out = x / sqrt(mean(x^2) + eps) * w   (w may be nil: no weight). `out` may alias `x`.
     public static func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>?, count n: Int, eps: Float,
                                out: UnsafeMutablePointer<Float>) {
-        var ss: Float = 0
-        for i in 0..<n { ss += x[i] * x[i] }
+        // The sum of squares in sixteen lanes: one float accumulator was a chain of n dependent
+        // adds (0.6 us for 576 values, 1.1% of SmolLM2's decode step at one thread).
+        var lanes = SIMD16<Float>(), i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            lanes += v * v
+            i += 16
+        }
+        var ss = lanes.sum()
+        while i < n { ss += x[i] * x[i]; i += 1 }
         let scale = 1 / (ss / Float(n) + eps).squareRoot()
         if let w {
             for i in 0..<n { out[i] = x[i] * scale * w[i] }
