@@ -1,0 +1,110 @@
+// The matrix products of one decode step alone, on one thread, against a plain read of the same
+// bytes: how close Tern's GEMM kernels stream to the read bandwidth, apart from everything else a
+// step does (norms, attention, activation quantization, dispatch). The shapes are SmolLM2 135M's
+// (30 layers of width 576, 9 query and 3 KV heads of 64, FFN 1536; Q4_1 layers, a 49152-row Q8_0
+// head), or LAYERS WIDTH KV FFN VOCAB given; weights are synthetic (any bytes, valid f16 scales),
+// laid out as the converter lays them out (four-row groups), in the order a step reads them.
+// Each figure is the best of 8 passes.
+// Build: clang -O2 -march=native -I Sources/CTernKernels/include bench/gemv.c Sources/CTernKernels/x86_avx2.c
+//          Sources/CTernKernels/x86_avx512vnni.c Sources/CTernKernels/cpu.c -o gemv -lm   (one line)
+// Run:   ./gemv [LAYERS WIDTH KV FFN VOCAB]    e.g. Qwen2.5-Coder 0.5B's shapes: ./gemv 24 896 128 4864 151936
+//        (its layers as q4 here, not its Q5_0/Q6_K/Q4_K mix)
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include "tern_kernels.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    int rows, cols, q8;
+    const uint8_t *w;
+    ptrdiff_t group_bytes;
+} matrix;
+
+int main(int argc, char **argv) {
+    int layers = 30, width = 576, kv = 192, ffn = 1536, vocab = 49152;
+    if (argc == 6) {
+        layers = atoi(argv[1]), width = atoi(argv[2]), kv = atoi(argv[3]), ffn = atoi(argv[4]), vocab = atoi(argv[5]);
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: %s [LAYERS WIDTH KV FFN VOCAB]\n", argv[0]);
+        return 2;
+    }
+    if (layers < 1 || layers > 1000 || width < 32 || width % 32 || kv < 4 || ffn < 32 || ffn % 32 || vocab < 4 ||
+        width > 1 << 16 || kv > 1 << 16 || ffn > 1 << 17 || vocab > 1 << 20) {
+        fprintf(stderr, "gemv: shapes out of range (WIDTH and FFN multiples of 32)\n");
+        return 2;
+    }
+    const int avx512 = tern_cpu_has_avx512vnni();
+    if (!avx512 && !tern_cpu_has_avx2()) {
+        fprintf(stderr, "gemv: needs AVX2\n");
+        return 2;
+    }
+    tern_gemm_fn q4 = avx512 ? tern_gemm_q4_avx512vnni : tern_gemm_q4_avx2;
+    tern_gemm_fn q8 = avx512 ? tern_gemm_q8_avx512vnni : tern_gemm_q8_avx2;
+    // q, k, v, o, gate, up, down (rows x cols), then the head
+    const int shapes[7][2] = {{width, width}, {kv, width}, {kv, width}, {width, width}, {ffn, width}, {ffn, width}, {width, ffn}};
+    const int count = 7 * layers + 1;
+    matrix *m = calloc(count, sizeof(matrix));
+    for (int i = 0; i < count; i++) {
+        const int head = i == count - 1;
+        m[i].rows = head ? vocab : shapes[i % 7][0];
+        m[i].cols = head ? width : shapes[i % 7][1];
+        m[i].q8 = head;
+        m[i].group_bytes = m[i].cols / 32 * (head ? 136 : 80);
+    }
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += (size_t)((m[i].rows + 3) / 4) * m[i].group_bytes;
+    const size_t alloc = (total + (2 << 20) - 1) / (2 << 20) * (2 << 20);
+    uint8_t *buf = aligned_alloc(2 << 20, alloc);
+    if (!buf) return 1;
+    madvise(buf, alloc, MADV_HUGEPAGE);  // as Tern maps its weights where Linux gives 2 MiB pages
+    for (size_t i = 0; i < total; i++) buf[i] = (uint8_t)((i * 2654435761u) >> 13);
+    size_t off = 0;
+    for (int i = 0; i < count; i++) {
+        uint8_t *w = buf + off;
+        m[i].w = w;
+        const int blocks = m[i].cols / 32, bb = m[i].q8 ? 136 : 80, halves = m[i].q8 ? 4 : 8;
+        for (int g = 0; g < (m[i].rows + 3) / 4; g++)
+            for (int k = 0; k < blocks; k++)
+                for (int j = 0; j < halves; j++) {
+                    const uint16_t h = 0x2C00;  // 1/16: each block's factors (and q4 mins) finite
+                    memcpy(w + g * m[i].group_bytes + k * bb + 2 * j, &h, 2);
+                }
+        off += (size_t)((m[i].rows + 3) / 4) * m[i].group_bytes;
+    }
+    const int cols = ffn > width ? ffn : width;
+    int8_t *aq = aligned_alloc(64, (cols + 63) / 64 * 64);
+    float *scale = calloc(cols / 32, 4), *ssum = calloc(cols / 32, 4);
+    int32_t *bias = calloc(2 * (cols / 32), 4), *hoff = calloc(4 * (cols / 32), 4);
+    float *out = calloc(vocab > ffn ? vocab : ffn, 4);
+    for (int i = 0; i < cols; i++) aq[i] = (int8_t)(i * 7 % 200 - 100);
+    for (int i = 0; i < cols / 32; i++) scale[i] = 0.01f, ssum[i] = 1;
+    const tern_acts a = {aq, scale, ssum, bias, hoff, cols, cols / 32};
+    double read = 1e9, gemv = 1e9;
+    long sink = 0;
+    for (int pass = 0; pass < 8; pass++) {
+        double t0 = now();
+        sink += (long)tern_read_probe((const uint64_t *)buf, total / 8);  // tern bench's roofline loop
+        double t1 = now();
+        if (t1 - t0 < read) read = t1 - t0;
+        t0 = now();
+        for (int i = 0; i < count; i++)
+            (m[i].q8 ? q8 : q4)(m[i].w, m[i].group_bytes, 0, (m[i].rows + 3) / 4, m[i].rows, m[i].cols / 32, &a, 1, out, 0);
+        t1 = now();
+        if (t1 - t0 < gemv) gemv = t1 - t0;
+    }
+    printf("%s, %d layers (width %d, kv %d, ffn %d, vocab %d): %.1f MB of weights\n", avx512 ? "avx512vnni" : "avx2",
+           layers, width, kv, ffn, vocab, total / 1e6);
+    printf("plain read %.1f GB/s; matrix products %.1f GB/s (%.2f ms a step): %.0f%% of the read%s\n", total / read / 1e9,
+           total / gemv / 1e9, gemv * 1e3, 100 * read / gemv, sink == 42 ? " " : "");  // sink: the read is used
+    return 0;
+}
