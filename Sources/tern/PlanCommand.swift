@@ -26,7 +26,8 @@ enum PlanCommand {
       --speculate MODE      speculation to make room for, as for tern run (default auto);
                             under a budget it shrinks, then goes, before anything else must
       --draft-max N         drafts per pass to make room for (default: calibrated, else 6)
-      --no-measure          skip the bandwidth measurements (no tokens/s prediction)
+      --no-measure          skip the bandwidth and attention measurements (no tokens/s
+                            prediction, or with --mem-bw none at the last position)
       --mem-bw GB/S         predict with this memory read bandwidth instead of measuring it
                             (e.g. a board's, to see what Tern will do there)
       --read-bw GB/S        predict with this file read bandwidth for streamed weights
@@ -53,8 +54,8 @@ enum PlanCommand {
         let config = try Architectures.configuration(file.metadata, file: path, vocab: tokenizer.count)
         var memBW = Double(try a.float("--mem-bw", default: 0, range: 0...10_000)) * 1e9
         var readBW = Double(try a.float("--read-bw", default: 0, range: 0...10_000)) * 1e9
-        let given = memBW > 0
-        if !a.flags.contains("--no-measure") {
+        let given = memBW > 0, measure = !a.flags.contains("--no-measure")
+        if measure {
             if memBW == 0 { memBW = childBandwidth(threads: ThreadPool.physicalCores) }
             if readBW == 0 { readBW = fileReadBandwidth(path: path, bytes: min(file.map.bytes.count, 128 << 20)) }
         }
@@ -70,9 +71,10 @@ enum PlanCommand {
         // over the threads as decoding spreads it.
         let headPositions = config.window.map { $0 > 0 ? min($0, ctx) : ctx }.reduce(0, +) * config.heads
         let threads = ThreadPool.physicalCores
-        let attention = tps > 0 ? measureAttentionCost(dim: config.headDim, group: config.heads / config.kvHeads,
-                                                       precision: KVPrecision(rawValue: plan.kvPrecision) ?? .f16, threads: threads) : 0
-        let tpsAtCtx = tps > 0 ? 1 / (seconds + Double(headPositions) * attention) : 0
+        let attention = tps > 0 && measure
+            ? measureAttentionCost(dim: config.headDim, group: config.heads / config.kvHeads,
+                                   precision: KVPrecision(rawValue: plan.kvPrecision) ?? .f16, threads: threads) : 0
+        let tpsAtCtx = attention > 0 ? 1 / (seconds + Double(headPositions) * attention) : 0
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
         let compressed = file.tensors.contains { $0.codec == .zstd }
         if a.flags.contains("--json") {
@@ -106,8 +108,10 @@ enum PlanCommand {
             print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, file reads %.1f GB/s, %@%@)",
                          tps, memBW / 1e9, readBW / 1e9, given ? "memory bandwidth given" : "measured now",
                          compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
-            print(String(format: "  at position %d: %.0f tokens/s (attention over the KV cache: %.2f ns per head and position "
-                         + "with %d threads, measured now)", ctx, tpsAtCtx, attention * 1e9, threads))
+            if attention > 0 {
+                print(String(format: "  at position %d: %.0f tokens/s (attention over the KV cache: %.2f ns per head and position "
+                             + "with %d threads, measured now)", ctx, tpsAtCtx, attention * 1e9, threads))
+            }
         }
     }
 }

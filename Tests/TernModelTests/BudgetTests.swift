@@ -109,8 +109,10 @@ final class BudgetTests: XCTestCase {
         XCTAssertTrue(ns > 0.05 && ns < 1000, "attention \(ns) ns per head and position")
         let headPositions = Double((15 * 512 + 3 * 4096) * 4)
         XCTAssertEqual(1 / atCtx - 1 / tps, headPositions * ns * 1e-9, accuracy: 1e-9 / tps)
-        let off = try TestSupport.run(tern, ["plan", "-m", model, "-c", "4096", "--no-measure", "--json"])
+        // --no-measure times nothing: with a given bandwidth only the start is predicted.
+        let off = try TestSupport.run(tern, ["plan", "-m", model, "-c", "4096", "--mem-bw", "10", "--no-measure", "--json"])
         let offObj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(off.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(offObj["predicted_tps"] as? Double), tps, accuracy: 1e-9 * tps)
         XCTAssertEqual(offObj["predicted_tps_at_ctx"] as? Double, 0)
         XCTAssertEqual(offObj["attention_ns"] as? Double, 0)
     }
