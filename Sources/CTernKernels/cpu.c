@@ -13,6 +13,10 @@ int tern_cpu_has_avx512vnni(void) {
     return tern_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
+int tern_cpu_has_gfni(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("gfni");
+}
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }
 
@@ -41,6 +45,8 @@ uint64_t tern_read_probe(const uint64_t *p, size_t n) {
 #endif
 int tern_cpu_has_avx2(void) { return 0; }
 int tern_cpu_has_avx512vnni(void) { return 0; }
+int tern_cpu_has_gfni(void) { return 0; }
+int tern_set_gfni(int on) { (void)on; return 0; }
 int tern_cpu_has_neon_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
 int tern_cpu_has_neon(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0; }
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {
@@ -53,6 +59,8 @@ uint64_t tern_read_probe(const uint64_t *p, size_t n) {
 #else
 int tern_cpu_has_avx2(void) { return 0; }
 int tern_cpu_has_avx512vnni(void) { return 0; }
+int tern_cpu_has_gfni(void) { return 0; }
+int tern_set_gfni(int on) { (void)on; return 0; }
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {

@@ -38,6 +38,17 @@ public enum KernelISA: String, CaseIterable, Sendable {
     /// Every path this CPU can run.
     public static var supported: [KernelISA] { allCases.filter(\.isSupported) }
 
+    /// Whether the CPU has GFNI, which the AVX-512 q5 kernel uses when present.
+    public static var hasGFNI: Bool { tern_cpu_has_gfni() != 0 }
+
+    /// Runs `body` with the AVX-512 q5 kernel using GFNI or not (GFNI only where the CPU has it):
+    /// both code paths give the same bits, which tests check. Not for concurrent use.
+    public static func withGFNI<T>(_ on: Bool, _ body: () throws -> T) rethrows -> T {
+        let was = tern_set_gfni(on ? 1 : 0)
+        defer { _ = tern_set_gfni(was) }
+        return try body()
+    }
+
     /// The path in use: `TERN_ISA` when set to a supported path, else ``best``.
     public static let active: KernelISA = {
         guard let env = ProcessInfo.processInfo.environment["TERN_ISA"], !env.isEmpty else { return best }

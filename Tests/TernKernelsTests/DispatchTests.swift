@@ -53,9 +53,21 @@ final class DispatchTests: XCTestCase {
     /// multiplied one four-row group at a time, bit for bit, on every kind and ISA path: odd group
     /// counts (a last group alone), a partial last group inside a pair, every batch tail.
     func testGroupPairsEqualSingleGroups() {
+        checkGroupPairsEqualSingleGroups()
+    }
+
+    /// The AVX-512 q5 pairs with GFNI (the fifth bits moved by gf2p8affine) and without it (shifts
+    /// and masks) give the same bits as the four-row groups, and so each other.
+    func testGroupPairsWithAndWithoutGFNI() throws {
+        try XCTSkipUnless(KernelISA.avx512vnni.isSupported, "no AVX-512 VNNI on this CPU")
+        if !KernelISA.hasGFNI { print("DispatchTests: this CPU has no GFNI; only the shift path runs") }
+        for on in [false, true] { KernelISA.withGFNI(on) { checkGroupPairsEqualSingleGroups(kinds: [.q5]) } }
+    }
+
+    func checkGroupPairsEqualSingleGroups(kinds: [QuantKind] = QuantKind.allCases) {
         var rng = RNG(s: 12)
         let par = Parallel(threads: 1)
-        for kind in QuantKind.allCases {
+        for kind in kinds {
             for (rows, cols) in [(26, 512), (22, 512), (522, 2048), (518, 2048)] {
                 let w = rng.floats(rows * cols, 2).withUnsafeBufferPointer {
                     QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols)
