@@ -52,6 +52,9 @@ typedef void (*tern_gemm_fn)(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t 
 int tern_cpu_has_avx2(void);          /* AVX2 + FMA + F16C */
 int tern_cpu_has_avx512vnni(void);    /* AVX-512 F/BW/VL + VNNI */
 int tern_cpu_has_gfni(void);          /* GFNI (gf2p8affine): the AVX-512 q5 kernel uses it when present */
+/* Whether the AVX-512 q5 kernel uses GFNI (only where the CPU has it; the results are the same
+ * bits either way; 0 on other CPUs). Returns the previous setting. For tests of both paths. */
+int tern_set_gfni(int on);
 int tern_cpu_has_neon_dotprod(void);  /* aarch64 ASIMD dot product */
 int tern_cpu_has_neon(void);          /* aarch64 Advanced SIMD (every ARMv8-A core) */
 
@@ -66,9 +69,6 @@ void tern_gemm_q6_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4k_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
-/* Whether the AVX-512 q5 kernel uses GFNI (only where the CPU has it; the results are the same
- * bits either way). Returns the previous setting. For tests of both code paths. */
-int tern_set_gfni(int on);
 void tern_gemm_q8_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
