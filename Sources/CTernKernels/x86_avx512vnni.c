@@ -7,7 +7,7 @@
 #include "x86_exp.h"
 
 #define TK __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
-/* The same with GFNI (gf2p8affine), for the q5 and q6 pairs on CPUs that have it. */
+/* The same with GFNI (gf2p8affine), for the q5 pairs on CPUs that have it. */
 #define TKG __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c,gfni")))
 #define NAME(x) x##_avx512vnni
 /* q8 with vpdpbusd: weights flipped to u8 (w ^ 0x80 = w + 128), each lane's accumulator
