@@ -28,7 +28,8 @@ public func measureReadBandwidth(bytes: Int = 512 << 20, threads: Int, passes: I
 /// Seconds per query head and cached position that `threads` threads attending at once take
 /// over a KV cache of `precision` rows of `dim` values, `group` query heads sharing each KV head
 /// (wall time over all the head-positions they cover): what decoding pays per token for attention
-/// at depth, besides the weights' bytes. The threads share 64 MiB of cache (out of the caches, as a
+/// at depth, besides the weights' bytes. The threads (a pool of `threads`, as decoding and
+/// ``measureReadBandwidth(bytes:threads:passes:)`` use) share 64 MiB of cache (out of the caches, as a
 /// long context's is), best of `passes`. At depth attention is compute-bound, not read-bound:
 /// SmolLM2 at 4096 positions spent 7.7 ms of an 11 ms token on it at one thread, reading its 94 MB
 /// of cache at 12 GB/s of the 32 a thread can read.
@@ -48,7 +49,7 @@ public func measureAttentionCost(dim: Int, group: Int, precision: KVPrecision, t
         }
     }
     let base = UnsafeSendable(cache)
-    @Sendable func attendSegments(_ t: Int) {
+    func attendSegments(_ t: Int) {
         let q = [Float](repeating: 0.01, count: heads * dim)
         var out = [Float](repeating: 0, count: heads * dim)
         q.withUnsafeBufferPointer { qp in
@@ -67,10 +68,11 @@ public func measureAttentionCost(dim: Int, group: Int, precision: KVPrecision, t
             }
         }
     }
+    let par = Parallel(threads: threads)
     var best = Double.infinity
     for _ in 0..<passes {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        DispatchQueue.concurrentPerform(iterations: threads) { attendSegments($0) }
+        par.forEach(threads, minChunk: 1) { r in for t in r { attendSegments(t) } }
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
     }
     return best / Double(segments * heads * positions)

@@ -69,7 +69,7 @@ enum PlanCommand {
         // At depth a token also attends over every cached position of every layer (up to a
         // layer's window), which costs compute more than bytes (measureAttentionCost), spread
         // over the threads as decoding spreads it.
-        let headPositions = config.window.map { $0 > 0 ? min($0, ctx) : ctx }.reduce(0, +) * config.heads
+        let headPositions = config.attendedHeadPositions(context: ctx)
         let threads = ThreadPool.physicalCores
         let attention = tps > 0 && measure
             ? measureAttentionCost(dim: config.headDim, group: config.heads / config.kvHeads,

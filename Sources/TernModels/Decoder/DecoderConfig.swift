@@ -82,6 +82,13 @@ public struct DecoderConfig: Sendable {
         return min(capacity, window[l] + maxBatch - 1)
     }
 
+    /// Query heads times cached positions that a token at the last of `context` positions attends
+    /// over, summed over the layers: every position for global layers, the window for windowed ones
+    /// (the span ``AttentionJob`` reads).
+    public func attendedHeadPositions(context: Int) -> Int {
+        window.map { $0 > 0 ? min($0, context) : context }.reduce(0, +) * heads
+    }
+
     /// Distinct RoPE bases and the table each layer uses.
     var ropeTables: (bases: [Float], ofLayer: [Int]) {
         var bases: [Float] = []
