@@ -86,15 +86,17 @@ enum BenchCommand {
         let bw = a.flags.contains("--no-roofline") ? 0 : childBandwidth(threads: threads)
         let roof = bw > 0 ? bw / Double(bpt) : 0
         let isa = KernelISA.active.rawValue
+        // GFNI changes the AVX-512 q5 kernel (same bits, faster): results tables should say so.
+        let gfni = KernelISA.active == .avx512vnni && KernelISA.hasGFNI
         if a.flags.contains("--json") {
-            try printJSON(BenchReport(model: path, isa: isa, threads: threads, n_prompt: p, n_gen: n, n_depth: depth,
+            try printJSON(BenchReport(model: path, isa: isa, gfni: gfni, threads: threads, n_prompt: p, n_gen: n, n_depth: depth,
                                       reps: reps, pp_tps: pp, pp_sd: ppSD, tg_tps: tg, tg_sd: tgSD, bytes_per_token: bpt,
                                       read_bw_gbs: bw / 1e9, roofline_tps: roof,
                                       roofline_pct: roof > 0 ? 100 * tg / roof : 0, peak_rss_bytes: rss,
                                       mem_budget_bytes: budget ?? 0,
                                       streamed_bytes_per_token: model.plan.streamedBytesPerToken))
         } else {
-            print("model: \(path)  isa: \(isa)  threads: \(threads)  reps: \(reps)")
+            print("model: \(path)  isa: \(isa)\(gfni ? " (+gfni)" : "")  threads: \(threads)  reps: \(reps)")
             if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }
             if n > 0 {
                 let name = depth > 0 ? "tg\(n) @ d\(depth)" : "tg\(n)"
@@ -159,6 +161,8 @@ func childBandwidth(threads: Int) -> Double {
 /// `tern bench --json`: speeds, the weights read per decoded token and the roofline they imply.
 struct BenchReport: Encodable {
     let model, isa: String
+    /// Whether the AVX-512 q5 kernel runs with GFNI.
+    let gfni: Bool
     let threads, n_prompt, n_gen, n_depth, reps: Int
     let pp_tps, pp_sd, tg_tps, tg_sd: Double
     let bytes_per_token: Int

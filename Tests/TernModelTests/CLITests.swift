@@ -48,6 +48,7 @@ final class CLITests: XCTestCase {
         for k in ["pp_tps", "tg_tps", "pp_sd", "tg_sd"] { XCTAssertNotNil(o[k] as? Double, k) }
         XCTAssertEqual(o["threads"] as? Int, ThreadPool.physicalCores)
         XCTAssertEqual(o["isa"] as? String, KernelISA.active.rawValue)
+        XCTAssertEqual(o["gfni"] as? Bool, KernelISA.active == .avx512vnni && KernelISA.hasGFNI)
         XCTAssertGreaterThan(o["bytes_per_token"] as? Int ?? 0, 200_000_000)
         XCTAssertEqual(o["n_depth"] as? Int, 0)
         // Decoding after a context (llama-bench -d): the context is prefilled, tg timed after it.
