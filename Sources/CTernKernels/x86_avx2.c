@@ -80,6 +80,13 @@ TK static inline __m256 silu_mul8(__m256 x, __m256 u) {
 
 TERN_GATED_MUL_AVX2(tern_silu_mul_avx2, silu_mul8)
 
+/* The sum of four int32 lanes. */
+TK static inline int32_t hsum4_epi32(__m128i v) {
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(v);
+}
+
 TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);
     for (ptrdiff_t g = 0; g < cols / 32; g++) {
@@ -102,17 +109,16 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
         __m256i c = _mm256_packs_epi16(a, b);
         c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(q + g * 32), c);
-        __m256i s = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        s4 = _mm_hadd_epi32(s4, s4);
-        s4 = _mm_hadd_epi32(s4, s4);
-        const int32_t sum = _mm_cvtsi128_si32(s4);
+        /* The sums from the int32 values (|q| <= 127, so packing did not saturate): columns 0-15
+         * are qi[0] and qi[1]; the "even" bytes (0-3 of each 8-column chunk) are the low 128-bit
+         * halves of the four. (Summing the stored bytes back one by one took 1.5% of a SmolLM2
+         * decode step at one thread.) */
+        const __m256i s01 = _mm256_add_epi32(qi[0], qi[1]), s = _mm256_add_epi32(s01, _mm256_add_epi32(qi[2], qi[3]));
+        const int32_t even = hsum4_epi32(_mm256_castsi256_si128(s)), odd = hsum4_epi32(_mm256_extracti128_si256(s, 1));
+        const int32_t sum = even + odd;
+        const int32_t first = hsum4_epi32(_mm_add_epi32(_mm256_castsi256_si128(s01), _mm256_extracti128_si256(s01, 1)));
         scale[g] = d;
         ssum[g] = d * (float)sum;
-        int32_t even = 0, first = 0;
-        for (int c = 0; c < 4; c++)
-            for (int j = 0; j < 4; j++) even += q[g * 32 + 8 * c + j];
-        for (int i = 0; i < 16; i++) first += q[g * 32 + i];
         bias[2 * g] = -128 * even;
         bias[2 * g + 1] = -128 * (sum - even);
         hoff[4 * g] = -32 * first;

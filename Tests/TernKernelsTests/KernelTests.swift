@@ -246,6 +246,28 @@ final class KernelTests: XCTestCase {
                     XCTAssertEqual(u.scaledSum[g], v.scaledSum[g], "\(isa)")
                 }
             }
+            // The sums of byte subsets the VNNI kernels start from (q8 and q5: bytes 0-3 and 4-7 of
+            // each 8-column chunk; q6: columns 0-15 and 16-31) are not public: the ISA's own
+            // products must come out the same bits from either quantization.
+            for kind in [QuantKind.q8, .q5, .q6] {
+                let rows = 6, kc = kind.width(cols)
+                let wq = quantized(kind, rng.floats(rows * kc, 2), rows: rows, cols: kc)
+                let xs = (0..<batch).flatMap { b in (0..<kc).map { x[(b * kc + $0) % x.count] } }
+                var outs: [[Float]] = []
+                for quantizer in [KernelISA.scalar, isa] {
+                    let acts = QuantizedActivations(cols: kc, capacity: batch)
+                    xs.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: kc, isa: quantizer) }
+                    var out = [Float](repeating: .nan, count: batch * rows)
+                    wq.withUnsafeBytes { base in
+                        let m = QMatrix(kind: kind, rows: rows, cols: kc, base: base.baseAddress!)
+                        out.withUnsafeMutableBufferPointer {
+                            MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 1), isa: isa)
+                        }
+                    }
+                    outs.append(out)
+                }
+                XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "\(isa) \(kind)")
+            }
         }
     }
 
