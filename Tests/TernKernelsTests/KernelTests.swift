@@ -271,6 +271,24 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Activations a malformed model can produce (NaN, infinities, a group too small for 1 / scale)
+    /// quantize without trapping on every path, and a normal group beside them is unaffected.
+    func testActivationQuantizationOfNonFiniteValuesDoesNotTrap() {
+        let cols = 128
+        var x = [Float](repeating: 0.25, count: cols)
+        x[3] = .nan
+        x[40] = .infinity
+        x[41] = -.infinity
+        for i in 64..<96 { x[i] = Float.leastNormalMagnitude / 16 }  // 1 / (max / 127) overflows
+        for isa in KernelISA.supported {
+            let a = QuantizedActivations(cols: cols, capacity: 1)
+            x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, batch: 1, stride: cols, isa: isa) }
+            let v = a.vector(0)
+            for i in 96..<128 { XCTAssertEqual(v.q[i], 127, "\(isa)") }  // the normal group
+            XCTAssertEqual(v.scale[3], 0.25 / 127, "\(isa)")
+        }
+    }
+
     /// GELU-gated product and fused f16 attention: every ISA against the Swift reference.
     func testElementwiseKernelsOnEveryISA() {
         var rng = RNG(s: 8)
