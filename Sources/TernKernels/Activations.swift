@@ -70,10 +70,7 @@ public final class QuantizedActivations: @unchecked Sendable {
             let inv: Float = d == 0 ? 0 : 1 / d
             var s: Int32 = 0, first: Int32 = 0
             for i in 0..<32 {
-                // Finite inputs give |r| <= 127. NaN, infinities or a group so small that 1 / d
-                // overflows (a malformed model) must not trap: clamped, NaN as 0.
-                let r = (src[g * 32 + i] * inv).rounded(.toNearestOrEven)
-                let qi = r.isNaN ? 0 : Int8(max(-128, min(127, r)))
+                let qi = Ops.int8Clamped((src[g * 32 + i] * inv).rounded(.toNearestOrEven))
                 v.q[g * 32 + i] = qi
                 s += Int32(qi)
                 if i == 15 { first = s }

@@ -266,6 +266,10 @@ public enum Ops {
         }
     }
 
+    /// A rounded x / scale as int8. Finite inputs are within -127...127; NaN, infinities, or a
+    /// 1 / scale that overflowed, as a malformed model can produce, must not trap: clamped, NaN as 0.
+    @inline(__always) public static func int8Clamped(_ r: Float) -> Int8 { r.isNaN ? 0 : Int8(max(-128, min(127, r))) }
+
     /// Stores one K or V vector (`dim` floats) as a cache row of `precision`.
     public static func storeKV(_ x: UnsafePointer<Float>, dim: Int, into row: UnsafeMutableRawPointer, precision: KVPrecision,
                                isa: KernelISA = .active) {
@@ -281,7 +285,8 @@ public enum Ops {
                 let inv: Float = d == 0 ? 0 : 1 / d
                 row.storeBytes(of: d, toByteOffset: 4 * g, as: Float.self)
                 for i in 0..<32 {
-                    row.storeBytes(of: Int8((x[g * 32 + i] * inv).rounded(.toNearestOrEven)), toByteOffset: dim / 8 + g * 32 + i, as: Int8.self)
+                    let q = int8Clamped((x[g * 32 + i] * inv).rounded(.toNearestOrEven))
+                    row.storeBytes(of: q, toByteOffset: dim / 8 + g * 32 + i, as: Int8.self)
                 }
             }
         }

@@ -287,6 +287,11 @@ final class KernelTests: XCTestCase {
             for i in 96..<128 { XCTAssertEqual(v.q[i], 127, "\(isa)") }  // the normal group
             XCTAssertEqual(v.scale[3], 0.25 / 127, "\(isa)")
         }
+        // The same vector into a q8 KV-cache row (--kv q8).
+        let row = UnsafeMutableRawPointer.allocate(byteCount: KVPrecision.q8.rowBytes(dim: cols), alignment: 64)
+        defer { row.deallocate() }
+        x.withUnsafeBufferPointer { Ops.storeKV($0.baseAddress!, dim: cols, into: row, precision: .q8) }
+        XCTAssertEqual(row.load(fromByteOffset: cols / 8 + 100, as: Int8.self), 127)
     }
 
     /// GELU-gated product and fused f16 attention: every ISA against the Swift reference.
