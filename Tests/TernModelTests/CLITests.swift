@@ -187,6 +187,25 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("/nonexistent.tern: open:"), r.stderr)
     }
 
+    /// A checkpoint whose weights give NaN and infinite activations (a malformed file: tensor data
+    /// is checked only by --verify) decodes without crashing: through the default kernels with a q8
+    /// KV cache, and through the Swift quantizer (both trapped before).
+    func testNonFiniteWeightsDoNotCrash() throws {
+        let model = try TestSupport.convertedGemma()
+        let t = try XCTUnwrap(try TernFile(path: model).tensor("blk.0.attn_norm.weight"))
+        XCTAssertEqual(t.dtype, .f32)
+        var bytes = readFile(model)
+        for (i, v) in [Float.nan, .infinity, -.infinity, 1e30].enumerated() {
+            withUnsafeBytes(of: v.bitPattern.littleEndian) { for j in 0..<4 { bytes[t.offset + 4 * i + j] = $0[j] } }
+        }
+        let bad = TestSupport.tempDir() + "/nonfinite.tern"
+        writeFile(bad, bytes)
+        for (args, env) in [(["--kv", "q8"], [String: String]()), ([], ["TERN_ISA": "scalar"])] {
+            let r = try TestSupport.run(tern, ["run", "-m", bad, "-p", "Hello", "-n", "3", "--temp", "0"] + args, env: env)
+            XCTAssertEqual(r.status, 0, "\(args) \(env): \(r.stderr)")
+        }
+    }
+
     func testHelpOnEveryCommand() throws {
         for args in [["--help"], ["run", "--help"], ["tokenize", "--help"], ["inspect", "--help"], ["bench", "--help"], ["perplexity", "--help"],
                      ["plan", "--help"], ["chat", "--help"], ["calibrate", "--help"]] {
