@@ -37,11 +37,32 @@ enum PerplexityCommand {
             if !json { writeStderr(String(format: "[%d/%d] %.4f\n", i, n, ppl)) }
         }
         if json {
-            print(String(format: "{\"perplexity\":%.6f,\"std_error\":%.6f,\"chunks\":%d,\"ctx\":%d,\"scored_tokens\":%d,\"tokens_per_second\":%.1f}",
-                         r.perplexity, r.stdError, r.chunks.count, ctx, r.scoredTokens, r.tokensPerSecond))
+            // A model that produces NaN logits (a malformed file) gives null, which JSON can carry.
+            func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
+            try printJSON(PerplexityReport(perplexity: finite(r.perplexity), std_error: finite(r.stdError), chunks: r.chunks.count,
+                                           ctx: ctx, scored_tokens: r.scoredTokens, tokens_per_second: r.tokensPerSecond))
         } else {
             print(String(format: "Final estimate: PPL = %.4f +/- %.5f  (%d chunks of %d, %d scored tokens, %.0f t/s)",
                          r.perplexity, r.stdError, r.chunks.count, ctx, r.scoredTokens, r.tokensPerSecond))
         }
     }
+}
+
+/// `tern perplexity --json`.
+struct PerplexityReport: Encodable {
+    let perplexity, std_error: Double?
+    let chunks, ctx, scored_tokens: Int
+    let tokens_per_second: Double
+
+    func encode(to encoder: Encoder) throws {  // nil as null, not left out
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(perplexity, forKey: .perplexity)
+        try c.encode(std_error, forKey: .std_error)
+        try c.encode(chunks, forKey: .chunks)
+        try c.encode(ctx, forKey: .ctx)
+        try c.encode(scored_tokens, forKey: .scored_tokens)
+        try c.encode(tokens_per_second, forKey: .tokens_per_second)
+    }
+
+    enum CodingKeys: String, CodingKey { case perplexity, std_error, chunks, ctx, scored_tokens, tokens_per_second }
 }

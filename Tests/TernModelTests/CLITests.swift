@@ -204,6 +204,13 @@ final class CLITests: XCTestCase {
             let r = try TestSupport.run(tern, ["run", "-m", bad, "-p", "Hello", "-n", "3", "--temp", "0"] + args, env: env)
             XCTAssertEqual(r.status, 0, "\(args) \(env): \(r.stderr)")
         }
+        // Perplexity of NaN logits: valid JSON, with null where the value is not a number.
+        let text = TestSupport.tempDir() + "/nonfinite.txt"
+        writeFile(text, Array(String(repeating: "The cat sat on the mat. ", count: 16).utf8))
+        let p = try TestSupport.run(tern, ["perplexity", "-m", bad, "-f", text, "-c", "32", "--json"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as? [String: Any], p.stdout)
+        XCTAssertTrue(o["perplexity"] is NSNull, p.stdout)
     }
 
     func testHelpOnEveryCommand() throws {
