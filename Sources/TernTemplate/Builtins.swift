@@ -13,6 +13,28 @@ struct BuiltinError: Error {
 
 /// Globals, filters, tests, operators and methods, with Python's and Jinja2's behaviour.
 enum Builtins {
+    /// Where Python would need an integer wider than 64 bits.
+    static func overflow(_ op: String) -> BuiltinError { BuiltinError(.limit, "the result of \(op) does not fit a 64-bit integer") }
+
+    /// `b` to the power `e` (e >= 0) by squaring, nil when it does not fit an Int.
+    static func power(_ b: Int, _ e: Int) -> Int? {
+        var result = 1, base = b, e = e
+        while e > 0 {
+            if e & 1 == 1 {
+                let (r, o) = result.multipliedReportingOverflow(by: base)
+                if o { return nil }
+                result = r
+            }
+            e >>= 1
+            if e > 0 {  // a square that overflows would be used, and |result| >= 1
+                let (sq, o) = base.multipliedReportingOverflow(by: base)
+                if o { return nil }
+                base = sq
+            }
+        }
+        return result
+    }
+
     /// Built per render (a static table of closures would be a one-time allocation that leak
     /// checkers report).
     static var globals: [String: Value] { [
@@ -20,8 +42,14 @@ enum Builtins {
             let n = try a.map { v -> Int in guard let i = v.int else { throw BuiltinError("arguments must be integers") }; return i }
             let (lo, hi, step) = n.count == 1 ? (0, n[0], 1) : n.count == 2 ? (n[0], n[1], 1) : n.count == 3 ? (n[0], n[1], n[2]) : (0, 0, 0)
             guard !n.isEmpty, n.count <= 3, step != 0 else { throw BuiltinError("expected 1 to 3 arguments and a nonzero step") }
-            guard abs((hi - lo) / step) <= Template.maxIterations else { throw BuiltinError(.limit, "range of more than \(Template.maxIterations) items") }
-            return .list(Array(stride(from: lo, to: hi, by: step)).map { .int($0) })
+            // The item count from the distance as an unsigned number (hi - lo can overflow Int; the
+            // wrapped difference of the larger and the smaller is exact as a UInt).
+            let forward = step > 0 ? hi > lo : hi < lo
+            let span = forward ? UInt(bitPattern: step > 0 ? hi &- lo : lo &- hi) : 0
+            let count = span == 0 ? 0 : (span - 1) / step.magnitude + 1
+            guard count <= UInt(Template.maxIterations) else { throw BuiltinError(.limit, "range of more than \(Template.maxIterations) items") }
+            // lo + k * step stays between lo and hi for k < count: no overflow.
+            return .list((0..<Int(count)).map { .int(lo + $0 * step) })
         }),
         "namespace": .function(.init(name: "namespace") { a, k in
             var d = Value.Dict()
@@ -221,13 +249,18 @@ enum Builtins {
             case "+": return .int(i &+ j)
             case "-": return .int(i &- j)
             case "*": return .int(i &* j)
-            case "//":
+            case "//":  // Python's floor division
                 guard j != 0 else { throw BuiltinError("integer division by zero") }
-                return .int(Int((Double(i) / Double(j)).rounded(.down)))
-            case "%":
+                let (q, overflow) = i.dividedReportingOverflow(by: j)
+                guard !overflow else { throw Self.overflow("//") }
+                return .int(i % j != 0 && (i < 0) != (j < 0) ? q - 1 : q)
+            case "%":  // Python's: the sign of the divisor
                 guard j != 0 else { throw BuiltinError("integer modulo by zero") }
-                return .int(((i % j) + j) % j)
-            case "**" where j >= 0: return .int(Int(pow(Double(i), Double(j))))
+                let r = i.remainderReportingOverflow(dividingBy: j).partialValue  // Int.min % -1 is 0
+                return .int(r != 0 && (r < 0) != (j < 0) ? r + j : r)
+            case "**" where j >= 0:
+                guard let p = Self.power(i, j) else { throw Self.overflow("**") }
+                return .int(p)
             default: break
             }
         }

@@ -68,10 +68,13 @@ extension Builtins {
         case "int":
             switch v {
             case .int, .bool: return .int(v.int!)
-            case .double(let d): return .int(Int(d))
+            // NaN, infinities and values beyond 64 bits give the default (Jinja2's for what
+            // Python's int() rejects).
+            case .double(let d): return Int(exactly: d.rounded(.towardZero)).map { .int($0) } ?? arg(0, "default") ?? .int(0)
             case .string(let s):
                 let t = s.trimmingCharacters(in: .whitespaces)
-                return Int(t).map { .int($0) } ?? Double(t).map { .int(Int($0)) } ?? arg(0, "default") ?? .int(0)
+                return Int(t).map { .int($0) } ?? Double(t).flatMap { Int(exactly: $0.rounded(.towardZero)) }.map { .int($0) }
+                    ?? arg(0, "default") ?? .int(0)
             default: return arg(0, "default") ?? .int(0)
             }
         case "float":
@@ -80,7 +83,9 @@ extension Builtins {
             return arg(0, "default") ?? .double(0)
         case "abs":
             switch v {
-            case .int(let i): return .int(abs(i))
+            case .int(let i):
+                guard i != .min else { throw Builtins.overflow("abs") }
+                return .int(abs(i))
             case .double(let d): return .double(abs(d))
             default: throw BuiltinError("bad operand type for abs(): '\(v.typeName)'")
             }

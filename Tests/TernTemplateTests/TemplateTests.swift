@@ -124,6 +124,26 @@ final class TemplateTests: XCTestCase {
                     contains: "output exceeds")
     }
 
+    /// Integer arithmetic at the edges of 64 bits and numbers that are not numbers: Python's values
+    /// where 64 bits hold them, a limit error where Python would need a bigger integer; never a trap.
+    func testIntegerEdgesDoNotTrap() throws {
+        let min = "(-9223372036854775807 - 1)"
+        XCTAssertEqual(try render("{{ 'nan' | int }} {{ 'inf' | int(5) }} {{ '1e300' | int }} {{ 1e300 | int }} {{ '2.9' | int }}"), "0 5 0 0 2")
+        XCTAssertEqual(try render("{{ -7 // 2 }} {{ 7 // -2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 6 // 3 }} {{ -6 % 3 }}"), "-4 -4 2 -2 2 0")
+        XCTAssertEqual(try render("{{ 9223372036854775807 // 1 }} {{ \(min) % -1 }} {{ \(min) // 2 }}"),
+                       "9223372036854775807 0 -4611686018427387904")
+        XCTAssertEqual(try render("{{ 2 ** 62 }} {{ 3 ** 39 }} {{ (-2) ** 63 }} {{ 1 ** 9223372036854775807 }} {{ 5 ** 0 }}"),
+                       "4611686018427387904 4052555153018976267 -9223372036854775808 1 1")
+        XCTAssertEqual(try render("{{ range(9223372036854775806, 9223372036854775807, 2) | list }}"), "[9223372036854775806]")
+        XCTAssertEqual(try render("{{ range(\(min), \(min) + 3) | list }} {{ range(3, 0, -2) | list }}"),
+                       "[-9223372036854775808, -9223372036854775807, -9223372036854775806] [3, 1]")
+        expectError("{{ \(min) // -1 }}", .limit, line: 1, contains: "64-bit")
+        expectError("{{ 10 ** 100 }}", .limit, line: 1, contains: "64-bit")
+        expectError("{{ \(min) | abs }}", .limit, line: 1, contains: "64-bit")
+        expectError("{{ range(\(min), 9223372036854775807) }}", .limit, line: 1, contains: "range of more than")
+        expectError("{{ range(9223372036854775807, \(min), -1) }}", .limit, line: 1, contains: "range of more than")
+    }
+
     func testWhitespaceControlAndScoping() throws {
         XCTAssertEqual(try render("a  {%- if true -%}  b  {%- endif -%}  c"), "abc")
         XCTAssertEqual(try render("<ul>\n    {% for x in [1, 2] %}\n    <li>{{ x }}</li>\n    {% endfor %}\n</ul>"),
