@@ -207,7 +207,10 @@ enum Builtins {
                 return step > 0 ? min(max(j, 0), n) : min(max(j, -1), n - 1)
             }
             let lo = norm(a, step > 0 ? 0 : n - 1), hi = norm(b, step > 0 ? n : -1)
-            return Array(stride(from: lo, to: hi, by: step))
+            // From the count, not by striding: a step near Int.max would overflow stepping past hi.
+            guard step > 0 ? hi > lo : hi < lo else { return [] }
+            let count = Int(UInt(abs(hi - lo) - 1) / step.magnitude + 1)
+            return (0..<count).map { lo + $0 * step }
         }
         switch obj {
         case .list(let l): return .list(try indices(l.count).map { l[$0] })

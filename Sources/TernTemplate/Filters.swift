@@ -104,13 +104,18 @@ extension Builtins {
             }
             return .string(old.isEmpty ? s : s.replacingOccurrences(of: old, with: new))
         case "indent":
-            let width = arg(0, "width")?.int ?? 4, first = arg(1, "first")?.isTruthy ?? false
-            let pad = String(repeating: " ", count: width)
+            // A negative width pads nothing (Python's ' ' * -1); a huge one is a limit error.
+            let width = max(0, arg(0, "width")?.int ?? 4), first = arg(1, "first")?.isTruthy ?? false
             let lines = v.pythonString.components(separatedBy: "\n")
+            guard width.multipliedReportingOverflow(by: lines.count).partialValue <= Template.maxOutput, width <= Template.maxOutput else {
+                throw BuiltinError(.limit, "indenting by \(width) would exceed \(Template.maxOutput) bytes")
+            }
+            let pad = String(repeating: " ", count: width)
             return .string(lines.enumerated().map { i, l in (i == 0 && !first) || l.isEmpty ? l : pad + l }.joined(separator: "\n"))
         case "tojson":
             var out = ""
-            let indent = arg(0, "indent")?.int
+            // A negative indent is newlines without spaces, as Python's json.dumps.
+            let indent = arg(0, "indent")?.int.map { max(0, $0) }
             try json(v, indent: indent, level: 0, sortKeys: kwarg(k, "sort_keys")?.isTruthy ?? false, into: &out)
             return .string(out)
         case "selectattr", "rejectattr", "select", "reject":
@@ -181,7 +186,7 @@ extension Builtins {
             return (i % 2 != 0) == (name == "odd")
         case "divisibleby":
             guard let i = v.int, let j = a.first?.int, j != 0 else { throw BuiltinError("expects integers") }
-            return i % j == 0
+            return i.remainderReportingOverflow(dividingBy: j).partialValue == 0  // Int.min % -1 is 0
         case "equalto", "eq", "==": return v.equals(a.first ?? .none)
         case "ne", "!=": return !v.equals(a.first ?? .none)
         case "lt", "<", "gt", ">", "le", "<=", "ge", ">=":
@@ -203,7 +208,14 @@ extension Builtins {
     /// `json.dumps(v, ensure_ascii=False, indent=indent, sort_keys=...)` as Hugging Face's `tojson`
     /// calls it: separators ", " and ": " without indent, "," and ": " with it.
     static func json(_ v: Value, indent: Int?, level: Int, sortKeys: Bool, into out: inout String) throws {
-        func newline(_ l: Int) { if let indent { out += "\n" + String(repeating: " ", count: indent * l) } }
+        func newline(_ l: Int) throws {
+            guard let indent else { return }
+            let (n, o) = indent.multipliedReportingOverflow(by: l)
+            guard !o, n <= Template.maxOutput - out.utf8.count else {
+                throw BuiltinError(.limit, "tojson's indent would exceed \(Template.maxOutput) bytes")
+            }
+            out += "\n" + String(repeating: " ", count: n)
+        }
         let sep = indent == nil ? ", " : ","
         switch v {
         case .none, .undefined: out += "null"
@@ -217,10 +229,10 @@ extension Builtins {
             out += "["
             for (i, x) in l.enumerated() {
                 if i > 0 { out += sep }
-                newline(level + 1)
+                try newline(level + 1)
                 try json(x, indent: indent, level: level + 1, sortKeys: sortKeys, into: &out)
             }
-            newline(level)
+            try newline(level)
             out += "]"
         case .dict(let d):
             if d.keys.isEmpty { out += "{}"; return }
@@ -228,12 +240,12 @@ extension Builtins {
             let keys = sortKeys ? d.keys.sorted() : d.keys
             for (i, k) in keys.enumerated() {
                 if i > 0 { out += sep }
-                newline(level + 1)
+                try newline(level + 1)
                 jsonString(k, into: &out)
                 out += ": "
                 try json(d[k]!, indent: indent, level: level + 1, sortKeys: sortKeys, into: &out)
             }
-            newline(level)
+            try newline(level)
             out += "}"
         case .namespace, .function: throw BuiltinError("Object of type \(v.typeName) is not JSON serializable")
         }

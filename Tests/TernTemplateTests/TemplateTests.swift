@@ -142,6 +142,12 @@ final class TemplateTests: XCTestCase {
         expectError("{{ \(min) | abs }}", .limit, line: 1, contains: "64-bit")
         expectError("{{ range(\(min), 9223372036854775807) }}", .limit, line: 1, contains: "range of more than")
         expectError("{{ range(9223372036854775807, \(min), -1) }}", .limit, line: 1, contains: "range of more than")
+        XCTAssertEqual(try render("{{ \(min) is divisibleby(-1) }} {{ [1, 2, 3][1::9223372036854775807] }} {{ 'abc'[::-9223372036854775807] }}"),
+                       "True [2] c")
+        // Negative widths are empty (Python's ' ' * -1); huge ones are limit errors, not allocations.
+        XCTAssertEqual(try render("{{ 'abc\ndef' | indent(-1, true) }}|{{ [1, [2]] | tojson(indent=-1) }}"), "abc\ndef|[\n1,\n[\n2\n]\n]")
+        expectError("{{ 'a\nb' | indent(9223372036854775807) }}", .limit, line: 1, contains: "exceed")
+        expectError("{{ [[1]] | tojson(indent=9223372036854775807) }}", .limit, line: 1, contains: "exceed")
     }
 
     func testWhitespaceControlAndScoping() throws {
