@@ -124,9 +124,10 @@ final class TemplateTests: XCTestCase {
                     contains: "output exceeds")
     }
 
-    /// Integer arithmetic at the edges of 64 bits and numbers that are not numbers: Python's values
-    /// where 64 bits hold them, a limit error where Python would need a bigger integer; never a trap.
-    func testIntegerEdgesDoNotTrap() throws {
+    /// Values at the edges: integer arithmetic at 64 bits, numbers that are not numbers, extreme widths
+    /// and steps. Python's values where 64 bits hold them, a limit error where Python would need a
+    /// bigger integer; never a trap.
+    func testEdgeValuesDoNotTrap() throws {
         let min = "(-9223372036854775807 - 1)"
         XCTAssertEqual(try render("{{ 'nan' | int }} {{ 'inf' | int(5) }} {{ '1e300' | int }} {{ 1e300 | int }} {{ '2.9' | int }}"), "0 5 0 0 2")
         XCTAssertEqual(try render("{{ -7 // 2 }} {{ 7 // -2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 6 // 3 }} {{ -6 % 3 }}"), "-4 -4 2 -2 2 0")

@@ -6,8 +6,9 @@
 # convention), fuzz-template (bytes as a chat template, parsed and rendered). Each harness first
 # replays every input in Tests/fuzz/regressions/HARNESS/ (inputs that once crashed: keep them,
 # they are the regression tests), then fuzzes for SECONDS from
-# seeds made here (make_seeds.py + tern-quantize). A crash is copied into regressions/ (commit
-# it with the fix) and fails the run.
+# seeds made here (make_seeds.py + tern-quantize), with Tests/fuzz/dicts/HARNESS.dict as a
+# libFuzzer dictionary where there is one. A crash is copied into regressions/ (commit it with the
+# fix) and fails the run.
 # Usage: Tests/fuzz/run.sh [SECONDS]   (per harness; default 60, or FUZZ_SECONDS)
 #   A longer run, e.g. an hour each: Tests/fuzz/run.sh 3600
 set -euo pipefail
@@ -57,7 +58,9 @@ for h in tern gguf tokenizer capi template; do
   fi
   max_len=4096
   case "$h" in tern | gguf) max_len=200000 ;; esac
-  if "$bin/fuzz-$h" -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=4096 -print_final_stats=1 \
+  dict=()
+  [ -f "Tests/fuzz/dicts/$h.dict" ] && dict=(-dict="Tests/fuzz/dicts/$h.dict")
+  if "$bin/fuzz-$h" -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=4096 -print_final_stats=1 "${dict[@]}" \
        -artifact_prefix="$work/crash-$h-" "$work/corpus-$h" > "$work/fuzz-$h.log" 2>&1; then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/fuzz-$h.log" | grep -o '[0-9]*$' || true)
     cov=$(grep -o 'cov: [0-9]*' "$work/fuzz-$h.log" | tail -n 1 | grep -o '[0-9]*' || true)
