@@ -14,7 +14,9 @@ struct BuiltinError: Error {
 /// Globals, filters, tests, operators and methods, with Python's and Jinja2's behaviour.
 enum Builtins {
     /// Where Python would need an integer wider than 64 bits.
-    static func overflow(_ op: String) -> BuiltinError { BuiltinError(.limit, "the result of \(op) does not fit a 64-bit integer") }
+    static func overflow(_ op: String) -> BuiltinError {
+        BuiltinError(.limit, "the result of \(op) does not fit a 64-bit integer")
+    }
 
     /// `b` to the power `e` (e >= 0) by squaring, nil when it does not fit an Int.
     static func power(_ b: Int, _ e: Int) -> Int? {
@@ -47,7 +49,9 @@ enum Builtins {
             let forward = step > 0 ? hi > lo : hi < lo
             let span = forward ? UInt(bitPattern: step > 0 ? hi &- lo : lo &- hi) : 0
             let count = span == 0 ? 0 : (span - 1) / step.magnitude + 1
-            guard count <= UInt(Template.maxIterations) else { throw BuiltinError(.limit, "range of more than \(Template.maxIterations) items") }
+            guard count <= UInt(Template.maxIterations) else {
+                throw BuiltinError(.limit, "range of more than \(Template.maxIterations) items")
+            }
             // lo + k * step stays between lo and hi for k < count: no overflow.
             return .list((0..<Int(count)).map { .int(lo + $0 * step) })
         }),

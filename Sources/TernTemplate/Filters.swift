@@ -70,11 +70,12 @@ extension Builtins {
             case .int, .bool: return .int(v.int!)
             // NaN, infinities and values beyond 64 bits give the default (Jinja2's for what
             // Python's int() rejects).
-            case .double(let d): return Int(exactly: d.rounded(.towardZero)).map { .int($0) } ?? arg(0, "default") ?? .int(0)
+            case .double(let d):
+                return Int(exactly: d.rounded(.towardZero)).map { .int($0) } ?? arg(0, "default") ?? .int(0)
             case .string(let s):
                 let t = s.trimmingCharacters(in: .whitespaces)
-                return Int(t).map { .int($0) } ?? Double(t).flatMap { Int(exactly: $0.rounded(.towardZero)) }.map { .int($0) }
-                    ?? arg(0, "default") ?? .int(0)
+                let n = Int(t) ?? Double(t).flatMap { Int(exactly: $0.rounded(.towardZero)) }
+                return n.map { .int($0) } ?? arg(0, "default") ?? .int(0)
             default: return arg(0, "default") ?? .int(0)
             }
         case "float":
@@ -107,7 +108,8 @@ extension Builtins {
             // A negative width pads nothing (Python's ' ' * -1); a huge one is a limit error.
             let width = max(0, arg(0, "width")?.int ?? 4), first = arg(1, "first")?.isTruthy ?? false
             let lines = v.pythonString.components(separatedBy: "\n")
-            guard width.multipliedReportingOverflow(by: lines.count).partialValue <= Template.maxOutput, width <= Template.maxOutput else {
+            let (padding, overflow) = width.multipliedReportingOverflow(by: lines.count)
+            guard !overflow, padding <= Template.maxOutput else {
                 throw BuiltinError(.limit, "indenting by \(width) would exceed \(Template.maxOutput) bytes")
             }
             let pad = String(repeating: " ", count: width)

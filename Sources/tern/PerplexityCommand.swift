@@ -39,8 +39,9 @@ enum PerplexityCommand {
         if json {
             // A model that produces NaN logits (a malformed file) gives null, which JSON can carry.
             func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
-            try printJSON(PerplexityReport(perplexity: finite(r.perplexity), std_error: finite(r.stdError), chunks: r.chunks.count,
-                                           ctx: ctx, scored_tokens: r.scoredTokens, tokens_per_second: r.tokensPerSecond))
+            try printJSON(PerplexityReport(perplexity: finite(r.perplexity), std_error: finite(r.stdError),
+                                           chunks: r.chunks.count, ctx: ctx, scored_tokens: r.scoredTokens,
+                                           tokens_per_second: r.tokensPerSecond))
         } else {
             print(String(format: "Final estimate: PPL = %.4f +/- %.5f  (%d chunks of %d, %d scored tokens, %.0f t/s)",
                          r.perplexity, r.stdError, r.chunks.count, ctx, r.scoredTokens, r.tokensPerSecond))

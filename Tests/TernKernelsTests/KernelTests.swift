@@ -261,7 +261,8 @@ final class KernelTests: XCTestCase {
                     wq.withUnsafeBytes { base in
                         let m = QMatrix(kind: kind, rows: rows, cols: kc, base: base.baseAddress!)
                         out.withUnsafeMutableBufferPointer {
-                            MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 1), isa: isa)
+                            MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows,
+                                       parallel: Parallel(threads: 1), isa: isa)
                         }
                     }
                     outs.append(out)

@@ -129,7 +129,8 @@ final class TemplateTests: XCTestCase {
     /// bigger integer; never a trap.
     func testEdgeValuesDoNotTrap() throws {
         let min = "(-9223372036854775807 - 1)"
-        XCTAssertEqual(try render("{{ 'nan' | int }} {{ 'inf' | int(5) }} {{ '1e300' | int }} {{ 1e300 | int }} {{ '2.9' | int }}"), "0 5 0 0 2")
+        XCTAssertEqual(try render("{{ 'nan' | int }} {{ 'inf' | int(5) }} {{ '1e300' | int }} {{ 1e300 | int }} {{ '2.9' | int }}"),
+                       "0 5 0 0 2")
         XCTAssertEqual(try render("{{ -7 // 2 }} {{ 7 // -2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 6 // 3 }} {{ -6 % 3 }}"), "-4 -4 2 -2 2 0")
         XCTAssertEqual(try render("{{ 9223372036854775807 // 1 }} {{ \(min) % -1 }} {{ \(min) // 2 }}"),
                        "9223372036854775807 0 -4611686018427387904")
@@ -143,8 +144,8 @@ final class TemplateTests: XCTestCase {
         expectError("{{ \(min) | abs }}", .limit, line: 1, contains: "64-bit")
         expectError("{{ range(\(min), 9223372036854775807) }}", .limit, line: 1, contains: "range of more than")
         expectError("{{ range(9223372036854775807, \(min), -1) }}", .limit, line: 1, contains: "range of more than")
-        XCTAssertEqual(try render("{{ \(min) is divisibleby(-1) }} {{ [1, 2, 3][1::9223372036854775807] }} {{ 'abc'[::-9223372036854775807] }}"),
-                       "True [2] c")
+        XCTAssertEqual(try render("{{ \(min) is divisibleby(-1) }} {{ [1, 2, 3][1::9223372036854775807] }}"), "True [2]")
+        XCTAssertEqual(try render("{{ 'abc'[::-9223372036854775807] }}"), "c")
         // Negative widths are empty (Python's ' ' * -1); huge ones are limit errors, not allocations.
         XCTAssertEqual(try render("{{ 'abc\ndef' | indent(-1, true) }}|{{ [1, [2]] | tojson(indent=-1) }}"), "abc\ndef|[\n1,\n[\n2\n]\n]")
         expectError("{{ 'a\nb' | indent(9223372036854775807) }}", .limit, line: 1, contains: "exceed")
