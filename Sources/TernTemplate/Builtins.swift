@@ -18,6 +18,14 @@ enum Builtins {
         BuiltinError(.limit, "the result of \(op) does not fit a 64-bit integer")
     }
 
+    /// The items of Python's `range(lo, hi, step)` (step != 0), counted without overflow: the
+    /// distance from the smaller bound to the larger is exact as a UInt where hi - lo overflows Int.
+    /// `lo + k * step` for k below the count stays between the bounds, so it cannot overflow either.
+    static func stepCount(_ lo: Int, _ hi: Int, _ step: Int) -> UInt {
+        guard step > 0 ? hi > lo : hi < lo else { return 0 }
+        return (UInt(bitPattern: step > 0 ? hi &- lo : lo &- hi) - 1) / step.magnitude + 1
+    }
+
     /// `b` to the power `e` (e >= 0) by squaring, nil when it does not fit an Int.
     static func power(_ b: Int, _ e: Int) -> Int? {
         var result = 1, base = b, e = e
@@ -44,15 +52,10 @@ enum Builtins {
             let n = try a.map { v -> Int in guard let i = v.int else { throw BuiltinError("arguments must be integers") }; return i }
             let (lo, hi, step) = n.count == 1 ? (0, n[0], 1) : n.count == 2 ? (n[0], n[1], 1) : n.count == 3 ? (n[0], n[1], n[2]) : (0, 0, 0)
             guard !n.isEmpty, n.count <= 3, step != 0 else { throw BuiltinError("expected 1 to 3 arguments and a nonzero step") }
-            // The item count from the distance as an unsigned number (hi - lo can overflow Int; the
-            // wrapped difference of the larger and the smaller is exact as a UInt).
-            let forward = step > 0 ? hi > lo : hi < lo
-            let span = forward ? UInt(bitPattern: step > 0 ? hi &- lo : lo &- hi) : 0
-            let count = span == 0 ? 0 : (span - 1) / step.magnitude + 1
+            let count = stepCount(lo, hi, step)
             guard count <= UInt(Template.maxIterations) else {
                 throw BuiltinError(.limit, "range of more than \(Template.maxIterations) items")
             }
-            // lo + k * step stays between lo and hi for k < count: no overflow.
             return .list((0..<Int(count)).map { .int(lo + $0 * step) })
         }),
         "namespace": .function(.init(name: "namespace") { a, k in
@@ -212,9 +215,7 @@ enum Builtins {
             }
             let lo = norm(a, step > 0 ? 0 : n - 1), hi = norm(b, step > 0 ? n : -1)
             // From the count, not by striding: a step near Int.max would overflow stepping past hi.
-            guard step > 0 ? hi > lo : hi < lo else { return [] }
-            let count = Int(UInt(abs(hi - lo) - 1) / step.magnitude + 1)
-            return (0..<count).map { lo + $0 * step }
+            return (0..<Int(stepCount(lo, hi, step))).map { lo + $0 * step }
         }
         switch obj {
         case .list(let l): return .list(try indices(l.count).map { l[$0] })
