@@ -65,7 +65,7 @@ for m in "${models[@]}"; do
   bws+=" $(pin $tern _membw 1)"
   lo=$(tr ' ' '\n' <<<"$bws" | grep . | sort -g | head -n 1); hi=$(tr ' ' '\n' <<<"$bws" | grep . | sort -g | tail -n 1)
   rows+=("$(awk -v m="$m" -v bw="$(median <<<"$bws")" -v lo="$lo" -v hi="$hi" -v gb="$gb" -v ltg="$(median <<<"$ltgs")" \
-    -v bpt="$bpt" -v ttg="$(median <<<"$ttgs")" -v ls="$ltgs" -v ts="$ttgs" 'BEGIN {
+    -v bpt="$bpt" -v ttg="$(median <<<"$ttgs")" 'BEGIN {
     printf "| %s | %.1f GB/s (%.1f-%.1f) | %.1f | %.1f | %.0f%% | %.1f | %.1f | %.0f%% | %.2fx |",
       m, bw / 1e9, lo / 1e9, hi / 1e9, gb / 1e6, ltg, 100 * ltg * gb / bw, bpt / 1e6, ttg, 100 * ttg * bpt / bw, ttg / ltg }')")
   echo "$m: llama.cpp t/s by round:$ltgs; tern:$ttgs" >&2
