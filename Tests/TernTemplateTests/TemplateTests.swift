@@ -125,8 +125,8 @@ final class TemplateTests: XCTestCase {
     }
 
     /// Values at the edges: integer arithmetic at 64 bits, numbers that are not numbers, extreme widths
-    /// and steps. Python's values where 64 bits hold them, a limit error where Python would need a
-    /// bigger integer; never a trap.
+    /// and steps. Python's values where 64 bits hold them; where Python would need a bigger integer,
+    /// a limit error (the int filter: its default); never a trap.
     func testEdgeValuesDoNotTrap() throws {
         let min = "(-9223372036854775807 - 1)"
         XCTAssertEqual(try render("{{ 'nan' | int }} {{ 'inf' | int(5) }} {{ '1e300' | int }} {{ 1e300 | int }} {{ '2.9' | int }}"),
