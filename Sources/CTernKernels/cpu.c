@@ -17,6 +17,10 @@ int tern_cpu_has_gfni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("gfni");
 }
+int tern_cpu_is_intel(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel");
+}
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }
 
@@ -47,6 +51,7 @@ int tern_cpu_has_avx2(void) { return 0; }
 int tern_cpu_has_avx512vnni(void) { return 0; }
 int tern_cpu_has_gfni(void) { return 0; }
 int tern_set_gfni(int on) { (void)on; return 0; }
+int tern_cpu_is_intel(void) { return 0; }
 int tern_cpu_has_neon_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
 int tern_cpu_has_neon(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0; }
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {
@@ -61,6 +66,7 @@ int tern_cpu_has_avx2(void) { return 0; }
 int tern_cpu_has_avx512vnni(void) { return 0; }
 int tern_cpu_has_gfni(void) { return 0; }
 int tern_set_gfni(int on) { (void)on; return 0; }
+int tern_cpu_is_intel(void) { return 0; }
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {
@@ -69,6 +75,14 @@ uint64_t tern_read_probe(const uint64_t *p, size_t n) {
     return a;
 }
 #endif
+
+/* Read by the x86 GEMM kernels (prefetch.h). */
+ptrdiff_t tern_prefetch_distance;
+
+ptrdiff_t tern_set_prefetch(ptrdiff_t bytes) {
+    const ptrdiff_t d = bytes < 0 ? 0 : bytes > (64 << 10) ? (64 << 10) : bytes / 64 * 64;
+    return __atomic_exchange_n(&tern_prefetch_distance, d, __ATOMIC_RELAXED);
+}
 
 void tern_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,7 +1,12 @@
 /* The loop shared by every ISA's GEMM: four-row groups outer, the batch in fours inner, so a
  * group's weights are read from memory once and stay in L1 while every activation vector uses
- * them. GROUP(grp, blocks, a, b0, nb, out, out_stride, valid) is the ISA's group kernel. */
+ * them. GROUP(grp, blocks, a, b0, nb, out, out_stride, valid) is the ISA's group kernel; GEMM_ENTER(batch),
+ * if the ISA defines it, runs first. */
+#ifndef GEMM_ENTER
+#define GEMM_ENTER(batch) ((void)0)
+#endif
 #define GEMM_BODY(GROUP)                                                                           \
+    GEMM_ENTER(batch);                                                                             \
     for (ptrdiff_t g = g0; g < g1; g++) {                                                          \
         const uint8_t *grp = w + g * group_bytes;                                                  \
         const int valid = rows - 4 * g < 4 ? (int)(rows - 4 * g) : 4;                             \

@@ -88,15 +88,19 @@ enum BenchCommand {
         let isa = KernelISA.active.rawValue
         // GFNI changes the AVX-512 q5 kernel (same bits, faster): results tables should say so.
         let gfni = KernelISA.active == .avx512vnni && KernelISA.hasGFNI
+        // So does the x86 kernels' software prefetch (TERN_PREFETCH; per-CPU default).
+        let prefetch = [.avx2, .avx512vnni].contains(KernelISA.active) ? KernelISA.prefetchBytes : 0
         if a.flags.contains("--json") {
-            try printJSON(BenchReport(model: path, isa: isa, gfni: gfni, threads: threads, n_prompt: p, n_gen: n, n_depth: depth,
+            try printJSON(BenchReport(model: path, isa: isa, gfni: gfni, prefetch_bytes: prefetch, threads: threads,
+                                      n_prompt: p, n_gen: n, n_depth: depth,
                                       reps: reps, pp_tps: pp, pp_sd: ppSD, tg_tps: tg, tg_sd: tgSD, bytes_per_token: bpt,
                                       read_bw_gbs: bw / 1e9, roofline_tps: roof,
                                       roofline_pct: roof > 0 ? 100 * tg / roof : 0, peak_rss_bytes: rss,
                                       mem_budget_bytes: budget ?? 0,
                                       streamed_bytes_per_token: model.plan.streamedBytesPerToken))
         } else {
-            print("model: \(path)  isa: \(isa)\(gfni ? " (+gfni)" : "")  threads: \(threads)  reps: \(reps)")
+            print("model: \(path)  isa: \(isa)\(gfni ? " (+gfni)" : "")\(prefetch > 0 ? "  prefetch: \(prefetch) B" : "")"
+                  + "  threads: \(threads)  reps: \(reps)")
             if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }
             if n > 0 {
                 let name = depth > 0 ? "tg\(n) @ d\(depth)" : "tg\(n)"
@@ -163,6 +167,8 @@ struct BenchReport: Encodable {
     let model, isa: String
     /// Whether the AVX-512 q5 kernel runs with GFNI.
     let gfni: Bool
+    /// How far ahead the x86 GEMM kernels prefetch weights (0: not at all).
+    let prefetch_bytes: Int
     let threads, n_prompt, n_gen, n_depth, reps: Int
     let pp_tps, pp_sd, tg_tps, tg_sd: Double
     let bytes_per_token: Int

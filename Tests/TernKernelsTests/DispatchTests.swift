@@ -64,7 +64,23 @@ final class DispatchTests: XCTestCase {
         for on in [false, true] { KernelISA.withGFNI(on) { checkGroupPairsEqualSingleGroups(kinds: [.q5]) } }
     }
 
-    func checkGroupPairsEqualSingleGroups(kinds: [QuantKind] = QuantKind.allCases) {
+    /// The x86 kernels' software prefetch (any distance, lines past the matrix's end included)
+    /// leaves every product's bits as they are without it, on every kind, ISA path and batch
+    /// (fewer than eight vectors prefetch, eight and more do not); the distance is kept in whole
+    /// cache lines from 0 to 64 KB.
+    func testPrefetchKeepsTheBits() {
+        for (asked, kept) in [(100, 64), (-5, 0), (1 << 30, 1 << 16), (4096, 4096)] {
+            let was = KernelISA.setPrefetch(asked)
+            XCTAssertEqual(KernelISA.setPrefetch(was), kept, "\(asked)")
+        }
+        for pf in [64, 4096, 1 << 16] {
+            KernelISA.withPrefetch(0) { checkGroupPairsEqualSingleGroups(kinds: QuantKind.allCases, comparedTo: pf) }
+        }
+    }
+
+    /// With `comparedTo`, each product is also run with the kernels prefetching that far ahead,
+    /// which must give the same bits.
+    func checkGroupPairsEqualSingleGroups(kinds: [QuantKind] = QuantKind.allCases, comparedTo prefetch: Int? = nil) {
         var rng = RNG(s: 12)
         let par = Parallel(threads: 1)
         for kind in kinds {
@@ -91,6 +107,13 @@ final class DispatchTests: XCTestCase {
                             }
                             XCTAssertFalse(whole.contains { $0.isNaN }, "\(isa) \(kind) left outputs unset")
                             XCTAssertEqual(whole, alone, "\(isa) \(kind) \(rows)x\(cols) batch \(batch)")
+                            if let prefetch {
+                                var ahead = [Float](repeating: .nan, count: batch * rows)
+                                KernelISA.withPrefetch(prefetch) {
+                                    MatMul.run(m, acts, batch: batch, out: &ahead, outStride: rows, parallel: par, isa: isa)
+                                }
+                                XCTAssertEqual(ahead, whole, "\(isa) \(kind) \(rows)x\(cols) batch \(batch) prefetch \(prefetch)")
+                            }
                         }
                     }
                 }

@@ -25,10 +25,12 @@ final class CLITests: XCTestCase {
     /// The greedy golden on every kernel path this CPU runs (TERN_ISA), raw and compressed.
     func testGoldenOnEveryISA() throws {
         print("CLITests: golden on ISA paths \(KernelISA.supported.map(\.rawValue))")
-        for model in [try TestSupport.convertedGemma(), try TestSupport.convertedGemma(["--compress"])] {
+        // The x86 kernels' weight prefetch on for one checkpoint and off for the other, whatever
+        // this CPU's default.
+        for (model, prefetch) in [(try TestSupport.convertedGemma(), "4096"), (try TestSupport.convertedGemma(["--compress"]), "0")] {
             for isa in KernelISA.supported {
                 let r = try TestSupport.run(tern, ["run", "-m", model, "-p", TestSupport.capitalPrompt, "-n", "24", "--temp", "0", "--json"],
-                                            env: ["TERN_ISA": isa.rawValue])
+                                            env: ["TERN_ISA": isa.rawValue, "TERN_PREFETCH": prefetch])
                 XCTAssertEqual(r.status, 0, r.stderr)
                 let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
                 XCTAssertEqual(obj["tokens"] as? [Int], TestSupport.capitalGolden.map(Int.init), "TERN_ISA=\(isa.rawValue) \(model)")
@@ -38,17 +40,24 @@ final class CLITests: XCTestCase {
         let bad = try TestSupport.run(tern, ["run", "-m", try TestSupport.convertedGemma(), "-p", "hi", "-n", "1"], env: ["TERN_ISA": "mmx"])
         XCTAssertEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("TERN_ISA=mmx is unknown"), bad.stderr)
+        let badPrefetch = try TestSupport.run(tern, ["run", "-m", try TestSupport.convertedGemma(), "-p", "hi", "-n", "1"],
+                                              env: ["TERN_PREFETCH": "4k"])
+        XCTAssertEqual(badPrefetch.status, 0)
+        XCTAssertTrue(badPrefetch.stderr.contains("TERN_PREFETCH=4k is not a byte count"), badPrefetch.stderr)
     }
 
     func testBenchAndPerplexityJSON() throws {
         let model = try TestSupport.convertedGemma()
-        let b = try TestSupport.run(tern, ["bench", "-m", model, "-p", "16", "-n", "4", "-r", "1", "--no-roofline", "--json"])
+        let b = try TestSupport.run(tern, ["bench", "-m", model, "-p", "16", "-n", "4", "-r", "1", "--no-roofline", "--json"],
+                                    env: ["TERN_PREFETCH": "1000"])
         XCTAssertEqual(b.status, 0, b.stderr)
         let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any])
         for k in ["pp_tps", "tg_tps", "pp_sd", "tg_sd"] { XCTAssertNotNil(o[k] as? Double, k) }
         XCTAssertEqual(o["threads"] as? Int, ThreadPool.physicalCores)
         XCTAssertEqual(o["isa"] as? String, KernelISA.active.rawValue)
         XCTAssertEqual(o["gfni"] as? Bool, KernelISA.active == .avx512vnni && KernelISA.hasGFNI)
+        // TERN_PREFETCH rounded down to whole cache lines; reported where the x86 kernels run.
+        XCTAssertEqual(o["prefetch_bytes"] as? Int, [.avx2, .avx512vnni].contains(KernelISA.active) ? 960 : 0)
         XCTAssertGreaterThan(o["bytes_per_token"] as? Int ?? 0, 200_000_000)
         XCTAssertEqual(o["n_depth"] as? Int, 0)
         // Decoding after a context (llama-bench -d): the context is prefilled, tg timed after it.

@@ -55,6 +55,12 @@ int tern_cpu_has_gfni(void);          /* GFNI (gf2p8affine): the AVX-512 q5 kern
 /* Whether the AVX-512 q5 kernel uses GFNI (only where the CPU has it; the results are the same
  * bits either way; 0 on other CPUs). Returns the previous setting. For tests of both paths. */
 int tern_set_gfni(int on);
+/* Software prefetch in the x86 GEMM kernels: while reading a block of weights, each read stream
+ * asks for the bytes `bytes` further on (0: none; rounded down to a multiple of 64, at most 64 KB).
+ * The results are the same bits either way. Returns the previous setting; 0 until set (Tern sets
+ * it at start-up: TERN_PREFETCH, else its per-CPU default). The NEON kernels do not prefetch. */
+ptrdiff_t tern_set_prefetch(ptrdiff_t bytes);
+int tern_cpu_is_intel(void);          /* x86 CPU made by Intel (cpuid vendor GenuineIntel) */
 int tern_cpu_has_neon_dotprod(void);  /* aarch64 ASIMD dot product */
 int tern_cpu_has_neon(void);          /* aarch64 Advanced SIMD (every ARMv8-A core) */
 
