@@ -1,7 +1,7 @@
 /* The loop shared by every ISA's GEMM: four-row groups outer, the batch in fours inner, so a
  * group's weights are read from memory once and stay in L1 while every activation vector uses
- * them. GROUP(grp, blocks, a, b0, nb, out, out_stride, valid) is the ISA's group kernel; GEMM_ENTER(batch),
- * if the ISA defines it, runs first. */
+ * them. GROUP(grp, blocks, a, b0, nb, out, out_stride, valid) is the ISA's group kernel;
+ * GEMM_ENTER(batch), if the ISA defines it, runs first. */
 #ifndef GEMM_ENTER
 #define GEMM_ENTER(batch) ((void)0)
 #endif

@@ -3,13 +3,15 @@
  * verification, which stream the weights. A prefill batch uses each group's weights for many
  * vectors from cache, and prefetched lines evicted its activations from L1 (the 1.5B model's
  * pp128 ran 30% slower with them). A group kernel prefetches for its first activation vectors
- * only (PF_DISTANCE(b0): the later ones find the weights in L1) and, for each block of weights it
- * reads at p (n bytes), asks for the lines n bytes long at p + distance. Blocks follow each other in memory, so every line
- * of a read stream is asked for once or twice, about `distance` bytes before the kernel gets to
- * it. Measured on an Intel Xeon VM (AVX-512, 9-11 GB/s at one thread; bench/README.md): 4 KB
- * ahead read one thread's decode weights 16-34% faster than the hardware prefetchers alone. */
+ * only (PF_DISTANCE(b0): the later ones find the weights in L1) and, for each block of weights
+ * it reads at p (n bytes), asks for the lines n bytes long at p + distance. Blocks follow each
+ * other in memory, so every line of a read stream is asked for once or twice, about `distance`
+ * bytes before the kernel gets to it. Measured on an Intel Xeon VM (AVX-512, 9-11 GB/s at one
+ * thread; bench/README.md): 4 KB ahead read one thread's decode weights 16-34% faster than the
+ * hardware prefetchers alone. */
 #ifndef TERN_PREFETCH_H
 #define TERN_PREFETCH_H
+#include <immintrin.h>
 #include <stddef.h>
 
 extern ptrdiff_t tern_prefetch_distance;

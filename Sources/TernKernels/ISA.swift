@@ -59,7 +59,8 @@ public enum KernelISA: String, CaseIterable, Sendable {
         let fallback = tern_cpu_is_intel() != 0 ? 4096 : 0
         guard let env = ProcessInfo.processInfo.environment["TERN_PREFETCH"], !env.isEmpty else { return fallback }
         guard let n = Int(env), n >= 0, n <= 1 << 16 else {
-            FileHandle.standardError.write(Data("tern: TERN_PREFETCH=\(env) is not a byte count from 0 to 65536; using \(fallback)\n".utf8))
+            let message = "tern: TERN_PREFETCH=\(env) is not a byte count from 0 to 65536; using \(fallback)\n"
+            FileHandle.standardError.write(Data(message.utf8))
             return fallback
         }
         return n / 64 * 64

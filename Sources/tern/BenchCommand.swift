@@ -99,8 +99,8 @@ enum BenchCommand {
                                       mem_budget_bytes: budget ?? 0,
                                       streamed_bytes_per_token: model.plan.streamedBytesPerToken))
         } else {
-            print("model: \(path)  isa: \(isa)\(gfni ? " (+gfni)" : "")\(prefetch > 0 ? "  prefetch: \(prefetch) B" : "")"
-                  + "  threads: \(threads)  reps: \(reps)")
+            let kernels = isa + (gfni ? " (+gfni)" : "") + (prefetch > 0 ? "  prefetch: \(prefetch) B" : "")
+            print("model: \(path)  isa: \(kernels)  threads: \(threads)  reps: \(reps)")
             if p > 0 { print(String(format: "pp%-5d %9.1f ± %.1f t/s", p, pp, ppSD)) }
             if n > 0 {
                 let name = depth > 0 ? "tg\(n) @ d\(depth)" : "tg\(n)"
