@@ -76,8 +76,9 @@ uint64_t tern_read_probe(const uint64_t *p, size_t n) {
 }
 #endif
 
-/* Read by the x86 GEMM kernels (prefetch.h). */
-ptrdiff_t tern_prefetch_distance;
+/* Read by the x86 GEMM kernels (prefetch.h). Hidden: not part of the library's interface, and
+ * code built without -fPIC (Debian's aarch64 Swift) may not address a preemptible global. */
+__attribute__((visibility("hidden"))) ptrdiff_t tern_prefetch_distance;
 
 ptrdiff_t tern_set_prefetch(ptrdiff_t bytes) {
     const ptrdiff_t d = bytes < 0 ? 0 : bytes > (64 << 10) ? (64 << 10) : bytes / 64 * 64;

@@ -14,7 +14,7 @@
 #include <immintrin.h>
 #include <stddef.h>
 
-extern ptrdiff_t tern_prefetch_distance;
+extern __attribute__((visibility("hidden"))) ptrdiff_t tern_prefetch_distance;
 /* The distance of the GEMM call running on this thread. */
 static __thread ptrdiff_t pf_call;
 #define PF_BEGIN(batch) (pf_call = (batch) < 8 ? __atomic_load_n(&tern_prefetch_distance, __ATOMIC_RELAXED) : 0)
