@@ -85,6 +85,8 @@ ptrdiff_t tern_set_prefetch(ptrdiff_t bytes) {
     return __atomic_exchange_n(&tern_prefetch_distance, d, __ATOMIC_RELAXED);
 }
 
+ptrdiff_t tern_get_prefetch(void) { return __atomic_load_n(&tern_prefetch_distance, __ATOMIC_RELAXED); }
+
 void tern_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

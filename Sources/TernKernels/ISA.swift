@@ -49,9 +49,9 @@ public enum KernelISA: String, CaseIterable, Sendable {
         return try body()
     }
 
-    /// Bytes the x86 GEMM kernels prefetch ahead of the weights they read (`tern_set_prefetch`,
-    /// set with ``active``): `TERN_PREFETCH=BYTES` (0: off), else 4096 on Intel CPUs and 0 on
-    /// others. Measured (bench/README.md): on an Intel Xeon VM reading 9-11 GB/s at one thread,
+    /// Bytes the x86 GEMM kernels are set to prefetch ahead of the weights they read (with
+    /// ``active``; `tern_set_prefetch` keeps whole cache lines, ``prefetchDistance``):
+    /// `TERN_PREFETCH=BYTES` (0: off), else 4096 on Intel CPUs and 0 on others. Measured (bench/README.md): on an Intel Xeon VM reading 9-11 GB/s at one thread,
     /// 4 KB ahead read a decode step's weights 16-34% faster than the hardware prefetchers alone;
     /// on an AMD Zen 4 VM (30-35 GB/s), prefetching 1-8 KB ahead gained nothing and 8 KB halved
     /// the speed. The NEON kernels do not prefetch.
@@ -63,8 +63,11 @@ public enum KernelISA: String, CaseIterable, Sendable {
             FileHandle.standardError.write(Data(message.utf8))
             return fallback
         }
-        return n / 64 * 64
+        return n
     }()
+
+    /// The distance the kernels prefetch at now, in whole cache lines.
+    public static var prefetchDistance: Int { Int(tern_get_prefetch()) }
 
     /// Sets how far ahead the x86 kernels prefetch (kept in whole cache lines, 0 to 64 KB) and
     /// returns the previous distance. Not for concurrent use with running products.

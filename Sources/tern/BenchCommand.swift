@@ -89,7 +89,7 @@ enum BenchCommand {
         // GFNI changes the AVX-512 q5 kernel (same bits, faster): results tables should say so.
         let gfni = KernelISA.active == .avx512vnni && KernelISA.hasGFNI
         // So does the x86 kernels' software prefetch (TERN_PREFETCH; per-CPU default).
-        let prefetch = [.avx2, .avx512vnni].contains(KernelISA.active) ? KernelISA.prefetchBytes : 0
+        let prefetch = [.avx2, .avx512vnni].contains(KernelISA.active) ? KernelISA.prefetchDistance : 0
         if a.flags.contains("--json") {
             try printJSON(BenchReport(model: path, isa: isa, gfni: gfni, prefetch_bytes: prefetch, threads: threads,
                                       n_prompt: p, n_gen: n, n_depth: depth,

@@ -70,17 +70,14 @@ final class DispatchTests: XCTestCase {
     /// cache lines from 0 to 64 KB.
     func testPrefetchKeepsTheBits() {
         for (asked, kept) in [(100, 64), (-5, 0), (1 << 30, 1 << 16), (4096, 4096)] {
-            let was = KernelISA.setPrefetch(asked)
-            XCTAssertEqual(KernelISA.setPrefetch(was), kept, "\(asked)")
+            XCTAssertEqual(KernelISA.withPrefetch(asked) { KernelISA.prefetchDistance }, kept, "\(asked)")
         }
-        for pf in [64, 4096, 1 << 16] {
-            KernelISA.withPrefetch(0) { checkGroupPairsEqualSingleGroups(kinds: QuantKind.allCases, comparedTo: pf) }
-        }
+        KernelISA.withPrefetch(0) { checkGroupPairsEqualSingleGroups(comparedTo: [64, 4096, 1 << 16]) }
     }
 
-    /// With `comparedTo`, each product is also run with the kernels prefetching that far ahead,
+    /// Each product is also run with the kernels prefetching each distance of `comparedTo` ahead,
     /// which must give the same bits.
-    func checkGroupPairsEqualSingleGroups(kinds: [QuantKind] = QuantKind.allCases, comparedTo prefetch: Int? = nil) {
+    func checkGroupPairsEqualSingleGroups(kinds: [QuantKind] = QuantKind.allCases, comparedTo distances: [Int] = []) {
         var rng = RNG(s: 12)
         let par = Parallel(threads: 1)
         for kind in kinds {
@@ -107,7 +104,7 @@ final class DispatchTests: XCTestCase {
                             }
                             XCTAssertFalse(whole.contains { $0.isNaN }, "\(isa) \(kind) left outputs unset")
                             XCTAssertEqual(whole, alone, "\(isa) \(kind) \(rows)x\(cols) batch \(batch)")
-                            if let prefetch {
+                            for prefetch in distances {
                                 var ahead = [Float](repeating: .nan, count: batch * rows)
                                 KernelISA.withPrefetch(prefetch) {
                                     MatMul.run(m, acts, batch: batch, out: &ahead, outStride: rows, parallel: par, isa: isa)

@@ -60,6 +60,7 @@ int tern_set_gfni(int on);
  * The results are the same bits either way. Returns the previous setting; 0 until set (Tern sets
  * it at start-up: TERN_PREFETCH, else its per-CPU default). The NEON kernels do not prefetch. */
 ptrdiff_t tern_set_prefetch(ptrdiff_t bytes);
+ptrdiff_t tern_get_prefetch(void);    /* the distance the kernels use now */
 int tern_cpu_is_intel(void);          /* x86 CPU made by Intel (cpuid vendor GenuineIntel) */
 int tern_cpu_has_neon_dotprod(void);  /* aarch64 ASIMD dot product */
 int tern_cpu_has_neon(void);          /* aarch64 Advanced SIMD (every ARMv8-A core) */
