@@ -19,6 +19,8 @@ TK static inline __m256i q8_dot_avx2(__m256i acc, __m256i w, __m256i a) {
 #define Q8_INIT(g) _mm256_setzero_si256()
 #define Q8_DOT(acc, w, a) q8_dot_avx2(acc, w, a)
 #define Q4_DOT(acc, w, a) _mm256_add_epi32(acc, dot_us_avx2(w, a))
+/* 16 registers: q4k_group unrolled spills from two vectors on (x86_gemm.inc) */
+#define Q4K_UNROLLED_MAX 1
 #include "x86_gemm.inc"
 
 TK void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n) {

@@ -17,6 +17,8 @@
 #define Q8_INIT(g) _mm256_set1_epi64x(*(const int64_t *)(a->bias + 2 * (g)))
 #define Q8_DOT(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
 #define Q4_DOT(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
+/* 32 registers: the four-row q4k groups stay unrolled for every batch (x86_gemm.inc) */
+#define Q4K_UNROLLED_MAX 4
 /* The four-row GEMMs stay internal (kind##_single): the exported ones run groups in pairs. */
 #define GEMM_LINKAGE static
 #define GEMM_NAME(kind) kind##_single
