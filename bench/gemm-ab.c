@@ -1,0 +1,119 @@
+// Two or more builds of the x86 GEMM kernels, timed against each other on one matrix shape in one
+// process: each build's kernel runs in turn, pass after pass, and the report gives each one's
+// median GMAC/s and the median of its per-pass time ratio to the first build. On a shared,
+// noisy machine, where the same binary run twice can differ by 50%, paired passes in one
+// process are what tells a 5% change from noise. The outputs are compared bit for bit.
+// Build each variant as a shared library from a copy of Sources/CTernKernels (one line):
+//   clang -O2 -shared -fPIC -I DIR/include DIR/x86_avx2.c DIR/x86_avx512vnni.c DIR/cpu.c -o DIR.so -lm
+// and this program once:
+//   clang -O2 -I Sources/CTernKernels/include bench/gemm-ab.c -o gemm-ab -ldl
+// Run: ./gemm-ab ROWS COLS BATCH KIND ./a.so ./b.so ...   (KIND: q8 q4 q5 q6 q4k; ISA=avx2 for
+// the AVX2 kernels, else the AVX-512 ones). E.g. Qwen2.5-Coder-1.5B's ffn_down at prefill:
+//   ./gemm-ab 1536 8960 128 q4k ./base.so ./new.so
+// Weights are synthetic bytes with small finite f16 factors; one thread; no prefetch.
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "tern_kernels.h"
+
+enum { maxLibs = 8, passes = 21 };
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int byValue(const void *x, const void *y) {
+    const double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static double median(const double *v, int n) {
+    double s[passes];
+    memcpy(s, v, sizeof(double) * n);
+    qsort(s, n, sizeof(double), byValue);
+    return s[n / 2];
+}
+
+// Block size in bytes of a four-row group, and where each block's (super-block's) f16 factors lie.
+static int blockBytes(const char *kind) {
+    if (!strcmp(kind, "q8")) return 136;
+    if (!strcmp(kind, "q4")) return 80;
+    if (!strcmp(kind, "q5")) return 88;
+    if (!strcmp(kind, "q6")) return 105;
+    if (!strcmp(kind, "q4k")) return 72;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 6 || argc - 5 > maxLibs) {
+        fprintf(stderr, "usage: %s ROWS COLS BATCH KIND LIB.so... (up to %d)\n", argv[0], maxLibs);
+        return 2;
+    }
+    const int rows = atoi(argv[1]), cols = atoi(argv[2]), batch = atoi(argv[3]), libs = argc - 5;
+    const char *kind = argv[4], *isa = getenv("ISA") ? getenv("ISA") : "avx512vnni";
+    const int bb = blockBytes(kind), superBlocks = !strcmp(kind, "q6") || !strcmp(kind, "q4k");
+    if (!bb || rows < 4 || rows > 1 << 18 || cols < 256 || cols % 256 || cols > 1 << 16 || batch < 1 || batch > 512) {
+        fprintf(stderr, "gemm-ab: KIND one of q8 q4 q5 q6 q4k; 4 <= ROWS <= 2^18, COLS a multiple of 256 up to 65536, "
+                        "1 <= BATCH <= 512\n");
+        return 2;
+    }
+    char sym[64];
+    snprintf(sym, sizeof sym, "tern_gemm_%s_%s", kind, isa);
+    tern_gemm_fn fn[maxLibs];
+    for (int i = 0; i < libs; i++) {
+        void *h = dlopen(argv[5 + i], RTLD_NOW | RTLD_LOCAL);
+        ptrdiff_t (*setPrefetch)(ptrdiff_t) = h ? (ptrdiff_t (*)(ptrdiff_t))dlsym(h, "tern_set_prefetch") : NULL;
+        fn[i] = h ? (tern_gemm_fn)dlsym(h, sym) : NULL;
+        if (!fn[i] || !setPrefetch) {
+            fprintf(stderr, "gemm-ab: %s: %s\n", argv[5 + i], h ? "no such kernel" : dlerror());
+            return 1;
+        }
+        setPrefetch(0);
+    }
+    const int blocks = cols / 32, groups = (rows + 3) / 4;
+    const ptrdiff_t groupBytes = (ptrdiff_t)blocks * bb;
+    uint8_t *w = malloc((size_t)groups * groupBytes);
+    int8_t *q = malloc((size_t)batch * cols);
+    float *scale = malloc(sizeof(float) * batch * blocks), *ssum = malloc(sizeof(float) * batch * blocks);
+    int32_t *bias = malloc(sizeof(int32_t) * 2 * batch * blocks), *hoff = malloc(sizeof(int32_t) * 4 * batch * blocks);
+    float *out[maxLibs];
+    for (int i = 0; i < libs; i++) out[i] = calloc((size_t)batch * rows, sizeof(float));
+    if (!w || !q || !scale || !ssum || !bias || !hoff) return 1;
+    for (size_t i = 0; i < (size_t)groups * groupBytes; i++) w[i] = (uint8_t)((i * 2654435761u) >> 13);
+    // Small finite f16 factors (1/16): the leading halves of each block, or of each super-block
+    // (q6: the rows' d; q4k: d and dmin), as the layouts in docs/format.md put them.
+    const int unit = superBlocks ? (strcmp(kind, "q6") ? 576 : 840) : bb;
+    const int halves = !strcmp(kind, "q6") || !strcmp(kind, "q8") || !strcmp(kind, "q5") ? 4 : 8;
+    for (size_t off = 0; off < (size_t)groups * groupBytes; off += unit)
+        for (int j = 0; j < halves; j++) memcpy(w + off + 2 * j, &(uint16_t){0x2C00}, 2);
+    for (size_t i = 0; i < (size_t)batch * cols; i++) q[i] = (int8_t)(i * 7);
+    for (int i = 0; i < batch * blocks; i++) {
+        scale[i] = 0.01f, ssum[i] = 1;
+        bias[2 * i] = bias[2 * i + 1] = -100;
+        for (int j = 0; j < 4; j++) hoff[4 * i + j] = -7;
+    }
+    const tern_acts a = {q, scale, ssum, bias, hoff, cols, blocks};
+    const double macs = (double)rows * cols * batch;
+    const int calls = macs < 2e8 ? (int)(2e8 / macs) + 1 : 1;  // at least ~2e8 MACs a pass
+    double t[maxLibs][passes];
+    for (int p = 0; p < passes; p++)
+        for (int i = 0; i < libs; i++) {
+            const double t0 = now();
+            for (int c = 0; c < calls; c++) fn[i](w, groupBytes, 0, groups, rows, blocks, &a, batch, out[i], rows);
+            t[i][p] = now() - t0;
+        }
+    for (int i = 0; i < libs; i++) {
+        double ratio[passes];
+        for (int p = 0; p < passes; p++) ratio[p] = t[0][p] / t[i][p];
+        const int same = !memcmp(out[0], out[i], sizeof(float) * batch * rows);
+        printf("%s %s %dx%d batch %d  %s: %.1f GMAC/s (median of %d), %.3fx %s (median ratio)%s\n", isa, kind, rows,
+               cols, batch, argv[5 + i], macs * calls / median(t[i], passes) / 1e9, passes, median(ratio, passes),
+               argv[5], same ? "" : "  DIFFERENT BITS");
+    }
+    return 0;
+}
