@@ -3,6 +3,44 @@ import Foundation
 extension Builtins {
     static func kwarg(_ k: [(String, Value)], _ name: String) -> Value? { k.first { $0.0 == name }?.1 }
 
+    /// Jinja2's `round(precision, method)`. "common" is Python's `round(value, precision)`: ties to
+    /// even on the value's exact binary expansion, an int staying an int; "floor" and "ceil" are
+    /// `math.floor/ceil(value * 10 ** precision) / 10 ** precision`, always a float.
+    static func round(_ v: Value, _ places: Int, method: String) throws -> Value {
+        guard method == "common" || method == "floor" || method == "ceil" else {
+            throw BuiltinError("round method must be common, ceil or floor, got '\(method)'")
+        }
+        guard let x = v.number else { throw BuiltinError("round expects a number, got \(v.typeName)") }
+        // 10 ** p as the nearest double (as Python converts it), exact up to 1e22.
+        func tenTo(_ p: Int) -> Double { Double("1e\(p)")! }
+        if method != "common" {
+            guard places <= 308 else { throw BuiltinError(.limit, "round: 10 ** \(places) is too large for a float") }
+            let m = tenTo(places), scaled = x * m
+            guard scaled.isFinite else { throw BuiltinError(.limit, "round: cannot round \(Value.double(scaled).pythonString)") }
+            // Python's floor/ceil give an int, so a negative zero loses its sign.
+            return .double((scaled.rounded(method == "floor" ? .down : .up) + 0) / m)
+        }
+        if let i = v.int {
+            guard places < 0 else { return .int(i) }
+            // A multiple of 10 ** -places, ties to the even multiple; 0 once that exceeds every Int.
+            guard -places <= 18, let q = power(10, -places) else { return .int(0) }
+            let r = ((i % q) + q) % q, base = i - r
+            let up = 2 * r > q || (2 * r == q && (base / q) % 2 != 0)
+            guard up else { return .int(base) }
+            let (sum, over) = base.addingReportingOverflow(q)
+            if over { throw overflow("round") }
+            return .int(sum)
+        }
+        guard x.isFinite, places <= 323 else { return .double(x) }
+        if places >= 0 {
+            // printf rounds the exact binary value, ties to even, as Python's round does (dtoa).
+            return .double(Double(String(format: "%.*f", places, x)) ?? x)
+        }
+        guard places >= -308 else { return .double(0 * x) }
+        let m = tenTo(-places)
+        return .double((x / m).rounded(.toNearestOrEven) * m)
+    }
+
     /// `value | name(args)`.
     static func filter(_ name: String, _ v: Value, _ a: [Value], _ k: [(String, Value)], _ r: Renderer) throws -> Value {
         func arg(_ i: Int, _ key: String) -> Value? { i < a.count ? a[i] : kwarg(k, key) }
@@ -91,12 +129,9 @@ extension Builtins {
             default: throw BuiltinError("bad operand type for abs(): '\(v.typeName)'")
             }
         case "round":
-            guard let x = v.number else { throw BuiltinError("expects a number") }
-            let places = arg(0, "precision")?.int ?? 0
-            let m = pow(10.0, Double(places))
-            let method = arg(1, "method")?.pythonString ?? "common"
-            let rounded = method == "floor" ? (x * m).rounded(.down) : method == "ceil" ? (x * m).rounded(.up) : (x * m).rounded(.toNearestOrAwayFromZero)
-            return .double(rounded / m)
+            let precision = arg(0, "precision") ?? .int(0)
+            guard let places = precision.int else { throw BuiltinError("round precision must be an integer, got \(precision.typeName)") }
+            return try round(v, places, method: arg(1, "method")?.pythonString ?? "common")
         case "replace":
             guard a.count >= 2 else { throw BuiltinError("expects old and new strings") }
             let s = v.pythonString, old = a[0].pythonString, new = a[1].pythonString

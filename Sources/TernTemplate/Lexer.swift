@@ -46,7 +46,21 @@ struct Lexer {
     var trimBlocks = true, lstripBlocks = true
     var i = 0, line = 1
 
-    init(_ text: String) { src = Array(text.utf8) }
+    /// As Jinja2's lexer reads a source: every line break (\r\n, \r, \n) becomes \n, string
+    /// literals included, and one line break at the very end is dropped (`keep_trailing_newline`
+    /// is off by default).
+    init(_ text: String) {
+        var s: [UInt8] = []
+        s.reserveCapacity(text.utf8.count)
+        var cr = false
+        for c in text.utf8 {
+            if c == 10 && cr { cr = false; continue }  // the \n of a \r\n
+            cr = c == 13
+            s.append(cr ? 10 : c)
+        }
+        if s.last == 10 { s.removeLast() }
+        src = s
+    }
 
     func error(_ m: String) -> TemplateError { TemplateError(.syntax, line: line, m) }
 

@@ -161,6 +161,20 @@ final class TemplateTests: XCTestCase {
         XCTAssertEqual(try render("{% set ns = namespace(x=1) %}{% for i in [1, 2] %}{% set ns.x = i %}{% endfor %}{{ ns.x }}"), "2")
         XCTAssertEqual(try render("{% raw %}{{ not parsed }}{% endraw %}"), "{{ not parsed }}")
         XCTAssertEqual(try render("{{ x | default('d') }} {{ y is defined }} {{ none }} {{ true }}", ["y": 1]), "d True None True")
+        // Line breaks as jinja2 reads a source: all become \n, and one at the very end is dropped.
+        XCTAssertEqual(try render("a\r\nb\rc\n"), "a\nb\nc")
+        XCTAssertEqual(try render("{{ \"x\" }}\n\n"), "x\n")
+        XCTAssertEqual(try render("{% if true %}\r\nyes\r\n{% endif %}\r\n"), "yes\n")
+        XCTAssertEqual(try render("{{ \"a\r\nb\" }}"), "a\nb")
+    }
+
+    /// `round` outside what Fixtures/templates/numbers.jinja compares with jinja2: its errors.
+    func testRoundErrors() {
+        expectError("{{ 2.5 | round(1, 'up') }}", .type, line: 1, contains: "common, ceil or floor")
+        expectError("\n{{ 2.5 | round(1.5) }}", .type, line: 2, contains: "precision must be an integer")
+        expectError("{{ 'a' | round }}", .type, line: 1, contains: "expects a number")
+        expectError("{{ 1e300 | round(10, 'floor') }}", .limit, line: 1, contains: "cannot round")
+        expectError("{{ 1.0 | round(400, 'ceil') }}", .limit, line: 1, contains: "too large")
     }
 
     /// The family defaults for checkpoints without a template.
