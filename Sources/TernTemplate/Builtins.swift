@@ -152,10 +152,7 @@ enum Builtins {
         case "replace":
             return method(name) { a, _ in
                 guard a.count >= 2, case .string(let old) = a[0], case .string(let new) = a[1] else { throw BuiltinError("expects two strings") }
-                guard s.utf8.count.multipliedReportingOverflow(by: max(1, new.utf8.count)).partialValue <= Template.maxOutput || !s.contains(old) else {
-                    throw BuiltinError(.limit, "the result could exceed \(Template.maxOutput) bytes")
-                }
-                return .string(old.isEmpty ? s : s.replacingOccurrences(of: old, with: new))
+                return .string(try pyReplace(s, old, new, count: a.count > 2 ? a[2].int : nil))
             }
         case "join":
             return method(name) { a, _ in
@@ -173,6 +170,46 @@ enum Builtins {
         if left { sub = sub.drop(while: drop) }
         if right { while let l = sub.last, drop(l) { sub = sub.dropLast() } }
         return String(sub)
+    }
+
+    /// Python's `str.replace(old, new, count)`: the first `count` occurrences (all when nil or
+    /// negative), left to right; an empty `old` matches before every code point and at the end.
+    static func pyReplace(_ s: String, _ old: String, _ new: String, count: Int?) throws -> String {
+        let limit = count.flatMap { $0 < 0 ? nil : $0 } ?? Int.max
+        let sites = old.isEmpty ? s.unicodeScalars.count + 1 : s.utf8.count / old.utf8.count
+        let (grow, over) = min(sites, limit).multipliedReportingOverflow(by: new.utf8.count)
+        guard !over, s.utf8.count + grow <= Template.maxOutput else {
+            throw BuiltinError(.limit, "the result could exceed \(Template.maxOutput) bytes")
+        }
+        var out = "", n = 0
+        if old.isEmpty {
+            for c in s.unicodeScalars {
+                if n < limit { out += new; n += 1 }
+                out.unicodeScalars.append(c)
+            }
+            if n < limit { out += new }
+            return out
+        }
+        var from = s.startIndex
+        while n < limit, let r = s.range(of: old, options: .literal, range: from..<s.endIndex) {
+            out += s[from..<r.lowerBound]
+            out += new
+            from = r.upperBound
+            n += 1
+        }
+        return out + s[from...]
+    }
+
+    /// Jinja2's `title` filter (not Python's `str.title`): a word begins only after whitespace or
+    /// one of - ( { [ <, so "o'neil" becomes "O'neil".
+    static func jinjaTitle(_ s: String) -> String {
+        var out = "", atStart = true
+        for c in s {
+            let separator = c.isWhitespace || "-({[<".contains(c)
+            out += atStart || separator ? c.uppercased() : c.lowercased()
+            atStart = separator
+        }
+        return out
     }
 
     static func pyTitle(_ s: String) -> String {

@@ -3,6 +3,77 @@ import Foundation
 extension Builtins {
     static func kwarg(_ k: [(String, Value)], _ name: String) -> Value? { k.first { $0.0 == name }?.1 }
 
+    /// The key Jinja2's unique, min, max and dictsort compare: an attribute of the item if given,
+    /// lowercased when a string and not case-sensitive.
+    static func sortKey(caseSensitive: Bool, attribute attr: Value?, _ r: Renderer) throws -> (Value) throws -> Value {
+        { x in
+            let y = try attr.map { try attribute(x, $0.pythonString, r) } ?? x
+            if !caseSensitive, case .string(let s) = y { return .string(s.lowercased()) }
+            return y
+        }
+    }
+
+    /// `items` sorted by key, equal keys in their first order (Python's sorted is stable, also
+    /// with reverse=True).
+    static func stableSorted<T>(_ items: [(key: Value, item: T)], reverse: Bool) throws -> [(key: Value, item: T)] {
+        var indexed = Array(items.enumerated())
+        var failure: Error?
+        indexed.sort { a, b in
+            do {
+                if try compare("<", a.element.key, b.element.key) { return !reverse }
+                if try compare("<", b.element.key, a.element.key) { return reverse }
+            } catch { failure = failure ?? error }
+            return a.offset < b.offset
+        }
+        if let failure { throw failure }
+        return indexed.map(\.element)
+    }
+
+    /// Python's `int(s, base)` for base 0 or 2...36: optional sign, the base's prefix (0b, 0o, 0x;
+    /// base 0 reads it to pick the base), digits with single underscores between them; nil if not one.
+    static func pyInt(_ s: String, base: Int) -> Int? {
+        guard base == 0 || (2...36).contains(base) else { return nil }
+        var t = Substring(s), negative = false
+        if let c = t.first, c == "+" || c == "-" { negative = c == "-"; t = t.dropFirst() }
+        var b = base
+        let prefixes: [(String, Int)] = [("0b", 2), ("0o", 8), ("0x", 16)]
+        if let (_, pb) = prefixes.first(where: { t.lowercased().hasPrefix($0.0) }), base == 0 || base == pb,
+           t.count > 2 {
+            b = pb
+            t = t.dropFirst(2)
+            if t.first == "_" { t = t.dropFirst() }  // Python allows 0x_1f
+        } else if base == 0 {
+            b = 10
+            // Python reads no leading zeros in base 0 ("010" is an error, "00" zero).
+            if t.count > 1, t.first == "0", t.contains(where: { $0 != "0" && $0 != "_" }) { return nil }
+        }
+        guard !t.isEmpty, t.first != "_", t.last != "_", !t.contains("__") else { return nil }
+        guard let magnitude = UInt(t.replacingOccurrences(of: "_", with: ""), radix: b) else { return nil }
+        return negative ? (magnitude <= UInt(Int.max) + 1 ? Int(truncatingIfNeeded: 0 &- magnitude) : nil)
+                        : (magnitude <= UInt(Int.max) ? Int(magnitude) : nil)
+    }
+
+    /// Python's `str.splitlines()`: lines without their breaks (\n, \r, \r\n, \v, \f, \x1c-\x1e,
+    /// \x85, \u2028, \u2029); a break at the very end starts no new line.
+    static func pySplitLines(_ s: String) -> [String] {
+        var lines: [String] = [], cur = String.UnicodeScalarView(), pendingCR = false
+        for u in s.unicodeScalars {
+            if pendingCR {
+                pendingCR = false
+                if u == "\n" { continue }
+            }
+            switch u.value {
+            case 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029:
+                lines.append(String(cur))
+                cur = String.UnicodeScalarView()
+                pendingCR = u == "\r"
+            default: cur.append(u)
+            }
+        }
+        if !cur.isEmpty { lines.append(String(cur)) }
+        return lines
+    }
+
     /// Jinja2's `round(precision, method)`. "common" is Python's `round(value, precision)`: ties to
     /// even on the value's exact binary expansion, an int staying an int; "floor" and "ceil" are
     /// `math.floor/ceil(value * 10 ** precision) / 10 ** precision`, always a float.
@@ -53,7 +124,7 @@ extension Builtins {
         case "capitalize":
             let s = v.pythonString
             return .string(s.prefix(1).uppercased() + s.dropFirst().lowercased())
-        case "title": return .string(pyTitle(v.pythonString))
+        case "title": return .string(jinjaTitle(v.pythonString))
         case "string": return .string(v.pythonString)
         case "safe": return v
         case "escape", "e":
@@ -85,9 +156,15 @@ extension Builtins {
             if case .string(let s) = v { return .string(String(s.reversed())) }
             return .list(try r.iterate(v).reversed())
         case "unique":
-            var seen: [Value] = []
-            for x in try r.iterate(v) where !seen.contains(where: { $0.equals(x) }) { seen.append(x) }
-            return .list(seen)
+            // By default strings count as equal whatever their case; the first one is kept.
+            let caseSensitive = arg(0, "case_sensitive")?.isTruthy ?? false
+            let key = try sortKey(caseSensitive: caseSensitive, attribute: arg(1, "attribute"), r)
+            var out: [Value] = [], seen: [Value] = []
+            for x in try r.iterate(v) {
+                let kx = try key(x)
+                if !seen.contains(where: { $0.equals(kx) }) { seen.append(kx); out.append(x) }
+            }
+            return .list(out)
         case "join":
             let sep = arg(0, "d")?.pythonString ?? ""
             var items = try r.iterate(v)
@@ -111,8 +188,10 @@ extension Builtins {
             case .double(let d):
                 return Int(exactly: d.rounded(.towardZero)).map { .int($0) } ?? arg(0, "default") ?? .int(0)
             case .string(let s):
-                let t = s.trimmingCharacters(in: .whitespaces)
-                let n = Int(t) ?? Double(t).flatMap { Int(exactly: $0.rounded(.towardZero)) }
+                // Python's int(s, base), then int(float(s)), then the default.
+                let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
+                let n = pyInt(t, base: arg(1, "base")?.int ?? 10)
+                    ?? Double(t).flatMap { Int(exactly: $0.rounded(.towardZero)) }
                 return n.map { .int($0) } ?? arg(0, "default") ?? .int(0)
             default: return arg(0, "default") ?? .int(0)
             }
@@ -134,21 +213,23 @@ extension Builtins {
             return try round(v, places, method: arg(1, "method")?.pythonString ?? "common")
         case "replace":
             guard a.count >= 2 else { throw BuiltinError("expects old and new strings") }
-            let s = v.pythonString, old = a[0].pythonString, new = a[1].pythonString
-            guard s.utf8.count.multipliedReportingOverflow(by: max(1, new.utf8.count)).partialValue <= Template.maxOutput || old.isEmpty == false && !s.contains(old) else {
-                throw BuiltinError(.limit, "the result could exceed \(Template.maxOutput) bytes")
-            }
-            return .string(old.isEmpty ? s : s.replacingOccurrences(of: old, with: new))
+            let count = arg(2, "count")
+            return .string(try pyReplace(v.pythonString, a[0].pythonString, a[1].pythonString, count: count?.int))
         case "indent":
-            // A negative width pads nothing (Python's ' ' * -1); a huge one is a limit error.
-            let width = max(0, arg(0, "width")?.int ?? 4), first = arg(1, "first")?.isTruthy ?? false
-            let lines = v.pythonString.components(separatedBy: "\n")
-            let (padding, overflow) = width.multipliedReportingOverflow(by: lines.count)
+            // Jinja2's do_indent: the width is spaces (a negative one pads nothing, as Python's
+            // ' ' * -1) or a string; lines are Python's splitlines of the text plus a newline;
+            // blank lines are padded only with blank=true.
+            let w = arg(0, "width") ?? .int(4), first = arg(1, "first")?.isTruthy ?? false
+            let blank = arg(2, "blank")?.isTruthy ?? false
+            let lines = pySplitLines(v.pythonString + "\n")
+            let padBytes = w.int.map { max(0, $0) } ?? w.pythonString.utf8.count
+            let (padding, overflow) = padBytes.multipliedReportingOverflow(by: lines.count + 1)
             guard !overflow, padding <= Template.maxOutput else {
-                throw BuiltinError(.limit, "indenting by \(width) would exceed \(Template.maxOutput) bytes")
+                throw BuiltinError(.limit, "indenting by \(padBytes) would exceed \(Template.maxOutput) bytes")
             }
-            let pad = String(repeating: " ", count: width)
-            return .string(lines.enumerated().map { i, l in (i == 0 && !first) || l.isEmpty ? l : pad + l }.joined(separator: "\n"))
+            let pad = w.int != nil ? String(repeating: " ", count: padBytes) : w.pythonString
+            let body = lines.enumerated().map { i, l in i == 0 || (l.isEmpty && !blank) ? l : pad + l }
+            return .string((first ? pad : "") + body.joined(separator: "\n"))
         case "tojson":
             var out = ""
             // A negative indent is newlines without spaces, as Python's json.dumps.
@@ -182,18 +263,46 @@ extension Builtins {
             guard case .string(let f)? = a.first else { throw BuiltinError("expects a filter name or attribute=") }
             return .list(try r.iterate(v).map { try filter(f, $0, Array(a.dropFirst()), [], r) })
         case "sum":
-            var total: Value = .int(0)
-            for x in try r.iterate(v) { total = try binary("+", total, x) }
+            var total = arg(1, "start") ?? .int(0)
+            let attr = arg(0, "attribute")
+            for x in try r.iterate(v) {
+                total = try binary("+", total, try attr.map { try attribute(x, $0.pythonString, r) } ?? x)
+            }
             return total
         case "min", "max":
+            // The first smallest (largest) item by its key: strings without case by default.
+            let caseSensitive = arg(0, "case_sensitive")?.isTruthy ?? false
+            let key = try sortKey(caseSensitive: caseSensitive, attribute: arg(1, "attribute"), r)
             let items = try r.iterate(v)
             guard var best = items.first else { return .undefined(name) }
-            for x in items.dropFirst() where try compare(name == "min" ? "<" : ">", x, best) { best = x }
+            var bestKey = try key(best)
+            for x in items.dropFirst() {
+                let kx = try key(x)
+                if try compare(name == "min" ? "<" : ">", kx, bestKey) { best = x; bestKey = kx }
+            }
             return best
         case "dictsort":
             guard case .dict(let d) = v else { throw BuiltinError("expects a mapping") }
-            return .list(d.items.sorted { $0.0.lowercased() < $1.0.lowercased() }.map { .list([.string($0.0), $0.1]) })
-        case "wordcount": return .int(v.pythonString.split(whereSeparator: { $0.isWhitespace }).count)
+            let byValue: Bool
+            switch arg(1, "by")?.pythonString ?? "key" {
+            case "key": byValue = false
+            case "value": byValue = true
+            default: throw BuiltinError("You can only sort by either 'key' or 'value'")
+            }
+            let key = try sortKey(caseSensitive: arg(0, "case_sensitive")?.isTruthy ?? false, attribute: nil, r)
+            var pairs: [(key: Value, item: Value)] = []
+            for (k, x) in d.items { pairs.append((try key(byValue ? x : .string(k)), .list([.string(k), x]))) }
+            let reverse = arg(2, "reverse")?.isTruthy ?? false
+            return .list(try stableSorted(pairs, reverse: reverse).map(\.item))
+        case "wordcount":
+            // Runs of word characters (Python's \w: letters, digits, underscore).
+            var n = 0, inWord = false
+            for c in v.pythonString {
+                let w = c.isLetter || c.isNumber || c == "_"
+                if w && !inWord { n += 1 }
+                inWord = w
+            }
+            return .int(n)
         default:
             throw BuiltinError(.unsupported, "not supported by this interpreter")
         }
