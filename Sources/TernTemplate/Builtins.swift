@@ -178,7 +178,7 @@ enum Builtins {
         let limit = count.flatMap { $0 < 0 ? nil : $0 } ?? Int.max
         let sites = old.isEmpty ? s.unicodeScalars.count + 1 : s.utf8.count / old.utf8.count
         let (grow, over) = min(sites, limit).multipliedReportingOverflow(by: new.utf8.count)
-        guard !over, s.utf8.count + grow <= Template.maxOutput else {
+        guard !over, grow <= Template.maxOutput - min(s.utf8.count, Template.maxOutput) else {
             throw BuiltinError(.limit, "the result could exceed \(Template.maxOutput) bytes")
         }
         var out = "", n = 0

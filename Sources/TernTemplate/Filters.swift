@@ -87,6 +87,7 @@ extension Builtins {
         if method != "common" {
             guard places <= 308 else { throw BuiltinError(.limit, "round: 10 ** \(places) is too large for a float") }
             let m = tenTo(places), scaled = x * m
+            guard m > 0 else { throw BuiltinError("round: float division by zero (10 ** \(places) is 0.0)") }
             guard scaled.isFinite else { throw BuiltinError(.limit, "round: cannot round \(Value.double(scaled).pythonString)") }
             // Python's floor/ceil give an int, so a negative zero loses its sign.
             return .double((scaled.rounded(method == "floor" ? .down : .up) + 0) / m)
@@ -94,18 +95,19 @@ extension Builtins {
         if let i = v.int {
             guard places < 0 else { return .int(i) }
             // A multiple of 10 ** -places, ties to the even multiple; 0 once that exceeds every Int.
-            guard -places <= 18, let q = power(10, -places) else { return .int(0) }
-            let r = ((i % q) + q) % q, base = i - r
+            // (places is compared, never negated: it may be Int.min.)
+            guard places >= -18, let q = power(10, -places) else { return .int(0) }
+            let r = ((i % q) + q) % q
+            let (base, below) = i.subtractingReportingOverflow(r)
             let up = 2 * r > q || (2 * r == q && (base / q) % 2 != 0)
-            guard up else { return .int(base) }
-            let (sum, over) = base.addingReportingOverflow(q)
-            if over { throw overflow("round") }
-            return .int(sum)
+            let (result, above) = up ? base.addingReportingOverflow(q) : (base, false)
+            if below || above { throw overflow("round") }
+            return .int(result)
         }
         guard x.isFinite, places <= 323 else { return .double(x) }
         if places >= 0 {
             // printf rounds the exact binary value, ties to even, as Python's round does (dtoa).
-            return .double(Double(String(format: "%.*f", places, x)) ?? x)
+            return .double(Double(String(format: "%.*f", Int32(places), x)) ?? x)
         }
         guard places >= -308 else { return .double(0 * x) }
         let m = tenTo(-places)

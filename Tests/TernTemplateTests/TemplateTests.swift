@@ -150,6 +150,21 @@ final class TemplateTests: XCTestCase {
         XCTAssertEqual(try render("{{ 'abc\ndef' | indent(-1, true) }}|{{ [1, [2]] | tojson(indent=-1) }}"), "abc\ndef|[\n1,\n[\n2\n]\n]")
         expectError("{{ 'a\nb' | indent(9223372036854775807) }}", .limit, line: 1, contains: "exceed")
         expectError("{{ [[1]] | tojson(indent=9223372036854775807) }}", .limit, line: 1, contains: "exceed")
+        // The filters' extreme arguments: each renders or is an error, none traps.
+        let edges = ["'aaa' | replace('a', 'bb', 9223372036854775807)", "'abc' | replace('', 'x', \(min))",
+                     "'x\ny' | indent('>' * 3, true, true)", "'0x' | int(0, 0)", "'12' | int(0, 1)", "'12' | int(0, 37)",
+                     "'-0b1' | int(0, \(min))", "'-9223372036854775808' | int", "'9223372036854775808' | int(5)",
+                     "[1, 'a', none] | unique | list", "{'a': 1, 'b': 'x'} | dictsort(false, 'value')",
+                     "{'a': 1} | dictsort(by='x')", "[1, 2] | sum(start='s')", "[1, 'a'] | min",
+                     "[{'a': 1}] | max(attribute='b')", "'' | wordcount", "2.5 | round(9223372036854775807)",
+                     "2.5 | round(\(min), 'ceil')", "\(min) | round(-18)", "\(min) | round(\(min))"]
+        for e in edges {
+            do { _ = try render("{{ \(e) }}") } catch is TemplateError {}
+        }
+        XCTAssertEqual(try render("{{ 'aaa' | replace('a', 'bb', 9223372036854775807) }} {{ 'ab' | replace('', '-', 2) }}"),
+                       "bbbbbb -a-b")
+        XCTAssertEqual(try render("{{ '-9223372036854775808' | int }} {{ '9223372036854775808' | int(5) }}"),
+                       "-9223372036854775808 5")
     }
 
     func testWhitespaceControlAndScoping() throws {
@@ -175,6 +190,11 @@ final class TemplateTests: XCTestCase {
         expectError("{{ 'a' | round }}", .type, line: 1, contains: "expects a number")
         expectError("{{ 1e300 | round(10, 'floor') }}", .limit, line: 1, contains: "cannot round")
         expectError("{{ 1.0 | round(400, 'ceil') }}", .limit, line: 1, contains: "too large")
+        expectError("{{ 1.0 | round(-400, 'floor') }}", .type, line: 1, contains: "division by zero")
+        // Python's big ints are beyond 64 bits: a limit error, not a trap (found by fuzz-template).
+        expectError("{{ (-9223372036854775807 - 1) | round(-1) }}", .limit, line: 1, contains: "64-bit")
+        XCTAssertEqual(try render("{{ 7 | round(-9223372036854775807 - 1) }} {{ 9223372036854775807 | round(-18) }}"),
+                       "0 9000000000000000000")
     }
 
     /// The family defaults for checkpoints without a template.
