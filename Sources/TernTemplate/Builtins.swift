@@ -174,28 +174,30 @@ enum Builtins {
 
     /// Python's `str.replace(old, new, count)`: the first `count` occurrences (all when nil or
     /// negative), left to right; an empty `old` matches before every code point and at the end.
+    /// A result beyond the output limit is a limit error, found while it is built.
     static func pyReplace(_ s: String, _ old: String, _ new: String, count: Int?) throws -> String {
         let limit = count.flatMap { $0 < 0 ? nil : $0 } ?? Int.max
-        let sites = old.isEmpty ? s.unicodeScalars.count + 1 : s.utf8.count / old.utf8.count
-        let (grow, over) = min(sites, limit).multipliedReportingOverflow(by: new.utf8.count)
-        guard !over, grow <= Template.maxOutput - min(s.utf8.count, Template.maxOutput) else {
-            throw BuiltinError(.limit, "the result could exceed \(Template.maxOutput) bytes")
-        }
         var out = "", n = 0
+        func insert() throws {
+            out += new
+            n += 1
+            if out.utf8.count > Template.maxOutput {
+                throw BuiltinError(.limit, "the result would exceed \(Template.maxOutput) bytes")
+            }
+        }
         if old.isEmpty {
             for c in s.unicodeScalars {
-                if n < limit { out += new; n += 1 }
+                if n < limit { try insert() }
                 out.unicodeScalars.append(c)
             }
-            if n < limit { out += new }
+            if n < limit { try insert() }
             return out
         }
         var from = s.startIndex
         while n < limit, let r = s.range(of: old, options: .literal, range: from..<s.endIndex) {
             out += s[from..<r.lowerBound]
-            out += new
+            try insert()
             from = r.upperBound
-            n += 1
         }
         return out + s[from...]
     }

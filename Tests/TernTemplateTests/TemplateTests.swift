@@ -165,6 +165,9 @@ final class TemplateTests: XCTestCase {
                        "bbbbbb -a-b")
         XCTAssertEqual(try render("{{ '-9223372036854775808' | int }} {{ '9223372036854775808' | int(5) }}"),
                        "-9223372036854775808 5")
+        // replace stops at the output limit while building, and only a result that large is an error.
+        expectError("{{ ('a' * 1000000) | replace('', 'x' * 20) }}", .limit, line: 1, contains: "exceed")
+        XCTAssertEqual(try render("{{ ('a' * 9000000) | replace('b', 'c' * 20) | length }}"), "9000000")
     }
 
     func testWhitespaceControlAndScoping() throws {
