@@ -51,10 +51,11 @@ public enum KernelISA: String, CaseIterable, Sendable {
 
     /// Bytes the x86 GEMM kernels are set to prefetch ahead of the weights they read (with
     /// ``active``; `tern_set_prefetch` keeps whole cache lines, ``prefetchDistance``):
-    /// `TERN_PREFETCH=BYTES` (0: off), else 4096 on Intel CPUs and 0 on others. Measured (bench/README.md): on an Intel Xeon VM reading 9-11 GB/s at one thread,
-    /// 4 KB ahead read a decode step's weights 16-34% faster than the hardware prefetchers alone;
-    /// on an AMD Zen 4 VM (30-35 GB/s), prefetching 1-8 KB ahead gained nothing and 8 KB halved
-    /// the speed. The NEON kernels do not prefetch.
+    /// `TERN_PREFETCH=BYTES` (0: off), else 4096 on Intel CPUs and 0 on others. Measured
+    /// (bench/README.md): on an Intel Xeon VM reading 9-11 GB/s at one thread, 4 KB ahead read a
+    /// decode step's weights 16-34% faster than the hardware prefetchers alone; on an AMD Zen 4 VM
+    /// (30-35 GB/s), prefetching 1-8 KB ahead gained nothing and 8 KB halved the speed. The NEON
+    /// kernels do not prefetch.
     public static let prefetchBytes: Int = {
         let fallback = tern_cpu_is_intel() != 0 ? 4096 : 0
         guard let env = ProcessInfo.processInfo.environment["TERN_PREFETCH"], !env.isEmpty else { return fallback }

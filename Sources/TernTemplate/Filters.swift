@@ -5,7 +5,7 @@ extension Builtins {
 
     /// The key Jinja2's unique, min, max and dictsort compare: an attribute of the item if given,
     /// lowercased when a string and not case-sensitive.
-    static func sortKey(caseSensitive: Bool, attribute attr: Value?, _ r: Renderer) throws -> (Value) throws -> Value {
+    static func sortKey(caseSensitive: Bool, attribute attr: Value?, _ r: Renderer) -> (Value) throws -> Value {
         { x in
             let y = try attr.map { try attribute(x, $0.pythonString, r) } ?? x
             if !caseSensitive, case .string(let s) = y { return .string(s.lowercased()) }
@@ -160,7 +160,7 @@ extension Builtins {
         case "unique":
             // By default strings count as equal whatever their case; the first one is kept.
             let caseSensitive = arg(0, "case_sensitive")?.isTruthy ?? false
-            let key = try sortKey(caseSensitive: caseSensitive, attribute: arg(1, "attribute"), r)
+            let key = sortKey(caseSensitive: caseSensitive, attribute: arg(1, "attribute"), r)
             var out: [Value] = [], seen: [Value] = []
             for x in try r.iterate(v) {
                 let kx = try key(x)
@@ -274,7 +274,7 @@ extension Builtins {
         case "min", "max":
             // The first smallest (largest) item by its key: strings without case by default.
             let caseSensitive = arg(0, "case_sensitive")?.isTruthy ?? false
-            let key = try sortKey(caseSensitive: caseSensitive, attribute: arg(1, "attribute"), r)
+            let key = sortKey(caseSensitive: caseSensitive, attribute: arg(1, "attribute"), r)
             let items = try r.iterate(v)
             guard var best = items.first else { return .undefined(name) }
             var bestKey = try key(best)
@@ -291,7 +291,7 @@ extension Builtins {
             case "value": byValue = true
             default: throw BuiltinError("You can only sort by either 'key' or 'value'")
             }
-            let key = try sortKey(caseSensitive: arg(0, "case_sensitive")?.isTruthy ?? false, attribute: nil, r)
+            let key = sortKey(caseSensitive: arg(0, "case_sensitive")?.isTruthy ?? false, attribute: nil, r)
             var pairs: [(key: Value, item: Value)] = []
             for (k, x) in d.items { pairs.append((try key(byValue ? x : .string(k)), .list([.string(k), x]))) }
             let reverse = arg(2, "reverse")?.isTruthy ?? false
