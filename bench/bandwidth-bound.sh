@@ -14,7 +14,6 @@ REPS="${REPS:-7}"
 source bench/models.sh "$@"
 hog=""
 trap '[ -n "$hog" ] && kill "$hog" 2>/dev/null; rm -rf "$work"' EXIT
-field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 csvcol() { awk -F, -v name="$1" -v h="$2" -v r="$3" 'BEGIN { n = split(h, H, ","); split(r, R, ","); for (i = 1; i <= n; i++) if (H[i] == name) { gsub(/"/, "", R[i]); print R[i] } }'; }
 
 # The load: one process on the second CPU reading a 512 MiB buffer over and over, every word, with
@@ -44,7 +43,6 @@ taskset -c 1 "$work/hog" & hog=$!
 sleep 2
 pin() { taskset -c 0 "$@"; }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 rows=(); isa=""
 for m in "${models[@]}"; do
   gguf="$(bash scripts/fetch-model.sh "$m")"

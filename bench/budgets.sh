@@ -12,7 +12,6 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 .build/release/tern-quantize "$gguf" "$work/raw.tern" >&2
 .build/release/tern-quantize "$gguf" "$work/zstd.tern" --compress >&2
-field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 echo "| checkpoint | size on disk | budget | planned streamed / token | peak RSS (MiB) | tg64 t/s |"
 echo "|---|---|---|---|---|---|"
 for f in raw zstd; do

@@ -22,7 +22,6 @@ tern=.build/release/tern
 .build/release/tern-quantize "$gguf" "$work/q4.tern" --lm-head q4 >&2
 
 # field NAME JSON -> value of a numeric field in a one-line JSON object
-field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 # csvcol NAME HEADER ROW -> the column NAME of a CSV row (no quoted commas in llama-bench's fields we read)
 csvcol() { awk -F, -v name="$1" -v h="$2" -v r="$3" 'BEGIN { n = split(h, H, ","); split(r, R, ","); for (i = 1; i <= n; i++) if (H[i] == name) { gsub(/"/, "", R[i]); print R[i] } }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }

@@ -20,7 +20,6 @@ trap 'stop_load; rm -rf "$work"' EXIT
 tern=.build/release/tern
 .build/release/tern-quantize "$gguf" "$work/g.tern" >/dev/null 2>&1
 start_load() { for _ in $(seq "$1"); do sh -c 'while :; do :; done' & loaders+=($!); done; sleep 1; }
-field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 # llama-bench's CSV: avg_ts of the pp row and of the tg row (columns found by the header's names)
 llama() {  # threads -> "pp tg"
   "$LLAMA_BIN/llama-bench" -m "$gguf" -p 64 -n 32 -t "$1" -r "$REPS" -o csv 2>/dev/null | awk -F, '

@@ -12,7 +12,6 @@ REPS="${REPS:-3}"
 DEPTHS="${DEPTHS:-0 1024 4096}"
 largest=$(tr ' ' '\n' <<<"$DEPTHS" | sort -n | tail -n 1)
 source bench/models.sh "$@"
-field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 llama_ts() { python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["avg_ts"])'; }
 
 echo "### Decode at depth, Tern vs llama.cpp — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"

@@ -13,7 +13,6 @@ TEXT="${TEXT:-/usr/share/common-licenses/GPL-3}"
 CTX="${CTX:-512}"
 CHUNKS="${CHUNKS:-8}"
 source bench/models.sh "$@"
-field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 csvcol() { awk -F, -v name="$1" -v h="$2" -v r="$3" 'BEGIN { n = split(h, H, ","); split(r, R, ","); for (i = 1; i <= n; i++) if (H[i] == name) { gsub(/"/, "", R[i]); print R[i] } }'; }
 bw1=$($tern _membw 1); bw2=$($tern _membw 2)
 

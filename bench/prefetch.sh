@@ -16,8 +16,6 @@ models=("$@")
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 tern=.build/release/tern
-field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 echo "## Weight prefetch, on and off — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo

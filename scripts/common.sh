@@ -56,3 +56,9 @@ require_llama_bin() {
   python_env
   LLAMA_BIN="$(bash ../shared/tools/build-llamacpp.sh)"
 }
+
+# field NAME JSON: the number NAME in a one-line JSON object (the benchmarks' `--json` output).
+field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
+
+# median: the median of the numbers on stdin (separated by spaces or newlines).
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
