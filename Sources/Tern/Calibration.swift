@@ -24,6 +24,17 @@ public struct Calibrator {
         /// Lookup drafts only (no model drafter).
         public var lookupOnly = false
 
+        public init(exitLayer: Int, vocab: Int, maxDraft: Int, minProbability: Float, skip: [Int] = [],
+                    lookupMatch: Int = 2, lookupOnly: Bool = false) {
+            self.exitLayer = exitLayer
+            self.vocab = vocab
+            self.maxDraft = maxDraft
+            self.minProbability = minProbability
+            self.skip = skip
+            self.lookupMatch = lookupMatch
+            self.lookupOnly = lookupOnly
+        }
+
         func speculation(layers: Int) -> Speculation {
             if lookupOnly { return .lookupOnly }
             return Speculation(lookup: true, earlyExit: exitLayer < layers ? exitLayer : nil, vocab: vocab > 0 ? vocab : nil,
@@ -31,8 +42,9 @@ public struct Calibrator {
         }
 
         public var description: String {
-            lookupOnly ? "lookup" : String(format: "exit %d vocab %d skip [%@] draft %d min-p %.2f match %d", exitLayer, vocab,
-                                           skip.map(String.init).joined(separator: ","), maxDraft, minProbability, lookupMatch)
+            if lookupOnly { return "lookup draft \(maxDraft)" }
+            return String(format: "exit %d vocab %d skip [%@] draft %d min-p %.2f match %d", exitLayer, vocab,
+                          skip.map(String.init).joined(separator: ","), maxDraft, minProbability, lookupMatch)
         }
     }
 
@@ -141,54 +153,38 @@ public struct Calibrator {
             progress(String(format: "measuring %@: %.2fx plain ± %.0f%% (%d rounds)%@", s.description, x, 100 * (exp(se) - 1),
                             search.roundsDone(s), verdict))
         }
-        var best = Setting(exitLayer: L, vocab: 16384, maxDraft: 6, minProbability: 0)
         var stopped = false
         var undecided: [Setting] = []
-        func consider(_ c: Setting) throws {
-            guard !stopped, c != best else { return }
+        var stages = Calibrator.SettingSearch(layers: L, vocabSize: lm.vocabSize, mode: mode)
+        try search.measureRound(stages.best)
+        report(stages.best, "")
+        var plainAt = BenchResult.meanSD(plainSpeeds)
+        progress(String(format: "plain decoding: %.1f tokens/s, spread ±%.0f%% over the timed prompts", plainAt.0,
+                        100 * plainAt.1 / max(plainAt.0, 1e-9)))
+        try stages.run(isFaster: { c, best in
+            guard !stopped else { return false }
             if Date().timeIntervalSince(start) > maxSeconds {
                 stopped = true
                 progress(String(format: "timing limit (%.0f s) reached: keeping the best setting so far", maxSeconds))
-                return
+                return false
             }
-            let v = try search.compare(c, best)
-            switch v {
-            case .faster: report(c, " — faster than the best so far"); best = c
+            switch try search.compare(c, best) {
+            case .faster: report(c, " — faster than the best so far"); return true
             case .slower: report(c, " — slower")
             case .equivalent: report(c, " — equivalent (within 10%)")
             case .undecided: report(c, " — not told apart (any difference is within the timings' ±20%)")
             case .tooNoisy: report(c, " — undecided: the timings vary too much to rank it"); undecided.append(c)
             }
-        }
-        try search.measureRound(best)
-        report(best, "")
-        var plainAt = BenchResult.meanSD(plainSpeeds)
-        progress(String(format: "plain decoding: %.1f tokens/s, spread ±%.0f%% over the timed prompts", plainAt.0,
-                        100 * plainAt.1 / max(plainAt.0, 1e-9)))
-        // Staged search: vocabulary size, draft length, the adaptive stop, depth, skipped layers.
-        let vocabs = mode == .quick ? [] : [4096, 8192, 32768]
-        for n in vocabs where n <= lm.vocabSize { var c = best; c.vocab = n; try consider(c) }
-        try consider(Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true))
-        for k in mode == .quick ? [4] : [3, 4, 8, 10] { var c = best; c.maxDraft = k; try consider(c) }
-        if mode == .full && !best.lookupOnly {
-            for p in [Float(0.2), 0.5] {
-                var c = best
-                c.maxDraft = max(best.maxDraft, 8)
-                c.minProbability = p
-                try consider(c)
-            }
-            for e in [L - 1, L - 2, L - 4] where e >= 1 { var c = best; c.exitLayer = e; try consider(c) }
+            return false
+        }, layerOrder: {
             // Layer skip: the layers that change the residual stream least, by block influence.
             let influence = try Calibrator.layerInfluence(model: model, tokens: Array(sample.prefix(128)), parallel: gen.parallel)
             let order = influence.indices.sorted { influence[$0] < influence[$1] }
             progress("layers by block influence (least first): "
                      + order.map { String(format: "%d (%.3f)", $0, influence[$0]) }.joined(separator: ", "))
-            for size in [1, 2, 4] where size < L {
-                var c = best; c.exitLayer = L; c.skip = Array(order.prefix(size)).sorted(); try consider(c)
-            }
-            // How long a context match must be for lookup drafts to go first.
-            for m in [1, 3] { var c = best; c.lookupMatch = m; try consider(c) }
-        }
+            return order
+        })
+        let best = stages.best
 
         let verdict = try search.versusPlain(best)
         let (speedup, se) = search.speedup(best)
@@ -240,5 +236,60 @@ public struct Calibrator {
             influence.append(total / Double(n))
         }
         return influence
+    }
+}
+
+extension Calibrator {
+    /// The staged search over drafting settings, each stage starting from the best so far:
+    /// vocabulary size, lookup alone, draft length, then (full mode) the adaptive stop, exit depth,
+    /// skipped layers and the lookup match length. Lookup alone has no depth, vocabulary or skipped
+    /// layers to refine, so when it leads, those stages refine the best setting that drafts with the
+    /// model and time it against lookup: a draft made cheaper by an exit or skipped layers can still
+    /// beat lookup.
+    public struct SettingSearch {
+        public let layers: Int, vocabSize: Int, mode: Mode
+        /// The best setting so far, and the best so far that drafts with the model.
+        public private(set) var best: Setting
+        public private(set) var bestModel: Setting
+
+        public init(layers: Int, vocabSize: Int, mode: Calibrator.Mode) {
+            self.layers = layers
+            self.vocabSize = vocabSize
+            self.mode = mode
+            best = Setting(exitLayer: layers, vocab: 16384, maxDraft: 6, minProbability: 0)
+            bestModel = best
+        }
+
+        /// Runs the stages. `isFaster(candidate, best)` times a candidate against the best so far;
+        /// `layerOrder` gives the layers least influential first, asked for once, in full mode.
+        public mutating func run(isFaster: (Setting, Setting) throws -> Bool, layerOrder: () throws -> [Int]) throws {
+            let L = layers
+            func consider(_ c: Setting) throws {
+                guard c != best, try isFaster(c, best) else { return }
+                best = c
+                if !c.lookupOnly { bestModel = c }
+            }
+            /// The setting the model-drafter stages start from.
+            var base: Setting { best.lookupOnly ? bestModel : best }
+            for n in mode == .quick ? [] : [4096, 8192, 32768] where n <= vocabSize {
+                var c = best; c.vocab = n; try consider(c)
+            }
+            try consider(Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true))
+            for k in mode == .quick ? [4] : [3, 4, 8, 10] { var c = best; c.maxDraft = k; try consider(c) }
+            guard mode == .full else { return }
+            for p in [Float(0.2), 0.5] {
+                var c = base
+                c.maxDraft = max(c.maxDraft, 8)
+                c.minProbability = p
+                try consider(c)
+            }
+            for e in [L - 1, L - 2, L - 4] where e >= 1 { var c = base; c.exitLayer = e; try consider(c) }
+            let order = try layerOrder()
+            for size in [1, 2, 4] where size < L {
+                var c = base; c.exitLayer = L; c.skip = Array(order.prefix(size)).sorted(); try consider(c)
+            }
+            // How long a context match must be for lookup drafts to go first (beside a model drafter).
+            if !best.lookupOnly { for m in [1, 3] { var c = best; c.lookupMatch = m; try consider(c) } }
+        }
     }
 }
