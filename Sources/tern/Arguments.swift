@@ -60,12 +60,19 @@ struct Arguments {
     }
 }
 
-/// Prints `value` as one line of JSON (keys sorted, slashes unescaped).
-func printJSON<T: Encodable>(_ value: T) throws {
+/// `value` as one line of JSON: keys sorted, slashes unescaped, and a number that is not finite
+/// (the speed of a run too short to time, a malformed model's output) as the string "inf",
+/// "-inf" or "nan" instead of an encoding error.
+func jsonLine<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf",
+                                                                  nan: "nan")
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
+
+/// Prints `value` as one line of JSON (``jsonLine(_:)``).
+func printJSON<T: Encodable>(_ value: T) throws { print(try jsonLine(value)) }
 
 
 /// `--mem-budget SIZE` (e.g. 160M, 1.5G), nil when absent.

@@ -94,9 +94,7 @@ enum CalibrateCommand {
                            min_probability: best.minProbability, speedup: outcome.speedup, speedup_log_se: outcome.logSE,
                            plain_tokens_per_second: outcome.plainTokensPerSecond, plain_spread: outcome.plainSpread,
                            seconds: Date().timeIntervalSince(start))
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(r), as: UTF8.self))
+            try printJSON(r)
         }
         guard let calibration = outcome.calibration else { exit(3) }
         guard !a.flags.contains("--dry-run") else { return }

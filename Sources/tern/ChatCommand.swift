@@ -103,9 +103,7 @@ enum ChatCommand {
                 let r = TurnReport(prompt_tokens: stats.promptTokens, prefilled: stats.prefilled, generated: stats.tokens.count,
                                    dropped_messages: stats.droppedMessages, tokens: stats.tokens, gen_tps: stats.generationTPS,
                                    positions_left: chat.remaining)
-                let enc = JSONEncoder()
-                enc.outputFormatting = .sortedKeys
-                writeStderr(String(decoding: try enc.encode(r), as: UTF8.self) + "\n")
+                writeStderr(try jsonLine(r) + "\n")
             } else {
                 writeStderr(String(format: "[prefilled %d of %d prompt tokens, %d tokens, %.1f t/s, %d positions left]\n",
                                    stats.prefilled, stats.promptTokens, stats.tokens.count, stats.generationTPS, chat.remaining))
