@@ -177,6 +177,7 @@ public struct Calibrator {
             }
             return false
         }, layerOrder: {
+            guard !stopped else { return [] }
             // Layer skip: the layers that change the residual stream least, by block influence.
             let influence = try Calibrator.layerInfluence(model: model, tokens: Array(sample.prefix(128)), parallel: gen.parallel)
             let order = influence.indices.sorted { influence[$0] < influence[$1] }
@@ -261,7 +262,8 @@ extension Calibrator {
         }
 
         /// Runs the stages. `isFaster(candidate, best)` times a candidate against the best so far;
-        /// `layerOrder` gives the layers least influential first, asked for once, in full mode.
+        /// `layerOrder` gives the layers least influential first, asked for once, in full mode (an
+        /// empty order skips the layer-skip stage).
         public mutating func run(isFaster: (Setting, Setting) throws -> Bool, layerOrder: () throws -> [Int]) throws {
             let L = layers
             func consider(_ c: Setting) throws {
@@ -285,7 +287,7 @@ extension Calibrator {
             }
             for e in [L - 1, L - 2, L - 4] where e >= 1 { var c = base; c.exitLayer = e; try consider(c) }
             let order = try layerOrder()
-            for size in [1, 2, 4] where size < L {
+            for size in [1, 2, 4] where size < L && size <= order.count {
                 var c = base; c.exitLayer = L; c.skip = Array(order.prefix(size)).sorted(); try consider(c)
             }
             // How long a context match must be for lookup drafts to go first (beside a model drafter).

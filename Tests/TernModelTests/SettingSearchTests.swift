@@ -8,7 +8,7 @@ final class SettingSearchTests: XCTestCase {
 
     /// Runs a search where `speed` is each setting's true speed and every comparison is decided
     /// by it; returns the search and the candidates it timed, in order.
-    func search(_ mode: Calibrator.Mode, layers: Int = 24, speed: (Setting) -> Double) throws
+    func search(_ mode: Calibrator.Mode, layers: Int = 24, order: [Int]? = nil, speed: (Setting) -> Double) throws
         -> (Calibrator.SettingSearch, [Setting]) {
         var s = Calibrator.SettingSearch(layers: layers, vocabSize: 49152, mode: mode)
         var timed: [Setting] = []
@@ -19,7 +19,7 @@ final class SettingSearchTests: XCTestCase {
             return speed(c) > speed(best)
         }, layerOrder: {
             askedOrder += 1
-            return [5, 3, 9, 1] + (0..<layers).filter { ![5, 3, 9, 1].contains($0) }
+            return order ?? [5, 3, 9, 1] + (0..<layers).filter { ![5, 3, 9, 1].contains($0) }
         })
         XCTAssertEqual(askedOrder, mode == .full ? 1 : 0)
         return (s, timed)
@@ -58,6 +58,16 @@ final class SettingSearchTests: XCTestCase {
         XCTAssertEqual(timed.filter { $0.exitLayer < 24 }.count, 3)
         XCTAssertEqual(timed.filter { !$0.skip.isEmpty }.count, 3)
         XCTAssertFalse(timed.contains { $0.lookupMatch != 2 })
+    }
+
+    /// No layer order (calibration ran out of time before measuring one): no skip setting is timed.
+    func testEmptyLayerOrderSkipsTheSkipStage() throws {
+        let (s, timed) = try search(.full, order: []) { c in c.exitLayer == 22 ? 2 : 1 }
+        // 3 vocabularies, lookup, 4 draft lengths, 2 min-p, 3 exits, 2 match lengths: no skip stage
+        XCTAssertEqual(timed.count, 15)
+        XCTAssertFalse(timed.contains { !$0.skip.isEmpty })
+        XCTAssertEqual(s.best.exitLayer, 22)
+        XCTAssertEqual(timed.suffix(2).map(\.lookupMatch), [1, 3])
     }
 
     /// Quick mode: lookup alone and a draft length of 4, nothing else.
