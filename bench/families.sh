@@ -21,7 +21,7 @@ bw1=$($tern _membw 1); bw2=$($tern _membw 2)
 
 echo "## Model families, Tern vs llama.cpp — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); read bandwidth at the start (tern _membw) $(awk -v a="$bw1" -v b="$bw2" 'BEGIN { printf "%.1f GB/s at 1 thread, %.1f GB/s at 2", a / 1e9, b / 1e9 }'); reps $REPS, rounds $ROUNDS (medians)."
+echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); read bandwidth at the start (tern _membw) $(awk -v a="$bw1" -v b="$bw2" 'BEGIN { printf "%.1f GB/s at 1 thread, %.1f GB/s at 2", a / 1e9, b / 1e9 }'); reps $REPS, rounds $ROUNDS (medians; ratios: the median of the rounds' ratios, their range in brackets)."
 echo
 echo "| model | -t | llama.cpp pp128 | tern pp128 | ratio | llama.cpp tg64 | tern tg64 | ratio | MB/token (GGUF / tern) | read GB/s after the run | tern % of roofline |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -55,9 +55,16 @@ for m in "${models[@]}"; do
     awk -v m="$m" -v t="$t" -v lpp="$(median <<<"${lpps[*]}")" -v tpp="$(median <<<"${tpps[*]}")" \
         -v rpp="$(median <<<"${rpps[*]}")" -v ltg="$(median <<<"${ltgs[*]}")" -v ttg="$(median <<<"${ttgs[*]}")" \
         -v rtg="$(median <<<"${rtgs[*]}")" -v gb="$gb" -v bpt="$bpt" -v bw="$(median <<<"${bws[*]}")" \
-        -v share="$(median <<<"${shares[*]}")" 'BEGIN {
-      printf "| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.1f / %.1f | %.1f | %.0f%% |\n",
-        m, t, lpp, tpp, rpp, ltg, ttg, rtg, gb / 1e6, bpt / 1e6, bw, share }'
+        -v share="$(median <<<"${shares[*]}")" -v rpps="${rpps[*]}" -v rtgs="${rtgs[*]}" '
+      # a ratio column: the median, and with several rounds the range of the rounds ratios
+      function ratio(med, all,   n, v, i, lo, hi) {
+        n = split(all, v, " "); lo = hi = v[1] + 0
+        for (i = 2; i <= n; i++) { if (v[i] + 0 < lo) lo = v[i] + 0; if (v[i] + 0 > hi) hi = v[i] + 0 }
+        return n > 1 ? sprintf("%.2fx (%.2f-%.2f)", med, lo, hi) : sprintf("%.2fx", med)
+      }
+      BEGIN {
+      printf "| %s | %s | %.1f | %.1f | %s | %.1f | %.1f | %s | %.1f / %.1f | %.1f | %.0f%% |\n",
+        m, t, lpp, tpp, ratio(rpp, rpps), ltg, ttg, ratio(rtg, rtgs), gb / 1e6, bpt / 1e6, bw, share }'
   done
   if [ -f "$TEXT" ]; then
     lp=$("$LLAMA_BIN/llama-perplexity" -m "$gguf" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t 2 2>&1 | grep -o 'Final estimate: PPL = [0-9.]*' | grep -o '[0-9.]*$')
@@ -70,12 +77,17 @@ for m in "${models[@]}"; do
   budget_rows+=("$(awk -v m="$m" -v b="$b" -v p="$(field predicted_tps "$pj")" -v g="$(field gen_tps "$rj")" -v r="$(field peak_rss_bytes "$rj")" \
     'BEGIN { printf "| %s | %s | %.1f | %.1f | %+.0f%% | %.0f MiB |", m, b, p, g, 100 * (p - g) / g, r / 1048576 }')")
 done
-echo
-echo "Perplexity on $TEXT, $CHUNKS chunks of $CTX tokens:"
-echo
-echo "| model | llama.cpp | tern | difference |"
-echo "|---|---|---|---|"
-printf '%s\n' "${ppl_rows[@]}"
+if [ ${#ppl_rows[@]} -gt 0 ]; then
+  echo
+  echo "Perplexity on $TEXT, $CHUNKS chunks of $CTX tokens:"
+  echo
+  echo "| model | llama.cpp | tern | difference |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${ppl_rows[@]}"
+else
+  echo
+  echo "No perplexity rows: $TEXT is not a file."
+fi
 echo
 echo "Decode under --mem-budget (64 tokens, 2 threads) against tern plan's prediction:"
 echo
