@@ -88,6 +88,9 @@ final class Renderer: @unchecked Sendable {
                     guard case .namespace(let ns) = lookup(targets[0]) else {
                         throw error(.type, "cannot set '\(attribute)' on '\(targets[0])': only namespace() objects take attributes")
                     }
+                    guard !v.reaches(ns) else {
+                        throw error(.type, "cannot set '\(attribute)' on '\(targets[0])': the value contains '\(targets[0])' itself")
+                    }
                     ns.values[attribute] = v
                 } else if targets.count == 1 {
                     assign(targets[0], v)

@@ -140,6 +140,24 @@ public indirect enum Value: Sendable {
         }
     }
 
+    /// Whether `target` can be reached from this value (is it, or is inside one of its lists,
+    /// dicts or namespaces). `{% set ns.x = v %}` refuses a `v` that reaches `ns`: the namespace
+    /// would contain itself, and printing or freeing it would never end.
+    func reaches(_ target: Namespace) -> Bool {
+        var seen = Set<ObjectIdentifier>()
+        func walk(_ v: Value) -> Bool {
+            switch v {
+            case .list(let l): return l.contains(where: walk)
+            case .dict(let d): return d.storage.values.contains(where: walk)
+            case .namespace(let n):
+                if n === target { return true }
+                return seen.insert(ObjectIdentifier(n)).inserted && n.values.storage.values.contains(where: walk)
+            default: return false
+            }
+        }
+        return walk(self)
+    }
+
     /// Numeric value (bools count, as in Python).
     var number: Double? {
         switch self {

@@ -177,6 +177,12 @@ final class TemplateTests: XCTestCase {
         // A set inside a loop does not leak out; a namespace carries it.
         XCTAssertEqual(try render("{% set x = 1 %}{% for i in [1, 2] %}{% set x = i %}{% endfor %}{{ x }}"), "1")
         XCTAssertEqual(try render("{% set ns = namespace(x=1) %}{% for i in [1, 2] %}{% set ns.x = i %}{% endfor %}{{ ns.x }}"), "2")
+        // A namespace never comes to contain itself (fuzz-template found the endless repr), even
+        // through a list or another namespace; one holding another is fine.
+        expectError("{% set ns = namespace(x=1) %}\n{% set ns.x = ns %}{{ ns }}", .type, line: 2, contains: "contains 'ns' itself")
+        expectError("{% set a = namespace() %}{% set b = namespace(l=[1, {'k': a}]) %}\n\n{% set a.y = b %}", .type, line: 3,
+                    contains: "contains 'a' itself")
+        XCTAssertEqual(try render("{% set a = namespace(x=1) %}{% set b = namespace(a=a) %}{% set b.c = [a, a] %}{{ b.a.x }}"), "1")
         XCTAssertEqual(try render("{% raw %}{{ not parsed }}{% endraw %}"), "{{ not parsed }}")
         XCTAssertEqual(try render("{{ x | default('d') }} {{ y is defined }} {{ none }} {{ true }}", ["y": 1]), "d True None True")
         // Line breaks as jinja2 reads a source: all become \n, and one at the very end is dropped.
