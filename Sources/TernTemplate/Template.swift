@@ -89,7 +89,8 @@ final class Renderer: @unchecked Sendable {
                         throw error(.type, "cannot set '\(attribute)' on '\(targets[0])': only namespace() objects take attributes")
                     }
                     guard !v.reaches(ns) else {
-                        throw error(.type, "cannot set '\(attribute)' on '\(targets[0])': the value contains '\(targets[0])' itself")
+                        let name = targets[0]
+                        throw error(.type, "cannot set '\(attribute)' on '\(name)': the value contains '\(name)' itself")
                     }
                     ns.values[attribute] = v
                 } else if targets.count == 1 {
