@@ -16,6 +16,7 @@ struct tern_pool_sync {
     _Alignas(64) uint32_t gen;    /* futex word workers sleep on: the newest generation */
     uint32_t sleepers;            /* workers asleep (or about to be) on `gen` */
     uint32_t stop;
+    uint32_t rest;                /* tern_pool_rest: waiting workers sleep now instead of spinning */
     _Alignas(64) uint32_t done;   /* futex word the caller sleeps on: parts finished */
     uint32_t caller_waiting;
 };
@@ -40,7 +41,7 @@ static void futex_wake(uint32_t *addr, int n) {
 tern_pool_sync *tern_pool_sync_create(void) {
     tern_pool_sync *s = aligned_alloc(64, sizeof(tern_pool_sync));
     if (s) {
-        s->state = 0; s->gen = 0; s->sleepers = 0; s->stop = 0; s->done = 0; s->caller_waiting = 0;
+        s->state = 0; s->gen = 0; s->sleepers = 0; s->stop = 0; s->rest = 0; s->done = 0; s->caller_waiting = 0;
     }
     return s;
 }
@@ -48,6 +49,7 @@ tern_pool_sync *tern_pool_sync_create(void) {
 void tern_pool_sync_destroy(tern_pool_sync *s) { free(s); }
 
 void tern_pool_publish(tern_pool_sync *s, uint32_t gen, uint32_t parts) {
+    __atomic_store_n(&s->rest, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->done, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->state, ((uint64_t)gen << 32) | parts, __ATOMIC_RELEASE);
     /* Sequentially consistent with the sleepers count: a worker increments `sleepers`, then
@@ -88,6 +90,7 @@ uint32_t tern_pool_wait_job(tern_pool_sync *s, uint32_t seen, uint32_t spin, int
     for (uint32_t i = 0; i < spin; i++) {
         if ((g = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE)) != seen) return g;
         if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) return seen;
+        if (__atomic_load_n(&s->rest, __ATOMIC_RELAXED)) break;
         tern_cpu_relax();
     }
     *slept = 1;
@@ -97,6 +100,8 @@ uint32_t tern_pool_wait_job(tern_pool_sync *s, uint32_t seen, uint32_t spin, int
     __atomic_sub_fetch(&s->sleepers, 1, __ATOMIC_SEQ_CST);
     return g;
 }
+
+void tern_pool_rest(tern_pool_sync *s) { __atomic_store_n(&s->rest, 1, __ATOMIC_RELAXED); }
 
 void tern_pool_stop(tern_pool_sync *s) {
     __atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);

@@ -137,6 +137,13 @@ public final class ThreadPool: @unchecked Sendable {
         s.job = nil
     }
 
+    /// Tells the workers that the caller will run alone for a while (a streamed chunk of weights
+    /// multiplied on the calling thread, say), so that they sleep now instead of spinning out
+    /// their budget on a core the caller's helpers need. The next job wakes them.
+    public func rest() {
+        if threads > 1 { tern_pool_rest(shared.sync) }
+    }
+
     /// Runs `body(part)` for every part in 0..<parts (default: one per thread), concurrently,
     /// and waits. Convenient, but allocates a closure context per call: hot paths use
     /// ``run(job:parts:)``.

@@ -120,7 +120,16 @@ final class WeightStreamer: @unchecked Sendable {
     private var requests: [(slot: Int, unit: Int)] = []
     private var failure: Error?
     private var stopping = false
-    private let cond = NSCondition()
+    /// One lock over the state and two conditions, so that a wake-up reaches only threads that
+    /// can act on it: `work` wakes loaders (a request, or stopping), `changed` wakes callers of
+    /// ``acquire(_:)`` waiting for a slot's state, and only when one is (`waiting`). One
+    /// condition broadcast for both woke the idle loaders at every release and every finished
+    /// load, to find nothing and sleep again: SmolLM2 under 80M spent ~30% of its CPU time in
+    /// futex wake-ups and task switches (`perf record`, 2 threads).
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let work = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var waiting = 0
 
     init(reader: TensorReader, units: [StreamUnit], slotBytes: Int) {
         self.reader = reader
@@ -129,6 +138,9 @@ final class WeightStreamer: @unchecked Sendable {
         slots = (0..<WeightStreamer.slotCount).map { _ in allocateHugePages(byteCount: slotBytes) }
         state = Array(repeating: .empty, count: WeightStreamer.slotCount)
         requests.reserveCapacity(WeightStreamer.slotCount)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(work, nil)
+        pthread_cond_init(changed, nil)
         for _ in 0..<WeightStreamer.prefetchDepth {
             let t = Thread { [self] in self.loader() }
             t.stackSize = 1 << 20
@@ -138,14 +150,35 @@ final class WeightStreamer: @unchecked Sendable {
 
     deinit {
         for s in slots { s.deallocate() }
+        pthread_cond_destroy(changed)
+        pthread_cond_destroy(work)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        work.deallocate()
+        mutex.deallocate()
+    }
+
+    private func lock() { pthread_mutex_lock(mutex) }
+    private func unlock() { pthread_mutex_unlock(mutex) }
+
+    /// Waits (the lock held) until a slot's state changes or a load fails.
+    private func waitForChange() {
+        waiting += 1
+        pthread_cond_wait(changed, mutex)
+        waiting -= 1
+    }
+
+    /// Wakes the callers of ``acquire(_:)`` that wait (the lock held).
+    private func announceChange() {
+        if waiting > 0 { pthread_cond_broadcast(changed) }
     }
 
     /// Stops the loader threads (they hold references until then).
     func stop() {
-        cond.lock()
+        lock()
         stopping = true
-        cond.broadcast()
-        cond.unlock()
+        pthread_cond_broadcast(work)
+        unlock()
     }
 
     private func load(_ u: Int, into slot: Int) throws {
@@ -155,19 +188,19 @@ final class WeightStreamer: @unchecked Sendable {
     }
 
     private func loader() {
-        cond.lock()
+        lock()
         while true {
-            while requests.isEmpty && !stopping { cond.wait() }
+            while requests.isEmpty && !stopping { pthread_cond_wait(work, mutex) }
             if stopping { break }
             let (slot, u) = requests.removeFirst()
-            cond.unlock()
+            unlock()
             var err: Error?
             do { try load(u, into: slot) } catch { err = error }
-            cond.lock()
+            lock()
             if let err { failure = err; state[slot] = .empty } else { state[slot] = .ready(u) }
-            cond.broadcast()
+            announceChange()
         }
-        cond.unlock()
+        unlock()
     }
 
     /// A slot that may be (re)filled: empty, or holding a loaded unit nobody uses that is neither
@@ -185,34 +218,34 @@ final class WeightStreamer: @unchecked Sendable {
     /// The slot (index and memory) holding unit `u`, loaded; in use until ``release(slot:)``.
     /// Several sequences may hold the same unit in different slots at once.
     func acquire(_ u: Int) throws -> (slot: Int, base: UnsafeMutableRawPointer) {
-        cond.lock()
-        defer { cond.unlock() }
+        lock()
+        defer { unlock() }
         while true {
             if let f = failure { failure = nil; throw f }
             if let s = state.firstIndex(of: .ready(u)) {
                 state[s] = .inUse(u)
                 return (s, slots[s])
             }
-            if state.contains(.loading(u)) { cond.wait(); continue }
+            if state.contains(.loading(u)) { waitForChange(); continue }
             if let s = freeSlot(keep: next(u), -1) {
                 state[s] = .loading(u)
-                cond.unlock()
+                unlock()
                 var err: Error?
                 do { try load(u, into: s) } catch { err = error }
-                cond.lock()
-                if let err { state[s] = .empty; throw err }
+                lock()
+                if let err { state[s] = .empty; announceChange(); throw err }
                 state[s] = .inUse(u)
                 return (s, slots[s])
             }
-            cond.wait()
+            waitForChange()
         }
     }
 
     func release(slot s: Int) {
-        cond.lock()
+        lock()
         if case .inUse(let u) = state[s] { state[s] = .ready(u) }
-        cond.broadcast()
-        cond.unlock()
+        announceChange()
+        unlock()
     }
 
     private func next(_ u: Int) -> Int { (u + 1) % units.count }
@@ -220,8 +253,8 @@ final class WeightStreamer: @unchecked Sendable {
     /// Asks the loaders to bring the `prefetchDepth` units after `u` (cyclically) into free slots,
     /// those not there or on their way already. Allocation-free: `requests` keeps its capacity.
     func prefetch(after u: Int) {
-        cond.lock()
-        defer { cond.unlock() }
+        lock()
+        defer { unlock() }
         var v = u
         for _ in 0..<WeightStreamer.prefetchDepth {
             v = next(v)
@@ -230,7 +263,7 @@ final class WeightStreamer: @unchecked Sendable {
             guard let s = freeSlot(keep: next(u), next(next(u))) else { return }
             state[s] = .loading(v)
             requests.append((s, v))
-            cond.signal()
+            pthread_cond_signal(work)
         }
     }
 }
@@ -391,7 +424,7 @@ final class StreamedWeights: @unchecked Sendable {
         guard state.streamFailure == nil else { return }
         for chunk in layerChunks[l][set] {
             do {
-                try using(chunk.unit, batch: batch) { base, parts in
+                try using(chunk.unit, batch: batch, pool: parallel.pool) { base, parts in
                     func part(_ k: Int) -> MatMul.Target? {
                         guard k < chunk.pieces.count else { return nil }
                         let p = chunk.pieces[k]
@@ -417,7 +450,11 @@ final class StreamedWeights: @unchecked Sendable {
     /// 11.5 t/s). The product runs on the caller's own pool and job: sessions share the model's
     /// streamed weights, and a pool kept here for it was one MatMul job raced over by two
     /// sessions decoding at once (the C API's budgeted-threads test crashed on it).
-    func using(_ u: Int, batch: Int, _ body: (UnsafeMutableRawPointer, Int?) -> Void) throws {
+    func using(_ u: Int, batch: Int, pool: ThreadPool, _ body: (UnsafeMutableRawPointer, Int?) -> Void) throws {
+        // The pool's workers would spin for the next job while this thread multiplies alone and
+        // the loaders copy: on 2 cores that spinning took a loader's core (SmolLM2 under 80M, 2
+        // threads: 18% of the CPU time in the pause loop).
+        if batch == 1 { pool.rest() }
         let (slot, base) = try streamer.acquire(u)
         defer { streamer.release(slot: slot) }
         streamer.prefetch(after: u)

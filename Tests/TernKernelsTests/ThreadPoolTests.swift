@@ -1,3 +1,4 @@
+import CTernKernels
 import Foundation
 import Synchronization
 import XCTest
@@ -65,6 +66,43 @@ final class ThreadPoolTests: XCTestCase {
             pool.run(parts: 2) { _ in ran.add(1, ordering: .relaxed) }
         }
         XCTAssertEqual(ran.load(ordering: .relaxed), 8)
+    }
+
+    /// `rest` sends a worker that is spinning for a job to sleep at once, and the next job still
+    /// wakes it. The worker waits with a spin budget it would take minutes to exhaust, so without
+    /// the rest flag it would still be spinning when the job comes and report that it never slept.
+    func testRestSendsASpinningWorkerToSleep() {
+        guard let created = tern_pool_sync_create() else { return XCTFail("out of memory") }
+        nonisolated(unsafe) let sync = created  // the C functions synchronise through atomics
+        defer { tern_pool_sync_destroy(sync) }
+        let entered = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
+        let result = Mutex<(gen: UInt32, slept: Int32)>((0, -1))
+        let worker = Thread {
+            entered.signal()
+            var slept: Int32 = -1
+            let gen = tern_pool_wait_job(sync, 0, UInt32.max, &slept)
+            result.withLock { $0 = (gen, slept) }
+            finished.signal()
+        }
+        worker.start()
+        entered.wait()
+        usleep(50_000)  // the worker is spinning now
+        tern_pool_rest(sync)
+        usleep(50_000)  // and asleep on its futex
+        tern_pool_publish(sync, 1, 1)
+        XCTAssertEqual(finished.wait(timeout: .now() + 10), .success, "the job did not wake the resting worker")
+        let r = result.withLock { $0 }
+        XCTAssertEqual(r.gen, 1)
+        XCTAssertEqual(r.slept, 1, "the worker kept spinning after tern_pool_rest")
+        // The pool's own `rest`, between jobs, loses none.
+        let pool = ThreadPool(threads: 2)
+        let job = CountingJob(capacity: 8)
+        for i in 0..<2_000 {
+            if i % 2 == 0 { pool.rest() }
+            job.reset(8)
+            pool.run(job: job, parts: 8)
+            XCTAssertEqual((0..<8).map { job.hits[$0] }, [Int](repeating: 1, count: 8))
+        }
     }
 
     /// More threads than CPUs are capped to the CPUs (oversubscription only costs time slices),

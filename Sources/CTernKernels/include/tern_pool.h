@@ -32,6 +32,9 @@ int tern_pool_wait_done(tern_pool_sync *s, uint32_t parts, uint32_t spin);
 /* Waits for a job newer than `seen` or for the stop flag: spins `spin` times, then sleeps.
  * Returns the current generation (== seen only when stopping); *slept tells whether it slept. */
 uint32_t tern_pool_wait_job(tern_pool_sync *s, uint32_t seen, uint32_t spin, int *slept);
+/* Tells workers spinning for a job to sleep now: the caller will not publish one for a while.
+ * The next tern_pool_publish clears it (and wakes them). */
+void tern_pool_rest(tern_pool_sync *s);
 /* Sets the stop flag and wakes every worker. */
 void tern_pool_stop(tern_pool_sync *s);
 int tern_pool_stopping(const tern_pool_sync *s);

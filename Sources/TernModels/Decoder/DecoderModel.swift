@@ -218,7 +218,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         }
         for (u, groups) in st.headUnits {
             let r0 = groups.lowerBound * 4, r1 = min(c.vocab, groups.upperBound * 4)
-            try st.using(u, batch: n) { base, parts in
+            try st.using(u, batch: n, pool: parallel.pool) { base, parts in
                 MatMul.run(QMatrix(kind: head.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n,
                            out: s.logits + r0, outStride: c.vocab, parallel: parallel, parts: parts)
             }
