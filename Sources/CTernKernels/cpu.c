@@ -1,5 +1,6 @@
 #include "tern_kernels.h"
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -23,6 +24,22 @@ int tern_cpu_is_intel(void) {
 }
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }
+
+/* The x86 family from cpuid leaf 1: the base family, plus the extended family when the base is 15
+ * (Intel SDM vol. 2A, CPUID; AMD's CPUID specification, Fn0000_0001_EAX). */
+static unsigned x86_family(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned base = (eax >> 8) & 0xF;
+    return base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
+}
+
+ptrdiff_t tern_cpu_prefetch_default(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_is("intel")) return 4096;
+    if (__builtin_cpu_is("amd") && x86_family() >= 0x1A) return 4096;  /* Zen 5 and later */
+    return 0;
+}
 
 __attribute__((target("avx2")))
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {
@@ -52,6 +69,7 @@ int tern_cpu_has_avx512vnni(void) { return 0; }
 int tern_cpu_has_gfni(void) { return 0; }
 int tern_set_gfni(int on) { (void)on; return 0; }
 int tern_cpu_is_intel(void) { return 0; }
+ptrdiff_t tern_cpu_prefetch_default(void) { return 0; }
 int tern_cpu_has_neon_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
 int tern_cpu_has_neon(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0; }
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {
@@ -67,6 +85,7 @@ int tern_cpu_has_avx512vnni(void) { return 0; }
 int tern_cpu_has_gfni(void) { return 0; }
 int tern_set_gfni(int on) { (void)on; return 0; }
 int tern_cpu_is_intel(void) { return 0; }
+ptrdiff_t tern_cpu_prefetch_default(void) { return 0; }
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }
 uint64_t tern_read_probe(const uint64_t *p, size_t n) {

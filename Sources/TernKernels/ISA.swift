@@ -51,13 +51,15 @@ public enum KernelISA: String, CaseIterable, Sendable {
 
     /// Bytes the x86 GEMM kernels are set to prefetch ahead of the weights they read (with
     /// ``active``; `tern_set_prefetch` keeps whole cache lines, ``prefetchDistance``):
-    /// `TERN_PREFETCH=BYTES` (0: off), else 4096 on Intel CPUs and 0 on others. Measured
-    /// (bench/README.md): on an Intel Xeon VM reading 9-11 GB/s at one thread, 4 KB ahead read a
-    /// decode step's weights 16-34% faster than the hardware prefetchers alone; on an AMD Zen 4 VM
-    /// (30-35 GB/s), prefetching 1-8 KB ahead gained nothing and 8 KB halved the speed. The NEON
-    /// kernels do not prefetch.
+    /// `TERN_PREFETCH=BYTES` (0: off), else 4096 on Intel CPUs and on AMD's from Zen 5 (family
+    /// 0x1A) on, 0 on others. Measured (bench/README.md, `bench/prefetch.sh`): on an Intel Xeon
+    /// VM reading 9-11 GB/s at one thread, 4 KB ahead read a decode step's weights 16-34% faster
+    /// than the hardware prefetchers alone; on an AMD Zen 5 VM (32-35 GB/s at one thread) decode
+    /// ran 18-28% faster at one thread and 6-36% at two; on an AMD Zen 4 VM (30-35 GB/s) an
+    /// earlier form, prefetching 1-8 KB ahead, gained nothing and 8 KB halved the speed, so Zen 4
+    /// and older keep the hardware prefetchers alone. The NEON kernels do not prefetch.
     public static let prefetchBytes: Int = {
-        let fallback = tern_cpu_is_intel() != 0 ? 4096 : 0
+        let fallback = Int(tern_cpu_prefetch_default())
         guard let env = ProcessInfo.processInfo.environment["TERN_PREFETCH"], !env.isEmpty else { return fallback }
         guard let n = Int(env), n >= 0, n <= 1 << 16 else {
             let message = "tern: TERN_PREFETCH=\(env) is not a byte count from 0 to 65536; using \(fallback)\n"
