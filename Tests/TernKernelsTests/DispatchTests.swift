@@ -66,7 +66,7 @@ final class DispatchTests: XCTestCase {
 
     /// The x86 kernels' software prefetch (any distance, lines past the matrix's end included)
     /// leaves every product's bits as they are without it, on every kind, ISA path and batch
-    /// (fewer than eight vectors prefetch, eight and more do not); the distance is kept in whole
+    /// (up to 16 vectors prefetch, 17 and more do not); the distance is kept in whole
     /// cache lines from 0 to 64 KB.
     func testPrefetchKeepsTheBits() {
         for (asked, kept) in [(100, 64), (-5, 0), (1 << 30, 1 << 16), (4096, 4096)] {
@@ -85,7 +85,7 @@ final class DispatchTests: XCTestCase {
                 let w = rng.floats(rows * cols, 2).withUnsafeBufferPointer {
                     QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols)
                 }
-                for batch in [1, 2, 5, 8, 11] {
+                for batch in [1, 2, 5, 8, 11, 16, 17] {
                     let acts = QuantizedActivations(cols: cols, capacity: batch)
                     rng.floats(batch * cols, 3).withUnsafeBufferPointer {
                         acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar)
