@@ -293,9 +293,13 @@ enum Builtins {
         }
         if let i = a.int, let j = b.int, case .int = a.isBoolOrInt, case .int = b.isBoolOrInt {
             switch op {
-            case "+": return .int(i &+ j)
-            case "-": return .int(i &- j)
-            case "*": return .int(i &* j)
+            // Python's integers do not overflow; Tern's are 64-bit, and a result that does not
+            // fit is an error rather than a wrapped number.
+            case "+", "-", "*":
+                let (r, o) = op == "+" ? i.addingReportingOverflow(j) : op == "-" ? i.subtractingReportingOverflow(j)
+                    : i.multipliedReportingOverflow(by: j)
+                guard !o else { throw Self.overflow(op) }
+                return .int(r)
             case "//":  // Python's floor division
                 guard j != 0 else { throw BuiltinError("integer division by zero") }
                 let (q, overflow) = i.dividedReportingOverflow(by: j)

@@ -229,7 +229,9 @@ final class Renderer: @unchecked Sendable {
         case .not(let x): return .bool(!(try eval(x).isTruthy))
         case .negate(let x):
             switch try eval(x) {
-            case .int(let i): return .int(-i)
+            case .int(let i):
+                guard i != .min else { throw error(.limit, "the result of unary - does not fit a 64-bit integer") }
+                return .int(-i)
             case .double(let d): return .double(-d)
             case .bool(let b): return .int(b ? -1 : 0)
             case let v: throw error(.type, "bad operand type for unary -: '\(v.typeName)'")

@@ -117,9 +117,15 @@ final class CalibrateCLITests: XCTestCase {
         let model = try TestSupport.convertedGemma()
         let out = TestSupport.tempDir() + "/calibrated.tern"
         // Quick mode (seconds). A machine too busy to decide gives status 3 and writes nothing;
-        // CI's machine is shared, so that outcome is retried once before it counts as a failure.
-        var c = try TestSupport.run(tern, ["calibrate", "-m", model, "-o", out, "--quick", "--json"])
-        if c.status == 3 { print("CalibrateCLITests: declined once (\(c.stdout)); retrying"); c = try TestSupport.run(tern, ["calibrate", "-m", model, "-o", out, "--quick", "--json"]) }
+        // CI's machine is shared, so that outcome is retried twice before it counts as a failure
+        // (on an AMD EPYC VM whose read bandwidth swung 1.6x from minute to minute, two quick
+        // runs in a row could not tell 6 drafts per pass from 4: 1.60x and 1.71x plain, ±11%).
+        let calibrate = ["calibrate", "-m", model, "-o", out, "--quick", "--json"]
+        var c = try TestSupport.run(tern, calibrate)
+        for attempt in 2...3 where c.status == 3 {
+            print("CalibrateCLITests: declined (\(c.stdout)); attempt \(attempt)")
+            c = try TestSupport.run(tern, calibrate)
+        }
         XCTAssertEqual(c.status, 0, c.stderr)
         let chosen = try json(c.stdout)
         print("CalibrateCLITests: chose \(chosen)")

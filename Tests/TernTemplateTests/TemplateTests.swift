@@ -142,6 +142,14 @@ final class TemplateTests: XCTestCase {
         expectError("{{ \(min) // -1 }}", .limit, line: 1, contains: "64-bit")
         expectError("{{ 10 ** 100 }}", .limit, line: 1, contains: "64-bit")
         expectError("{{ \(min) | abs }}", .limit, line: 1, contains: "64-bit")
+        // Negation, +, - and * too (fuzz-template trapped on -(-9223372036854775807 - 1); the
+        // others wrapped around silently).
+        expectError("{{ -\(min) }}", .limit, line: 1, contains: "unary - does not fit a 64-bit")
+        expectError("{{ 9223372036854775807 + 1 }}", .limit, line: 1, contains: "64-bit")
+        expectError("{{ \(min) - 1 }}", .limit, line: 1, contains: "64-bit")
+        expectError("{{ 4611686018427387904 * 2 }}", .limit, line: 1, contains: "64-bit")
+        XCTAssertEqual(try render("{{ 9223372036854775806 + 1 }} {{ -9223372036854775807 }} {{ 3037000499 * 3037000499 }}"),
+                       "9223372036854775807 -9223372036854775807 9223372030926249001")
         expectError("{{ range(\(min), 9223372036854775807) }}", .limit, line: 1, contains: "range of more than")
         expectError("{{ range(9223372036854775807, \(min), -1) }}", .limit, line: 1, contains: "range of more than")
         XCTAssertEqual(try render("{{ \(min) is divisibleby(-1) }} {{ [1, 2, 3][1::9223372036854775807] }}"), "True [2]")
