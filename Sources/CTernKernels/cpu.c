@@ -18,10 +18,6 @@ int tern_cpu_has_gfni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("gfni");
 }
-int tern_cpu_is_intel(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_is("intel");
-}
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }
 
@@ -68,7 +64,6 @@ int tern_cpu_has_avx2(void) { return 0; }
 int tern_cpu_has_avx512vnni(void) { return 0; }
 int tern_cpu_has_gfni(void) { return 0; }
 int tern_set_gfni(int on) { (void)on; return 0; }
-int tern_cpu_is_intel(void) { return 0; }
 ptrdiff_t tern_cpu_prefetch_default(void) { return 0; }
 int tern_cpu_has_neon_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
 int tern_cpu_has_neon(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0; }
@@ -84,7 +79,6 @@ int tern_cpu_has_avx2(void) { return 0; }
 int tern_cpu_has_avx512vnni(void) { return 0; }
 int tern_cpu_has_gfni(void) { return 0; }
 int tern_set_gfni(int on) { (void)on; return 0; }
-int tern_cpu_is_intel(void) { return 0; }
 ptrdiff_t tern_cpu_prefetch_default(void) { return 0; }
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }

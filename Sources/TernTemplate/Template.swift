@@ -230,7 +230,7 @@ final class Renderer: @unchecked Sendable {
         case .negate(let x):
             switch try eval(x) {
             case .int(let i):
-                guard i != .min else { throw error(.limit, "the result of unary - does not fit a 64-bit integer") }
+                guard i != .min else { let e = Builtins.overflow("unary -"); throw error(e.kind, e.message) }
                 return .int(-i)
             case .double(let d): return .double(-d)
             case .bool(let b): return .int(b ? -1 : 0)

@@ -61,7 +61,6 @@ int tern_set_gfni(int on);
  * it at start-up: TERN_PREFETCH, else its per-CPU default). The NEON kernels do not prefetch. */
 ptrdiff_t tern_set_prefetch(ptrdiff_t bytes);
 ptrdiff_t tern_get_prefetch(void);    /* the distance the kernels use now */
-int tern_cpu_is_intel(void);          /* x86 CPU made by Intel (cpuid vendor GenuineIntel) */
 /* The prefetch distance Tern starts with when TERN_PREFETCH is not set (TernKernels/ISA.swift:
  * why): 4096 on Intel CPUs and on AMD's from family 0x1A (Zen 5) on, 0 elsewhere. */
 ptrdiff_t tern_cpu_prefetch_default(void);
