@@ -49,7 +49,8 @@ final class DispatchTests: XCTestCase {
     }
 
     /// A matrix multiplied whole (where the AVX-512 path runs its groups in pairs: first half with
-    /// second half, for batches of eight and more or groups 128 KB apart) equals the same matrix
+    /// second half, for batches of eight and more or groups 128 KB apart; batches of 5-8 in one
+    /// call per pair, larger ones four vectors at a time) equals the same matrix
     /// multiplied one four-row group at a time, bit for bit, on every kind and ISA path: odd group
     /// counts (a last group alone), a partial last group inside a pair, every batch tail.
     func testGroupPairsEqualSingleGroups() {
@@ -85,7 +86,7 @@ final class DispatchTests: XCTestCase {
                 let w = rng.floats(rows * cols, 2).withUnsafeBufferPointer {
                     QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols)
                 }
-                for batch in [1, 2, 5, 8, 11, 16, 17] {
+                for batch in [1, 2, 5, 6, 7, 8, 11, 16, 17] {
                     let acts = QuantizedActivations(cols: cols, capacity: batch)
                     rng.floats(batch * cols, 3).withUnsafeBufferPointer {
                         acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar)
@@ -104,6 +105,11 @@ final class DispatchTests: XCTestCase {
                             }
                             XCTAssertFalse(whole.contains { $0.isNaN }, "\(isa) \(kind) left outputs unset")
                             XCTAssertEqual(whole, alone, "\(isa) \(kind) \(rows)x\(cols) batch \(batch)")
+                            // In one part the whole range pairs (its halves lie 128 KB and more apart
+                            // on the larger shapes), so batches of 5-7 run the wide pair calls too.
+                            var onePart = [Float](repeating: .nan, count: batch * rows)
+                            MatMul.run(m, acts, batch: batch, out: &onePart, outStride: rows, parallel: par, isa: isa, parts: 1)
+                            XCTAssertEqual(onePart, whole, "\(isa) \(kind) \(rows)x\(cols) batch \(batch) in one part")
                             for prefetch in distances {
                                 var ahead = [Float](repeating: .nan, count: batch * rows)
                                 KernelISA.withPrefetch(prefetch) {
