@@ -1,3 +1,4 @@
+import Dispatch
 import TernDecoding
 import TernKernels
 import TernModels
@@ -106,10 +107,13 @@ extension Session {
                 }
             }
             let byLookup = lookupDrafts > 0 || drafters.model == nil
+            let t0 = DispatchTime.now().uptimeNanoseconds
             if byLookup {
                 drafted = lookupDrafts
                 rows = try fullPass(drafted, at: start)
                 stats.lookupSteps += 1
+                stats.lookupRows += rows
+                stats.lookupNanoseconds += DispatchTime.now().uptimeNanoseconds - t0
             } else if let md = drafters.model {
                 // Draft one token at a time; without skipped layers, keep each exit state.
                 while true {
@@ -132,6 +136,9 @@ extension Session {
                     drafted = rows
                     if rows == room { break }
                 }
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                stats.draftNanoseconds += t1 - t0
+                stats.draftRows += rows
                 if md.reusesState {
                     // Verify: the rest of the layers over every kept exit state at once, then the head.
                     md.restore(state, rows: rows)
@@ -144,6 +151,8 @@ extension Session {
                     rows = try fullPass(drafted, at: start)
                 }
                 stats.modelSteps += 1
+                stats.verifyRows += rows
+                stats.verifyNanoseconds += DispatchTime.now().uptimeNanoseconds - t1
             }
             var accepted = 0
             var correction: Int32?

@@ -25,6 +25,16 @@ public struct SpeculationStats: Sendable, Equatable {
     /// Steps drafted by lookup and by the model.
     public var lookupSteps = 0
     public var modelSteps = 0
+    /// Where a speculative decode's time went (nanoseconds): lookup passes (one batched pass
+    /// each), the model drafter's single-token passes (`draftRows` of them: the token fed plus
+    /// each draft, through the draft's layers and head) and its verifications (the layers the
+    /// draft did not run and the full head over `verifyRows` rows). Diagnostics for tuning.
+    public var lookupNanoseconds: UInt64 = 0
+    public var draftNanoseconds: UInt64 = 0
+    public var verifyNanoseconds: UInt64 = 0
+    public var draftRows = 0
+    public var verifyRows = 0
+    public var lookupRows = 0
     public init() {}
     /// Accepted / drafted.
     public var acceptanceRate: Double { drafted > 0 ? Double(accepted) / Double(drafted) : 0 }
@@ -41,5 +51,11 @@ public struct SpeculationStats: Sendable, Equatable {
         produced += o.produced
         lookupSteps += o.lookupSteps
         modelSteps += o.modelSteps
+        lookupNanoseconds += o.lookupNanoseconds
+        draftNanoseconds += o.draftNanoseconds
+        verifyNanoseconds += o.verifyNanoseconds
+        draftRows += o.draftRows
+        verifyRows += o.verifyRows
+        lookupRows += o.lookupRows
     }
 }

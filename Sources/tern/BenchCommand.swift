@@ -21,12 +21,15 @@ enum BenchCommand {
       --mem-budget SIZE     run within SIZE of resident memory (weights streamed as planned)
       --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       --no-roofline         skip the bandwidth measurement
-      --kernels             instead: single-thread in-cache GEMM speed of every ISA path
+      --kernels             instead: single-thread in-cache GEMM speed of every ISA path, for
+                            1, 4, 8 (a verification pass), 16 and 64 vectors
       --batch-sweep         instead: time of one forward pass of 1, 2, 4, 8, 16 tokens at decode
                             time (the cost of verifying drafted tokens), best of -r
       --speculate MODE      instead: greedy decoding of -n tokens after each prompt of -f (or
                             built-in prompts), plainly and with MODE (as for tern run): tokens/s
-                            of each, acceptance, mean accepted drafts per pass, identical outputs
+                            of each, acceptance, mean accepted drafts per pass, identical outputs,
+                            the time of lookup, draft and verification passes, and the most
+                            model drafting could gain (its time per token with every draft kept)
       --draft-max N         drafts per pass with --speculate (default: calibrated, else 6)
       -f, --file PATH       prompts for --speculate, one per line (\n for a newline)
       --json                print one JSON object
@@ -43,7 +46,7 @@ enum BenchCommand {
             print("kind  batch  " + KernelISA.supported.map { $0.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined())
             let rows = KernelBenchmark.run()
             for kind in QuantKind.allCases {
-                for b in [1, 4, 16, 64] {
+                for b in [1, 4, 8, 16, 64] {
                     let cells = KernelISA.supported.map { isa in
                         String(format: "%-11.2f", rows.first { $0.isa == isa && $0.kind == kind && $0.batch == b }?.gmacs ?? 0)
                     }
@@ -136,7 +139,8 @@ extension BenchCommand {
                                             speedup: r.speculativeTPS / max(r.plainTPS, 1e-9), acceptance: r.stats.acceptanceRate,
                                             mean_accepted: r.meanAccepted, tokens_per_pass: r.stats.tokensPerStep, drafted: r.stats.drafted,
                                             accepted: r.stats.accepted, lookup_passes: r.stats.lookupSteps, model_passes: r.stats.modelSteps,
-                                            identical: r.identical, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0))
+                                            identical: r.identical, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0,
+                                            times: SpeculationReport.Times(SpeculationTimes(r))))
             return
         }
         print("model: \(path)  threads: \(threads)  \(r.prompts) prompts x \(n) greedy tokens" + (budget.map { "  budget \(Planner.mib($0))" } ?? ""))
@@ -145,7 +149,39 @@ extension BenchCommand {
         print(String(format: "drafts: %d, accepted %d (%.0f%%), %.2f accepted per pass, %.2f tokens per pass (%d lookup + %d model passes)",
                      r.stats.drafted, r.stats.accepted, 100 * r.stats.acceptanceRate, r.meanAccepted, r.stats.tokensPerStep,
                      r.stats.lookupSteps, r.stats.modelSteps))
+        let t = SpeculationTimes(r)
+        if r.stats.lookupSteps > 0 {
+            print(String(format: "lookup passes: %.2f ms each (%.1f tokens verified); plain decoding %.2f ms per token",
+                         t.lookupMsPerPass, Double(r.stats.lookupRows) / Double(r.stats.lookupSteps), t.plainMsPerToken))
+        }
+        if r.stats.modelSteps > 0 {
+            print(String(format: "model passes: drafting %.2f ms (%.1f single-token passes of %.2f ms), verification %.2f ms (%.1f rows)",
+                         t.draftMsPerPass, Double(r.stats.draftRows) / Double(r.stats.modelSteps), t.draftMsPerRow,
+                         t.verifyMsPerPass, Double(r.stats.verifyRows) / Double(r.stats.modelSteps)))
+            print(String(format: "model drafting's ceiling: with every draft kept, %.2f ms per token (a draft pass plus its share of "
+                         + "verification) against plain decoding's %.2f: at most %.2fx plain", t.modelFloorMs, t.plainMsPerToken, t.modelCeiling))
+        }
         print("identical output: \(r.identical) of \(r.prompts) prompts" + String(format: "; peak RSS %.1f MiB", Double(rss) / 1048576))
+    }
+}
+
+/// Where a speculative bench's time went, per pass and per row (``SpeculationStats``), and the
+/// most model drafting can gain: with every draft kept each token still costs one draft pass
+/// through the draft's layers and head plus its row of verification, so plain decoding's time
+/// per token over that bounds the speedup (before lookup's share, which needs no draft pass).
+struct SpeculationTimes {
+    let plainMsPerToken, lookupMsPerPass, draftMsPerPass, draftMsPerRow, verifyMsPerPass, modelFloorMs, modelCeiling: Double
+
+    init(_ r: SpeculationBench) {
+        let s = r.stats
+        func ms(_ ns: UInt64, _ n: Int) -> Double { n > 0 ? Double(ns) / 1e6 / Double(n) : 0 }
+        plainMsPerToken = r.plainTPS > 0 ? 1000 / r.plainTPS : 0
+        lookupMsPerPass = ms(s.lookupNanoseconds, s.lookupSteps)
+        draftMsPerPass = ms(s.draftNanoseconds, s.modelSteps)
+        draftMsPerRow = ms(s.draftNanoseconds, s.draftRows)
+        verifyMsPerPass = ms(s.verifyNanoseconds, s.modelSteps)
+        modelFloorMs = draftMsPerRow + ms(s.verifyNanoseconds, s.verifyRows)
+        modelCeiling = modelFloorMs > 0 ? plainMsPerToken / modelFloorMs : 0
     }
 }
 
@@ -182,4 +218,21 @@ struct SpeculationReport: Encodable {
     let prompts, n_gen: Int
     let plain_tps, spec_tps, speedup, acceptance, mean_accepted, tokens_per_pass: Double
     let drafted, accepted, lookup_passes, model_passes, identical, peak_rss_bytes, mem_budget_bytes: Int
+    let times: Times
+
+    /// Milliseconds: see ``SpeculationTimes``.
+    struct Times: Encodable {
+        let plain_ms_per_token, lookup_ms_per_pass, draft_ms_per_pass, draft_ms_per_row, verify_ms_per_pass: Double
+        let model_floor_ms_per_token, model_ceiling_speedup: Double
+
+        init(_ t: SpeculationTimes) {
+            plain_ms_per_token = t.plainMsPerToken
+            lookup_ms_per_pass = t.lookupMsPerPass
+            draft_ms_per_pass = t.draftMsPerPass
+            draft_ms_per_row = t.draftMsPerRow
+            verify_ms_per_pass = t.verifyMsPerPass
+            model_floor_ms_per_token = t.modelFloorMs
+            model_ceiling_speedup = t.modelCeiling
+        }
+    }
 }

@@ -41,6 +41,17 @@ final class SpeculationTests: XCTestCase {
                 let st = try XCTUnwrap(spec.speculation, mode)
                 XCTAssertEqual(st.produced, spec.tokens.count - 1, "\(mode): every token after the first comes from a verification pass")
                 XCTAssertLessThanOrEqual(st.accepted, st.drafted)
+                // The time split: every pass is timed where it ran. A lookup pass verifies the fed
+                // token and its drafts; a model pass runs the fed token and each draft but a last
+                // kept-to-the-end one through the draft's layers, one row each.
+                XCTAssertEqual(st.lookupSteps + st.modelSteps, st.steps, mode)
+                XCTAssertEqual(st.lookupSteps > 0, st.lookupNanoseconds > 0, mode)
+                XCTAssertEqual(st.modelSteps > 0, st.draftNanoseconds > 0 && st.verifyNanoseconds > 0, mode)
+                XCTAssertGreaterThanOrEqual(st.draftRows, st.modelSteps, mode)
+                XCTAssertGreaterThanOrEqual(st.verifyRows, st.modelSteps, mode)
+                XCTAssertGreaterThanOrEqual(st.lookupRows, st.lookupSteps, mode)
+                XCTAssertLessThanOrEqual(st.lookupRows + st.verifyRows, st.steps + st.drafted, mode)
+                XCTAssertGreaterThanOrEqual(st.lookupRows + st.verifyRows, st.lookupSteps + st.drafted, mode)
                 var t = totals[mode] ?? SpeculationStats()
                 t.add(st)
                 totals[mode] = t
@@ -157,6 +168,17 @@ final class CalibrateCLITests: XCTestCase {
         let bo = try json(b.stdout)
         XCTAssertEqual(bo["identical"] as? Int, bo["prompts"] as? Int)
         XCTAssertGreaterThan(bo["spec_tps"] as? Double ?? 0, 0)
+        // Where the time went, and the most model drafting could gain (plain time per token over
+        // a draft pass plus a row of verification).
+        let times = try XCTUnwrap(bo["times"] as? [String: Double], b.stdout)
+        print("CalibrateCLITests: bench times \(times)")
+        if (bo["model_passes"] as? Int ?? 0) > 0 {
+            let floor = try XCTUnwrap(times["model_floor_ms_per_token"]), plain = try XCTUnwrap(times["plain_ms_per_token"])
+            XCTAssertGreaterThan(times["draft_ms_per_row"] ?? 0, 0)
+            XCTAssertGreaterThan(times["verify_ms_per_pass"] ?? 0, 0)
+            XCTAssertGreaterThan(floor, times["draft_ms_per_row"] ?? .infinity)
+            XCTAssertEqual(times["model_ceiling_speedup"] ?? 0, plain / floor, accuracy: 1e-9)
+        }
 
         let missing = try TestSupport.run(tern, ["calibrate", "-m", "/nonexistent.tern"])
         XCTAssertEqual(missing.status, 1)
