@@ -45,17 +45,13 @@ public struct SpeculationStats: Sendable, Equatable {
 
     /// Adds another decode's figures to these (totals over several prompts).
     public mutating func add(_ o: SpeculationStats) {
-        steps += o.steps
-        drafted += o.drafted
-        accepted += o.accepted
-        produced += o.produced
-        lookupSteps += o.lookupSteps
-        modelSteps += o.modelSteps
-        lookupNanoseconds += o.lookupNanoseconds
-        draftNanoseconds += o.draftNanoseconds
-        verifyNanoseconds += o.verifyNanoseconds
-        draftRows += o.draftRows
-        verifyRows += o.verifyRows
-        lookupRows += o.lookupRows
+        for k in Self.counts { self[keyPath: k] += o[keyPath: k] }
+        for k in Self.times { self[keyPath: k] += o[keyPath: k] }
     }
+
+    /// Every count and every time above: the fields ``add(_:)`` sums.
+    public static var counts: [WritableKeyPath<SpeculationStats, Int>] {
+        [\.steps, \.drafted, \.accepted, \.produced, \.lookupSteps, \.modelSteps, \.draftRows, \.verifyRows, \.lookupRows]
+    }
+    public static var times: [WritableKeyPath<SpeculationStats, UInt64>] { [\.lookupNanoseconds, \.draftNanoseconds, \.verifyNanoseconds] }
 }
