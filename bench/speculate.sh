@@ -3,7 +3,8 @@
 # tokens each, 2 threads). Converts and calibrates Gemma 3 270M, then for each drafter alone, the
 # calibrated auto mode, and auto under tight --mem-budget values runs `tern bench --speculate`
 # (plain and speculative decoding of every prompt, interleaved in one process: tokens/s ratio,
-# acceptance, identical outputs). In the same run: llama.cpp's plain decoding (llama-bench tg64)
+# acceptance, identical outputs, and the most model drafting could gain: plain time per token over
+# a draft pass plus a row of verification). In the same run: llama.cpp's plain decoding (llama-bench tg64)
 # and llama-lookup on the same prompts.
 # Usage: bench/speculate.sh     env: LLAMA_BIN (llama.cpp bin/; default: build via ../shared)
 set -euo pipefail
@@ -27,15 +28,16 @@ lb=0
 if [ -n "${LLAMA_BIN:-}" ]; then
   lb=$("$LLAMA_BIN/llama-bench" -m "$gguf" -p 0 -n 64 -t 2 -r 5 -o csv 2>/dev/null | tail -n 1 | awk -F, '{ gsub(/"/, "", $(NF-1)); print $(NF-1) }')
 fi
-echo "| drafters | budget | plain t/s | speculative t/s | vs tern plain | vs llama.cpp plain | acceptance | accepted/pass | identical |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| drafters | budget | plain t/s | speculative t/s | vs tern plain | vs llama.cpp plain | acceptance | accepted/pass | model drafting's ceiling | identical |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 row() {  # mode budget
   local args=(bench -m "$work/g.tern" --speculate "$1" -f bench/prompts.txt -n 64 -t 2 --json)
   [ "$2" = none ] || args+=(--mem-budget "$2")
   local j; j=$($tern "${args[@]}" 2>/dev/null)
   awk -v d="$(field drafters "$j")" -v b="$2" -v p="$(field plain_tps "$j")" -v s="$(field spec_tps "$j")" -v l="$lb" \
       -v a="$(field acceptance "$j")" -v m="$(field mean_accepted "$j")" -v i="$(field identical "$j")" -v n="$(field prompts "$j")" \
-      'BEGIN { printf "| %s | %s | %.1f | %.1f | %.2fx | %s | %.0f%% | %.2f | %d/%d |\n", d, b, p, s, s / p, (l > 0 && b == "none" ? sprintf("%.2fx", s / l) : ""), 100 * a, m, i, n }'
+      -v c="$(field model_ceiling_speedup "$j")" \
+      'BEGIN { printf "| %s | %s | %.1f | %.1f | %.2fx | %s | %.0f%% | %.2f | %s | %d/%d |\n", d, b, p, s, s / p, (l > 0 && b == "none" ? sprintf("%.2fx", s / l) : ""), 100 * a, m, (c > 0 ? sprintf("%.2fx", c) : "-"), i, n }'
 }
 for mode in lookup vocab:16384 early-exit:14 early-exit:14+vocab:16384 ${skip:+skip:$skip+vocab:16384} auto; do row "$mode" none; done
 for b in 256M 160M 100M; do row auto "$b"; done
