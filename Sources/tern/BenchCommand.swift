@@ -140,7 +140,7 @@ extension BenchCommand {
                                             mean_accepted: r.meanAccepted, tokens_per_pass: r.stats.tokensPerStep, drafted: r.stats.drafted,
                                             accepted: r.stats.accepted, lookup_passes: r.stats.lookupSteps, model_passes: r.stats.modelSteps,
                                             identical: r.identical, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0,
-                                            times: SpeculationReport.Times(SpeculationTimes(r))))
+                                            times: SpeculationTimes(r)))
             return
         }
         print("model: \(path)  threads: \(threads)  \(r.prompts) prompts x \(n) greedy tokens" + (budget.map { "  budget \(Planner.mib($0))" } ?? ""))
@@ -169,8 +169,14 @@ extension BenchCommand {
 /// most model drafting can gain: with every draft kept each token still costs one draft pass
 /// through the draft's layers and head plus its row of verification, so plain decoding's time
 /// per token over that bounds the speedup (before lookup's share, which needs no draft pass).
-struct SpeculationTimes {
+struct SpeculationTimes: Encodable {
     let plainMsPerToken, lookupMsPerPass, draftMsPerPass, draftMsPerRow, verifyMsPerPass, modelFloorMs, modelCeiling: Double
+
+    enum CodingKeys: String, CodingKey {
+        case plainMsPerToken = "plain_ms_per_token", lookupMsPerPass = "lookup_ms_per_pass", draftMsPerPass = "draft_ms_per_pass"
+        case draftMsPerRow = "draft_ms_per_row", verifyMsPerPass = "verify_ms_per_pass"
+        case modelFloorMs = "model_floor_ms_per_token", modelCeiling = "model_ceiling_speedup"
+    }
 
     init(_ r: SpeculationBench) {
         let s = r.stats
@@ -218,21 +224,6 @@ struct SpeculationReport: Encodable {
     let prompts, n_gen: Int
     let plain_tps, spec_tps, speedup, acceptance, mean_accepted, tokens_per_pass: Double
     let drafted, accepted, lookup_passes, model_passes, identical, peak_rss_bytes, mem_budget_bytes: Int
-    let times: Times
-
-    /// Milliseconds: see ``SpeculationTimes``.
-    struct Times: Encodable {
-        let plain_ms_per_token, lookup_ms_per_pass, draft_ms_per_pass, draft_ms_per_row, verify_ms_per_pass: Double
-        let model_floor_ms_per_token, model_ceiling_speedup: Double
-
-        init(_ t: SpeculationTimes) {
-            plain_ms_per_token = t.plainMsPerToken
-            lookup_ms_per_pass = t.lookupMsPerPass
-            draft_ms_per_pass = t.draftMsPerPass
-            draft_ms_per_row = t.draftMsPerRow
-            verify_ms_per_pass = t.verifyMsPerPass
-            model_floor_ms_per_token = t.modelFloorMs
-            model_ceiling_speedup = t.modelCeiling
-        }
-    }
+    /// Milliseconds, and the ceiling as a speedup.
+    let times: SpeculationTimes
 }
