@@ -150,14 +150,17 @@ extension BenchCommand {
                      r.stats.drafted, r.stats.accepted, 100 * r.stats.acceptanceRate, r.meanAccepted, r.stats.tokensPerStep,
                      r.stats.lookupSteps, r.stats.modelSteps))
         let t = SpeculationTimes(r)
-        if r.stats.lookupSteps > 0 {
-            print(String(format: "lookup passes: %.2f ms each (%.1f tokens verified); plain decoding %.2f ms per token",
-                         t.lookupMsPerPass, Double(r.stats.lookupRows) / Double(r.stats.lookupSteps), t.plainMsPerToken))
+        // Lines by the drafters in use, not by which of them happened to run: the same output for
+        // any number of tokens (CLITests counts a whole run's mallocs at two lengths).
+        let used = (try? Speculation(parsing: r.drafters)) ?? Speculation()
+        if used.lookup {
+            print(String(format: "lookup passes: %d, %.2f ms each (%.1f tokens verified); plain decoding %.2f ms per token",
+                         r.stats.lookupSteps, t.lookupMsPerPass, Double(r.stats.lookupRows) / Double(max(1, r.stats.lookupSteps)), t.plainMsPerToken))
         }
-        if r.stats.modelSteps > 0 {
-            print(String(format: "model passes: drafting %.2f ms (%.1f single-token passes of %.2f ms), verification %.2f ms (%.1f rows)",
-                         t.draftMsPerPass, Double(r.stats.draftRows) / Double(r.stats.modelSteps), t.draftMsPerRow,
-                         t.verifyMsPerPass, Double(r.stats.verifyRows) / Double(r.stats.modelSteps)))
+        if used.usesModelDrafter {
+            print(String(format: "model passes: %d, drafting %.2f ms (%.1f single-token passes of %.2f ms), verification %.2f ms (%.1f rows)",
+                         r.stats.modelSteps, t.draftMsPerPass, Double(r.stats.draftRows) / Double(max(1, r.stats.modelSteps)), t.draftMsPerRow,
+                         t.verifyMsPerPass, Double(r.stats.verifyRows) / Double(max(1, r.stats.modelSteps))))
             print(String(format: "model drafting's ceiling: with every draft kept, %.2f ms per token (a draft pass plus its share of "
                          + "verification) against plain decoding's %.2f: at most %.2fx plain", t.modelFloorMs, t.plainMsPerToken, t.modelCeiling))
         }
