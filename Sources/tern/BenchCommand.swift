@@ -46,7 +46,7 @@ enum BenchCommand {
             print("kind  batch  " + KernelISA.supported.map { $0.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined())
             let rows = KernelBenchmark.run()
             for kind in QuantKind.allCases {
-                for b in [1, 4, 8, 16, 64] {
+                for b in KernelBenchmark.batches {
                     let cells = KernelISA.supported.map { isa in
                         String(format: "%-11.2f", rows.first { $0.isa == isa && $0.kind == kind && $0.batch == b }?.gmacs ?? 0)
                     }
