@@ -11,9 +11,9 @@ enum CalibrateCommand {
     Finds the fastest self-speculative drafting settings for MODEL on this machine and stores
     them in the checkpoint (metadata keys tern.draft.*), for `tern run --speculate auto`:
     ranks the vocabulary by token frequency (in TEXT, if given, and in the model's own greedy
-    continuations of built-in seed prompts), then times draft-head sizes, draft lengths, the
-    adaptive stop, exit depths and skipped layers on held-out prompts, checking each gives
-    exactly the tokens plain decoding does.
+    continuations of built-in seed prompts), then times lookup drafting, draft-head sizes,
+    draft lengths, the adaptive stop, exit depths and skipped layers on held-out prompts,
+    checking each gives exactly the tokens plain decoding does.
 
     Timing is built for a busy machine: every prompt is decoded plainly and speculatively back
     to back, settings are compared on the same prompts (paired), and a comparison is repeated

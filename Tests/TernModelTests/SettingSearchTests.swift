@@ -60,10 +60,25 @@ final class SettingSearchTests: XCTestCase {
         XCTAssertFalse(timed.contains { $0.lookupMatch != 2 })
     }
 
+    /// Lookup alone is timed first (a search cut short by its time limit has it), and when it
+    /// leads, the vocabulary stage times model drafters against it: a larger draft head can win.
+    func testLookupFirstThenVocabularyFromTheModelDrafter() throws {
+        let (s, timed) = try search(.full) { c in
+            if c.lookupOnly { return 1.2 }
+            return c.vocab == 32768 && c.maxDraft == 6 && c.minProbability == 0 && c.exitLayer == 24 && c.skip.isEmpty
+                && c.lookupMatch == 2 ? 1.3 : 1.0
+        }
+        XCTAssertTrue(timed[0].lookupOnly)
+        XCTAssertEqual(timed[1...3].map(\.vocab), [4096, 8192, 32768])
+        XCTAssertTrue(timed[1...3].allSatisfy { !$0.lookupOnly && $0.exitLayer == 24 && $0.maxDraft == 6 })
+        XCTAssertEqual(s.best, Setting(exitLayer: 24, vocab: 32768, maxDraft: 6, minProbability: 0))
+        XCTAssertEqual(s.bestModel, s.best)
+    }
+
     /// No layer order (calibration ran out of time before measuring one): no skip setting is timed.
     func testEmptyLayerOrderSkipsTheSkipStage() throws {
         let (s, timed) = try search(.full, order: []) { c in c.exitLayer == 22 ? 2 : 1 }
-        // 3 vocabularies, lookup, 4 draft lengths, 2 min-p, 3 exits, 2 match lengths: no skip stage
+        // lookup, 3 vocabularies, 4 draft lengths, 2 min-p, 3 exits, 2 match lengths: no skip stage
         XCTAssertEqual(timed.count, 15)
         XCTAssertFalse(timed.contains { !$0.skip.isEmpty })
         XCTAssertEqual(s.best.exitLayer, 22)
