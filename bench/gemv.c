@@ -4,10 +4,14 @@
 // (30 layers of width 576, 9 query and 3 KV heads of 64, FFN 1536; Q4_1 layers, a 49152-row Q8_0
 // head), or LAYERS WIDTH KV FFN VOCAB given; weights are synthetic (any bytes, valid f16 scales),
 // laid out as the converter lays them out (four-row groups), in the order a step reads them.
-// Each figure is the best of 8 passes.
+// Each figure is the best of 8 passes. With -t N (N > 1), N threads share each product as Tern's
+// pool does (one part per thread, Q/K/V and gate/up as one dispatch each, the pool's own
+// synchronisation words from pool.c), against N threads reading their shares of the bytes.
 // Build: clang -O2 -march=native -I Sources/CTernKernels/include bench/gemv.c Sources/CTernKernels/x86_avx2.c
-//          Sources/CTernKernels/x86_avx512vnni.c Sources/CTernKernels/cpu.c -o gemv -lm   (one line)
-// Run:   ./gemv [LAYERS WIDTH KV FFN VOCAB]    e.g. Qwen2.5-Coder 0.5B's shapes: ./gemv 24 896 128 4864 151936
+//          Sources/CTernKernels/x86_avx512vnni.c Sources/CTernKernels/cpu.c Sources/CTernKernels/pool.c
+//          -o gemv -lm -lpthread   (one line)
+// Run:   ./gemv [-t THREADS] [LAYERS WIDTH KV FFN VOCAB]
+//        e.g. Qwen2.5-Coder 0.5B's shapes: ./gemv 24 896 128 4864 151936
 //        (its layers as q4 here, not its Q5_0/Q6_K/Q4_K mix)
 #include <immintrin.h>
 #include <stdint.h>
@@ -17,6 +21,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include "tern_kernels.h"
+#include "tern_pool.h"
+#include <pthread.h>
 
 static double now(void) {
     struct timespec t;
@@ -30,8 +36,86 @@ typedef struct {
     ptrdiff_t group_bytes;
 } matrix;
 
+// The pool: the current dispatch (n matrices from m, their row groups one range) and its job number.
+static tern_pool_sync *pool;
+static const matrix *volatile job_m;
+static volatile int job_n;
+static uint32_t job_gen;
+static int threads = 1;
+static tern_gemm_fn q4, q8;
+static tern_acts acts;
+static float *out;
+
+// Part `part` of `parts` of n matrices' row groups taken as one range.
+static void run_part(const matrix *m, int n, int part, int parts) {
+    int groups = 0, first = 0;
+    for (int i = 0; i < n; i++) groups += (m[i].rows + 3) / 4;
+    const int lo = (int)((long)groups * part / parts), hi = (int)((long)groups * (part + 1) / parts);
+    for (int i = 0; i < n; i++) {
+        const int g = (m[i].rows + 3) / 4, a = lo > first ? lo : first, b = hi < first + g ? hi : first + g;
+        if (a < b) (m[i].q8 ? q8 : q4)(m[i].w, m[i].group_bytes, a - first, b - first, m[i].rows, m[i].cols / 32, &acts, 1, out, 0);
+        first += g;
+    }
+}
+
+static void claim_parts(uint32_t gen) {
+    int64_t p;
+    while ((p = tern_pool_claim(pool, gen)) >= 0) {
+        run_part(job_m, job_n, (int)p, threads);
+        tern_pool_finish(pool, threads);
+    }
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    uint32_t seen = 0;
+    int slept;
+    for (;;) {
+        const uint32_t gen = tern_pool_wait_job(pool, seen, 1u << 15, &slept);
+        if (tern_pool_stopping(pool)) return NULL;
+        claim_parts(seen = gen);
+    }
+}
+
+static void dispatch(const matrix *m, int n) {
+    if (threads == 1) { run_part(m, n, 0, 1); return; }
+    job_m = m, job_n = n;
+    tern_pool_publish(pool, ++job_gen, threads);
+    claim_parts(job_gen);
+    tern_pool_wait_done(pool, threads, 1u << 15);
+}
+
+typedef struct { const uint64_t *p; size_t n; uint64_t sink; } read_share;
+static void *read_thread(void *arg) {
+    read_share *r = arg;
+    r->sink = tern_read_probe(r->p, r->n);
+    return NULL;
+}
+
+// The plain read of n words on `threads` threads, each its contiguous share.
+static uint64_t read_all(const uint64_t *p, size_t n) {
+    if (threads == 1) return tern_read_probe(p, n);
+    read_share r[64];
+    pthread_t t[64];
+    for (int i = 0; i < threads; i++) {
+        r[i] = (read_share){p + n * i / threads, n * (i + 1) / threads - n * i / threads, 0};
+        pthread_create(&t[i], NULL, read_thread, &r[i]);
+    }
+    uint64_t s = 0;
+    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL), s ^= r[i].sink;
+    return s;
+}
+
 int main(int argc, char **argv) {
     int layers = 30, width = 576, kv = 192, ffn = 1536, vocab = 49152;
+    if (argc >= 3 && !strcmp(argv[1], "-t")) {
+        threads = atoi(argv[2]);
+        argc -= 2, argv += 2;
+        if (threads < 1 || threads > 64) {
+            fprintf(stderr, "gemv: -t takes 1 to 64 threads\n");
+            return 2;
+        }
+    }
     if (argc == 6) {
         layers = atoi(argv[1]), width = atoi(argv[2]), kv = atoi(argv[3]), ffn = atoi(argv[4]), vocab = atoi(argv[5]);
     } else if (argc != 1) {
@@ -48,8 +132,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gemv: needs AVX2\n");
         return 2;
     }
-    tern_gemm_fn q4 = avx512 ? tern_gemm_q4_avx512vnni : tern_gemm_q4_avx2;
-    tern_gemm_fn q8 = avx512 ? tern_gemm_q8_avx512vnni : tern_gemm_q8_avx2;
+    q4 = avx512 ? tern_gemm_q4_avx512vnni : tern_gemm_q4_avx2;
+    q8 = avx512 ? tern_gemm_q8_avx512vnni : tern_gemm_q8_avx2;
     // q, k, v, o, gate, up, down (rows x cols), then the head
     const int shapes[7][2] = {{width, width}, {kv, width}, {kv, width}, {width, width}, {ffn, width}, {ffn, width}, {width, ffn}};
     const int count = 7 * layers + 1;
@@ -85,25 +169,33 @@ int main(int argc, char **argv) {
     int8_t *aq = aligned_alloc(64, (cols + 63) / 64 * 64);
     float *scale = calloc(cols / 32, 4), *ssum = calloc(cols / 32, 4);
     int32_t *bias = calloc(2 * (cols / 32), 4), *hoff = calloc(4 * (cols / 32), 4);
-    float *out = calloc(vocab > ffn ? vocab : ffn, 4);
+    out = calloc(vocab > ffn ? vocab : ffn, 4);
     for (int i = 0; i < cols; i++) aq[i] = (int8_t)(i * 7 % 200 - 100);
     for (int i = 0; i < cols / 32; i++) scale[i] = 0.01f, ssum[i] = 1;
-    const tern_acts a = {aq, scale, ssum, bias, hoff, cols, cols / 32};
+    acts = (tern_acts){aq, scale, ssum, bias, hoff, cols, cols / 32};
+    pool = tern_pool_sync_create();
+    pthread_t workers[64];
+    for (int i = 1; i < threads; i++) pthread_create(&workers[i], NULL, worker, NULL);
     double read = 1e9, gemv = 1e9;
     long sink = 0;
     for (int pass = 0; pass < 8; pass++) {
         double t0 = now();
-        sink += (long)tern_read_probe((const uint64_t *)buf, total / 8);  // tern bench's roofline loop
+        sink += (long)read_all((const uint64_t *)buf, total / 8);  // tern bench's roofline loop
         double t1 = now();
         if (t1 - t0 < read) read = t1 - t0;
         t0 = now();
-        for (int i = 0; i < count; i++)
-            (m[i].q8 ? q8 : q4)(m[i].w, m[i].group_bytes, 0, (m[i].rows + 3) / 4, m[i].rows, m[i].cols / 32, &a, 1, out, 0);
+        for (int l = 0; l < layers; l++) {  // Q/K/V, O, gate/up, down: Tern's four dispatches a layer
+            const matrix *L = m + 7 * l;
+            dispatch(L, 3), dispatch(L + 3, 1), dispatch(L + 4, 2), dispatch(L + 6, 1);
+        }
+        dispatch(m + count - 1, 1);
         t1 = now();
         if (t1 - t0 < gemv) gemv = t1 - t0;
     }
-    printf("%s, %d layers (width %d, kv %d, ffn %d, vocab %d): %.1f MB of weights\n", avx512 ? "avx512vnni" : "avx2",
-           layers, width, kv, ffn, vocab, total / 1e6);
+    tern_pool_stop(pool);
+    for (int i = 1; i < threads; i++) pthread_join(workers[i], NULL);
+    printf("%s, %d thread(s), %d layers (width %d, kv %d, ffn %d, vocab %d): %.1f MB of weights\n",
+           avx512 ? "avx512vnni" : "avx2", threads, layers, width, kv, ffn, vocab, total / 1e6);
     printf("plain read %.1f GB/s; matrix products %.1f GB/s (%.2f ms a step): %.0f%% of the read%s\n", total / read / 1e9,
            total / gemv / 1e9, gemv * 1e3, 100 * read / gemv, sink == 42 ? " " : "");  // sink: the read is used
     return 0;
