@@ -8,8 +8,8 @@ import TernModels
 /// calibrate`): counts token frequencies in calibration text and in the model's own greedy
 /// continuations of varied seed prompts, ranks the vocabulary by them (FR-Spec's frequency
 /// ranking), then compares draft settings on held-out prompts with ``SpeedupSearch`` (paired,
-/// repeated until decided), so a busy machine's noise cannot pick a setting: what is not clearly
-/// faster than plain decoding is not stored.
+/// repeated until decided), so a busy machine's noise cannot pick a setting, and times the winner
+/// again on fresh prompts: what is not clearly faster than plain decoding there is not stored.
 public struct Calibrator {
     /// `full` searches every setting (about 4 minutes for Gemma 3 270M on a quiet 2-core
     /// machine, at most ``maxSeconds`` of timing); `quick` compares a few likely settings on
@@ -52,11 +52,15 @@ public struct Calibrator {
     public struct Outcome: Sendable {
         /// The settings to store; nil when none was clearly faster than plain decoding.
         public var calibration: DraftCalibration?
-        /// The best setting found and its measured speedup (geometric mean over prompts) with
-        /// the standard error of its log.
+        /// The best setting found and its speedup on the confirmation prompts (geometric mean
+        /// over prompts) with the standard error of its log.
         public var best: Setting
         public var speedup: Double
         public var logSE: Double
+        /// The best setting's speedup on the timing prompts that chose it. Picked as the largest
+        /// of many noisy measurements, it overstates the setting (the winner's curse), which is
+        /// why ``speedup`` is measured again on other prompts.
+        public var searchSpeedup: Double
         /// Why nothing is stored (when `calibration` is nil).
         public var declined: String?
         /// Plain decoding's tokens/s and its relative spread (coefficient of variation) over
@@ -102,6 +106,12 @@ public struct Calibrator {
     public static let timingPrompts = [
         "The city of Rome was founded", "def is_even(n):\n    return", "Apples, oranges, bananas,", "A good night's sleep helps",
     ]
+    /// Prompts the chosen setting is timed on again, against plain decoding, before it is stored
+    /// (distinct from the seed and timing prompts, and from bench/prompts.txt).
+    public static let confirmationPrompts = [
+        "The Great Wall of China stretches", "struct Point {\n    int x;\n", "Red, green, blue, yellow,",
+        "Regular exercise is good for the heart because",
+    ]
 
     /// Measures and compares drafting settings. `texts` are extra calibration texts to count.
     /// `progress` gets one line per stage.
@@ -132,12 +142,13 @@ public struct Calibrator {
             return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
         }
         let start = Date()
-        var search = SpeedupSearch<Setting> { s in
+        /// One round of setting `s` over `prompts`: a log speedup per prompt.
+        func timeRound(_ s: Setting, _ prompts: [String]) throws -> [Double] {
             gen.maxDraft = s.maxDraft
             gen.calibration?.minProbability = s.minProbability
             gen.calibration?.lookupMatch = s.lookupMatch
             let spec = s.speculation(layers: L)
-            let r = try gen.benchSpeculation(prompts: Calibrator.timingPrompts, tokens: timingTokens, speculation: spec, warmUp: false)
+            let r = try gen.benchSpeculation(prompts: prompts, tokens: timingTokens, speculation: spec, warmUp: false)
             if let differing = r.differing.first {
                 throw TernError.usage("calibration: --speculate \(spec) gave different tokens from plain decoding on \"\(differing)\"; please report this")
             }
@@ -148,6 +159,7 @@ public struct Calibrator {
                 return log(max(spec, 1e-9) / max(plain, 1e-9))
             }
         }
+        var search = SpeedupSearch<Setting> { s in try timeRound(s, Calibrator.timingPrompts) }
         func report(_ s: Setting, _ verdict: String) {
             let (x, se) = search.speedup(s)
             progress(String(format: "measuring %@: %.2fx plain ± %.0f%% (%d rounds)%@", s.description, x, 100 * (exp(se) - 1),
@@ -187,13 +199,21 @@ public struct Calibrator {
         })
         let best = stages.best
 
-        let verdict = try search.versusPlain(best)
-        let (speedup, se) = search.speedup(best)
+        // The winner's speedup on the prompts that chose it is the largest of many noisy
+        // measurements and overstates it; it is stored only if it is faster on fresh prompts too.
+        let searchSpeedup = search.speedup(best).speedup
+        var confirm = SpeedupSearch<Setting>(maxRounds: search.maxRounds) { s in try timeRound(s, Calibrator.confirmationPrompts) }
+        let verdict = try confirm.versusPlain(best)
+        let (speedup, se) = confirm.speedup(best)
+        progress(String(format: "confirming %@ on %d fresh prompts: %.2fx plain ± %.0f%% (%d rounds; %.2fx on the prompts that chose it)",
+                        best.description, Calibrator.confirmationPrompts.count, speedup, 100 * (exp(se) - 1),
+                        confirm.roundsDone(best), searchSpeedup))
         plainAt = BenchResult.meanSD(plainSpeeds)
-        var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, declined: nil,
+        var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, searchSpeedup: searchSpeedup, declined: nil,
                               plainTokensPerSecond: plainAt.0, plainSpread: plainAt.1 / max(plainAt.0, 1e-9))
-        let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds; plain decoding spread ±%.0f%%", best.description,
-                              speedup, 100 * (exp(se) - 1), search.roundsDone(best), 100 * outcome.plainSpread)
+        let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts (%.2fx on the timing prompts); "
+                              + "plain decoding spread ±%.0f%%", best.description, speedup, 100 * (exp(se) - 1), confirm.roundsDone(best),
+                              searchSpeedup, 100 * outcome.plainSpread)
         switch verdict {
         case .faster where !undecided.isEmpty:
             outcome.declined = "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) stayed "

@@ -13,13 +13,14 @@ enum CalibrateCommand {
     ranks the vocabulary by token frequency (in TEXT, if given, and in the model's own greedy
     continuations of built-in seed prompts), then times lookup drafting, draft-head sizes,
     draft lengths, the adaptive stop, exit depths and skipped layers on held-out prompts,
-    checking each gives exactly the tokens plain decoding does.
+    checking each gives exactly the tokens plain decoding does, and times the fastest again
+    on fresh prompts (the fastest of many noisy timings overstates itself).
 
     Timing is built for a busy machine: every prompt is decoded plainly and speculatively back
     to back, settings are compared on the same prompts (paired), and a comparison is repeated
     (up to 3 rounds) until it is decided at about 95% confidence; what stays undecided counts
-    as no difference. A setting is stored only if it is clearly faster than plain decoding;
-    otherwise nothing is written, the checkpoint keeps its previous calibration, and the exit
+    as no difference. A setting is stored only if it is clearly faster than plain decoding on
+    the fresh prompts; otherwise nothing is written, the checkpoint keeps its previous calibration, and the exit
     status is 3 with the reason (no faster setting, or a machine too noisy to tell).
 
     Time: --quick takes seconds (~15-30 s for Gemma 3 270M on 2 cores); the full search about
@@ -49,8 +50,10 @@ enum CalibrateCommand {
         var lookup_match: Int
         var max_draft: Int
         var min_probability: Float
+        /// On the confirmation prompts; `search_speedup` on the timing prompts that chose the setting.
         var speedup: Double
         var speedup_log_se: Double
+        var search_speedup: Double
         var plain_tokens_per_second: Double
         var plain_spread: Double
         var seconds: Double
@@ -92,6 +95,7 @@ enum CalibrateCommand {
                            vocab: best.lookupOnly ? 0 : best.vocab, exit_layer: best.lookupOnly ? L : best.exitLayer,
                            skip_layers: best.lookupOnly ? [] : best.skip, lookup_match: best.lookupMatch, max_draft: best.maxDraft,
                            min_probability: best.minProbability, speedup: outcome.speedup, speedup_log_se: outcome.logSE,
+                           search_speedup: outcome.searchSpeedup,
                            plain_tokens_per_second: outcome.plainTokensPerSecond, plain_spread: outcome.plainSpread,
                            seconds: Date().timeIntervalSince(start))
             try printJSON(r)

@@ -1,3 +1,4 @@
+import Foundation
 import Tern
 import XCTest
 
@@ -73,6 +74,21 @@ final class SettingSearchTests: XCTestCase {
         XCTAssertTrue(timed[1...3].allSatisfy { !$0.lookupOnly && $0.exitLayer == 24 && $0.maxDraft == 6 })
         XCTAssertEqual(s.best, Setting(exitLayer: 24, vocab: 32768, maxDraft: 6, minProbability: 0))
         XCTAssertEqual(s.bestModel, s.best)
+    }
+
+    /// The chosen setting is confirmed on prompts that neither chose it nor fed the frequency
+    /// counts, and that the benchmark's held-out prompts (bench/prompts.txt) do not contain.
+    func testConfirmationPromptsAreFresh() throws {
+        let confirm = Set(Calibrator.confirmationPrompts)
+        XCTAssertEqual(confirm.count, Calibrator.confirmationPrompts.count)
+        XCTAssertGreaterThanOrEqual(confirm.count, 4)
+        XCTAssertTrue(confirm.isDisjoint(with: Calibrator.timingPrompts))
+        XCTAssertTrue(confirm.isDisjoint(with: Calibrator.seedPrompts))
+        let bench = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../bench/prompts.txt")
+        let held = try String(contentsOf: bench, encoding: .utf8).split(separator: "\n")
+            .map { $0.replacingOccurrences(of: "\\n", with: "\n") }
+        XCTAssertEqual(held.count, 20)
+        XCTAssertTrue(confirm.isDisjoint(with: held))
     }
 
     /// No layer order (calibration ran out of time before measuring one): no skip setting is timed.
