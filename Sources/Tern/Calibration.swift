@@ -202,18 +202,22 @@ public struct Calibrator {
         // The winner's speedup on the prompts that chose it is the largest of many noisy
         // measurements and overstates it; it is stored only if it is faster on fresh prompts too.
         let searchSpeedup = search.speedup(best).speedup
-        var confirm = SpeedupSearch<Setting>(maxRounds: search.maxRounds) { s in try timeRound(s, Calibrator.confirmationPrompts) }
+        var confirm = SpeedupSearch<Setting>(maxRounds: search.maxRounds) { s in
+            try timeRound(s, Calibrator.confirmationPrompts)
+        }
         let verdict = try confirm.versusPlain(best)
         let (speedup, se) = confirm.speedup(best)
-        progress(String(format: "confirming %@ on %d fresh prompts: %.2fx plain ± %.0f%% (%d rounds; %.2fx on the prompts that chose it)",
-                        best.description, Calibrator.confirmationPrompts.count, speedup, 100 * (exp(se) - 1),
-                        confirm.roundsDone(best), searchSpeedup))
+        progress(String(format: "confirming %@ on %d fresh prompts: %.2fx plain ± %.0f%% "
+                        + "(%d rounds; %.2fx on the prompts that chose it)", best.description,
+                        Calibrator.confirmationPrompts.count, speedup, 100 * (exp(se) - 1), confirm.roundsDone(best),
+                        searchSpeedup))
         plainAt = BenchResult.meanSD(plainSpeeds)
-        var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, searchSpeedup: searchSpeedup, declined: nil,
-                              plainTokensPerSecond: plainAt.0, plainSpread: plainAt.1 / max(plainAt.0, 1e-9))
-        let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts (%.2fx on the timing prompts); "
-                              + "plain decoding spread ±%.0f%%", best.description, speedup, 100 * (exp(se) - 1), confirm.roundsDone(best),
-                              searchSpeedup, 100 * outcome.plainSpread)
+        var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, searchSpeedup: searchSpeedup,
+                              declined: nil, plainTokensPerSecond: plainAt.0,
+                              plainSpread: plainAt.1 / max(plainAt.0, 1e-9))
+        let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts "
+                              + "(%.2fx on the timing prompts); plain decoding spread ±%.0f%%", best.description,
+                              speedup, 100 * (exp(se) - 1), confirm.roundsDone(best), searchSpeedup, 100 * outcome.plainSpread)
         switch verdict {
         case .faster where !undecided.isEmpty:
             outcome.declined = "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) stayed "

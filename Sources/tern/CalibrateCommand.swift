@@ -20,8 +20,9 @@ enum CalibrateCommand {
     to back, settings are compared on the same prompts (paired), and a comparison is repeated
     (up to 3 rounds) until it is decided at about 95% confidence; what stays undecided counts
     as no difference. A setting is stored only if it is clearly faster than plain decoding on
-    the fresh prompts; otherwise nothing is written, the checkpoint keeps its previous calibration, and the exit
-    status is 3 with the reason (no faster setting, or a machine too noisy to tell).
+    the fresh prompts; otherwise nothing is written, the checkpoint keeps its previous
+    calibration, and the exit status is 3 with the reason (no faster setting, or a machine too
+    noisy to tell).
 
     Time: --quick takes seconds (~15-30 s for Gemma 3 270M on 2 cores); the full search about
     4 minutes there, and never times new settings for longer than --max-time.

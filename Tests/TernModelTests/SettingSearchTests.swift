@@ -84,7 +84,8 @@ final class SettingSearchTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(confirm.count, 4)
         XCTAssertTrue(confirm.isDisjoint(with: Calibrator.timingPrompts))
         XCTAssertTrue(confirm.isDisjoint(with: Calibrator.seedPrompts))
-        let bench = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../bench/prompts.txt")
+        let bench = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../bench/prompts.txt")
         let held = try String(contentsOf: bench, encoding: .utf8).split(separator: "\n")
             .map { $0.replacingOccurrences(of: "\\n", with: "\n") }
         XCTAssertEqual(held.count, 20)

@@ -142,7 +142,7 @@ final class CalibrateCLITests: XCTestCase {
         print("CalibrateCLITests: chose \(chosen)")
         XCTAssertEqual(chosen["stored"] as? Bool, true)
         XCTAssertGreaterThan(chosen["speedup"] as? Double ?? 0, 1)
-        XCTAssertGreaterThan(chosen["search_speedup"] as? Double ?? 0, 1, "the speedup on the prompts that chose the setting")
+        XCTAssertGreaterThan(chosen["search_speedup"] as? Double ?? 0, 1, "the speedup on the prompts that chose it")
         XCTAssertTrue(c.stderr.contains("measuring") && c.stderr.contains("plain decoding:") && c.stderr.contains("wrote the calibration to \(out)"), c.stderr)
         XCTAssertTrue(c.stderr.contains("confirming ") && c.stderr.contains(" on 4 fresh prompts: "), c.stderr)
         let before = try TernFile(path: model), after = try TernFile(path: out)
