@@ -23,7 +23,7 @@ enum BenchCommand {
       --no-roofline         skip the bandwidth measurement
       --kernels             instead: single-thread in-cache GEMM speed of every ISA path, for
                             1, 4, 8 (a verification pass), 16 and 64 vectors
-      --batch-sweep         instead: time of one forward pass of 1, 2, 4, 8, 16 tokens at decode
+      --batch-sweep         instead: time of one forward pass of 1 to 8 and 16 tokens at decode
                             time (the cost of verifying drafted tokens), best of -r
       --speculate MODE      instead: greedy decoding of -n tokens after each prompt of -f (or
                             built-in prompts), plainly and with MODE (as for tern run): tokens/s
@@ -74,7 +74,7 @@ enum BenchCommand {
         let gen = Generator(model: model, threads: threads)
         if sweep {
             print("forward pass at position 64, logits for every token, \(threads) threads, best of \(reps + 1)")
-            let rows = try gen.batchSweep(batches: [1, 2, 4, 8, 16], reps: reps)
+            let rows = try gen.batchSweep(batches: Array(1...8) + [16], reps: reps)
             let base = rows[0].1
             for (n, ms) in rows {
                 print(String(format: "batch %2d: %7.2f ms  (%.2fx batch 1, %.1f tokens/s)", n, ms, ms / base, Double(n) / ms * 1000))
