@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What prompt-lookup drafting can reach on a model's own greedy text, on paper: replays lookup
+r"""What prompt-lookup drafting can reach on a model's own greedy text, on paper: replays lookup
 drafting policies over token sequences and prices each verification pass with a measured cost
 curve (`tern bench --batch-sweep`: time of a pass of b tokens over one of 1 token).
 
@@ -85,8 +85,14 @@ def replay(seqs, cost, floor=None, nodes=None, top=6):
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    seqs = [(d["p"], d["g"]) for d in map(json.loads, open(sys.argv[1]))]
-    curve = [float(x) for x in sys.argv[2].split(",")]
+    try:
+        with open(sys.argv[1]) as f:
+            seqs = [(d["p"], d["g"]) for d in map(json.loads, f)]
+        curve = [float(x) for x in sys.argv[2].split(",")]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"lookup-reach: {e}")
+    if not curve or any(c <= 0 for c in curve):
+        sys.exit("lookup-reach: COST needs positive costs for batches 1, 2, ...")
     # Beyond the curve, linear in the rows.
     cost = lambda b: curve[b - 1] if b <= len(curve) else curve[-1] * b / len(curve)
     for floor in (1, 2, 3, 4):
