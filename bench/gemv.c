@@ -36,18 +36,27 @@ typedef struct {
     ptrdiff_t group_bytes;
 } matrix;
 
-// The pool: the current dispatch (n matrices from m, their row groups one range) and its job number.
+// The pool: the current dispatch (n matrices from m, their row groups one range; or with n = 0, a
+// plain read of read_n words from read_p) and its job number.
 static tern_pool_sync *pool;
 static const matrix *volatile job_m;
 static volatile int job_n;
+static const uint64_t *read_p;
+static size_t read_n;
+static uint64_t read_sink[64];
 static uint32_t job_gen;
 static int threads = 1;
 static tern_gemm_fn q4, q8;
 static tern_acts acts;
 static float *out;
 
-// Part `part` of `parts` of n matrices' row groups taken as one range.
+// Part `part` of `parts` of n matrices' row groups taken as one range (n = 0: of the plain read).
 static void run_part(const matrix *m, int n, int part, int parts) {
+    if (n == 0) {
+        const size_t lo = read_n * part / parts, hi = read_n * (part + 1) / parts;
+        read_sink[part] = tern_read_probe(read_p + lo, hi - lo);
+        return;
+    }
     int groups = 0, first = 0;
     for (int i = 0; i < n; i++) groups += (m[i].rows + 3) / 4;
     const int lo = (int)((long)groups * part / parts), hi = (int)((long)groups * (part + 1) / parts);
@@ -85,24 +94,12 @@ static void dispatch(const matrix *m, int n) {
     tern_pool_wait_done(pool, threads, 1u << 15);
 }
 
-typedef struct { const uint64_t *p; size_t n; uint64_t sink; } read_share;
-static void *read_thread(void *arg) {
-    read_share *r = arg;
-    r->sink = tern_read_probe(r->p, r->n);
-    return NULL;
-}
-
-// The plain read of n words on `threads` threads, each its contiguous share.
+// The plain read of n words, each of the pool's threads reading a contiguous share.
 static uint64_t read_all(const uint64_t *p, size_t n) {
-    if (threads == 1) return tern_read_probe(p, n);
-    read_share r[64];
-    pthread_t t[64];
-    for (int i = 0; i < threads; i++) {
-        r[i] = (read_share){p + n * i / threads, n * (i + 1) / threads - n * i / threads, 0};
-        pthread_create(&t[i], NULL, read_thread, &r[i]);
-    }
+    read_p = p, read_n = n;
+    dispatch(NULL, 0);
     uint64_t s = 0;
-    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL), s ^= r[i].sink;
+    for (int i = 0; i < threads; i++) s ^= read_sink[i];
     return s;
 }
 
