@@ -1,4 +1,3 @@
-import Foundation
 import Tern
 import XCTest
 
@@ -84,10 +83,7 @@ final class SettingSearchTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(confirm.count, 4)
         XCTAssertTrue(confirm.isDisjoint(with: Calibrator.timingPrompts))
         XCTAssertTrue(confirm.isDisjoint(with: Calibrator.seedPrompts))
-        let bench = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../bench/prompts.txt")
-        let held = try String(contentsOf: bench, encoding: .utf8).split(separator: "\n")
-            .map { $0.replacingOccurrences(of: "\\n", with: "\n") }
+        let held = try SpeculationTests.benchPrompts()
         XCTAssertEqual(held.count, 20)
         XCTAssertTrue(confirm.isDisjoint(with: held))
     }
