@@ -175,12 +175,14 @@ public enum Ops {
     /// one after another in `q` and in `out`) over `count` positions of f16 K/V:
     /// out_h = sum_t softmax(scale * q_h.k_t) v_t. Positions are `stride` elements apart; when the
     /// positions wrap around a ring buffer, `wrapped` more follow from `k2`/`v2`. The C kernels
-    /// serve up to `TERN_ATTEND_MAX_HEADS` heads per pass over K and V.
+    /// serve up to `TERN_ATTEND_MAX_HEADS` heads per pass over K and V. With `state`, the rows
+    /// are left unnormalized and each head's softmax state (max score, sum of weights) is written
+    /// there, two floats per head: one part of a split context, for ``combineAttention``.
     public static func attend(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>,
                               stride: Int, count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil,
                               wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>,
-                              isa: KernelISA = .active) {
-        segments(q: q, heads: heads, dim: dim, out: out) { qh, n, oh, st in
+                              state: UnsafeMutablePointer<Float>? = nil, isa: KernelISA = .active) {
+        segments(q: q, heads: heads, dim: dim, out: out, state: state) { qh, n, oh, st in
             attendSegment(qh, n, k, v, stride, count, dim, scale, oh, st, isa)
             if wrapped > 0, let k2, let v2 { attendSegment(qh, n, k2, v2, stride, wrapped, dim, scale, oh, st, isa) }
         }
@@ -191,8 +193,8 @@ public enum Ops {
     public static func attendQ8(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafeRawPointer, v: UnsafeRawPointer,
                                 rowBytes: Int, count: Int, k2: UnsafeRawPointer? = nil, v2: UnsafeRawPointer? = nil,
                                 wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>,
-                                isa: KernelISA = .active) {
-        segments(q: q, heads: heads, dim: dim, out: out) { qh, n, oh, st in
+                                state: UnsafeMutablePointer<Float>? = nil, isa: KernelISA = .active) {
+        segments(q: q, heads: heads, dim: dim, out: out, state: state) { qh, n, oh, st in
             attendQ8Segment(qh, n, k, v, rowBytes, count, dim, scale, oh, st, isa)
             if wrapped > 0, let k2, let v2 { attendQ8Segment(qh, n, k2, v2, rowBytes, wrapped, dim, scale, oh, st, isa) }
         }
@@ -203,25 +205,60 @@ public enum Ops {
 
     /// Runs `body(q of the run, heads, out of the run, state)` for the heads in runs of up to
     /// ``attendMaxHeads``, each with a fresh online-softmax state (max, sum per head) over a zeroed
-    /// `out`, then normalizes every head's row. The state lives on the stack.
+    /// `out`, then normalizes every head's row; with `state` given, the states go there and the
+    /// rows stay unnormalized. Otherwise the state lives on the stack.
     @inline(__always) static func segments(q: UnsafePointer<Float>, heads: Int, dim: Int, out: UnsafeMutablePointer<Float>,
+                                           state: UnsafeMutablePointer<Float>?,
                                            _ body: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>,
                                                     UnsafeMutablePointer<Float>) -> Void) {
         out.initialize(repeating: 0, count: heads * dim)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * attendMaxHeads) { st in
-            let st = st.baseAddress!
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * attendMaxHeads) { tmp in
             var h0 = 0
             while h0 < heads {
                 let n = min(attendMaxHeads, heads - h0)
+                // The kernels update the state once per block: on this thread's stack, not on a line
+                // another thread's part writes too.
+                let st = tmp.baseAddress!
                 for h in 0..<n { st[2 * h] = -.infinity; st[2 * h + 1] = 0 }
                 body(q + h0 * dim, n, out + h0 * dim, st)
-                for h in 0..<n {
-                    let inv = 1 / st[2 * h + 1], o = out + (h0 + h) * dim
-                    for i in 0..<dim { o[i] *= inv }
+                if let state {
+                    (state + 2 * h0).update(from: st, count: 2 * n)
+                } else {
+                    for h in 0..<n {
+                        let inv = 1 / st[2 * h + 1], o = out + (h0 + h) * dim
+                        for i in 0..<dim { o[i] *= inv }
+                    }
                 }
                 h0 += n
             }
         }
+    }
+
+    /// Merges one part of a split context into the parts before it (Flash-Decoding's reduction,
+    /// Dao, Haziza, Massa and Sizov 2023): `acc` and `row` are unnormalized outputs of `attend` or
+    /// `attendQ8` with a state, (m, l) and (mp, lp) their max scores and weight sums. With m' the
+    /// larger max, acc = e^(m - m') acc + e^(mp - m') row and l likewise: the softmax over both
+    /// parts, normalized by ``normalizeAttention(_:_:dim:)``. A part with no positions (max -inf)
+    /// adds nothing.
+    @inline(__always) public static func mergeAttention(_ acc: UnsafeMutablePointer<Float>, _ m: inout Float,
+                                                        _ l: inout Float, _ row: UnsafePointer<Float>, _ mp: Float,
+                                                        _ lp: Float, dim: Int) {
+        if mp == -.infinity { return }
+        if m == -.infinity {
+            acc.update(from: row, count: dim)
+            (m, l) = (mp, lp)
+            return
+        }
+        let mx = max(m, mp), ca = exp(m - mx), cp = exp(mp - mx)
+        for i in 0..<dim { acc[i] = acc[i] * ca + row[i] * cp }
+        l = l * ca + lp * cp
+        m = mx
+    }
+
+    /// Divides a merged output row by its weight sum `l`.
+    @inline(__always) public static func normalizeAttention(_ out: UnsafeMutablePointer<Float>, _ l: Float, dim: Int) {
+        let inv = 1 / l
+        for i in 0..<dim { out[i] *= inv }
     }
 
     /// The Swift online-softmax segment: `key(t, i)` and `value(t, i)` read element i of position t.
@@ -317,5 +354,35 @@ public enum AttentionSplit {
         var runs = (group + Ops.attendMaxHeads - 1) / Ops.attendMaxHeads
         while runs < group && n * kvHeads * runs < threads { runs += 1 }
         return (group + runs - 1) / runs
+    }
+
+    /// Positions a part of a split context has at least (see ``contextParts(items:count:threads:)``).
+    public static let minPartPositions = 256
+    /// The most parts a context is split into.
+    public static let maxContextParts = 8
+
+    /// Parts the context of a position is attended in when a decode step has `items` work items
+    /// (a KV head's query heads each) for `threads` threads: 1 when every thread has an item,
+    /// else the fewest powers of two that give each thread one, if every part keeps
+    /// ``minPartPositions`` of the `count` positions. Gemma 3 has one KV head: its four query heads
+    /// were cut into runs of two, and both threads read the whole KV cache (split-K over positions
+    /// instead, as Flash-Decoding does: Dao, Haziza, Massa, Sizov 2023). Where every thread has an
+    /// item already, parts only cost: each part's first block of K/V rows starts without its
+    /// prefetch (in a C loop over SmolLM2's caches at 1024 positions, 4 parts took 8-10% longer and
+    /// 8 parts 20%), and more items on SmolLM2's three KV heads did not make two threads faster.
+    /// The parts depend on the thread count, so at 512 positions and more the last bits of a
+    /// result may too; for a given thread count decoding and verification split alike.
+    public static func contextParts(items: Int, count: Int, threads: Int) -> Int {
+        var parts = 1
+        while items * parts < threads && parts < maxContextParts && count >= 2 * parts * minPartPositions {
+            parts *= 2
+        }
+        return parts
+    }
+
+    /// Part `p` of `parts` of `positions`.
+    @inline(__always) public static func part(_ p: Int, of parts: Int, _ positions: Range<Int>) -> Range<Int> {
+        let n = positions.count
+        return positions.lowerBound + n * p / parts..<positions.lowerBound + n * (p + 1) / parts
     }
 }

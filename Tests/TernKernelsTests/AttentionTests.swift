@@ -71,6 +71,48 @@ final class AttentionTests: XCTestCase {
                     XCTAssertLessThan(worst, 1e-5, "\(isa) \(quantized ? "q8" : "f16") dim \(dim) heads \(heads) "
                                       + "positions \(count)\(segmented ? " split at \(split)" : "")")
                 }
+                // The context in two parts (positions ..< split and split...), each with its state,
+                // then merged; a third part with no positions must add nothing.
+                var rows = [Float](repeating: .nan, count: 3 * heads * dim)
+                var states = [Float](repeating: .nan, count: 3 * 2 * heads)
+                var out = [Float](repeating: .nan, count: heads * dim)
+                rows.withUnsafeMutableBufferPointer { r in
+                    states.withUnsafeMutableBufferPointer { st in
+                        for (p, range) in [0..<split, split..<count, count..<count].enumerated() {
+                            let row = r.baseAddress! + p * heads * dim, state = st.baseAddress! + p * 2 * heads
+                            if quantized {
+                                Ops.attendQ8(q: q, heads: heads, k: k8 + range.lowerBound * rowBytes,
+                                             v: v8 + range.lowerBound * rowBytes, rowBytes: rowBytes, count: range.count,
+                                             dim: dim, scale: 0.125, out: row, state: state, isa: isa)
+                            } else {
+                                k16.withUnsafeBufferPointer { kp in
+                                    v16.withUnsafeBufferPointer { vp in
+                                        let o = range.lowerBound * stride
+                                        Ops.attend(q: q, heads: heads, k: kp.baseAddress! + o, v: vp.baseAddress! + o,
+                                                   stride: stride, count: range.count, dim: dim, scale: 0.125, out: row,
+                                                   state: state, isa: isa)
+                                    }
+                                }
+                            }
+                        }
+                        out.withUnsafeMutableBufferPointer { o in
+                            for h in 0..<heads {
+                                let acc = o.baseAddress! + h * dim
+                                acc.update(from: r.baseAddress! + h * dim, count: dim)
+                                var m = st[2 * h], l = st[2 * h + 1]
+                                for p in 1..<3 {
+                                    let i = p * heads + h
+                                    Ops.mergeAttention(acc, &m, &l, r.baseAddress! + i * dim, st[2 * i], st[2 * i + 1],
+                                                       dim: dim)
+                                }
+                                Ops.normalizeAttention(acc, l, dim: dim)
+                            }
+                        }
+                    }
+                }
+                let worst = zip(out, want).map { abs(Double($0) - $1) }.max()!
+                XCTAssertLessThan(worst, 1e-5, "\(isa) \(quantized ? "q8" : "f16") dim \(dim) heads \(heads) "
+                                  + "positions \(count) in parts split at \(split), combined")
             }
         }
     }
@@ -91,5 +133,22 @@ final class AttentionTests: XCTestCase {
         XCTAssertEqual(AttentionSplit.headsPerItem(group: 7, kvHeads: 2, n: 1, threads: 4), 4)
         XCTAssertEqual(AttentionSplit.headsPerItem(group: 4, kvHeads: 1, n: 16, threads: 2), 4)
         XCTAssertEqual(AttentionSplit.headsPerItem(group: 12, kvHeads: 1, n: 8, threads: 2), 6)
+    }
+
+    /// A long context is attended in parts only when a decode step's items (KV heads) leave a
+    /// thread without one: powers of two of at least 256 positions, at most 8, that cover the
+    /// positions exactly.
+    func testContextParts() {
+        let want = [(1, 2, 1000, 2), (1, 2, 511, 1), (1, 2, 512, 2), (1, 4, 4096, 4), (1, 4, 700, 2), (3, 4, 4096, 2),
+                    (3, 2, 4096, 1), (2, 2, 4096, 1), (1, 1, 4096, 1), (1, 64, 100_000, 8)]
+        for (items, threads, count, parts) in want {
+            XCTAssertEqual(AttentionSplit.contextParts(items: items, count: count, threads: threads), parts,
+                           "\(items) items, \(threads) threads, \(count) positions")
+            let ranges = (0..<parts).map { AttentionSplit.part($0, of: parts, 7..<7 + count) }
+            XCTAssertEqual(ranges.first?.lowerBound, 7)
+            XCTAssertEqual(ranges.last?.upperBound, 7 + count)
+            for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+            XCTAssertGreaterThanOrEqual(ranges.map(\.count).min()!, min(count, 256))
+        }
     }
 }

@@ -68,4 +68,57 @@ final class FamilyTests: XCTestCase {
     func testQwen2() throws { try check("qwen2") }
     func testQwen3() throws { try check("qwen3") }
     func testGemma3() throws { try check("gemma3") }
+
+    struct LastLogits: Decodable { let logits: [Double] }
+
+    /// With fewer KV heads than threads a long context is attended in parts
+    /// (AttentionSplit.contextParts), which a decode step shares out over the threads and a batch
+    /// runs in turn: on the tiny one-KV-head model, 600 positions through the cache, the last one
+    /// decoded on two threads and in a batch of two (a verification pass) give the same bits, and
+    /// agree with one thread (no parts) and with the numpy reference.
+    func testSplitContextDecodingMatchesReference() throws {
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let scripts = TestSupport.packageRoot.appendingPathComponent("Tests/reference").path
+        let gguf = dir + "/llama3.gguf", tern = dir + "/llama3.tern"
+        var r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/make_tiny.py", "llama3", gguf])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try TestSupport.run(TestSupport.binary("tern-quantize"), [gguf, tern])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let prompt: [Int32] = (0..<600).map { (i: Int) -> Int32 in Int32(3 + (i * 37 + i / 7) % 61) }
+        r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/decoder_ref.py", gguf,
+                                                 "[" + prompt.map(String.init).joined(separator: ",") + "]"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let want = try JSONDecoder().decode(LastLogits.self, from: Data(r.stdout.utf8)).logits
+
+        let lm = try TernModel(path: tern, options: LoadOptions(logitsRows: nil)).model
+        XCTAssertEqual(AttentionSplit.contextParts(items: 1, count: prompt.count, threads: 2), 2)
+        /// Logits of the last position: the prompt but its last `tail` tokens in batches of 64, then
+        /// those one at a time (`step`) or as one batch.
+        func last(threads: Int, tail: Int, step: Bool) throws -> [Float] {
+            let par = Parallel(threads: threads)
+            XCTAssertEqual(par.threads, threads, "this test needs two CPUs")
+            let state = lm.makeState(capacity: 640, maxBatch: 64, options: StateOptions(logitsRows: nil))
+            var pos = 0
+            while pos < prompt.count {
+                let end = pos < prompt.count - tail ? min(pos + 64, prompt.count - tail) : step ? pos + 1 : prompt.count
+                try lm.forward(tokens: Array(prompt[pos..<end]), startPos: pos, layers: 0..<lm.layerCount, embed: true,
+                               allLogits: true, state: state, parallel: par)
+                pos = end
+            }
+            let rows = step ? 1 : tail
+            return Array(state.logitsRow(rows - 1))
+        }
+        let split = try last(threads: 2, tail: 2, step: true)
+        XCTAssertEqual(split, try last(threads: 2, tail: 2, step: false), "decode steps vs a batch of 2")
+        let mean = want.reduce(0, +) / Double(want.count)
+        let sd = (want.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(want.count)).squareRoot()
+        let whole = try last(threads: 1, tail: 2, step: true)
+        XCTAssertNotEqual(split, whole, "the parts are merged, not one pass: their sums round differently")
+        let apart = zip(split, whole).map { abs(Double($0) - Double($1)) }.max()! / sd
+        XCTAssertLessThan(apart, 0.01, "decode step, 2 threads (2 parts) vs 1 (whole context)")
+        let err = zip(split, want).map { abs(Double($0) - $1) }.max()! / sd
+        XCTAssertLessThan(err, 0.1, "split decode: max error \(err) of the logits' spread")
+        print("FamilyTests: context in parts at 600 positions: error \(String(format: "%.4f", err)) of the spread")
+    }
 }
