@@ -177,7 +177,7 @@ public enum Ops {
     /// positions wrap around a ring buffer, `wrapped` more follow from `k2`/`v2`. The C kernels
     /// serve up to `TERN_ATTEND_MAX_HEADS` heads per pass over K and V. With `state`, the rows
     /// are left unnormalized and each head's softmax state (max score, sum of weights) is written
-    /// there, two floats per head: one part of a split context, for ``combineAttention``.
+    /// there, two floats per head: one part of a split context, for ``mergeAttention(_:_:_:_:_:_:dim:)``.
     public static func attend(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>,
                               stride: Int, count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil,
                               wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>,
@@ -363,7 +363,7 @@ public enum AttentionSplit {
 
     /// Parts the context of a position is attended in when a decode step has `items` work items
     /// (a KV head's query heads each) for `threads` threads: 1 when every thread has an item,
-    /// else the fewest powers of two that give each thread one, if every part keeps
+    /// else the smallest power of two that gives each thread one, as far as every part keeps
     /// ``minPartPositions`` of the `count` positions. Gemma 3 has one KV head: its four query heads
     /// were cut into runs of two, and both threads read the whole KV cache (split-K over positions
     /// instead, as Flash-Decoding does: Dao, Haziza, Massa, Sizov 2023). Where every thread has an
