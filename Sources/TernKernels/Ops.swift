@@ -177,7 +177,7 @@ public enum Ops {
     /// positions wrap around a ring buffer, `wrapped` more follow from `k2`/`v2`. The C kernels
     /// serve up to `TERN_ATTEND_MAX_HEADS` heads per pass over K and V. With `state`, the rows
     /// are left unnormalized and each head's softmax state (max score, sum of weights) is written
-    /// there, two floats per head: one part of a split context, for ``mergeAttention(_:_:_:_:_:_:dim:)``.
+    /// there, two floats per head: one part of a split context, for `combineAttention`.
     public static func attend(q: UnsafePointer<Float>, heads: Int = 1, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>,
                               stride: Int, count: Int, k2: UnsafePointer<UInt16>? = nil, v2: UnsafePointer<UInt16>? = nil,
                               wrapped: Int = 0, dim: Int, scale: Float, out: UnsafeMutablePointer<Float>,
@@ -234,29 +234,31 @@ public enum Ops {
         }
     }
 
-    /// Merges one part of a split context into the parts before it (Flash-Decoding's reduction,
-    /// Dao, Haziza, Massa and Sizov 2023): `acc` and `row` are unnormalized outputs of `attend` or
-    /// `attendQ8` with a state, (m, l) and (mp, lp) their max scores and weight sums. With m' the
-    /// larger max, acc = e^(m - m') acc + e^(mp - m') row and l likewise: the softmax over both
-    /// parts, normalized by ``normalizeAttention(_:_:dim:)``. A part with no positions (max -inf)
-    /// adds nothing.
-    @inline(__always) public static func mergeAttention(_ acc: UnsafeMutablePointer<Float>, _ m: inout Float,
-                                                        _ l: inout Float, _ row: UnsafePointer<Float>, _ mp: Float,
-                                                        _ lp: Float, dim: Int) {
-        if mp == -.infinity { return }
-        if m == -.infinity {
-            acc.update(from: row, count: dim)
-            (m, l) = (mp, lp)
-            return
+    /// One head's attention over a context attended in `parts` parts, each from `attend` or
+    /// `attendQ8` with a state: part p's unnormalized row at `rows + p * rowStride`, its (max score,
+    /// weight sum) at `states + p * stateStride`. The parts are merged in order into `out` and it is
+    /// normalized (Flash-Decoding's reduction, Dao, Haziza, Massa and Sizov 2023): with m' the larger
+    /// max, acc = e^(m - m') acc + e^(mp - m') row_p and the sum likewise. A part with no positions
+    /// (max -inf) adds nothing. Every split context goes through here, so the same parts always give
+    /// the same bits.
+    public static func combineAttention(parts: Int, rows: UnsafePointer<Float>, rowStride: Int,
+                                        states: UnsafePointer<Float>, stateStride: Int, dim: Int,
+                                        out: UnsafeMutablePointer<Float>) {
+        out.update(from: rows, count: dim)
+        var m = states[0], l = states[1]
+        for p in 1..<max(1, parts) {
+            let row = rows + p * rowStride, mp = states[p * stateStride], lp = states[p * stateStride + 1]
+            if mp == -.infinity { continue }
+            if m == -.infinity {
+                out.update(from: row, count: dim)
+                (m, l) = (mp, lp)
+                continue
+            }
+            let mx = max(m, mp), ca = exp(m - mx), cp = exp(mp - mx)
+            for i in 0..<dim { out[i] = out[i] * ca + row[i] * cp }
+            l = l * ca + lp * cp
+            m = mx
         }
-        let mx = max(m, mp), ca = exp(m - mx), cp = exp(mp - mx)
-        for i in 0..<dim { acc[i] = acc[i] * ca + row[i] * cp }
-        l = l * ca + lp * cp
-        m = mx
-    }
-
-    /// Divides a merged output row by its weight sum `l`.
-    @inline(__always) public static func normalizeAttention(_ out: UnsafeMutablePointer<Float>, _ l: Float, dim: Int) {
         let inv = 1 / l
         for i in 0..<dim { out[i] *= inv }
     }

@@ -72,7 +72,7 @@ final class AttentionTests: XCTestCase {
                                       + "positions \(count)\(segmented ? " split at \(split)" : "")")
                 }
                 // The context in two parts (positions ..< split and split...), each with its state,
-                // then merged; a third part with no positions must add nothing.
+                // then combined; a third part with no positions must add nothing.
                 var rows = [Float](repeating: .nan, count: 3 * heads * dim)
                 var states = [Float](repeating: .nan, count: 3 * 2 * heads)
                 var out = [Float](repeating: .nan, count: heads * dim)
@@ -97,15 +97,9 @@ final class AttentionTests: XCTestCase {
                         }
                         out.withUnsafeMutableBufferPointer { o in
                             for h in 0..<heads {
-                                let acc = o.baseAddress! + h * dim
-                                acc.update(from: r.baseAddress! + h * dim, count: dim)
-                                var m = st[2 * h], l = st[2 * h + 1]
-                                for p in 1..<3 {
-                                    let i = p * heads + h
-                                    Ops.mergeAttention(acc, &m, &l, r.baseAddress! + i * dim, st[2 * i], st[2 * i + 1],
-                                                       dim: dim)
-                                }
-                                Ops.normalizeAttention(acc, l, dim: dim)
+                                Ops.combineAttention(parts: 3, rows: r.baseAddress! + h * dim, rowStride: heads * dim,
+                                                     states: st.baseAddress! + 2 * h, stateStride: 2 * heads, dim: dim,
+                                                     out: o.baseAddress! + h * dim)
                             }
                         }
                     }

@@ -29,7 +29,8 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
     /// ([maxContextParts][heads][headDim]) and softmax states ([maxContextParts][heads][2]).
     let partRows: UnsafeMutablePointer<Float>
     let partStates: UnsafeMutablePointer<Float>
-    /// One part of one item per pool part, for a batch's items: [poolParts][group][headDim].
+    /// A batch item's parts, per pool part: rows [maxContextParts][group][headDim], then states
+    /// [maxContextParts][group][2].
     private var itemScratch: UnsafeMutablePointer<Float>
     private var scratchParts = 0
     /// Parts each item of this dispatch is (1: whole contexts, the items' own parts if long).
@@ -72,30 +73,31 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
         if 4 * pool.threads > scratchParts {
             // Once per sequence (and thread count): room for the most parts a dispatch has.
             itemScratch.deallocate()
-            itemScratch = .allocate(capacity: 4 * pool.threads * group * c.headDim)
+            itemScratch = .allocate(capacity: 4 * pool.threads * scratchPerPart)
             scratchParts = 4 * pool.threads
         }
         pool.run(job: self, parts: poolParts)
         if contextParts > 1 {
             let hd = c.headDim, out = s.buffers[DecoderModel.B.att]
             for h in 0..<c.heads {
-                let o = out + h * hd
-                o.update(from: partRows + h * hd, count: hd)
-                var m = partStates[2 * h], l = partStates[2 * h + 1]
-                for p in 1..<contextParts {
-                    let i = p * c.heads + h
-                    Ops.mergeAttention(o, &m, &l, partRows + i * hd, partStates[2 * i], partStates[2 * i + 1], dim: hd)
-                }
-                Ops.normalizeAttention(o, l, dim: hd)
+                Ops.combineAttention(parts: contextParts, rows: partRows + h * hd, rowStride: c.heads * hd,
+                                     states: partStates + 2 * h, stateStride: 2 * c.heads, dim: hd, out: out + h * hd)
             }
         }
     }
 
+    /// Floats of ``itemScratch`` per pool part.
+    private var scratchPerPart: Int { AttentionSplit.maxContextParts * (c.heads / c.kvHeads) * (c.headDim + 2) }
+
+    /// A decode step's items when each is a KV head's whole group (runs of up to attendMaxHeads).
+    private var decodeItems: Int {
+        let group = c.heads / c.kvHeads, whole = min(group, Ops.attendMaxHeads)
+        return c.kvHeads * ((group + whole - 1) / whole)
+    }
+
     /// Parts a position's context of `count` positions is attended in.
     @inline(__always) func splitParts(_ count: Int) -> Int {
-        let whole = min(c.heads / c.kvHeads, Ops.attendMaxHeads)
-        return AttentionSplit.contextParts(items: c.kvHeads * ((c.heads / c.kvHeads + whole - 1) / whole), count: count,
-                                           threads: threads)
+        AttentionSplit.contextParts(items: decodeItems, count: count, threads: threads)
     }
 
     /// The positions position `pos` attends to: the last `window` of them on a windowed layer.
@@ -109,7 +111,7 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
         let qb = s.buffers[DecoderModel.B.q], out = s.buffers[DecoderModel.B.att]
         let group = c.heads / c.kvHeads, per = headsPerItem
         let runs = (group + per - 1) / per, cp = contextParts
-        let scratch = itemScratch + part * group * hd
+        let scratch = itemScratch + part * scratchPerPart
         for item in Parallel.share(n * c.kvHeads * runs * cp, part, parts) {
             let p = item % cp, run = item / cp
             let b = run / (c.kvHeads * runs), kvh = run / runs % c.kvHeads, r = run % runs
@@ -126,18 +128,15 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
                 attend(q, heads, kvh, positions, o, nil)
                 continue
             }
-            // A batch's long context: its parts one after another, merged as a decode step's are.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * heads) { st in
-                let st = st.baseAddress!, st2 = st + 2 * heads
-                attend(q, heads, kvh, AttentionSplit.part(0, of: own, positions), o, st)
-                for p in 1..<own {
-                    attend(q, heads, kvh, AttentionSplit.part(p, of: own, positions), scratch, st2)
-                    for j in 0..<heads {
-                        Ops.mergeAttention(o + j * hd, &st[2 * j], &st[2 * j + 1], scratch + j * hd, st2[2 * j],
-                                           st2[2 * j + 1], dim: hd)
-                    }
-                }
-                for j in 0..<heads { Ops.normalizeAttention(o + j * hd, st[2 * j + 1], dim: hd) }
+            // A batch's long context: its parts one after another, combined as a decode step's are.
+            let states = scratch + own * heads * hd
+            for p in 0..<own {
+                attend(q, heads, kvh, AttentionSplit.part(p, of: own, positions), scratch + p * heads * hd,
+                       states + 2 * p * heads)
+            }
+            for j in 0..<heads {
+                Ops.combineAttention(parts: own, rows: scratch + j * hd, rowStride: heads * hd, states: states + 2 * j,
+                                     stateStride: 2 * heads, dim: hd, out: o + j * hd)
             }
         }
     }
