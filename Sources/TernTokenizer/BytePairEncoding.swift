@@ -9,18 +9,24 @@ import TernFormat
 /// and merged pairwise by rank (`tokenizer.ggml.merges`, lowest first, leftmost on ties); a
 /// piece with no token falls back to its single-byte tokens.
 ///
-/// Checked against llama.cpp's vectors for its Llama 3 vocabulary (`llama-bpe`); the other
-/// pre-tokenizers are written from llama.cpp's expressions but not yet checked against it.
+/// Checked against llama.cpp: its vectors for its Llama 3 vocabulary (`llama-bpe`), and
+/// llama-tokenize on SmolLM2's and Qwen2.5's vocabularies with their own and every other
+/// pre-tokenizer listed here (TokenizerTests).
 public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
     /// Pre-tokenizers by `tokenizer.ggml.pre`: the regular expressions applied in turn (each
-    /// splits the pieces the previous ones left), as llama.cpp's llama-vocab.cpp lists them.
+    /// splits the pieces the previous ones left), as llama.cpp's llama-vocab.cpp lists them;
+    /// `default` when a vocabulary names none, as there. deepseek-llm's letter class spells six
+    /// scalars as escapes (U+1F7D, U+1FBE, U+1FD3, U+1FDB, U+2126, U+212A): each is canonically
+    /// equivalent to another character, so a normalizing editor silently changes them, and Swift's
+    /// regex parser refuses them as range bounds (ranges end one before and list them singly).
     public static let preTokenizers: [String: [String]] = [
         "llama-bpe": [llama3], "llama3": [llama3], "smaug-bpe": [llama3],
         "qwen2": [#"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#],
         "smollm": [#"\p{N}"#, gpt2],
         "gpt-2": [gpt2],
+        "default": [#"[\p{P}\$\+<=>\^~\|]+"#, gpt2, #"\p{N}+"#, #"[0-9][0-9][0-9]"#],
         "starcoder": [#"\p{N}"#, gpt2],
-        "deepseek-llm": [#"[\r\n]"#, #"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+"#,
+        "deepseek-llm": [#"[\r\n]"#, #"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\u{1F7C}\u{1F7D}ᾀ-ᾴᾶ-ᾼ\u{1FBE}ῂ-ῄῆ-ῌῐ-\u{1FD2}\u{1FD3}ῖ-\u{1FDA}\u{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u{2126}ℨ\u{212A}\u{212B}ℬ-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+"#,
                          #"\s?[!-/:-~！-／：-～‘-‟　-。]+"#, #"\s+$"#, #"[一-龥ࠀ-一가-퟿]+"#, #"\p{N}+"#],
     ]
     static let llama3 = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
@@ -63,7 +69,7 @@ public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
         kinds = try Vocabulary.kinds(m, count: n, file: file)
         bos = try Vocabulary.tokenID(m, "tokenizer.ggml.bos_token_id", count: n, file: file)
         eos = try Vocabulary.tokenID(m, "tokenizer.ggml.eos_token_id", count: n, file: file)
-        pre = m.string("tokenizer.ggml.pre") ?? "gpt-2"
+        pre = m.string("tokenizer.ggml.pre") ?? "default"
         // llama.cpp's defaults when the file does not say: BOS for Llama 3's pre-tokenizer only.
         addBOS = m.bool("tokenizer.ggml.add_bos_token") ?? ["llama-bpe", "llama3", "smaug-bpe"].contains(pre)
         addEOS = m.bool("tokenizer.ggml.add_eos_token") ?? false

@@ -40,29 +40,36 @@ final class TokenizerTests: XCTestCase {
     /// SmolLM2's (pre `smollm`) and Qwen2.5's (pre `qwen2`) byte-level BPE vocabularies against
     /// llama-tokenize's ids (fixture made with llama.cpp on the same GGUFs by
     /// Fixtures/make_bpe_fixture.py over Fixtures/bpe_corpus.py: code, Unicode, digits, whitespace
-    /// runs, CJK, emoji, special-token text; with and without special-token parsing).
+    /// runs, CJK, emoji, special-token text; with and without special-token parsing). Rows with a
+    /// `pre` give SmolLM2's vocabulary another pre-tokenizer ("": none, llama.cpp's default), as
+    /// the fixture script did for llama-tokenize, so each pre-tokenizer is checked on real merges.
     func testMatchesLlamaCppOnRealBPEVocabularies() throws {
         let url = try XCTUnwrap(Bundle.module.url(forResource: "bpe-llamacpp", withExtension: "jsonl", subdirectory: "Fixtures"))
-        struct Row: Decodable { let model: String; let text: String; let parse_special: Bool; let ids: [Int32] }
+        struct Row: Decodable { let model: String; let pre: String?; let text: String; let parse_special: Bool; let ids: [Int32] }
         let rows = try String(decoding: try Data(contentsOf: url), as: UTF8.self).split(separator: "\n")
             .map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
         var tokenizers: [String: BytePairTokenizer] = [:]
         var checked: [String: Int] = [:]
         for r in rows {
-            if tokenizers[r.model] == nil {
+            let key = r.model + (r.pre.map { " pre '\($0)'" } ?? "")
+            if tokenizers[key] == nil {
                 let path = try TestSupport.modelGGUF(r.model)
-                tokenizers[r.model] = try BytePairTokenizer(metadata: loadMetadata(path: path), file: path)
+                var m = try loadMetadata(path: path)
+                if let pre = r.pre { m["tokenizer.ggml.pre"] = pre.isEmpty ? nil : .string(pre) }
+                tokenizers[key] = try BytePairTokenizer(metadata: m, file: path)
             }
-            let tok = try XCTUnwrap(tokenizers[r.model])
+            let tok = try XCTUnwrap(tokenizers[key])
             XCTAssertEqual(tok.encode(r.text, addSpecial: false, parseSpecial: r.parse_special), r.ids,
-                           "\(r.model) (pre \(tok.pre)): \(r.text.debugDescription) parse_special: \(r.parse_special)")
-            if !r.parse_special { XCTAssertEqual(tok.decode(r.ids), r.text, "\(r.model): decoding gives the text back") }
-            checked[r.model, default: 0] += 1
+                           "\(key): \(r.text.debugDescription) parse_special: \(r.parse_special)")
+            if !r.parse_special { XCTAssertEqual(tok.decode(r.ids), r.text, "\(key): decoding gives the text back") }
+            checked[key, default: 0] += 1
         }
         print("TokenizerTests: byte-level BPE cases checked against llama.cpp: \(checked.sorted { $0.key < $1.key })")
-        XCTAssertEqual(checked.count, 2)
+        XCTAssertEqual(Set(checked.keys), Set(["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])
+            .union(["gpt-2", "starcoder", "deepseek-llm", "llama-bpe", "qwen2", ""].map { "smollm2-135m-instruct pre '\($0)'" }))
         XCTAssertEqual(tokenizers["smollm2-135m-instruct"]?.pre, "smollm")
         XCTAssertEqual(tokenizers["qwen2.5-coder-0.5b-instruct"]?.pre, "qwen2")
+        XCTAssertEqual(tokenizers["smollm2-135m-instruct pre ''"]?.pre, "default", "no pre-tokenizer named: llama.cpp's default")
     }
 
     /// The tokenizer each vocabulary asks for, and its end-of-generation set (EOS and the

@@ -11,4 +11,8 @@ TEXTS = [
     "ALLCAPS AND MiXeD CaSe Words", "don't DON'T You'Re WE'VE", "a  b   c    d     e", "....!!!???;;;:::---___===+++",
     "\u00a0non-breaking\u00a0space and \u2003em space", "zero\u200bwidth and soft\u00adhyphen", "Ａｂｃ fullwidth １２３",
     "{\"key\": [1, 2, 3], \"nested\": {\"a\": null, \"b\": true}}", "SELECT * FROM users WHERE id = 7 AND name LIKE '%bob%';",
+    # Where the pre-tokenizers differ: digit runs, Greek and Cyrillic letters, trailing whitespace,
+    # Unicode spaces, ASCII and full-width punctuation runs, Hangul next to Han.
+    "abc123def 4567890 x1y22z333 000", "Ελληνικά και русский текст, Ωmega", "ends with spaces and a tab \t ",
+    "ideographic\u3000space\u3000\u3000two", "price: $1,234.56 (approx.)!? «quoted» — dash…", "한국어와中文混合，测试！",
 ]
