@@ -54,6 +54,8 @@ GEMM_FN(TN, tern_gemm_q4_neon, ARM_NAME(q4_group))
 GEMM_FN(TN, tern_gemm_q5_neon, ARM_NAME(q5_group))
 GEMM_FN(TN, tern_gemm_q6_neon, ARM_NAME(q6_group))
 GEMM_FN(TN, tern_gemm_q4k_neon, ARM_NAME(q4k_group))
+GEMM_FN(TN, tern_gemm_q5k_neon, ARM_NAME(q5k_group))
+GEMM_FN(TN, tern_gemm_q5_1_neon, ARM_NAME(q5_1_group))
 
 /* ARMv8.0 from here on (attention: arm_attend.c). */
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n) {

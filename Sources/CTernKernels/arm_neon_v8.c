@@ -76,4 +76,6 @@ GEMM_FN(, tern_gemm_q4_neon_v8, ARM_NAME(q4_group))
 GEMM_FN(, tern_gemm_q5_neon_v8, ARM_NAME(q5_group))
 GEMM_FN(, tern_gemm_q6_neon_v8, ARM_NAME(q6_group))
 GEMM_FN(, tern_gemm_q4k_neon_v8, ARM_NAME(q4k_group))
+GEMM_FN(, tern_gemm_q5k_neon_v8, ARM_NAME(q5k_group))
+GEMM_FN(, tern_gemm_q5_1_neon_v8, ARM_NAME(q5_1_group))
 #endif

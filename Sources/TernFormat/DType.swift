@@ -24,8 +24,16 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// super-block, 4 d, 4 dmin, the 4 rows' packed scales as three 16-byte planes, then 8
     /// blocks of q4 nibble halves (576 bytes).
     case q4k = 6
+    /// ggml Q5_K's bits: q4k with a fifth bit, x = d * sc * q - dmin * m, q in 0...31. Per group
+    /// and super-block, q4k's 64 bytes of factors, then 8 blocks of 16 bytes of fifth bits (as in
+    /// q5) and the q4 nibble halves (704 bytes).
+    case q5k = 7
+    /// ggml Q5_1's bits: 5-bit q in blocks of 32 with an f16 scale and min, x = d * q + m. Per
+    /// group and block, q4's 4 scales and 4 mins, then q5's 16 bytes of fifth bits and the two
+    /// nibble halves (96 bytes).
+    case q5_1 = 8
 
-    public var description: String { ["f32", "f16", "q8", "q4", "q5", "q6", "q4k"][Int(rawValue)] }
+    public var description: String { ["f32", "f16", "q8", "q4", "q5", "q6", "q4k", "q5k", "q5_1"][Int(rawValue)] }
 
     /// A quantized (group-interleaved) type.
     public var isQuantized: Bool { groupRows == 4 }
@@ -39,8 +47,8 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     public var blockElements: Int {
         switch self {
         case .f32, .f16: 1
-        case .q8, .q4, .q5: 32
-        case .q6, .q4k: 256
+        case .q8, .q4, .q5, .q5_1: 32
+        case .q6, .q4k, .q5k: 256
         }
     }
     /// Bytes per block.
@@ -51,8 +59,10 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .q8: 34
         case .q4: 20
         case .q5: 22
+        case .q5_1: 24
         case .q6: 210
         case .q4k: 144
+        case .q5k: 176
         }
     }
 

@@ -1,7 +1,7 @@
 /// GGML tensor types that GGUF files carry and Tern can read.
 /// Block sizes and byte counts are those of ggml (ggml/src/ggml-common.h).
 public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
-    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q8_0 = 8, q4_K = 12, q6_K = 14, bf16 = 30
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q4_K = 12, q5_K = 13, q6_K = 14, bf16 = 30
 
     public var description: String {
         switch self {
@@ -10,8 +10,10 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q4_0: "Q4_0"
         case .q4_1: "Q4_1"
         case .q5_0: "Q5_0"
+        case .q5_1: "Q5_1"
         case .q8_0: "Q8_0"
         case .q4_K: "Q4_K"
+        case .q5_K: "Q5_K"
         case .q6_K: "Q6_K"
         case .bf16: "BF16"
         }
@@ -20,8 +22,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     public var blockElements: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q4_0, .q4_1, .q5_0, .q8_0: 32
-        case .q4_K, .q6_K: 256
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: 32
+        case .q4_K, .q5_K, .q6_K: 256
         }
     }
 
@@ -32,8 +34,10 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q4_0: 18
         case .q4_1: 20
         case .q5_0: 22
+        case .q5_1: 24
         case .q8_0: 34
         case .q4_K: 144
+        case .q5_K: 176
         case .q6_K: 210
         }
     }

@@ -110,22 +110,30 @@ public enum KernelISA: String, CaseIterable, Sendable {
         case (.avx2, .q5): tern_gemm_q5_avx2
         case (.avx2, .q6): tern_gemm_q6_avx2
         case (.avx2, .q4k): tern_gemm_q4k_avx2
+        case (.avx2, .q5k): tern_gemm_q5k_avx2
+        case (.avx2, .q5_1): tern_gemm_q5_1_avx2
         case (.avx512vnni, .q8): tern_gemm_q8_avx512vnni
         case (.avx512vnni, .q4): tern_gemm_q4_avx512vnni
         case (.avx512vnni, .q5): tern_gemm_q5_avx512vnni
         case (.avx512vnni, .q6): tern_gemm_q6_avx512vnni
         case (.avx512vnni, .q4k): tern_gemm_q4k_avx512vnni
+        case (.avx512vnni, .q5k): tern_gemm_q5k_avx512vnni
+        case (.avx512vnni, .q5_1): tern_gemm_q5_1_avx512vnni
         #elseif arch(arm64)
         case (.neon, .q8): tern_gemm_q8_neon
         case (.neon, .q4): tern_gemm_q4_neon
         case (.neon, .q5): tern_gemm_q5_neon
         case (.neon, .q6): tern_gemm_q6_neon
         case (.neon, .q4k): tern_gemm_q4k_neon
+        case (.neon, .q5k): tern_gemm_q5k_neon
+        case (.neon, .q5_1): tern_gemm_q5_1_neon
         case (.neonV8, .q8): tern_gemm_q8_neon_v8
         case (.neonV8, .q4): tern_gemm_q4_neon_v8
         case (.neonV8, .q5): tern_gemm_q5_neon_v8
         case (.neonV8, .q6): tern_gemm_q6_neon_v8
         case (.neonV8, .q4k): tern_gemm_q4k_neon_v8
+        case (.neonV8, .q5k): tern_gemm_q5k_neon_v8
+        case (.neonV8, .q5_1): tern_gemm_q5_1_neon_v8
         #endif
         default: nil
         }

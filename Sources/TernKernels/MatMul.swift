@@ -141,6 +141,8 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
                     case .q5: dst[lane] = Q5.dot(grp, lane: lane, v, blocks: w.blocks)
                     case .q6: dst[lane] = Q6.dot(grp, lane: lane, v, blocks: w.blocks)
                     case .q4k: dst[lane] = Q4K.dot(grp, lane: lane, v, blocks: w.blocks)
+                    case .q5k: dst[lane] = Q5K.dot(grp, lane: lane, v, blocks: w.blocks)
+                    case .q5_1: dst[lane] = Q5_1.dot(grp, lane: lane, v, blocks: w.blocks)
                     }
                 }
             }

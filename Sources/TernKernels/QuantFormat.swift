@@ -3,14 +3,14 @@
 /// All store rows interleaved in groups of four (docs/format.md): for each group and each block
 /// of columns, the four rows' scales then their values, arranged so that one 32-byte load holds
 /// 8 consecutive columns of all four rows. One int8 dot instruction then serves four rows and
-/// the float scaling is shared by them. q5, q6 and q4k keep the bits of ggml's Q5_0, Q6_K and
-/// Q4_K, so a model reads no more bytes per token than its GGUF. The raw values are the names of
+/// the float scaling is shared by them. q5, q5_1, q6, q4k and q5k keep the bits of ggml's Q5_0,
+/// Q5_1, Q6_K, Q4_K and Q5_K, so a model reads no more bytes per token than its GGUF. The raw values are the names of
 /// the file's dtypes (`QuantKind(rawValue: dtype.description)`).
 public enum QuantKind: String, Sendable, CaseIterable {
-    case q8, q4, q5, q6, q4k
+    case q8, q4, q5, q6, q4k, q5k, q5_1
 
-    /// Columns per block of the layout: 32, or 256 for the super-blocks of q6 and q4k.
-    public var blockColumns: Int { self == .q6 || self == .q4k ? 256 : 32 }
+    /// Columns per block of the layout: 32, or 256 for the super-blocks of q6, q4k and q5k.
+    public var blockColumns: Int { self == .q6 || self == .q4k || self == .q5k ? 256 : 32 }
     /// Bytes per block (``blockColumns``) of one row, averaged over the group.
     public var blockBytes: Int {
         switch self {
@@ -19,6 +19,8 @@ public enum QuantKind: String, Sendable, CaseIterable {
         case .q5: Q5.blockBytes
         case .q6: Q6.blockBytes
         case .q4k: Q4K.blockBytes
+        case .q5k: Q5K.blockBytes
+        case .q5_1: Q5_1.blockBytes
         }
     }
     /// Bytes per block (``blockColumns``) of a four-row group.
@@ -56,6 +58,8 @@ public struct QMatrix: @unchecked Sendable {
         case .q5: Q5.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         case .q6: Q6.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         case .q4k: Q4K.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
+        case .q5k: Q5K.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
+        case .q5_1: Q5_1.dequantizeRow(group(r / 4), lane: r % 4, blocks: blocks, into: out)
         }
     }
 
@@ -64,12 +68,14 @@ public struct QMatrix: @unchecked Sendable {
         if kind == .q5 { return Q5.quantize(x, rows: rows, cols: cols) }
         if kind == .q6 { return Q6.quantize(x, rows: rows, cols: cols) }
         if kind == .q4k { return Q4K.quantize(x, rows: rows, cols: cols) }
+        if kind == .q5k { return Q5K.quantize(x, rows: rows, cols: cols) }
+        if kind == .q5_1 { return Q5_1.quantize(x, rows: rows, cols: cols) }
         let rowMajor = [UInt8](unsafeUninitializedCapacity: rows * cols / 32 * kind.blockBytes) { b, n in
             n = rows * cols / 32 * kind.blockBytes
             switch kind {
             case .q8: Q8.quantize(x, count: rows * cols, into: b.baseAddress!)
             case .q4: Q4.quantize(x, count: rows * cols, into: b.baseAddress!)
-            case .q5, .q6, .q4k: fatalError("unreachable")
+            case .q5, .q6, .q4k, .q5k, .q5_1: fatalError("unreachable")
             }
         }
         return Repack.interleave(kind, rowMajor, rows: rows, cols: cols)
@@ -98,6 +104,12 @@ extension QMatrix {
         case .q4k:
             for s in 0..<blocks / 8 { Q4K.copyLane(src + s * gbb, sl, dst + s * gbb, dl) }
             return
+        case .q5k:
+            for s in 0..<blocks / 8 { Q5K.copyLane(src + s * gbb, sl, dst + s * gbb, dl) }
+            return
+        case .q5_1:
+            for k in 0..<blocks { Q5_1.copyLane(src + k * gbb, sl, dst + k * gbb, dl) }
+            return
         case .q8, .q4: break
         }
         for k in 0..<blocks {
@@ -111,7 +123,7 @@ extension QMatrix {
             case .q4:
                 (d + 8 + 2 * dl).copyMemory(from: s + 8 + 2 * sl, byteCount: 2)
                 for h in 0..<2 { (d + 16 + h * 32 + dl * 8).copyMemory(from: s + 16 + h * 32 + sl * 8, byteCount: 8) }
-            case .q5, .q6, .q4k: break
+            case .q5, .q6, .q4k, .q5k, .q5_1: break
             }
         }
     }
@@ -139,8 +151,8 @@ public final class OwnedQMatrix: @unchecked Sendable {
 /// produces first) and the interleaved four-row groups of the `.tern` format.
 public enum Repack {
     /// A zeroed interleaved `rows` x `cols` buffer of `kind`, filled by `body(row, block, groupBlock,
-    /// lane)` once per row and block of ``QuantKind/blockColumns`` columns: the writers of q5, q6 and
-    /// q4k place each row's values straight into its lane of the four-row group block.
+    /// lane)` once per row and block of ``QuantKind/blockColumns`` columns: the writers of q5, q5_1, q6,
+    /// q4k and q5k place each row's values straight into its lane of the four-row group block.
     public static func byLane(_ kind: QuantKind, rows: Int, cols: Int,
                               _ body: (Int, Int, UnsafeMutableRawPointer, Int) -> Void) -> [UInt8] {
         let blocks = cols / kind.blockColumns, gbb = kind.groupBlockBytes
@@ -155,7 +167,7 @@ public enum Repack {
 
     /// Row-major blocks -> interleaved groups (the last group zero-padded).
     public static func interleave(_ kind: QuantKind, _ src: [UInt8], rows: Int, cols: Int) -> [UInt8] {
-        precondition(kind == .q8 || kind == .q4, "q5, q6 and q4k are written interleaved by their converters")
+        precondition(kind == .q8 || kind == .q4, "q5, q5_1, q6, q4k and q5k are written interleaved by their converters")
         let blocks = cols / 32, bb = kind.blockBytes
         let groups = (rows + 3) / 4
         var out = [UInt8](repeating: 0, count: groups * blocks * 4 * bb)
@@ -184,7 +196,7 @@ public enum Repack {
                                     gb.storeBytes(of: byte, toByteOffset: 16 + h * 32 + lane * 8 + j, as: UInt8.self)
                                 }
                             }
-                        case .q5, .q6, .q4k: break
+                        case .q5, .q6, .q4k, .q5k, .q5_1: break
                         }
                     }
                 }

@@ -23,7 +23,7 @@ enum QuantSIMD {
     static func group(_ kind: QuantKind, _ grp: UnsafeRawPointer, blocks: Int, _ a: QuantizedVector,
                       valid: Int, out: UnsafeMutablePointer<Float>, stride: Int) {
         if kind == .q5 || kind == .q6 { return group56(kind, grp, blocks: blocks, a, valid: valid, out: out, stride: stride) }
-        if kind == .q4k { return group4k(grp, blocks: blocks, a, valid: valid, out: out, stride: stride) }
+        if kind == .q4k || kind == .q5k { return groupK(kind, grp, blocks: blocks, a, valid: valid, out: out, stride: stride) }
         var acc = SIMD4<Float>(repeating: 0)
         for k in 0..<blocks {
             let gb = grp + k * kind.groupBlockBytes
@@ -34,17 +34,20 @@ enum QuantSIMD {
                 if kind == .q8 {
                     for c in 0..<4 { v &+= load8(gb + 8 + c * 32 + lane * 8) &* load8(aq + c * 8) }
                 } else {
-                    for h in 0..<2 {
-                        let p = gb + 16 + h * 32 + lane * 8
-                        v &+= load8u(p, shift: 0) &* load8(aq + h * 16)
-                        v &+= load8u(p, shift: 4) &* load8(aq + h * 16 + 8)
+                    // q4: nibbles at +16. q5_1: fifth bits at +16 (as q5's), nibbles at +32.
+                    let five = kind == .q5_1, nib = gb + (five ? 32 : 16), pos = lane * 8
+                    for c in 0..<4 {
+                        let p = nib + (c / 2) * 32 + pos, shift = UInt8(4 * (c % 2))
+                        let w = five ? load8q(p, shift: shift, gb + 16 + pos % 16, hshift: UInt8(c + 4 * (pos / 16)), hmask: 1)
+                            : load8u(p, shift: shift)
+                        v &+= w &* load8(aq + c * 8)
                     }
                 }
                 s[lane] = v.wrappedSum()
             }
             let d = SIMD4<Float>(halfToFloat(loadU16(gb, 0)), halfToFloat(loadU16(gb, 2)), halfToFloat(loadU16(gb, 4)), halfToFloat(loadU16(gb, 6)))
             acc += d * a.scale[k] * SIMD4<Float>(s)
-            if kind == .q4 {
+            if kind == .q4 || kind == .q5_1 {
                 let m = SIMD4<Float>(halfToFloat(loadU16(gb, 8)), halfToFloat(loadU16(gb, 10)), halfToFloat(loadU16(gb, 12)), halfToFloat(loadU16(gb, 14)))
                 acc += m * a.scaledSum[k]
             }
@@ -91,21 +94,26 @@ enum QuantSIMD {
         for r in 0..<valid { out[r * stride] = acc[r] }
     }
 
-    /// q4k: the q4 nibble dots per block, with each row's d * sc and dmin * m unpacked from the
-    /// super-block's scale planes (``Q4K/factors(_:lane:_:)``).
-    static func group4k(_ grp: UnsafeRawPointer, blocks: Int, _ a: QuantizedVector,
-                        valid: Int, out: UnsafeMutablePointer<Float>, stride: Int) {
+    /// q4k and q5k: the q4 (q5k: q5, unsigned) value dots per block, with each row's d * sc and
+    /// dmin * m unpacked from the super-block's scale planes (``Q4K/factors(_:lane:_:)``).
+    static func groupK(_ kind: QuantKind, _ grp: UnsafeRawPointer, blocks: Int, _ a: QuantizedVector,
+                       valid: Int, out: UnsafeMutablePointer<Float>, stride: Int) {
         var acc = SIMD4<Float>(repeating: 0)
+        let five = kind == .q5k
         for k in 0..<blocks {
-            let sb = grp + (k / 8) * 576, nib = sb + 64 + (k % 8) * 64
+            // q4k: super-block of 576 bytes, block k % 8's nibbles at 64 + 64 (k % 8). q5k: of 704, the
+            // block's fifth bits at 64 + 80 (k % 8) and its nibbles 16 bytes on.
+            let sb = grp + (k / 8) * kind.groupBlockBytes
+            let hb = sb + 64 + 80 * (k % 8), nib = five ? hb + 16 : sb + 64 + 64 * (k % 8)
             let aq = UnsafeRawPointer(a.q + k * 32)
             var s = SIMD4<Int32>(repeating: 0), d = SIMD4<Float>(repeating: 0), m = d
             for lane in 0..<4 {
                 var v = SIMD8<Int32>(repeating: 0)
-                for h in 0..<2 {
-                    let p = nib + h * 32 + lane * 8
-                    v &+= load8u(p, shift: 0) &* load8(aq + h * 16)
-                    v &+= load8u(p, shift: 4) &* load8(aq + h * 16 + 8)
+                for c in 0..<4 {
+                    let p = nib + (c / 2) * 32 + lane * 8, pos = lane * 8
+                    let w = five ? load8q(p, shift: UInt8(4 * (c % 2)), hb + pos % 16, hshift: UInt8(c + 4 * (pos / 16)), hmask: 1)
+                        : load8u(p, shift: UInt8(4 * (c % 2)))
+                    v &+= w &* load8(aq + c * 8)
                 }
                 s[lane] = v.wrappedSum()
                 (d[lane], m[lane]) = Q4K.factors(sb, lane: lane, k % 8)

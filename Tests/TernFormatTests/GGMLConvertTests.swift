@@ -10,7 +10,7 @@ func ternDequantize(_ dtype: DType, _ data: [UInt8], rows: Int, cols: Int) -> [F
     data.withUnsafeBytes { src in
         out.withUnsafeMutableBufferPointer { o in
             switch dtype {
-            case .q8, .q4, .q5, .q6, .q4k:
+            case .q8, .q4, .q5, .q6, .q4k, .q5k, .q5_1:
                 let m = QMatrix(kind: QuantKind(rawValue: dtype.description)!, rows: rows, cols: cols, base: src.baseAddress!)
                 for r in 0..<rows { m.dequantizeRow(r, into: o.baseAddress! + r * cols) }
             case .f32: for i in 0..<rows * cols { o[i] = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self) }
@@ -57,6 +57,8 @@ final class GGMLConvertTests: XCTestCase {
     func testQ5_0ToQ8IsBitExact() { exact(.q5_0, scaleAt: [0], to: .q8) }
     func testQ6_KToQ6IsBitExact() { exact(.q6_K, scaleAt: [208], cols: 512) }
     func testQ4_KToQ4KIsBitExact() { exact(.q4_K, scaleAt: [0, 2], cols: 512) }
+    func testQ5_KToQ5KIsBitExact() { exact(.q5_K, scaleAt: [0, 2], cols: 512) }
+    func testQ5_1ToQ5_1IsBitExact() { exact(.q5_1, scaleAt: [0, 2]) }
 
     /// The converter's defaults keep the GGUF's bits per weight. Not Q4_0 (absent from the
     /// models here): its q4 adds a min, 4.5 -> 5 bits per weight.
@@ -64,8 +66,10 @@ final class GGMLConvertTests: XCTestCase {
         XCTAssertEqual(GGMLConvert.exactTarget(.q5_0), .q5)
         XCTAssertEqual(GGMLConvert.exactTarget(.q6_K), .q6)
         XCTAssertEqual(GGMLConvert.exactTarget(.q4_K), .q4k)
+        XCTAssertEqual(GGMLConvert.exactTarget(.q5_K), .q5k)
+        XCTAssertEqual(GGMLConvert.exactTarget(.q5_1), .q5_1)
         for kind in QuantKind.allCases { XCTAssertNotNil(DType(name: kind.rawValue), "every kernel format is a file dtype") }
-        for t in [GGMLType.q8_0, .q5_0, .q6_K, .q4_1, .q4_K] {
+        for t in [GGMLType.q8_0, .q5_0, .q6_K, .q4_1, .q4_K, .q5_K, .q5_1] {
             let dt = GGMLConvert.exactTarget(t)!
             XCTAssertEqual(Double(dt.blockBytes) / Double(dt.blockElements), Double(t.blockBytes) / Double(t.blockElements), "\(t) -> \(dt)")
         }

@@ -19,7 +19,7 @@ final class ConversionTests: XCTestCase {
         raw.withUnsafeBytes { src in
             out.withUnsafeMutableBufferPointer { o in
                 switch t.dtype {
-                case .q8, .q4, .q5, .q6, .q4k:
+                case .q8, .q4, .q5, .q6, .q4k, .q5k, .q5_1:
                     let m = QMatrix(kind: QuantKind(rawValue: t.dtype.description)!, rows: t.rows, cols: t.cols, base: src.baseAddress!)
                     for r in 0..<t.rows { m.dequantizeRow(r, into: o.baseAddress! + r * t.cols) }
                 case .f32: _ = o.initialize(from: src.bindMemory(to: Float.self))

@@ -1,5 +1,7 @@
 import Foundation
 import Tern
+import TernFormat
+import TernGGML
 import TernKernels
 import TernModels
 import TernTestSupport
@@ -25,6 +27,12 @@ final class FamilyTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         r = try TestSupport.run(TestSupport.binary("tern-quantize"), [gguf, tern])
         XCTAssertEqual(r.status, 0, r.stderr)
+        // Every matrix keeps its GGUF type's bits (no widening, no requantizing).
+        let converted = try TernFile(path: tern)
+        for g in try GGUFFile(path: gguf).tensors where g.shape.count == 2 {
+            XCTAssertEqual(converted.tensor(g.name)?.dtype, GGMLConvert.exactTarget(g.type), "\(variant) \(g.name) (\(g.type))",
+                           file: file, line: line)
+        }
         let ids = "[" + FamilyTests.prompt.map(String.init).joined(separator: ",") + "]"
         r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/decoder_ref.py", gguf, ids, "--all"])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -68,6 +76,9 @@ final class FamilyTests: XCTestCase {
     func testQwen2() throws { try check("qwen2") }
     func testQwen3() throws { try check("qwen3") }
     func testGemma3() throws { try check("gemma3") }
+    /// A Q5_K_M-like mix: Q5_K matrices and head (kept as q5k), Q5_1 where rows are not whole
+    /// super-blocks (ffn_down, the embedding; kept as q5_1).
+    func testQ5KMWeights() throws { try check("llama-q5km") }
 
     struct LastLogits: Decodable { let logits: [Double] }
 

@@ -314,7 +314,7 @@ static void test_elementwise(void) {
           memcmp(bias, rbias, sizeof bias) == 0 && memcmp(hs, rhs, sizeof hs) == 0, "quantize bit-exact (3 groups, one all zero)");
 }
 
-/* q5 / q6 / q4k (docs/format.md), decoded here from the byte layout on its own. q5 group block (88
+/* q5 / q6 / q4k / q5k / q5_1 (docs/format.md), decoded here from the byte layout on its own. q5 group block (88
  * bytes): [d0..d3][qh 16][nibbles 64]; column 8c + j of row r is position p = 8r + j of chunk c,
  * its low bits the nibble (low for even c) of byte 24 + 32 (c / 2) + p, its fifth bit bit
  * c + 4 (p / 16) of qh byte p % 16; x = d (q - 16). q6 group super-block (840 bytes):
@@ -335,12 +335,15 @@ static int q56_value(int six, const uint8_t *grp, int lane, int col) {
 }
 
 /* q4k group super-block (576 bytes): [d0..d3][dmin0..dmin3][3 planes: byte 4j + r of plane i =
- * byte 4i + j of row r's packed Q4_K scales][8 blocks x 64 nibble bytes as q4]; x = d sc q - dmin m. */
-static double ref_dot4k(const uint8_t *grp, int lane, int blocks, const int8_t *aq, const float *as, const float *ass, double *mag) {
+ * byte 4i + j of row r's packed Q4_K scales][8 blocks x 64 nibble bytes as q4]; x = d sc q - dmin m.
+ * q5k (five, 704 bytes): the same 64 bytes of factors, then 8 blocks of [qh 16][nibbles 64] whose
+ * values are a q5 block's (fifth bit c + 4 (p / 16) of qh byte p % 16), unsigned. */
+static double ref_dot4k(int five, const uint8_t *grp, int lane, int blocks, const int8_t *aq, const float *as, const float *ass,
+                        double *mag) {
     double s = 0;
     *mag = 0;
     for (int k = 0; k < blocks; k++) {
-        const uint8_t *sb = grp + (k / 8) * 576;
+        const uint8_t *sb = grp + (k / 8) * (five ? 704 : 576);
         uint8_t q[12];
         for (int i = 0; i < 12; i++) q[i] = sb[16 + 16 * (i / 4) + 4 * (i % 4) + lane];
         const int j = k % 8;
@@ -349,11 +352,36 @@ static double ref_dot4k(const uint8_t *grp, int lane, int blocks, const int8_t *
         const float d = from_f16(sb[2 * lane] | sb[2 * lane + 1] << 8), dmin = from_f16(sb[8 + 2 * lane] | sb[9 + 2 * lane] << 8);
         long isum = 0;
         for (int i = 0; i < 32; i++) {
-            const uint8_t b = sb[64 + 64 * j + 32 * (i / 16) + 8 * lane + i % 8];
-            isum += (long)((i % 16) >= 8 ? b >> 4 : b & 15) * aq[k * 32 + i];
+            const int c = i / 8, p = 8 * lane + i % 8;
+            const uint8_t *blk = five ? sb + 64 + 80 * j : sb + 64 + 64 * j, *nib = five ? blk + 16 : blk;
+            const uint8_t b = nib[32 * (c / 2) + p];
+            const int hi = five ? (blk[p % 16] >> (c + 4 * (p / 16))) & 1 : 0;
+            isum += (long)((c % 2 ? b >> 4 : b & 15) | hi << 4) * aq[k * 32 + i];
         }
         const double t = (double)d * sc * as[k] * isum, u = (double)dmin * m * ass[k];
         s += t - u;
+        *mag += fabs(t) + fabs(u);
+    }
+    return s;
+}
+
+/* q5_1 group block (96 bytes): [d0..d3][m0..m3][qh 16][nibbles 64], the values placed as in a
+ * q5 block (from byte 16 on); x = d q + m, q unsigned. */
+static double ref_dot51(const uint8_t *grp, int lane, int blocks, const int8_t *aq, const float *as, const float *ass, double *mag) {
+    double s = 0;
+    *mag = 0;
+    for (int k = 0; k < blocks; k++) {
+        const uint8_t *gb = grp + k * 96;
+        const float d = from_f16(gb[2 * lane] | gb[2 * lane + 1] << 8), m = from_f16(gb[8 + 2 * lane] | gb[9 + 2 * lane] << 8);
+        long isum = 0;
+        for (int i = 0; i < 32; i++) {
+            const int c = i / 8, p = 8 * lane + i % 8;
+            const uint8_t b = gb[32 + 32 * (c / 2) + p];
+            const int hi = (gb[16 + p % 16] >> (c + 4 * (p / 16))) & 1;
+            isum += (long)((c % 2 ? b >> 4 : b & 15) | hi << 4) * aq[k * 32 + i];
+        }
+        const double t = (double)d * as[k] * isum, u = (double)m * ass[k];
+        s += t + u;
         *mag += fabs(t) + fabs(u);
     }
     return s;
@@ -377,22 +405,23 @@ static double ref_dot56(int six, const uint8_t *grp, int lane, int blocks, const
     return s;
 }
 
-/* kind 0: q5, 1: q6, 2: q4k. */
+/* kind 0: q5, 1: q6, 2: q4k, 3: q5k, 4: q5_1. */
 static void test_gemm56(const char *path, gemm_fn f, int kind, int rows, int cols, int batch) {
-    static const char *names[] = {"q5", "q6", "q4k"};
-    const int six = kind == 1, sbytes = kind == 0 ? 88 : kind == 1 ? 840 : 576;
-    const int blocks = cols / 32, groups = (rows + 3) / 4, gbytes = (kind == 0 ? blocks : cols / 256) * sbytes;
+    static const char *names[] = {"q5", "q6", "q4k", "q5k", "q5_1"};
+    const int six = kind == 1, sbytes = kind == 0 ? 88 : kind == 1 ? 840 : kind == 2 ? 576 : kind == 3 ? 704 : 96;
+    const int per32 = kind == 0 || kind == 4;
+    const int blocks = cols / 32, groups = (rows + 3) / 4, gbytes = (per32 ? blocks : cols / 256) * sbytes;
     uint8_t *w = calloc((size_t)groups * gbytes, 1);
     for (int g = 0; g < groups; g++) {
         uint8_t *grp = w + (size_t)g * gbytes;
         for (int i = 0; i < gbytes; i++) grp[i] = next() & 0xFF;
-        for (int sbk = 0; sbk < (kind == 0 ? blocks : cols / 256); sbk++) {
+        for (int sbk = 0; sbk < (per32 ? blocks : cols / 256); sbk++) {
             uint8_t *gb = grp + sbk * sbytes;
             for (int lane = 0; lane < 4; lane++) {
                 const uint16_t d = 4 * g + lane < rows ? to_f16(frand(0.0005f, 0.02f)) : 0;
                 const uint16_t dm = 4 * g + lane < rows ? to_f16(frand(0.0005f, 0.02f)) : 0;
                 gb[2 * lane] = d & 0xFF; gb[2 * lane + 1] = d >> 8;
-                if (kind == 2) { gb[8 + 2 * lane] = dm & 0xFF; gb[9 + 2 * lane] = dm >> 8; }
+                if (kind >= 2) { gb[8 + 2 * lane] = dm & 0xFF; gb[9 + 2 * lane] = dm >> 8; }
             }
         }
     }
@@ -424,7 +453,8 @@ static void test_gemm56(const char *path, gemm_fn f, int kind, int rows, int col
         for (int r = 0; r < rows; r++) {
             double mag;
             const uint8_t *grp = w + (size_t)(r / 4) * gbytes;
-            const double ref = kind == 2 ? ref_dot4k(grp, r % 4, blocks, aq + b * cols, as + b * blocks, ass + b * blocks, &mag)
+            const double ref = kind == 4 ? ref_dot51(grp, r % 4, blocks, aq + b * cols, as + b * blocks, ass + b * blocks, &mag)
+                             : kind >= 2 ? ref_dot4k(kind == 3, grp, r % 4, blocks, aq + b * cols, as + b * blocks, ass + b * blocks, &mag)
                                          : ref_dot56(six, grp, r % 4, blocks, aq + b * cols, as + b * blocks, &mag);
             if (!(fabs(out[b * rows + r] - ref) <= 8 * 0x1p-24 * mag + 1e-30)) {
                 fprintf(stderr, "  %s %s %dx%d batch %d: out[%d][%d] = %.9g, reference %.9g\n", path, names[kind], rows, cols,
@@ -439,7 +469,7 @@ static void test_gemm56(const char *path, gemm_fn f, int kind, int rows, int col
     free(w); free(aq); free(as); free(ass); free(hs); free(out);
 }
 
-static void test_paths56(const char *path, gemm_fn fq5, gemm_fn fq6, gemm_fn fq4k) {
+static void test_paths56(const char *path, gemm_fn fq5, gemm_fn fq6, gemm_fn fq4k, gemm_fn fq5k, gemm_fn fq51) {
     const int shapes[][2] = {{1, 256}, {2, 512}, {3, 768}, {5, 2048}, {66, 256}, {13, 4864}};
     const int batches[] = {1, 2, 3, 4, 5, 17};
     for (unsigned s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -447,6 +477,8 @@ static void test_paths56(const char *path, gemm_fn fq5, gemm_fn fq6, gemm_fn fq4
             test_gemm56(path, fq5, 0, shapes[s][0], shapes[s][1] == 256 ? 96 : shapes[s][1], batches[b]);
             test_gemm56(path, fq6, 1, shapes[s][0], shapes[s][1], batches[b]);
             test_gemm56(path, fq4k, 2, shapes[s][0], shapes[s][1], batches[b]);
+            test_gemm56(path, fq5k, 3, shapes[s][0], shapes[s][1], batches[b]);
+            test_gemm56(path, fq51, 4, shapes[s][0], shapes[s][1] == 256 ? 96 : shapes[s][1], batches[b]);
         }
 }
 
@@ -467,8 +499,10 @@ int main(void) {
     if (expect) check(dot == atoi(expect), "dot product detected as expected (the sdot path is chosen only where it runs)");
     test_paths("neon-v8", tern_gemm_q8_neon_v8, tern_gemm_q4_neon_v8);
     if (dot) test_paths("neon", tern_gemm_q8_neon, tern_gemm_q4_neon);
-    test_paths56("neon-v8", tern_gemm_q5_neon_v8, tern_gemm_q6_neon_v8, tern_gemm_q4k_neon_v8);
-    if (dot) test_paths56("neon", tern_gemm_q5_neon, tern_gemm_q6_neon, tern_gemm_q4k_neon);
+    test_paths56("neon-v8", tern_gemm_q5_neon_v8, tern_gemm_q6_neon_v8, tern_gemm_q4k_neon_v8, tern_gemm_q5k_neon_v8,
+                 tern_gemm_q5_1_neon_v8);
+    if (dot) test_paths56("neon", tern_gemm_q5_neon, tern_gemm_q6_neon, tern_gemm_q4k_neon, tern_gemm_q5k_neon,
+                          tern_gemm_q5_1_neon);
     test_attention();
     test_elementwise();
     printf("%d passed, %d failed\n", passed, failed);

@@ -4,8 +4,11 @@ for features the real models do not use (Llama 3 frequency factors, linear RoPE 
 Q/K norms with a head width that differs from width / heads).
 
 usage: make_tiny.py VARIANT OUT.gguf
-VARIANT: llama | llama3 | qwen2 | qwen3 | gemma3
+VARIANT: llama | llama3 | qwen2 | qwen3 | gemma3 | llama-q5km
 Weights are quantized with gguf-py (Q4_1, Q5_0 or Q8_0, as the real models of the family use).
+llama-q5km mixes types as llama-quantize's Q5_K_M does for small models: Q5_K where a row is a
+whole number of 256-column super-blocks, Q5_1 where not (ffn_down, the embedding); Q5_K is
+written by q5_k() below since gguf-py only dequantizes that type.
 """
 import sys
 
@@ -22,7 +25,37 @@ VARIANTS = {
     "qwen3": dict(arch="qwen3", width=64, heads=4, kv=2, hd=32, ffn=96, layers=3, q=Q.Q8_0, tied=True, qk_norm=True),
     "gemma3": dict(arch="gemma3", width=64, heads=2, kv=1, hd=32, ffn=64, layers=4, q=Q.Q8_0, tied=True, qk_norm=True,
                    post_norms=True, window=4, pattern=2),
+    "llama-q5km": dict(arch="llama", width=256, heads=4, kv=2, hd=None, ffn=288, layers=2, q=Q.Q5_K, tied=False),
 }
+
+
+def q5_k(a):
+    """Q5_K blocks of a (rows x cols, cols a multiple of 256), laid out as ggml's block_q5_K:
+    d, dmin (f16), 12 bytes of 6-bit scales and mins (get_scale_min_k4's packing), qh[32], qs[128];
+    x = d * sc * q - dmin * m with q in 0..31. Round to nearest, like Q4K.quantize in Swift."""
+    rows, cols = a.shape
+    x = a.reshape(rows * cols // 256, 8, 32).astype(np.float32)
+    lo = np.minimum(x.min(axis=2), 0)
+    step, mins = (x.max(axis=2) - lo) / 31, -lo
+    d = (step.max(axis=1) / 63).astype(np.float16)
+    dmin = (mins.max(axis=1) / 63).astype(np.float16)
+    df, mf = d.astype(np.float32)[:, None], dmin.astype(np.float32)[:, None]
+    sc = np.where(df > 0, np.minimum(63, np.rint(step / np.where(df > 0, df, 1))), 0).astype(np.uint8)
+    m = np.where(mf > 0, np.minimum(63, np.rint(mins / np.where(mf > 0, mf, 1))), 0).astype(np.uint8)
+    dsc, mm = (df * sc)[:, :, None], (mf * m)[:, :, None]
+    q = np.where(dsc > 0, np.clip(np.rint((x + mm) / np.where(dsc > 0, dsc, 1)), 0, 31), 0).astype(np.uint8)
+    n = x.shape[0]
+    out = np.zeros((n, 176), np.uint8)
+    out[:, 0:2] = d.view(np.uint8).reshape(n, 2)
+    out[:, 2:4] = dmin.view(np.uint8).reshape(n, 2)
+    out[:, 4:8] = (sc[:, :4] & 63) | ((sc[:, 4:] >> 4) << 6)
+    out[:, 8:12] = (m[:, :4] & 63) | ((m[:, 4:] >> 4) << 6)
+    out[:, 12:16] = (sc[:, 4:] & 15) | ((m[:, 4:] & 15) << 4)
+    for j in range(8):
+        out[:, 16:48] |= ((q[:, j] >> 4) << j).astype(np.uint8)
+    for j in range(4):
+        out[:, 48 + 32 * j:80 + 32 * j] = (q[:, 2 * j] & 15) | ((q[:, 2 * j + 1] & 15) << 4)
+    return out.reshape(rows, cols // 256 * 176)
 
 TOKENS = ["<unk>", "<s>", "</s>"] + ["\u2581" + chr(ord("a") + i) for i in range(26)] + [chr(ord("a") + i) for i in range(26)]
 TOKENS += [f"<extra_{i}>" for i in range(64 - len(TOKENS))]
@@ -63,15 +96,18 @@ def main():
 
     def matrix(name, rows, cols, qtype, scale=None):
         a = (rng.standard_normal((rows, cols)) * (scale or 1 / np.sqrt(cols))).astype(np.float32)
-        w.add_tensor(name, quantize(a, qtype), raw_dtype=qtype)
+        if qtype == Q.Q5_K and cols % 256:
+            qtype = Q.Q5_1
+        w.add_tensor(name, q5_k(a) if qtype == Q.Q5_K else quantize(a, qtype), raw_dtype=qtype)
 
     def vector(name, n, base=1.0, spread=0.2):
         w.add_tensor(name, (base + spread * rng.standard_normal(n)).astype(np.float32))
 
     vocab = len(TOKENS)
-    matrix("token_embd.weight", vocab, width, Q.Q5_0 if variant == "qwen2" else Q.Q8_0, scale=1.0)
+    embd = {"qwen2": Q.Q5_0, "llama-q5km": Q.Q5_1}.get(variant, Q.Q8_0)
+    matrix("token_embd.weight", vocab, width, embd, scale=1.0)
     if not v["tied"]:
-        matrix("output.weight", vocab, width, Q.Q8_0, scale=0.5)
+        matrix("output.weight", vocab, width, Q.Q5_K if variant == "llama-q5km" else Q.Q8_0, scale=0.5)
     vector("output_norm.weight", width)
     if v.get("rope_freqs"):
         vector("rope_freqs.weight", hd // 2, base=4.0, spread=1.0)

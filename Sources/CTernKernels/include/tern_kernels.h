@@ -78,6 +78,10 @@ void tern_gemm_q6_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4k_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5k_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5_1_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q8_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
@@ -87,6 +91,10 @@ void tern_gemm_q5_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t 
 void tern_gemm_q6_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4k_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5k_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5_1_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_attend_f16_avx2(const float *q, ptrdiff_t heads, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
@@ -113,6 +121,10 @@ void tern_gemm_q6_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, pt
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4k_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5k_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5_1_neon(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 /* ARMv8.0 (no dot product): Pi 3, Pi Zero 2 W, Pi 4. */
 void tern_gemm_q8_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
@@ -123,6 +135,10 @@ void tern_gemm_q5_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0,
 void tern_gemm_q6_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4k_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5k_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
+    ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+void tern_gemm_q5_1_neon_v8(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 /* ARMv8.0 too, used by both aarch64 paths. */
 void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
