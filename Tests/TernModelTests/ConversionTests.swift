@@ -78,4 +78,33 @@ final class ConversionTests: XCTestCase {
             XCTAssertEqual(diff, 0, "\(n) (\(g.type)): \(diff) elements differ from gguf-py")
         }
     }
+
+    /// Q5_1 and Q5_K, which the real models here do not have: the tiny Q5_K_M-like GGUF
+    /// (Tests/reference/make_tiny.py llama-q5km) dequantized by gguf-py, by Tern's GGML code and
+    /// from the converted q5_1 / q5k tensors, all bit for bit the same.
+    func testQ5_1AndQ5_KMatchGGUFPy() throws {
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let scripts = TestSupport.packageRoot.appendingPathComponent("Tests/reference").path
+        let path = dir + "/q5km.gguf", ternPath = dir + "/q5km.tern"
+        var r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/make_tiny.py", "llama-q5km", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try TestSupport.run(TestSupport.binary("tern-quantize"), [path, ternPath])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let gguf = try GGUFFile(path: path), tern = try TernFile(path: ternPath)
+        let names = gguf.tensors.filter { $0.type == .q5_1 || $0.type == .q5_K }.map(\.name)
+        XCTAssertEqual(Set(names.compactMap { gguf.tensor($0)?.type }), [.q5_1, .q5_K])
+        r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/gguf_dequant.py", path, dir] + names)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for n in names {
+            let g = try XCTUnwrap(gguf.tensor(n))
+            let theirs = readFile(dir + "/" + n + ".f32").withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            let ours = GGMLConvert.dequantize(g.type, gguf.bytes(g), count: g.rows * g.cols)
+            let converted = try dequantize(tern, try XCTUnwrap(tern.tensor(n)))
+            XCTAssertEqual(tern.tensor(n)?.dtype, GGMLConvert.exactTarget(g.type), n)
+            XCTAssertEqual(ours.map(\.bitPattern), theirs.map(\.bitPattern), "\(n) (\(g.type)): Tern's dequantization vs gguf-py")
+            XCTAssertEqual(converted.map(\.bitPattern), theirs.map(\.bitPattern), "\(n) (\(g.type)): converted vs gguf-py")
+        }
+        print("ConversionTests: \(names.count) Q5_1/Q5_K tensors equal gguf-py's dequantization bit for bit")
+    }
 }
