@@ -45,7 +45,7 @@ pin() { taskset -c 0 "$@"; }
 
 rows=(); isa=""
 for m in "${models[@]}"; do
-  gguf="$(bash scripts/fetch-model.sh "$m")"
+  gguf="$(model_gguf "$m")"; m="$(model_name "$m")"
   .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
   gb=$(gguf_token_bytes "$gguf")
   # The load's effect comes and goes (this VM's one-thread bandwidth beside it flips between ~18

@@ -23,7 +23,7 @@ echo "| model | -t | d | llama.cpp tg64 | tern tg64 | ratio | isa |"
 echo "|---|---|---|---|---|---|---|"
 pp_rows=()
 for m in "${models[@]}"; do
-  gguf="$(bash scripts/fetch-model.sh "$m")"
+  gguf="$(model_gguf "$m")"; m="$(model_name "$m")"
   .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
   for t in 1 2; do
     for d in $DEPTHS; do

@@ -3,7 +3,7 @@
 # (llama-bench, then tern bench on the default conversion), weights read per token and the share
 # of the measured read-bandwidth roofline, perplexity on the same text (llama-perplexity vs
 # tern perplexity), and decode under a streaming --mem-budget against `tern plan`'s prediction.
-# Usage: bench/families.sh [MODEL...]   (default: the four models of scripts/fetch-model.sh)
+# Usage: bench/families.sh [MODEL...]   (scripts/fetch-model.sh names or GGUF paths; default: its four models)
 #        env: REPS (3), ROUNDS (1: alternating llama.cpp/Tern pairs per row, medians reported),
 #             TEXT (a text file), CTX (512), CHUNKS (8), LLAMA_BIN (llama.cpp bin/)
 set -euo pipefail
@@ -28,7 +28,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|"
 ppl_rows=()
 budget_rows=()
 for m in "${models[@]}"; do
-  gguf="$(bash scripts/fetch-model.sh "$m")"
+  gguf="$(model_gguf "$m")"; m="$(model_name "$m")"
   .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
   gb=$(gguf_token_bytes "$gguf")
   for t in 1 2; do

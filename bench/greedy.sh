@@ -6,7 +6,7 @@
 # differs, the first differing token is located and Tests/reference/decoder_ref.py (float64
 # numpy on the GGUF's dequantized weights) gives the float logits there: Tern's token, the
 # float reference's top two and their margin (a near-tie is < 0.1).
-# Usage: bench/greedy.sh [MODEL...]   (default: the four models of scripts/fetch-model.sh)
+# Usage: bench/greedy.sh [MODEL...]   (scripts/fetch-model.sh names or GGUF paths; default: its four models)
 #        env: PROMPTS (5), N (64), LLAMA_BIN (llama.cpp bin/; default: build via ../shared)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +42,7 @@ echo
 echo "| model | prompt | plain = llama.cpp | speculative = plain | budget = plain | first difference from llama.cpp (float reference) |"
 echo "|---|---|---|---|---|---|"
 for m in "${models[@]}"; do
-  gguf="$(bash scripts/fetch-model.sh "$m")"
+  gguf="$(model_gguf "$m")"; m="$(model_name "$m")"
   .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
   i=0
   while IFS= read -r line && [ $i -lt "$PROMPTS" ]; do

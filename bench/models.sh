@@ -1,6 +1,6 @@
 # Sourced by bench/families.sh, bench/greedy.sh, bench/depth.sh and bench/bandwidth-bound.sh (after
 # scripts/common.sh): their shared set-up (packages, the Python environment with gguf, a release
-# build, llama.cpp's bin/ in LLAMA_BIN), the real models (scripts/fetch-model.sh names), a scratch
+# build, llama.cpp's bin/ in LLAMA_BIN), the real models (scripts/fetch-model.sh names or GGUF paths), a scratch
 # folder and a --mem-budget for each that makes it stream most of its weights.
 apt_install libzstd-dev pkg-config
 python_env gguf numpy
@@ -15,6 +15,13 @@ trap 'rm -rf "$work"' EXIT
 tern=.build/release/tern
 declare -A budget=([gemma-3-270m]=160M [smollm2-135m-instruct]=80M [qwen2.5-coder-0.5b-instruct]=256M
                    [qwen2.5-coder-1.5b-instruct]=256M)
+# A model is a scripts/fetch-model.sh name or the path of a GGUF of your own (its name in the
+# tables: the file name without .gguf; its budget: half the file, at least 80 MiB, so that it streams).
+model_gguf() { if [ -f "$1" ]; then printf '%s\n' "$1"; else bash scripts/fetch-model.sh "$1"; fi; }
+model_name() { basename "$1" .gguf; }
+for m in "${models[@]}"; do
+  if [ -f "$m" ]; then half=$(( $(stat -c %s "$m") / 2 / 1048576 )); budget[$(model_name "$m")]="$(( half > 80 ? half : 80 ))M"; fi
+done
 
 # gguf_token_bytes GGUF: the bytes llama.cpp reads per decoded token, every tensor but an untied
 # token embedding (of which it reads one row).
