@@ -22,11 +22,7 @@ public enum Q5K {
     /// 12 scale bytes of Q4_K, qh[32], qs[128]); the values of the lane must be zero. Column
     /// 32j + l has the nibble of qs[32 (j / 2) + l] (low for even j) and bit j of qh[l].
     public static func store(_ sb: UnsafeMutableRawPointer, lane: Int, fromQ5K p: UnsafeRawPointer) {
-        (sb + 2 * lane).copyMemory(from: p, byteCount: 2)
-        (sb + 8 + 2 * lane).copyMemory(from: p + 2, byteCount: 2)
-        for i in 0..<3 {
-            for j in 0..<4 { (sb + 16 + 16 * i + 4 * j + lane).copyMemory(from: p + 4 + 4 * i + j, byteCount: 1) }
-        }
+        Q4K.storeFactors(sb, lane: lane, fromBlock: p)
         for col in 0..<256 {
             let j = col / 32, l = col % 32
             let q = p.load(fromByteOffset: 48 + 32 * (j / 2) + l, as: UInt8.self)
@@ -36,48 +32,21 @@ public enum Q5K {
     }
 
     public static func dequantizeRow(_ group: UnsafeRawPointer, lane: Int, blocks: Int, into out: UnsafeMutablePointer<Float>) {
-        for s in 0..<blocks / 8 {
-            let sb = group + s * groupBlockBytes
-            for j in 0..<8 {
-                let (d1, m1) = Q4K.factors(sb, lane: lane, j)
-                for l in 0..<32 { out[s * 256 + j * 32 + l] = d1 * Float(value(sb, lane: lane, col: 32 * j + l)) - m1 }
-            }
-        }
+        Q4K.dequantizeRow(group, groupBlockBytes: groupBlockBytes, lane: lane, blocks: blocks, into: out, value: value)
     }
 
-    /// Quantization into interleaved groups (tests, benchmarks), as ``Q4K/quantize(_:rows:cols:)``
-    /// with 31 steps per sub-block instead of 15.
+    /// Quantization into interleaved groups (tests, benchmarks): ``Q4K/superBlock(_:levels:)`` with
+    /// 31 levels, the quants packed as Q5_K's.
     static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [UInt8] {
         precondition(cols % 256 == 0)
         return Repack.byLane(.q5k, rows: rows, cols: cols) { r, s, sb, lane in
-            let src = x + r * cols + s * 256
-            var steps = [Float](repeating: 0, count: 8), mins = steps
+            let (head, q) = Q4K.superBlock(x + r * cols + s * 256, levels: 31)
+            var blk = head + [UInt8](repeating: 0, count: 160)
             for j in 0..<8 {
-                var lo: Float = 0, hi: Float = 0
-                for l in 0..<32 { lo = min(lo, src[32 * j + l]); hi = max(hi, src[32 * j + l]) }
-                steps[j] = (hi - lo) / 31
-                mins[j] = -lo
-            }
-            let dh = floatToHalf(steps.max()! / 63), mh = floatToHalf(mins.max()! / 63)
-            let d = halfToFloat(dh), dmin = halfToFloat(mh)
-            var blk = [UInt8](repeating: 0, count: 176)
-            blk[0] = UInt8(dh & 0xFF); blk[1] = UInt8(dh >> 8); blk[2] = UInt8(mh & 0xFF); blk[3] = UInt8(mh >> 8)
-            var sc = [UInt8](repeating: 0, count: 8), mq = sc
-            for j in 0..<8 {
-                sc[j] = d == 0 ? 0 : UInt8(min(63, (steps[j] / d).rounded()))
-                mq[j] = dmin == 0 ? 0 : UInt8(min(63, (mins[j] / dmin).rounded()))
-            }
-            for j in 0..<4 {
-                blk[4 + j] = (sc[j] & 63) | (sc[j + 4] >> 4) << 6
-                blk[8 + j] = (mq[j] & 63) | (mq[j + 4] >> 4) << 6
-                blk[12 + j] = (sc[j + 4] & 0xF) | (mq[j + 4] & 0xF) << 4
-            }
-            for j in 0..<8 {
-                let step = d * Float(sc[j]), m1 = dmin * Float(mq[j]), inv: Float = step == 0 ? 0 : 1 / step
                 for l in 0..<32 {
-                    let q = UInt8(max(0, min(31, ((src[32 * j + l] + m1) * inv).rounded())))
-                    blk[48 + 32 * (j / 2) + l] |= j % 2 == 0 ? q & 0xF : (q & 0xF) << 4
-                    blk[16 + l] |= (q >> 4) << j
+                    let v = q[32 * j + l]
+                    blk[48 + 32 * (j / 2) + l] |= j % 2 == 0 ? v & 0xF : (v & 0xF) << 4
+                    blk[16 + l] |= (v >> 4) << j
                 }
             }
             blk.withUnsafeBytes { store(sb, lane: lane, fromQ5K: $0.baseAddress!) }
@@ -86,22 +55,12 @@ public enum Q5K {
 
     /// Scalar reference: per block of 32, d sc * da * sum(q * qa) - dmin m * da * sum(qa).
     public static func dot(_ group: UnsafeRawPointer, lane: Int, _ a: QuantizedVector, blocks: Int) -> Float {
-        var sum: Float = 0
-        for k in 0..<blocks {
-            let sb = group + (k / 8) * groupBlockBytes
-            var acc: Int32 = 0
-            for i in 0..<32 { acc &+= value(sb, lane: lane, col: (k % 8) * 32 + i) &* Int32(a.q[k * 32 + i]) }
-            let (d1, m1) = Q4K.factors(sb, lane: lane, k % 8)
-            sum += d1 * a.scale[k] * Float(acc) - m1 * a.scaledSum[k]
-        }
-        return sum
+        Q4K.dot(group, groupBlockBytes: groupBlockBytes, lane: lane, a, blocks: blocks, value: value)
     }
 
     /// Copies lane `sl` of the group super-block at `s` to lane `dl` of `d` (zeroed or same-kind).
     static func copyLane(_ s: UnsafeRawPointer, _ sl: Int, _ d: UnsafeMutableRawPointer, _ dl: Int) {
-        (d + 2 * dl).copyMemory(from: s + 2 * sl, byteCount: 2)
-        (d + 8 + 2 * dl).copyMemory(from: s + 8 + 2 * sl, byteCount: 2)
-        for i in 0..<12 { (d + 16 + 4 * i + dl).copyMemory(from: s + 16 + 4 * i + sl, byteCount: 1) }
+        Q4K.copyFactors(s, sl, d, dl)
         for col in 0..<256 {
             let j = col / 32, block = UnsafeMutableRawPointer(mutating: q5Block(d, j))
             Q5.clear(block, lane: dl, col: col % 32)

@@ -85,16 +85,11 @@ final class ConversionTests: XCTestCase {
     func testQ5_1AndQ5_KMatchGGUFPy() throws {
         let dir = TestSupport.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let scripts = TestSupport.packageRoot.appendingPathComponent("Tests/reference").path
-        let path = dir + "/q5km.gguf", ternPath = dir + "/q5km.tern"
-        var r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/make_tiny.py", "llama-q5km", path])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        r = try TestSupport.run(TestSupport.binary("tern-quantize"), [path, ternPath])
-        XCTAssertEqual(r.status, 0, r.stderr)
+        let (path, ternPath) = try FamilyTests.tinyModel("llama-q5km", in: dir)
         let gguf = try GGUFFile(path: path), tern = try TernFile(path: ternPath)
         let names = gguf.tensors.filter { $0.type == .q5_1 || $0.type == .q5_K }.map(\.name)
         XCTAssertEqual(Set(names.compactMap { gguf.tensor($0)?.type }), [.q5_1, .q5_K])
-        r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/gguf_dequant.py", path, dir] + names)
+        let r = try TestSupport.run("/usr/bin/env", ["python3", FamilyTests.scripts + "/gguf_dequant.py", path, dir] + names)
         XCTAssertEqual(r.status, 0, r.stderr)
         for n in names {
             let g = try XCTUnwrap(gguf.tensor(n))

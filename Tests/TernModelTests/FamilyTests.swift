@@ -18,15 +18,24 @@ final class FamilyTests: XCTestCase {
 
     struct Reference: Decodable { let all_logits: [[Double]] }
 
-    func check(_ variant: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let dir = TestSupport.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let scripts = TestSupport.packageRoot.appendingPathComponent("Tests/reference").path
+    static var scripts: String { TestSupport.packageRoot.appendingPathComponent("Tests/reference").path }
+
+    /// Writes Tests/reference/make_tiny.py's `variant` into `dir` and converts it with
+    /// tern-quantize: the paths of the GGUF and the .tern.
+    static func tinyModel(_ variant: String, in dir: String) throws -> (gguf: String, tern: String) {
         let gguf = dir + "/\(variant).gguf", tern = dir + "/\(variant).tern"
         var r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/make_tiny.py", variant, gguf])
         XCTAssertEqual(r.status, 0, r.stderr)
         r = try TestSupport.run(TestSupport.binary("tern-quantize"), [gguf, tern])
         XCTAssertEqual(r.status, 0, r.stderr)
+        return (gguf, tern)
+    }
+
+    func check(_ variant: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let scripts = FamilyTests.scripts
+        let (gguf, tern) = try FamilyTests.tinyModel(variant, in: dir)
         // Every matrix keeps its GGUF type's bits (no widening, no requantizing).
         let converted = try TernFile(path: tern)
         for g in try GGUFFile(path: gguf).tensors where g.shape.count == 2 {
@@ -34,7 +43,7 @@ final class FamilyTests: XCTestCase {
                            file: file, line: line)
         }
         let ids = "[" + FamilyTests.prompt.map(String.init).joined(separator: ",") + "]"
-        r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/decoder_ref.py", gguf, ids, "--all"])
+        let r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/decoder_ref.py", gguf, ids, "--all"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let want = try JSONDecoder().decode(Reference.self, from: Data(r.stdout.utf8)).all_logits
 
@@ -90,14 +99,10 @@ final class FamilyTests: XCTestCase {
     func testSplitContextDecodingMatchesReference() throws {
         let dir = TestSupport.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let scripts = TestSupport.packageRoot.appendingPathComponent("Tests/reference").path
-        let gguf = dir + "/llama3.gguf", tern = dir + "/llama3.tern"
-        var r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/make_tiny.py", "llama3", gguf])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        r = try TestSupport.run(TestSupport.binary("tern-quantize"), [gguf, tern])
-        XCTAssertEqual(r.status, 0, r.stderr)
+        let scripts = FamilyTests.scripts
+        let (gguf, tern) = try FamilyTests.tinyModel("llama3", in: dir)
         let prompt: [Int32] = (0..<600).map { (i: Int) -> Int32 in Int32(3 + (i * 37 + i / 7) % 61) }
-        r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/decoder_ref.py", gguf,
+        let r = try TestSupport.run("/usr/bin/env", ["python3", scripts + "/decoder_ref.py", gguf,
                                                  "[" + prompt.map(String.init).joined(separator: ",") + "]"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let want = try JSONDecoder().decode(LastLogits.self, from: Data(r.stdout.utf8)).logits
