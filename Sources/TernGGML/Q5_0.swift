@@ -3,13 +3,18 @@ import TernKernels
 /// ggml Q5_0: [d: f16][qh: u32 high bits][16 bytes low nibbles]; x = (q - 16) * d, q in 0...31.
 enum GGMLQ5_0 {
     @inline(__always) static func values(_ p: UnsafeRawPointer, _ body: (Int, Int) -> Void) {
-        let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+        fiveBit(p + 2) { j, q in body(j, q - 16) }
+    }
+
+    /// The 32 five-bit values (0...31) of a Q5_0 / Q5_1 block whose qh (a little-endian u32) is at
+    /// `qh`, followed by its 16 bytes of nibbles: element j < 16 the low nibble of byte j with bit
+    /// j of qh, j + 16 its high nibble with bit j + 16.
+    @inline(__always) static func fiveBit(_ qh: UnsafeRawPointer, _ body: (Int, Int) -> Void) {
+        let h = UInt32(littleEndian: qh.loadUnaligned(as: UInt32.self))
         for j in 0..<16 {
-            let q = UInt32(p.load(fromByteOffset: 6 + j, as: UInt8.self))
-            let h0 = ((qh >> UInt32(j)) << 4) & 0x10
-            let h1 = (qh >> UInt32(j + 12)) & 0x10
-            body(j, Int((q & 0xF) | h0) - 16)
-            body(j + 16, Int((q >> 4) | h1) - 16)
+            let q = UInt32(qh.load(fromByteOffset: 4 + j, as: UInt8.self))
+            body(j, Int((q & 0xF) | ((h >> UInt32(j)) << 4) & 0x10))
+            body(j + 16, Int((q >> 4) | (h >> UInt32(j + 12)) & 0x10))
         }
     }
 

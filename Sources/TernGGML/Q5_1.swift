@@ -10,19 +10,17 @@ enum GGMLQ5_1 {
         for b in 0..<count / 32 {
             let p = src + b * bytes
             let d = halfToFloat(u16(p, 0)), m = halfToFloat(u16(p, 2))
-            let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-            for j in 0..<16 {
-                let q = UInt32(p.load(fromByteOffset: 8 + j, as: UInt8.self))
-                out[b * 32 + j] = Float((q & 0xF) | ((qh >> UInt32(j)) << 4) & 0x10) * d + m
-                out[b * 32 + j + 16] = Float((q >> 4) | (qh >> UInt32(j + 12)) & 0x10) * d + m
-            }
+            GGMLQ5_0.fiveBit(p + 4) { j, q in out[b * 32 + j] = Float(q) * d + m }
         }
     }
 
     /// To tern q5_1, bit for bit: each row's blocks written into their four-row group's lane.
     static func toQ5_1(_ src: UnsafeRawPointer, rows: Int, cols: Int) -> [UInt8] {
         Repack.byLane(.q5_1, rows: rows, cols: cols) { r, k, gb, lane in
-            Q5_1.store(gb, lane: lane, fromQ5_1: src + (r * cols / 32 + k) * bytes)
+            let p = src + (r * cols / 32 + k) * bytes
+            (gb + 2 * lane).copyMemory(from: p, byteCount: 2)
+            (gb + 8 + 2 * lane).copyMemory(from: p + 2, byteCount: 2)
+            GGMLQ5_0.fiveBit(p + 4) { j, q in Q5.store(gb + 8, lane: lane, col: j, UInt8(q)) }
         }
     }
 }

@@ -11,21 +11,6 @@ public enum Q5_1 {
     /// The block's values where ``Q5``'s accessors find them (a q5 block's scales are 8 bytes).
     @inline(__always) static func q5Block(_ gb: UnsafeRawPointer) -> UnsafeRawPointer { gb + 8 }
 
-    /// Writes row `lane` of a group block from one GGUF Q5_1 block (24 bytes: d, m, qh as a
-    /// little-endian u32, 16 bytes of nibbles); the lane's values must be zero. Element j < 16 is
-    /// the low nibble of byte j with bit j of qh, element j + 16 its high nibble with bit j + 16.
-    public static func store(_ gb: UnsafeMutableRawPointer, lane: Int, fromQ5_1 p: UnsafeRawPointer) {
-        (gb + 2 * lane).copyMemory(from: p, byteCount: 2)
-        (gb + 8 + 2 * lane).copyMemory(from: p + 2, byteCount: 2)
-        let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-        let values = UnsafeMutableRawPointer(mutating: q5Block(gb))
-        for j in 0..<16 {
-            let q = p.load(fromByteOffset: 8 + j, as: UInt8.self)
-            Q5.store(values, lane: lane, col: j, q & 0xF | UInt8(qh >> UInt32(j) & 1) << 4)
-            Q5.store(values, lane: lane, col: j + 16, q >> 4 | UInt8(qh >> UInt32(j + 16) & 1) << 4)
-        }
-    }
-
     public static func dequantizeRow(_ group: UnsafeRawPointer, lane: Int, blocks: Int, into out: UnsafeMutablePointer<Float>) {
         for k in 0..<blocks {
             let gb = group + k * groupBlockBytes
