@@ -118,7 +118,32 @@ public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
 
     /// The pre-tokenizer's words: each expression splits every piece further, keeping the text
     /// between matches as pieces too (llama.cpp's unicode_regex_split).
+    ///
+    /// llama.cpp runs its expressions over a copy of the text in which every non-ASCII white-space
+    /// scalar is U+000B (its std::regex `\s` knows only ASCII), so such a scalar matches `\s` and
+    /// nothing else, not a literal range that spans it: deepseek-llm's `ࠀ-一` holds U+2028,
+    /// U+2029 and U+3000, and its punctuation class starts at U+3000. The same is done here, and
+    /// the words are cut from the original text at the same scalar offsets.
     func words(_ text: String) -> [Substring] {
+        guard text.unicodeScalars.contains(where: BytePairTokenizer.isWideSpace) else { return split(text) }
+        let masked = String(String.UnicodeScalarView(text.unicodeScalars.map { BytePairTokenizer.isWideSpace($0) ? "\u{0B}" : $0 }))
+        var out: [Substring] = []
+        var at = text.unicodeScalars.startIndex
+        for w in split(masked) {
+            let end = text.unicodeScalars.index(at, offsetBy: w.unicodeScalars.count)
+            out.append(text[at..<end])
+            at = end
+        }
+        return out
+    }
+
+    /// White space above ASCII, as llama.cpp's unicode tables list it (the Unicode White_Space
+    /// property).
+    static func isWideSpace(_ c: Unicode.Scalar) -> Bool {
+        c.value > 0x7F && c.properties.isWhitespace
+    }
+
+    private func split(_ text: String) -> [Substring] {
         var pieces = [Substring(text)]
         for re in splitters {
             var next: [Substring] = []

@@ -15,4 +15,8 @@ TEXTS = [
     # Unicode spaces, ASCII and full-width punctuation runs, Hangul next to Han.
     "abc123def 4567890 x1y22z333 000", "Ελληνικά και русский текст, Ωmega", "ends with spaces and a tab \t ",
     "ideographic\u3000space\u3000\u3000two", "price: $1,234.56 (approx.)!? «quoted» — dash…", "한국어와中文混合，测试！",
+    # White space above ASCII, which llama.cpp matches as \s only (deepseek-llm's literal ranges span
+    # U+2028, U+2029 and U+3000): line and paragraph separators, wide spaces beside CJK and symbols.
+    "line\u2028sep  \u2029para\u2029", "漢字\u2028漢字 \u3000。end  \u3000→³", "nbsp \u00a0\u0085next\u1680a\u202fb\u205fc",
+    "trailing wide spaces \u2003\u3000",
 ]
