@@ -1,6 +1,7 @@
 import Foundation
 import Tern
 import TernKernels
+import TernFormat
 import TernModels
 import TernPlanner
 
@@ -11,8 +12,9 @@ enum PlanCommand {
 
     Shows how MODEL runs within a memory budget: which weights stay mapped in place and which
     are streamed from the file through a cache of a few slots, the KV cache and scratch, the predicted
-    peak resident memory and tokens/s (from read bandwidths measured now) at the start of a sequence
-    and at its last position (with the attention over the cache, timed now), and the minimum budget.
+    peak resident memory and tokens/s (from read bandwidths and the kernels' speed measured now) at
+    the start of a sequence and at its last position (with the attention over the cache, timed now),
+    and the minimum budget.
 
     options:
       -m, --model PATH      checkpoint
@@ -26,10 +28,11 @@ enum PlanCommand {
       --speculate MODE      speculation to make room for, as for tern run (default auto);
                             under a budget it shrinks, then goes, before anything else must
       --draft-max N         drafts per pass to make room for (default: calibrated, else 6)
-      --no-measure          skip the bandwidth and attention measurements (no tokens/s
+      --no-measure          skip the bandwidth, kernel and attention measurements (no tokens/s
                             prediction, or with --mem-bw none at the last position)
       --mem-bw GB/S         predict with this memory read bandwidth instead of measuring it
-                            (e.g. a board's, to see what Tern will do there)
+                            (e.g. a board's, to see what Tern will do there; the kernels' speed
+                            here is then left out)
       --read-bw GB/S        predict with this file read bandwidth for streamed weights
                             (page cache or storage) instead of measuring it
       --json                print one JSON object
@@ -62,8 +65,12 @@ enum PlanCommand {
         // A streamed byte costs its pread into a slot (page cache -> slot) and then the kernels' pass
         // over the slot, like a resident byte. The loaders' copies and the kernels share the cores,
         // so the two barely overlap: charging only the copy over-predicted every model by 10-68%
-        // (bench/README.md), charging both was within -17%..+6% except SmolLM2 (+32%).
-        let seconds = (memBW > 0 ? Double(plan.residentWeightBytes + plan.streamedBytesPerToken) / memBW : 0)
+        // (bench/README.md), charging both was within -17%..+6% except SmolLM2 (+32%). The kernels'
+        // pass is the longer of the bytes at memory speed and the products at the kernels' own
+        // speed (timed now in cache, per format): on AVX2 without VNNI at 30+ GB/s the products
+        // bound it (the 1.5B model: +38% over-predicted without them, bench/README.md).
+        let compute = measure && !given ? decodeComputeSeconds(file, threads: ThreadPool.physicalCores) : 0
+        let seconds = max(memBW > 0 ? Double(plan.residentWeightBytes + plan.streamedBytesPerToken) / memBW : 0, compute)
             + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
         // At depth a token also attends over every cached position of every layer (up to a
@@ -84,7 +91,8 @@ enum PlanCommand {
                                      lm_head: plan.lmHead.rawValue, lm_head_chunk_bytes: plan.lmHeadChunkBytes, slot_bytes: plan.slotBytes,
                                      state_bytes: plan.stateBytes, overhead_bytes: plan.overheadBytes, kv_precision: "\(plan.kvPrecision)",
                                      compressed: compressed, draft_max: plan.maxDraft, draft_vocab: plan.draftVocab, draft_bytes: plan.draftBytes,
-                                     memory_bw_gbs: memBW / 1e9, read_bw_gbs: readBW / 1e9, predicted_tps: tps,
+                                     memory_bw_gbs: memBW / 1e9, read_bw_gbs: readBW / 1e9, compute_ms: compute * 1e3,
+                                     predicted_tps: tps,
                                      attention_ns: attention * 1e9, predicted_tps_at_ctx: tpsAtCtx))
             return
         }
@@ -105,8 +113,8 @@ enum PlanCommand {
         row("minimum budget", plan.minimumBytes, "(everything streamed)")
         row("streamed per token", plan.streamedBytesPerToken)
         if memBW > 0 {
-            print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, file reads %.1f GB/s, %@%@)",
-                         tps, memBW / 1e9, readBW / 1e9, given ? "memory bandwidth given" : "measured now",
+            print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, file reads %.1f GB/s, kernels %.1f ms, %@%@)",
+                         tps, memBW / 1e9, readBW / 1e9, compute * 1e3, given ? "memory bandwidth given" : "measured now",
                          compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
             if attention > 0 {
                 print(String(format: "  at position %d: %.0f tokens/s (attention over the KV cache: %.2f ns per head and position "
@@ -152,6 +160,18 @@ extension PlanCommand {
 
 /// Bytes/s of reading `path` with pread in 4 MiB pieces, best of four passes (all but the first
 /// usually from the page cache, as streaming rereads are).
+/// The products of one decode step at the kernels' in-cache speed on `threads` threads
+/// (KernelBenchmark.decodeRate per format): every quantized matrix, less the token embedding
+/// where the model has an output head of its own (its rows are looked up, not multiplied).
+func decodeComputeSeconds(_ file: TernFile, threads: Int) -> Double {
+    let untied = file.tensors.contains { $0.name == "output.weight" }
+    var macs: [QuantKind: Int] = [:]
+    for t in file.tensors where t.shape.count == 2 && !(untied && t.name == "token_embd.weight") {
+        if let kind = QuantKind(rawValue: t.dtype.description) { macs[kind, default: 0] += t.elementCount }
+    }
+    return macs.reduce(0) { $0 + Double($1.value) / KernelBenchmark.decodeRate($1.key, threads: threads) }
+}
+
 func fileReadBandwidth(path: String, bytes: Int) -> Double {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return 0 }
@@ -217,7 +237,10 @@ struct PlanReport: Encodable {
     let kv_precision: String
     let compressed: Bool
     let draft_max, draft_vocab, draft_bytes: Int
-    let memory_bw_gbs, read_bw_gbs, predicted_tps: Double
+    let memory_bw_gbs, read_bw_gbs: Double
+    /// The products of one decode step at the kernels' in-cache speed (0: not measured).
+    let compute_ms: Double
+    let predicted_tps: Double
     /// Attention's time per query head and cached position (all threads at once), and the decode
     /// speed predicted at the context's last position with it.
     let attention_ns, predicted_tps_at_ctx: Double

@@ -115,6 +115,17 @@ final class BudgetTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(offObj["predicted_tps"] as? Double), tps, accuracy: 1e-9 * tps)
         XCTAssertEqual(offObj["predicted_tps_at_ctx"] as? Double, 0)
         XCTAssertEqual(offObj["attention_ns"] as? Double, 0)
+        XCTAssertEqual(obj["compute_ms"] as? Double, 0, "a given bandwidth is another machine's: no kernels timed here")
+        // Measured: a step is the longer of the weights at memory speed and the products at the
+        // kernels' speed (nothing streamed without a budget).
+        let m = try TestSupport.run(tern, ["plan", "-m", model, "--json"])
+        XCTAssertEqual(m.status, 0, m.stderr)
+        let mObj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(m.stdout.utf8)) as? [String: Any])
+        let computeMs = try XCTUnwrap(mObj["compute_ms"] as? Double), bw = try XCTUnwrap(mObj["memory_bw_gbs"] as? Double)
+        let mTps = try XCTUnwrap(mObj["predicted_tps"] as? Double)
+        // Gemma 3 270M multiplies ~0.27 G weights per token: 0.3-300 ms at 1-1000 GMAC/s.
+        XCTAssertTrue(computeMs > 0.3 && computeMs < 300, "kernels \(computeMs) ms per token")
+        XCTAssertEqual(1 / mTps, max(Double(weights) / (bw * 1e9), computeMs / 1e3), accuracy: 1e-6 / mTps)
     }
 
     func testPlanPutsPeakWithinBudget() throws {
