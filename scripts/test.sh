@@ -41,7 +41,12 @@ rm -rf "$ctern"
 # run per harness (FUZZ_SECONDS, default 60; a longer run: Tests/fuzz/run.sh 3600).
 if ! bash Tests/fuzz/run.sh "${FUZZ_SECONDS:-60}" 2>&1 | tee -a "$log"; then echo "test.sh: fuzzing found a crash" >&2; status=1; fi
 # One total: XCTest cases, C API checks, NEON checks, fuzz harnesses.
-awk '/Executed [0-9]+ tests?, with [0-9]+ failures?/ { x = $2; xf = $5 }
+# XCTest's total reads "Executed N tests, with F failures" or, when some were skipped (e.g. the
+# AVX-512 checks on an AVX2-only CPU), "Executed N tests, with S tests skipped and F failures".
+awk '/Executed [0-9]+ tests?, with .*failures?/ {
+       x = $2; sk = 0
+       for (i = 4; i <= NF; i++) { if ($i == "skipped") sk = $(i - 2); if ($i ~ /^failures?$/) { xf = $(i - 1); break } }
+     }
      /^(fuzz: )?[0-9]+ passed, [0-9]+ failed/ { sub(/^fuzz: /, ""); p += $1; f += $3 }
-     END { printf "tests: %d passed, %d failed\n", x - xf + p, xf + f }' "$log"
+     END { if (sk > 0) printf "XCTest: %d skipped\n", sk; printf "tests: %d passed, %d failed\n", x - xf - sk + p, xf + f }' "$log"
 exit "$status"

@@ -158,8 +158,6 @@ extension PlanCommand {
     }
 }
 
-/// Bytes/s of reading `path` with pread in 4 MiB pieces, best of four passes (all but the first
-/// usually from the page cache, as streaming rereads are).
 /// The products of one decode step at the kernels' in-cache speed on `threads` threads
 /// (KernelBenchmark.decodeRate per format): every quantized matrix, less the token embedding
 /// where the model has an output head of its own (its rows are looked up, not multiplied).
@@ -172,6 +170,8 @@ func decodeComputeSeconds(_ file: TernFile, threads: Int) -> Double {
     return macs.reduce(0) { $0 + Double($1.value) / KernelBenchmark.decodeRate($1.key, threads: threads) }
 }
 
+/// Bytes/s of reading `path` with pread in 4 MiB pieces, best of four passes (all but the first
+/// usually from the page cache, as streaming rereads are).
 func fileReadBandwidth(path: String, bytes: Int) -> Double {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return 0 }

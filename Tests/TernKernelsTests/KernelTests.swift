@@ -180,9 +180,6 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// q8 KV rows: storing keeps each value within half a step, and fused attention over q8 rows
-    /// matches, on every ISA, the Swift reference and a double-precision computation on the
-    /// dequantized rows (contiguous and as two ring segments).
     /// The largest integer sums a kernel meets: every stored level at its top (15, 31 or 63) against
     /// activations all +-127. AVX2 adds four chunks' pair sums (q6: two) in int16 before widening,
     /// within 32768 only by the bounds x86_avx2.c states (q5 and q6 reach 96-98% of it here); a
@@ -206,24 +203,29 @@ final class KernelTests: XCTestCase {
                 let acts = QuantizedActivations(cols: cols, capacity: 1)
                 x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: 1, stride: cols, isa: .scalar) }
                 XCTAssertEqual(acts.vector(0).q[5], Int8(127 * sign))
+                let da = Double(acts.vector(0).scale[0]) * 127  // every activation is +-da
                 wq.withUnsafeBytes { base in
                     let m = QMatrix(kind: kind, rows: rows, cols: cols, base: base.baseAddress!)
-                    var ref = [Float](repeating: .nan, count: rows)
-                    ref.withUnsafeMutableBufferPointer {
-                        MatMul.run(m, acts, batch: 1, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 1), isa: .scalar)
+                    func product(_ isa: KernelISA) -> [Float] {
+                        var out = [Float](repeating: .nan, count: rows)
+                        out.withUnsafeMutableBufferPointer {
+                            MatMul.run(m, acts, batch: 1, out: $0.baseAddress!, outStride: rows,
+                                       parallel: Parallel(threads: 1), isa: isa)
+                        }
+                        return out
                     }
+                    let ref = product(.scalar)
+                    let others = KernelISA.supported.filter { $0 != .scalar }.map { ($0, product($0)) }
                     var wrow = [Float](repeating: 0, count: cols)
                     for r in 0..<rows {
                         wrow.withUnsafeMutableBufferPointer { m.dequantizeRow(r, into: $0.baseAddress!) }
-                        let mag = wrow.reduce(0.0) { $0 + abs(Double($1)) } * Double(acts.vector(0).scale[0]) * 127
-                        XCTAssertEqual(Double(ref[r]), wrow.reduce(0.0) { $0 + Double($1) } * Double(acts.vector(0).scale[0]) * 127 * Double(sign),
-                                       accuracy: 1e-5 * mag, "scalar \(kind) row \(r)")
-                        for isa in KernelISA.supported where isa != .scalar {
-                            var out = [Float](repeating: .nan, count: rows)
-                            out.withUnsafeMutableBufferPointer {
-                                MatMul.run(m, acts, batch: 1, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 1), isa: isa)
-                            }
-                            XCTAssertEqual(Double(out[r]), Double(ref[r]), accuracy: 8 * 0x1p-24 * mag + 1e-30, "\(isa) \(kind) row \(r)")
+                        let sum = wrow.reduce(0.0) { $0 + Double($1) }
+                        let mag = wrow.reduce(0.0) { $0 + abs(Double($1)) } * da
+                        XCTAssertEqual(Double(ref[r]), sum * da * Double(sign), accuracy: 1e-5 * mag,
+                                       "scalar \(kind) row \(r)")
+                        for (isa, out) in others {
+                            XCTAssertEqual(Double(out[r]), Double(ref[r]), accuracy: 8 * 0x1p-24 * mag + 1e-30,
+                                           "\(isa) \(kind) row \(r)")
                         }
                     }
                 }
@@ -231,6 +233,9 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// q8 KV rows: storing keeps each value within half a step, and fused attention over q8 rows
+    /// matches, on every ISA, the Swift reference and a double-precision computation on the
+    /// dequantized rows (contiguous and as two ring segments).
     func testQ8KVAttentionOnEveryISA() {
         var rng = RNG(s: 11)
         let dim = 256, count = 29, rowBytes = KVPrecision.q8.rowBytes(dim: dim)
