@@ -22,21 +22,19 @@ TK static inline __m256i q8_dot_avx2(__m256i acc, __m256i w, __m256i a) {
 /* Without VNNI every 8-column chunk costs a maddubs and a madd. Unsigned values 0..31 (q4, q5,
  * q5_1, q4k, q5k) against int8 activations (|a| <= 128) keep four chunks' maddubs pair sums
  * within int16 (4 * 2 * 31 * 128 = 31744 < 32768), so they add as int16 and widen with one madd;
- * q6's values 0..63 allow two (2 * 2 * 63 * 128 = 32256). Exact, as before: the same integers. */
-TK static inline __m256i q4_dot4_avx2(__m256i acc, const __m256i w[4], const int8_t *aq) {
-    const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], _mm256_set1_epi64x(*(const int64_t *)aq)),
-                                         _mm256_maddubs_epi16(w[1], _mm256_set1_epi64x(*(const int64_t *)(aq + 8))));
-    const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], _mm256_set1_epi64x(*(const int64_t *)(aq + 16))),
-                                         _mm256_maddubs_epi16(w[3], _mm256_set1_epi64x(*(const int64_t *)(aq + 24))));
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_add_epi16(p01, p23), _mm256_set1_epi16(1)));
+ * q6's values 0..63 allow two (2 * 2 * 63 * 128 = 32256). Exact, as before: the same integers.
+ * pairs2: two chunks' u8 x s8 pair sums (activations aq[0..15]) added as int16; widen: int16
+ * pair sums into an int32 accumulator. */
+TK static inline __m256i pairs2_avx2(__m256i w0, __m256i w1, const int8_t *aq) {
+    return _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi64x(*(const int64_t *)aq)),
+                            _mm256_maddubs_epi16(w1, _mm256_set1_epi64x(*(const int64_t *)(aq + 8))));
 }
-TK static inline __m256i q6_dot2_avx2(__m256i acc, __m256i w0, __m256i w1, const int8_t *aq) {
-    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi64x(*(const int64_t *)aq)),
-                                       _mm256_maddubs_epi16(w1, _mm256_set1_epi64x(*(const int64_t *)(aq + 8))));
+TK static inline __m256i widen_avx2(__m256i acc, __m256i p) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
-#define Q4_DOT4(acc, w, aq) q4_dot4_avx2(acc, w, aq)
-#define Q6_DOT2(acc, w0, w1, aq) q6_dot2_avx2(acc, w0, w1, aq)
+#define Q4_DOT4(acc, w, aq) \
+    widen_avx2(acc, _mm256_add_epi16(pairs2_avx2((w)[0], (w)[1], aq), pairs2_avx2((w)[2], (w)[3], (aq) + 16)))
+#define Q6_DOT2(acc, w0, w1, aq) widen_avx2(acc, pairs2_avx2(w0, w1, aq))
 /* 16 registers: q4k_group unrolled spills from two vectors on (x86_gemm.inc) */
 #define Q4K_UNROLLED_MAX 1
 #include "x86_gemm.inc"

@@ -16,18 +16,14 @@ public enum KernelBenchmark {
 
     public static func run(isas: [KernelISA] = KernelISA.supported, batches: [Int] = KernelBenchmark.batches,
                            rows: Int = 512, cols: Int = 768, seconds: Double = 0.2) -> [Row] {
-        var rng = SystemRandomNumberGenerator()
         var out: [Row] = []
         let par = Parallel(threads: 1)
         for kind in QuantKind.allCases {
-            let f = (0..<rows * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
-            let w = f.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
+            let w = randomWeights(kind, rows: rows, cols: cols)
             w.withUnsafeBytes { wb in
             let m = QMatrix(kind: kind, rows: rows, cols: cols, base: wb.baseAddress!)
             for batch in batches {
-                let acts = QuantizedActivations(cols: cols, capacity: batch)
-                let xs = (0..<batch * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
-                xs.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
+                let acts = randomActivations(cols: cols, batch: batch)
                 let o = UnsafeMutablePointer<Float>.allocate(capacity: batch * rows)
                 defer { o.deallocate() }
                 for isa in isas {
@@ -53,12 +49,7 @@ public enum KernelBenchmark {
     /// AVX2 without VNNI at 30+ GB/s. Best of `passes` runs of 64 products.
     public static func decodeRate(_ kind: QuantKind, threads: Int, passes: Int = 5) -> Double {
         let rows = 1024, cols = 768
-        var rng = SystemRandomNumberGenerator()
-        let f = (0..<rows * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
-        let w = f.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
-        let acts = QuantizedActivations(cols: cols, capacity: 1)
-        let x = (0..<cols).map { _ in Float.random(in: -1..<1, using: &rng) }
-        x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: 1, stride: cols, isa: .scalar) }
+        let w = randomWeights(kind, rows: rows, cols: cols), acts = randomActivations(cols: cols, batch: 1)
         let out = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         defer { out.deallocate() }
         let par = Parallel(threads: max(1, threads)), runs = 64
@@ -74,5 +65,21 @@ public enum KernelBenchmark {
             }
             return Double(runs * rows * cols) / best
         }
+    }
+
+    /// A rows x cols matrix of uniform values in [-1, 1) quantized as `kind`.
+    static func randomWeights(_ kind: QuantKind, rows: Int, cols: Int) -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        let f = (0..<rows * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
+        return f.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
+    }
+
+    /// `batch` vectors of `cols` uniform values in [-1, 1), quantized.
+    static func randomActivations(cols: Int, batch: Int) -> QuantizedActivations {
+        var rng = SystemRandomNumberGenerator()
+        let acts = QuantizedActivations(cols: cols, capacity: batch)
+        let xs = (0..<batch * cols).map { _ in Float.random(in: -1..<1, using: &rng) }
+        xs.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
+        return acts
     }
 }

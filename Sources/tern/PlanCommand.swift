@@ -1,7 +1,6 @@
 import Foundation
 import Tern
 import TernKernels
-import TernFormat
 import TernModels
 import TernPlanner
 
@@ -69,7 +68,10 @@ enum PlanCommand {
         // pass is the longer of the bytes at memory speed and the products at the kernels' own
         // speed (timed now in cache, per format): on AVX2 without VNNI at 30+ GB/s the products
         // bound it (the 1.5B model: +38% over-predicted without them, bench/README.md).
-        let compute = measure && !given ? decodeComputeSeconds(file, threads: ThreadPool.physicalCores) : 0
+        let compute = measure && !given
+            ? Architectures.decodeProducts(file: file, config: config).reduce(0.0) { t, p in
+                t + Double(p.value) / KernelBenchmark.decodeRate(p.key, threads: ThreadPool.physicalCores)
+            } : 0
         let seconds = max(memBW > 0 ? Double(plan.residentWeightBytes + plan.streamedBytesPerToken) / memBW : 0, compute)
             + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
@@ -156,18 +158,6 @@ extension PlanCommand {
               + (plan.maxDraft > 0 ? " (\(plan.maxDraft) drafts, \(plan.draftVocab)-token head)" : " (none)"))
         print("  predicted peak \(Planner.mib(plan.peakBytes)); minimum budget \(Planner.mibUp(plan.minimumBytes))")
     }
-}
-
-/// The products of one decode step at the kernels' in-cache speed on `threads` threads
-/// (KernelBenchmark.decodeRate per format): every quantized matrix, less the token embedding
-/// where the model has an output head of its own (its rows are looked up, not multiplied).
-func decodeComputeSeconds(_ file: TernFile, threads: Int) -> Double {
-    let untied = file.tensors.contains { $0.name == "output.weight" }
-    var macs: [QuantKind: Int] = [:]
-    for t in file.tensors where t.shape.count == 2 && !(untied && t.name == "token_embd.weight") {
-        if let kind = QuantKind(rawValue: t.dtype.description) { macs[kind, default: 0] += t.elementCount }
-    }
-    return macs.reduce(0) { $0 + Double($1.value) / KernelBenchmark.decodeRate($1.key, threads: threads) }
 }
 
 /// Bytes/s of reading `path` with pread in 4 MiB pieces, best of four passes (all but the first

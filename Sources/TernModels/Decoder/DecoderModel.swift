@@ -141,6 +141,18 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         return shape
     }
 
+    /// Multiply-accumulates per decoded token by kernel format: every layer's matrices and the LM
+    /// head (an untied embedding table is looked up a row per token, not multiplied).
+    static func decodeProducts(config c: DecoderConfig, file: TernFile) -> [QuantKind: Int] {
+        let shapes = DecoderLayer.matrixShapes(c)
+        let names = (0..<c.layers).flatMap { i in shapes.map { "blk.\(i).\($0.0).weight" } } + [headName(file)]
+        var macs: [QuantKind: Int] = [:]
+        for t in names.compactMap({ file.tensor($0) }) {
+            if let kind = QuantKind(rawValue: t.dtype.description) { macs[kind, default: 0] += t.elementCount }
+        }
+        return macs
+    }
+
     // Scratch buffer indices in ModelState.buffers; the K/V cache of layer l is raw[2l], raw[2l+1],
     // head-major: KV head h's rows fill slots h * slots ..< (h + 1) * slots (Blocks.attention).
     enum B { static let xn = 0, q = 1, k = 2, v = 3, att = 4, o = 5, gate = 6, up = 7, rope = 8 }

@@ -1,4 +1,5 @@
 import TernFormat
+import TernKernels
 import TernPlanner
 
 /// A model family: its configuration (read from `<architecture>.*` metadata) and its layer math,
@@ -64,6 +65,11 @@ public enum Architectures {
     public static func memoryShape(file: TernFile, vocab: Int, capacity: Int, maxBatch: Int, options: StateOptions) throws -> MemoryShape {
         let c = try configuration(file.metadata, file: file.path, vocab: vocab)
         return DecoderModel.memoryShape(config: c, file: file, capacity: capacity, maxBatch: maxBatch, options: options)
+    }
+
+    /// Multiply-accumulates per decoded token of the model in `file`, by kernel format.
+    public static func decodeProducts(file: TernFile, config: DecoderConfig) -> [QuantKind: Int] {
+        DecoderModel.decodeProducts(config: config, file: file)
     }
 
     /// Checks the architecture is supported and adds the metadata defaults its family assumes.
