@@ -41,6 +41,23 @@ public struct Calibrator {
                                skip: skip.isEmpty ? nil : skip)
         }
 
+        /// The setting `tern calibrate --speculate` names: drafters as `--speculate` takes them
+        /// (bare names take `tern run`'s defaults: exit L - 2, 16384 rows, skip layer L / 2), with
+        /// lookup beside any model drafter, as every stored setting has it.
+        public init(_ s: Speculation, layers L: Int, maxDraft: Int) throws {
+            guard !s.auto, !s.isOff else {
+                throw TernError.usage("calibrate --speculate takes drafters (e.g. lookup or vocab:16384+lookup), not '\(s)'")
+            }
+            self.init(exitLayer: L, vocab: 0, maxDraft: maxDraft, minProbability: 0, lookupOnly: !s.usesModelDrafter)
+            guard s.usesModelDrafter else { return }
+            exitLayer = s.earlyExit.map { $0 > 0 ? min($0, L) : max(L - 2, 1) } ?? L
+            vocab = s.draftVocab(calibration: nil) ?? 0
+            skip = s.skip.map { $0.isEmpty ? [L / 2] : Array(Set($0)).sorted() } ?? []
+            if let bad = skip.first(where: { $0 >= L }) {
+                throw TernError.usage("--speculate skip: layer \(bad) does not exist (the model has layers 0...\(L - 1))")
+            }
+        }
+
         public var description: String {
             if lookupOnly { return "lookup draft \(maxDraft)" }
             return String(format: "exit %d vocab %d skip [%@] draft %d min-p %.2f match %d", exitLayer, vocab,
@@ -59,8 +76,8 @@ public struct Calibrator {
         public var logSE: Double
         /// The best setting's speedup on the timing prompts that chose it. Picked as the largest
         /// of many noisy measurements, it overstates the setting (the winner's curse), which is
-        /// why ``speedup`` is measured again on other prompts.
-        public var searchSpeedup: Double
+        /// why ``speedup`` is measured again on other prompts. Nil for a ``Calibrator/fixed`` setting.
+        public var searchSpeedup: Double?
         /// Why nothing is stored (when `calibration` is nil).
         public var declined: String?
         /// Plain decoding's tokens/s and its relative spread (coefficient of variation) over
@@ -82,6 +99,10 @@ public struct Calibrator {
     /// timing, as a busy machine would; 0 = none.
     public var timingNoise = 0.0
     public var noiseSeed: UInt64 = 1
+    /// A setting to store instead of searching (`tern calibrate --speculate`): it is still
+    /// checked to give plain decoding's tokens and timed against plain decoding on the fresh
+    /// prompts, and stored whatever its speed, as asked.
+    public var fixed: Setting?
 
     public init(model: TernModel, threads: Int, mode: Mode = .full) {
         self.model = model
@@ -159,6 +180,66 @@ public struct Calibrator {
                 return log(max(spec, 1e-9) / max(plain, 1e-9))
             }
         }
+        let best: Setting
+        /// The best setting's speedup on the timing prompts (nil: no search, a fixed setting).
+        var searchSpeedup: Double?
+        var undecided: [Setting] = []
+        if let fixed {
+            best = fixed
+        } else {
+            let found = try searchSettings(gen: gen, sample: sample, start: start, plainSpeeds: { plainSpeeds },
+                                           timeRound: timeRound, progress: progress)
+            (best, searchSpeedup, undecided) = (found.best, found.speedup, found.undecided)
+        }
+
+        // The winner's speedup on the prompts that chose it is the largest of many noisy
+        // measurements and overstates it; it is stored only if it is faster on fresh prompts too.
+        var confirm = SpeedupSearch<Setting> { s in
+            try timeRound(s, Calibrator.confirmationPrompts)
+        }
+        let verdict = try confirm.versusPlain(best)
+        let (speedup, se) = confirm.speedup(best)
+        let onFresh = String(format: "on %d fresh prompts: %.2fx plain ± %.0f%% (%d rounds", Calibrator.confirmationPrompts.count,
+                             speedup, 100 * (exp(se) - 1), confirm.roundsDone(best))
+        if let searchSpeedup {
+            progress("confirming \(best) " + onFresh + String(format: "; %.2fx on the prompts that chose it)", searchSpeedup))
+        } else {
+            progress("timing \(best) (given with --speculate) " + onFresh + ")")
+        }
+        let plainAt = BenchResult.meanSD(plainSpeeds)
+        var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, searchSpeedup: searchSpeedup,
+                              declined: nil, plainTokensPerSecond: plainAt.0,
+                              plainSpread: plainAt.1 / max(plainAt.0, 1e-9))
+        let searched = searchSpeedup.map { String(format: "(%.2fx on the timing prompts)", $0) } ?? "(no search)"
+        let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts %@; "
+                              + "plain decoding spread ±%.0f%%", best.description, speedup, 100 * (exp(se) - 1),
+                              confirm.roundsDone(best), searched, 100 * outcome.plainSpread)
+        switch verdict {
+        case .faster where fixed == nil && !undecided.isEmpty:
+            outcome.declined = "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) stayed "
+                + "undecided after \(confirm.maxRounds) rounds (" + measured + ")"
+        case .slower where fixed == nil, .equivalent where fixed == nil, .undecided where fixed == nil:
+            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine (" + measured + ")"
+        case .tooNoisy where fixed == nil:
+            outcome.declined = "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
+        default:
+            if verdict != .faster { progress("note: \(measured); stored as asked") }
+            outcome.calibration = DraftCalibration(
+                ranking: ranking, vocab: best.lookupOnly ? 0 : best.vocab, exitLayer: best.lookupOnly ? L : best.exitLayer,
+                skipLayers: best.lookupOnly ? [] : best.skip, maxDraft: best.maxDraft, minProbability: best.minProbability,
+                lookupMatch: best.lookupMatch, tokensPerSecond: plainAt.0 * speedup, plainTokensPerSecond: plainAt.0,
+                acceptance: acceptance[best] ?? 0)
+        }
+        return outcome
+    }
+
+    /// The staged search (``SettingSearch``) on the timing prompts: the best setting, its
+    /// speedup there, and the comparisons that stayed undecided on a noisy machine.
+    private func searchSettings(gen: Generator, sample: [Int32], start: Date, plainSpeeds: () -> [Double],
+                                timeRound: @escaping (Setting, [String]) throws -> [Double],
+                                progress: (String) -> Void) throws -> (best: Setting, speedup: Double, undecided: [Setting]) {
+        let L = model.model.layerCount
+        var undecided: [Setting] = []
         var search = SpeedupSearch<Setting> { s in try timeRound(s, Calibrator.timingPrompts) }
         func report(_ s: Setting, _ verdict: String) {
             let (x, se) = search.speedup(s)
@@ -166,11 +247,10 @@ public struct Calibrator {
                             search.roundsDone(s), verdict))
         }
         var stopped = false
-        var undecided: [Setting] = []
-        var stages = Calibrator.SettingSearch(layers: L, vocabSize: lm.vocabSize, mode: mode)
+        var stages = Calibrator.SettingSearch(layers: L, vocabSize: model.model.vocabSize, mode: mode)
         try search.measureRound(stages.best)
         report(stages.best, "")
-        var plainAt = BenchResult.meanSD(plainSpeeds)
+        let plainAt = BenchResult.meanSD(plainSpeeds())
         progress(String(format: "plain decoding: %.1f tokens/s, spread ±%.0f%% over the timed prompts", plainAt.0,
                         100 * plainAt.1 / max(plainAt.0, 1e-9)))
         try stages.run(isFaster: { c, best in
@@ -197,43 +277,7 @@ public struct Calibrator {
                      + order.map { String(format: "%d (%.3f)", $0, influence[$0]) }.joined(separator: ", "))
             return order
         })
-        let best = stages.best
-
-        // The winner's speedup on the prompts that chose it is the largest of many noisy
-        // measurements and overstates it; it is stored only if it is faster on fresh prompts too.
-        let searchSpeedup = search.speedup(best).speedup
-        var confirm = SpeedupSearch<Setting>(maxRounds: search.maxRounds) { s in
-            try timeRound(s, Calibrator.confirmationPrompts)
-        }
-        let verdict = try confirm.versusPlain(best)
-        let (speedup, se) = confirm.speedup(best)
-        progress(String(format: "confirming %@ on %d fresh prompts: %.2fx plain ± %.0f%% "
-                        + "(%d rounds; %.2fx on the prompts that chose it)", best.description,
-                        Calibrator.confirmationPrompts.count, speedup, 100 * (exp(se) - 1), confirm.roundsDone(best),
-                        searchSpeedup))
-        plainAt = BenchResult.meanSD(plainSpeeds)
-        var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, searchSpeedup: searchSpeedup,
-                              declined: nil, plainTokensPerSecond: plainAt.0,
-                              plainSpread: plainAt.1 / max(plainAt.0, 1e-9))
-        let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts "
-                              + "(%.2fx on the timing prompts); plain decoding spread ±%.0f%%", best.description,
-                              speedup, 100 * (exp(se) - 1), confirm.roundsDone(best), searchSpeedup, 100 * outcome.plainSpread)
-        switch verdict {
-        case .faster where !undecided.isEmpty:
-            outcome.declined = "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) stayed "
-                + "undecided after \(search.maxRounds) rounds (" + measured + ")"
-        case .faster:
-            outcome.calibration = DraftCalibration(
-                ranking: ranking, vocab: best.lookupOnly ? 0 : best.vocab, exitLayer: best.lookupOnly ? L : best.exitLayer,
-                skipLayers: best.lookupOnly ? [] : best.skip, maxDraft: best.maxDraft, minProbability: best.minProbability,
-                lookupMatch: best.lookupMatch, tokensPerSecond: plainAt.0 * speedup, plainTokensPerSecond: plainAt.0,
-                acceptance: acceptance[best] ?? 0)
-        case .slower, .equivalent, .undecided:
-            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine (" + measured + ")"
-        case .tooNoisy:
-            outcome.declined = "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
-        }
-        return outcome
+        return (stages.best, search.speedup(stages.best).speedup, undecided)
     }
 
     /// Block influence of each layer (Men et al. 2024, "ShortGPT", arXiv 2403.03853): one minus

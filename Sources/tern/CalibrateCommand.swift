@@ -7,6 +7,7 @@ import TernKernels
 enum CalibrateCommand {
     static let usage = """
     usage: tern calibrate -m MODEL.tern [-f TEXT] [options]
+           tern calibrate -m MODEL.tern --speculate DRAFTERS [--draft-max N] [options]
 
     Finds the fastest self-speculative drafting settings for MODEL on this machine and stores
     them in the checkpoint (metadata keys tern.draft.*), for `tern run --speculate auto`:
@@ -24,6 +25,12 @@ enum CalibrateCommand {
     calibration, and the exit status is 3 with the reason (no faster setting, or a machine too
     noisy to tell).
 
+    With --speculate, nothing is searched: the vocabulary is ranked as above, and DRAFTERS (as
+    `tern run --speculate` takes them; lookup always joins a model drafter) is checked against
+    plain decoding's tokens, timed on the fresh prompts, and stored whatever its speed (a note
+    says when it was not clearly faster): a setting chosen with `tern bench --speculate`, or
+    measured once on one board and stored for boards like it.
+
     Time: --quick takes seconds (~15-30 s for Gemma 3 270M on 2 cores); the full search about
     4 minutes there, and never times new settings for longer than --max-time.
     The file is rewritten atomically: tensors are copied unchanged, and the new file replaces
@@ -36,6 +43,8 @@ enum CalibrateCommand {
       -t, --threads N      worker threads (default: physical cores)
       --quick              compare a few likely settings on short runs (seconds)
       --max-time SECONDS   stop timing new settings after this long (default 300, quick 60)
+      --speculate DRAFTERS store these drafters instead of searching (e.g. lookup, vocab:16384+lookup)
+      --draft-max N        drafts per pass with --speculate (default 6)
       --dry-run            measure and report, write nothing
       --json               print the outcome as JSON
     """
@@ -51,10 +60,11 @@ enum CalibrateCommand {
         var lookup_match: Int
         var max_draft: Int
         var min_probability: Float
-        /// On the confirmation prompts; `search_speedup` on the timing prompts that chose the setting.
+        /// On the confirmation prompts; `search_speedup` on the timing prompts that chose the setting
+        /// (absent with --speculate: no search).
         var speedup: Double
         var speedup_log_se: Double
-        var search_speedup: Double
+        var search_speedup: Double?
         var plain_tokens_per_second: Double
         var plain_spread: Double
         var seconds: Double
@@ -62,7 +72,7 @@ enum CalibrateCommand {
 
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-o", "--output"], ["-t", "--threads"],
-                                             ["--max-time"]],
+                                             ["--max-time"], ["--speculate"], ["--draft-max"]],
                               flagNames: [["--dry-run"], ["--json"], ["--quick"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         let threads = try threadCount(a)
@@ -72,9 +82,16 @@ enum CalibrateCommand {
         let start = Date()
         var cal = Calibrator(model: model, threads: threads, mode: a.flags.contains("--quick") ? .quick : .full)
         cal.maxSeconds = Double(try a.int("--max-time", default: Int(cal.maxSeconds), range: 1...86_400))
+        if let s = a.string("--speculate") {
+            cal.fixed = try Calibrator.Setting(Speculation(parsing: s), layers: model.model.layerCount,
+                                             maxDraft: try a.int("--draft-max", default: 6, range: 1...64))
+        } else if a.string("--draft-max") != nil {
+            throw UsageError(message: "--draft-max goes with --speculate (the search times draft lengths itself)")
+        }
         // A test hook: multiply every timing by log-normal noise, as a busy machine would.
         if let n = ProcessInfo.processInfo.environment["TERN_CALIBRATE_NOISE"], let sd = Double(n) { cal.timingNoise = sd }
-        writeStderr("tern calibrate: measuring drafting speed on this machine (\(cal.mode == .quick ? "quick" : "full search")); "
+        let what = cal.fixed.map { "timing \($0)" } ?? (cal.mode == .quick ? "quick" : "full search")
+        writeStderr("tern calibrate: measuring drafting speed on this machine (\(what)); "
                     + "other programs using the CPU now make it slower and less decisive\n")
         let outcome = try cal.run(texts: texts) { line in
             writeStderr(String(format: "[%5.1fs] ", Date().timeIntervalSince(start)) + line + "\n")

@@ -121,36 +121,73 @@ final class CalibrateCLITests: XCTestCase {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any], s)
     }
 
-    /// Calibration writes a new checkpoint (tensors untouched, settings in tern.draft.*);
-    /// `--speculate auto` then uses them with the golden tokens, also under budgets (peak RSS
-    /// within each); bad input is a clear error.
+    /// Calibration writes a new checkpoint (tensors untouched, settings in tern.draft.*) or, where
+    /// nothing is clearly faster, declines and writes nothing; `--speculate` stores a named setting
+    /// without searching; `--speculate auto` then uses it with the golden tokens, also under
+    /// budgets (peak RSS within each); bad input is a clear error.
     func testCalibrateThenAutoSpeculation() throws {
         let model = try TestSupport.convertedGemma()
-        let out = TestSupport.tempDir() + "/calibrated.tern"
-        // Quick mode (seconds). A machine too busy to decide gives status 3 and writes nothing;
-        // CI's machine is shared, so that outcome is retried twice before it counts as a failure
-        // (on an AMD EPYC VM whose read bandwidth swung 1.6x from minute to minute, two quick
-        // runs in a row could not tell 6 drafts per pass from 4: 1.60x and 1.71x plain, ±11%).
-        let calibrate = ["calibrate", "-m", model, "-o", out, "--quick", "--json"]
-        var c = try TestSupport.run(tern, calibrate)
-        for attempt in 2...3 where c.status == 3 {
-            print("CalibrateCLITests: declined (\(c.stdout)); attempt \(attempt)")
-            c = try TestSupport.run(tern, calibrate)
-        }
-        XCTAssertEqual(c.status, 0, c.stderr)
-        let chosen = try json(c.stdout)
-        print("CalibrateCLITests: chose \(chosen)")
-        XCTAssertEqual(chosen["stored"] as? Bool, true)
-        XCTAssertGreaterThan(chosen["speedup"] as? Double ?? 0, 1)
-        XCTAssertGreaterThan(chosen["search_speedup"] as? Double ?? 0, 1, "the speedup on the prompts that chose it")
-        XCTAssertTrue(c.stderr.contains("measuring") && c.stderr.contains("plain decoding:") && c.stderr.contains("wrote the calibration to \(out)"), c.stderr)
+        let dir = TestSupport.tempDir()
+        let searched = dir + "/searched.tern", out = dir + "/calibrated.tern"
+        // Quick mode (seconds). Whether a setting is clearly faster depends on the machine: on
+        // AVX-512 hosts Gemma's drafting measured 1.6-1.7x plain, on an AVX2-only Zen 4 VM
+        // (verification's batched head is compute-bound there) 1.05-1.09x ± 5%, which the search
+        // rightly declines. Both outcomes are checked for what they must hold.
+        let c = try TestSupport.run(tern, ["calibrate", "-m", model, "-o", searched, "--quick", "--json"])
+        let found = try json(c.stdout)
+        print("CalibrateCLITests: search \(c.status == 0 ? "stored" : "declined"): \(found)")
+        XCTAssertTrue(c.stderr.contains("measuring") && c.stderr.contains("plain decoding:"), c.stderr)
         XCTAssertTrue(c.stderr.contains("confirming ") && c.stderr.contains(" on 4 fresh prompts: "), c.stderr)
+        XCTAssertNotNil(found["search_speedup"] as? Double, c.stdout)
+        if c.status == 0 {
+            XCTAssertEqual(found["stored"] as? Bool, true)
+            XCTAssertNil(found["declined"])
+            XCTAssertGreaterThan(found["speedup"] as? Double ?? 0, 1)
+            // (Its speedup on the timing prompts may be below 1: the starting setting is kept when no
+            // other beats it, and only the fresh prompts' timing decides against plain decoding.)
+            XCTAssertGreaterThan(found["search_speedup"] as? Double ?? 0, 0)
+            XCTAssertTrue(c.stderr.contains("wrote the calibration to \(searched)"), c.stderr)
+            let stored = try TernFile(path: searched)
+            XCTAssertEqual(stored.metadata.int("tern.draft.vocab"), found["vocab"] as? Int)
+            XCTAssertEqual(stored.metadata.int("tern.draft.max"), found["max_draft"] as? Int)
+        } else {
+            XCTAssertEqual(c.status, 3, c.stderr)
+            XCTAssertEqual(found["stored"] as? Bool, false)
+            let why = found["declined"] as? String ?? ""
+            XCTAssertTrue(why.contains("clearly faster") || why.contains("noisy"), why)
+            XCTAssertTrue(c.stderr.contains("not stored: ") && c.stderr.contains("keeps its previous calibration"), c.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: searched), "nothing is written when declined")
+        }
+
+        // A named setting is stored whatever this machine measures for it, so what follows runs
+        // the same everywhere: a model drafter (16384-row head) with lookup, 4 drafts per pass.
+        let fixed = ["calibrate", "-m", model, "-o", out, "--quick", "--speculate", "vocab:16384+lookup", "--draft-max", "4", "--json"]
+        let f = try TestSupport.run(tern, fixed)
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let chosen = try json(f.stdout)
+        print("CalibrateCLITests: stored \(chosen)")
+        XCTAssertEqual(chosen["stored"] as? Bool, true)
+        XCTAssertEqual(chosen["drafters"] as? String, "vocab:16384+lookup")
+        XCTAssertEqual(chosen["max_draft"] as? Int, 4)
+        XCTAssertNil(chosen["search_speedup"], "no search")
+        XCTAssertGreaterThan(chosen["speedup"] as? Double ?? 0, 0)
+        XCTAssertTrue(f.stderr.contains("(given with --speculate) on 4 fresh prompts: ") && !f.stderr.contains("] measuring "), f.stderr)
+        XCTAssertTrue(f.stderr.contains("wrote the calibration to \(out)"), f.stderr)
         let before = try TernFile(path: model), after = try TernFile(path: out)
         XCTAssertNil(before.metadata["tern.draft.ranking"], "the source checkpoint is untouched")
         XCTAssertEqual(after.metadata.ints("tern.draft.ranking")?.count, 65536)
-        XCTAssertEqual(after.metadata.int("tern.draft.vocab"), chosen["vocab"] as? Int)
+        XCTAssertEqual(after.metadata.int("tern.draft.vocab"), 16384)
+        XCTAssertEqual(after.metadata.int("tern.draft.max"), 4)
+        XCTAssertEqual(after.metadata.int("tern.draft.exit_layer"), 18)
         XCTAssertEqual(after.tensors.map(\.checksum), before.tensors.map(\.checksum))
         try after.verifyAll()
+        for (bad, message) in [(["--speculate", "auto"], "takes drafters"), (["--speculate", "skip:99"], "layer 99 does not exist"),
+                               (["--draft-max", "4"], "goes with --speculate"), (["--speculate", "lookup", "--draft-max", "0"], "--draft-max")] {
+            let r = try TestSupport.run(tern, ["calibrate", "-m", model, "-o", dir + "/never.tern"] + bad)
+            XCTAssertNotEqual(r.status, 0, bad.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/never.tern"))
 
         let golden = TestSupport.capitalGolden.map(Int.init)
         for budget in [nil, "160M", "100M"] as [String?] {
@@ -162,7 +199,7 @@ final class CalibrateCLITests: XCTestCase {
             XCTAssertEqual(o["tokens"] as? [Int], golden, "auto speculation, budget \(budget ?? "none")")
             let spec = try XCTUnwrap(o["speculation"] as? [String: Any])
             print("CalibrateCLITests: budget \(budget ?? "none"): \(spec), peak RSS \((o["peak_rss_bytes"] as? Int ?? 0) >> 20) MiB")
-            if budget == nil { XCTAssertEqual(spec["drafters"] as? String, chosen["drafters"] as? String) }
+            if budget == nil { XCTAssertEqual(spec["drafters"] as? String, "vocab:16384+lookup") }
             if let budget { XCTAssertLessThanOrEqual(o["peak_rss_bytes"] as? Int ?? .max, Int(budget.dropLast())! << 20, budget) }
         }
         let b = try TestSupport.run(tern, ["bench", "-m", out, "--speculate", "auto", "-n", "24", "--json"])
@@ -174,7 +211,8 @@ final class CalibrateCLITests: XCTestCase {
         // a draft pass plus a row of verification).
         let times = try XCTUnwrap(bo["times"] as? [String: Double], b.stdout)
         print("CalibrateCLITests: bench times \(times)")
-        if (bo["model_passes"] as? Int ?? 0) > 0 {
+        XCTAssertGreaterThan(bo["model_passes"] as? Int ?? 0, 0, "the stored model drafter ran")
+        do {
             let floor = try XCTUnwrap(times["model_floor_ms_per_token"]), plain = try XCTUnwrap(times["plain_ms_per_token"])
             XCTAssertGreaterThan(times["draft_ms_per_row"] ?? 0, 0)
             XCTAssertGreaterThan(times["verify_ms_per_pass"] ?? 0, 0)
