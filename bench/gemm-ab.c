@@ -10,7 +10,8 @@
 // Run: ./gemm-ab ROWS COLS BATCH KIND ./a.so ./b.so ...   (KIND: q8 q4 q5 q6 q4k; ISA=avx2 for
 // the AVX2 kernels, else the AVX-512 ones). E.g. Qwen2.5-Coder-1.5B's ffn_down at prefill:
 //   ./gemm-ab 1536 8960 128 q4k ./base.so ./new.so
-// Weights are synthetic bytes with small finite f16 factors; one thread; no prefetch.
+// Weights are synthetic bytes with small finite f16 factors; one thread; no software prefetch
+// unless PF=BYTES gives its distance (as tern_set_prefetch; Tern's decode default is 4096).
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,7 +74,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "gemm-ab: %s: %s\n", argv[5 + i], h ? "no such kernel" : dlerror());
             return 1;
         }
-        setPrefetch(0);
+        setPrefetch(getenv("PF") ? atol(getenv("PF")) : 0);
     }
     const int blocks = cols / 32, groups = (rows + 3) / 4;
     const ptrdiff_t groupBytes = (ptrdiff_t)blocks * bb;

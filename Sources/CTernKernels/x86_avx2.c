@@ -35,8 +35,10 @@ TK static inline __m256i widen_avx2(__m256i acc, __m256i p) {
 #define Q4_DOT4(acc, w, aq) \
     widen_avx2(acc, _mm256_add_epi16(pairs2_avx2((w)[0], (w)[1], aq), pairs2_avx2((w)[2], (w)[3], (aq) + 16)))
 #define Q6_DOT2(acc, w0, w1, aq) widen_avx2(acc, pairs2_avx2(w0, w1, aq))
-/* 16 registers: q4k_group unrolled spills from two vectors on (x86_gemm.inc) */
+/* 16 registers: q4k_group unrolled spills from two vectors on (x86_gemm.inc), and a prefetch
+ * test inside it made clang spill at one (prefetch.h) */
 #define Q4K_UNROLLED_MAX 1
+#define PF_BRANCHLESS 1
 #include "x86_gemm.inc"
 
 TK void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n) {
