@@ -214,15 +214,20 @@ public struct Calibrator {
         let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts %@; "
                               + "plain decoding spread ±%.0f%%", best.description, speedup, 100 * (exp(se) - 1),
                               confirm.roundsDone(best), searched, 100 * outcome.plainSpread)
-        switch verdict {
-        case .faster where fixed == nil && !undecided.isEmpty:
-            outcome.declined = "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) stayed "
+        // A setting given with --speculate is stored as asked; a searched one only if clearly faster.
+        let declined: String? = switch verdict {
+        case _ where fixed != nil: nil
+        case .faster where !undecided.isEmpty:
+            "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) stayed "
                 + "undecided after \(confirm.maxRounds) rounds (" + measured + ")"
-        case .slower where fixed == nil, .equivalent where fixed == nil, .undecided where fixed == nil:
-            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine (" + measured + ")"
-        case .tooNoisy where fixed == nil:
-            outcome.declined = "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
-        default:
+        case .faster: nil
+        case .slower, .equivalent, .undecided:
+            "no drafting setting is clearly faster than plain decoding on this machine (" + measured + ")"
+        case .tooNoisy: "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
+        }
+        if let declined {
+            outcome.declined = declined
+        } else {
             if verdict != .faster { progress("note: \(measured); stored as asked") }
             outcome.calibration = DraftCalibration(
                 ranking: ranking, vocab: best.lookupOnly ? 0 : best.vocab, exitLayer: best.lookupOnly ? L : best.exitLayer,

@@ -56,8 +56,10 @@ public enum KernelISA: String, CaseIterable, Sendable {
     /// VM reading 9-11 GB/s at one thread, 4 KB ahead read a decode step's weights 16-34% faster
     /// than the hardware prefetchers alone; on an AMD Zen 5 VM (32-35 GB/s at one thread) decode
     /// ran 18-28% faster at one thread and 6-36% at two; on an AMD Zen 4 VM (30-35 GB/s) an
-    /// earlier form, prefetching 1-8 KB ahead, gained nothing and 8 KB halved the speed, so Zen 4
-    /// and older keep the hardware prefetchers alone. The NEON kernels do not prefetch.
+    /// earlier form, prefetching 1-8 KB ahead, gained nothing and 8 KB halved the speed, and with
+    /// the branchless AVX2 kernels (an AVX2-only Zen 4 VM) 4 KB gave the 1.5B model +8-10% but
+    /// the three smaller ones 0.94-1.02x, so Zen 4 and older keep the hardware prefetchers alone.
+    /// The NEON kernels do not prefetch.
     public static let prefetchBytes: Int = {
         let fallback = Int(tern_cpu_prefetch_default())
         guard let env = ProcessInfo.processInfo.environment["TERN_PREFETCH"], !env.isEmpty else { return fallback }
