@@ -11,7 +11,7 @@
 // the AVX2 kernels, else the AVX-512 ones). E.g. Qwen2.5-Coder-1.5B's ffn_down at prefill:
 //   ./gemm-ab 1536 8960 128 q4k ./base.so ./new.so
 // Weights are synthetic bytes with small finite f16 factors; one thread; no software prefetch
-// unless PF=BYTES gives its distance (as tern_set_prefetch; Tern's decode default is 4096).
+// unless PF=BYTES gives its distance (as tern_set_prefetch; Tern's default: 4096 on Intel and Zen 5, else 0).
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
