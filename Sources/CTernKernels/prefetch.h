@@ -32,15 +32,13 @@ static __thread ptrdiff_t pf_call;
  * 768-1536 columns, prefetch off and 4096), other batches and formats within 2%. Not measured on
  * AVX-512 (32 registers), which keeps the test. */
 #ifdef PF_BRANCHLESS
-#define PF_SPAN(pf, p, n)                                                                         \
-    do {                                                                                          \
-        for (int o_ = 0; o_ < (n); o_ += 64) _mm_prefetch((const char *)(p) + (pf) + o_, _MM_HINT_T0); \
-    } while (0)
+#define PF_ON(pf) 1
 #else
+#define PF_ON(pf) (pf)
+#endif
 #define PF_SPAN(pf, p, n)                                                                         \
     do {                                                                                          \
-        if (pf)                                                                                   \
+        if (PF_ON(pf))                                                                            \
             for (int o_ = 0; o_ < (n); o_ += 64) _mm_prefetch((const char *)(p) + (pf) + o_, _MM_HINT_T0); \
     } while (0)
-#endif
 #endif

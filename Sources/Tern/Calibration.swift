@@ -50,12 +50,10 @@ public struct Calibrator {
             }
             self.init(exitLayer: L, vocab: 0, maxDraft: maxDraft, minProbability: 0, lookupOnly: !s.usesModelDrafter)
             guard s.usesModelDrafter else { return }
-            exitLayer = s.earlyExit.map { $0 > 0 ? min($0, L) : max(L - 2, 1) } ?? L
-            vocab = s.draftVocab(calibration: nil) ?? 0
-            skip = s.skip.map { $0.isEmpty ? [L / 2] : Array(Set($0)).sorted() } ?? []
-            if let bad = skip.first(where: { $0 >= L }) {
-                throw TernError.usage("--speculate skip: layer \(bad) does not exist (the model has layers 0...\(L - 1))")
-            }
+            let d = try s.modelDrafter(layers: L, calibration: nil)
+            exitLayer = max(d.exit, 1)  // a stored exit is at least 1 (DraftCalibration)
+            vocab = d.vocab ?? 0
+            skip = Array(Set(d.skip ?? [])).sorted()
         }
 
         public var description: String {

@@ -71,6 +71,19 @@ public struct Speculation: Sendable, Equatable, CustomStringConvertible {
         return DraftRequest(maxDraft: maxDraft ?? 6, vocab: draftVocab(calibration: cal) ?? 0)
     }
 
+    /// The model drafter asked for, for a model of `L` layers: the layers it runs (`early-exit:E`
+    /// gives E; bare `early-exit` the calibrated exit, else L - 2; without it all L), its head's
+    /// rows (``draftVocab(calibration:)``) and the layers it skips (bare `skip`: the calibrated
+    /// set, else L / 2; nil without `skip`). A skipped layer that does not exist is an error.
+    func modelDrafter(layers L: Int, calibration cal: DraftCalibration?) throws -> (exit: Int, vocab: Int?, skip: [Int]?) {
+        let exit = earlyExit.map { $0 > 0 ? min($0, L) : cal.map { $0.exitLayer < L ? $0.exitLayer : L - 2 } ?? L - 2 } ?? L
+        let skip = skip.map { $0.isEmpty ? (cal?.skipLayers.isEmpty == false ? cal!.skipLayers : [L / 2]) : $0 }
+        if let bad = skip?.first(where: { $0 >= L }) {
+            throw TernError.usage("--speculate skip: layer \(bad) does not exist (the model has layers 0...\(L - 1))")
+        }
+        return (exit, draftVocab(calibration: cal), skip)
+    }
+
     /// Rows of the draft head asked for: `vocab:N` gives N; bare `vocab` the calibrated size,
     /// else 16384; nil without `vocab`.
     func draftVocab(calibration cal: DraftCalibration?) -> Int? {
@@ -164,10 +177,8 @@ extension Generator {
             // need a pass through the layers), but a guess from a short match is weaker.
             drafters.lookupMinimumMatch = cal?.lookupMatch ?? 2
             // Bare names take the calibrated value (or a default).
-            let exit = want.earlyExit.map { $0 > 0 ? min($0, L) : cal.map { $0.exitLayer < L ? $0.exitLayer : L - 2 } ?? L - 2 } ?? L
-            let vocab = want.draftVocab(calibration: cal).map { min($0, lm.vocabSize) }
-            let skip = want.skip.map { $0.isEmpty ? (cal?.skipLayers.isEmpty == false ? cal!.skipLayers : [L / 2]) : $0 }
-            if let bad = skip?.first(where: { $0 >= L }) { throw TernError.usage("--speculate skip: layer \(bad) does not exist (the model has layers 0...\(L - 1))") }
+            let (exit, rows, skip) = try want.modelDrafter(layers: L, calibration: cal)
+            let vocab = rows.map { min($0, lm.vocabSize) }
             let key = "\(exit)/\(vocab ?? 0)/\(k)/\(skip ?? [])"
             if let c = cachedDrafter, c.key == key {
                 drafters.model = c.drafter
