@@ -40,6 +40,9 @@ public final class MappedFile: @unchecked Sendable {
 
     private let owned: Bool
 
+    /// Whether the bytes are a memory map of the file (not an in-memory copy).
+    public var isFileMapping: Bool { !owned }
+
     /// Drops the pages wholly inside `range` from the resident set (they are re-read from the
     /// file if touched again). Used for parsed metadata and for tensors copied elsewhere.
     public func release(_ range: Range<Int>) {
@@ -72,6 +75,46 @@ public final class MappedFile: @unchecked Sendable {
         let lo = max(0, range.lowerBound) / page * page, hi = min(bytes.count, (range.upperBound + page - 1) / page * page)
         guard hi > lo else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, advice)
+        #endif
+    }
+
+    /// The largest page-cache folio a fault can map at once: what one page-middle-directory
+    /// entry spans (Linux's `hpage_pmd_size`): 2 MiB with 4 KiB pages, but 32 MiB with the 16 KiB
+    /// pages of Raspberry Pi 5 kernels and 512 MiB with 64 KiB pages.
+    public static let folioBytes: Int = {
+        #if os(Linux)
+        let fd = open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            defer { close(fd) }
+            var buf = [UInt8](repeating: 0, count: 32)
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 31) }
+            if n > 0, let v = Int(String(decoding: buf[..<n], as: UTF8.self).filter(\.isNumber)), v > 0 { return v }
+        }
+        #endif
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        return page * (page / 8)
+    }()
+
+    /// `range` widened to whole folios (``folioBytes``) and clipped to the file: what touching
+    /// `range` can bring into the resident set, and what ``unmapFolios(_:)`` drops.
+    public func folioRange(_ range: Range<Int>) -> Range<Int> {
+        let f = MappedFile.folioBytes
+        let lo = max(0, range.lowerBound) / f * f
+        let hi = min(bytes.count, (range.upperBound + f - 1) / f * f)
+        return lo..<max(lo, hi)
+    }
+
+    /// Drops the mapping of ``folioRange(_:)`` of `range` from the resident set. The page cache
+    /// keeps the bytes, so touching them again maps them again (without reading the file when
+    /// they are still cached); a neighbour in the same folios is faulted back in when next used.
+    /// Whole folios, because a fault maps a whole folio: dropping only `range`'s pages would
+    /// leave the rest of its end folios mapped.
+    public func unmapFolios(_ range: Range<Int>) {
+        #if os(Linux)
+        guard !owned, let base = bytes.baseAddress else { return }
+        let r = folioRange(range)
+        guard !r.isEmpty else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + r.lowerBound), r.count, MADV_DONTNEED)
         #endif
     }
 

@@ -87,6 +87,8 @@ public final class ModelState: @unchecked Sendable {
     /// after the layer. Per sequence: sessions decoding one model at once share its streamed
     /// weights, not their errors.
     var streamFailure: Error?
+    /// Folios of streamed units used in place that this sequence has left mapped.
+    var mappedWindow = MappedWindow()
 
     /// Rows of ``logits`` (see ``StateOptions/logitsRows``).
     public let logitsRows: Int
@@ -112,6 +114,7 @@ public final class ModelState: @unchecked Sendable {
     }
 
     deinit {
+        mappedWindow.flush()
         hidden.deallocate()
         logits.deallocate()
         for b in buffers { b.deallocate() }

@@ -276,13 +276,16 @@ public struct WeightPlacement: Sendable {
     public var headChunkBytes = Planner.headChunkTarget
     /// Target bytes per chunk of a streamed layer's matrices (``LayerChunks``).
     public var layerChunkBytes = Planner.layerChunkTarget
+    /// How the streamed units are read (``StreamReads``); `map` falls back to `copy` for zstd tensors.
+    public var reads = StreamReads.copy
 
     public init(streamedLayers: Set<Int> = [], streamHead: Bool = false, headChunkBytes: Int = Planner.headChunkTarget,
-                layerChunkBytes: Int = Planner.layerChunkTarget) {
+                layerChunkBytes: Int = Planner.layerChunkTarget, reads: StreamReads = .copy) {
         self.streamedLayers = streamedLayers
         self.streamHead = streamHead
         self.headChunkBytes = headChunkBytes
         self.layerChunkBytes = layerChunkBytes
+        self.reads = reads
     }
 
     public var streamsAnything: Bool { streamHead || !streamedLayers.isEmpty }
@@ -351,10 +354,24 @@ public enum LayerChunks {
             return chunks.map { bytes($0, mats) }.max() ?? 0
         }.max() ?? 0
     }
+
+    /// The most a streamed layer's chunk maps when used in place (``MappedUnits``): the 2 MiB
+    /// folios its pieces lie in.
+    static func mappedBytes(_ tensors: [TensorInfo], target: Int) -> Int {
+        zip(DecoderLayer.dispatchSets, layer(tensors, target: target)).map { set, chunks in
+            chunks.map { chunk in
+                MappedUnits.footprint(chunk.map { p in
+                    let t = tensors[set[p.matrix]]
+                    return t.offset + p.groups.lowerBound * t.groupBytes..<t.offset + p.groups.upperBound * t.groupBytes
+                })
+            }.max() ?? 0
+        }.max() ?? 0
+    }
 }
 
 /// The streamed part of a model: units for the streamed layers (chunks of their matrices, see
-/// ``LayerChunks``) and for the LM head in row-group chunks, used cyclically in that order.
+/// ``LayerChunks``) and for the LM head in row-group chunks, used cyclically in that order, read
+/// in place from the map (``MappedUnits``) or copied into slots (``WeightStreamer``).
 final class StreamedWeights: @unchecked Sendable {
     /// One unit of a streamed layer's dispatch set.
     struct Chunk: Sendable {
@@ -362,7 +379,11 @@ final class StreamedWeights: @unchecked Sendable {
         let pieces: [LayerChunks.Piece]
     }
 
-    let streamer: WeightStreamer
+    /// Exactly one of these: the slots copied into, or the units used in place.
+    let streamer: WeightStreamer?
+    let mapped: MappedUnits?
+    /// Each unit's pieces' offsets in its slot (copying).
+    private let slotOffsets: [[Int]]
     /// For every layer, the chunks of each dispatch set (empty for resident layers).
     let layerChunks: [[[Chunk]]]
     /// Unit index and row groups of each LM-head chunk (empty when the head is resident).
@@ -404,14 +425,22 @@ final class StreamedWeights: @unchecked Sendable {
                 g = r.upperBound
             }
         }
-        let slotBytes = units.map { u in u.pieces.map { $0.slotOffset + $0.count }.max() ?? 0 }.max() ?? 0
-        streamer = WeightStreamer(reader: try TensorReader(file: file), units: units, slotBytes: slotBytes)
+        let raw = units.allSatisfy { $0.pieces.allSatisfy { $0.tensor.codec == .raw } }
+        if placement.reads == .map && raw && file.map.isFileMapping {
+            mapped = MappedUnits(map: file.map, units: units)
+            streamer = nil
+        } else {
+            let slotBytes = units.map { u in u.pieces.map { $0.slotOffset + $0.count }.max() ?? 0 }.max() ?? 0
+            streamer = WeightStreamer(reader: try TensorReader(file: file), units: units, slotBytes: slotBytes)
+            mapped = nil
+        }
+        slotOffsets = units.map { u in u.pieces.map(\.slotOffset) }
         self.layerChunks = layerChunks
         self.headUnits = headUnits
         self.head = head
     }
 
-    deinit { streamer.stop() }
+    deinit { streamer?.stop() }
 
     func streams(layer l: Int) -> Bool { !layerChunks[l].isEmpty }
 
@@ -424,13 +453,13 @@ final class StreamedWeights: @unchecked Sendable {
         guard state.streamFailure == nil else { return }
         for chunk in layerChunks[l][set] {
             do {
-                try using(chunk.unit, batch: batch, pool: parallel.pool) { base, parts in
+                try using(chunk.unit, batch: batch, pool: parallel.pool, state: state) { piece, parts in
                     func part(_ k: Int) -> MatMul.Target? {
                         guard k < chunk.pieces.count else { return nil }
                         let p = chunk.pieces[k]
                         let t = p.matrix == 0 ? targets.0 : p.matrix == 1 ? targets.1! : targets.2!
                         let r0 = 4 * p.groups.lowerBound, r1 = min(t.w.rows, 4 * p.groups.upperBound)
-                        return MatMul.Target(QMatrix(kind: t.w.kind, rows: r1 - r0, cols: t.w.cols, base: base + p.slotOffset),
+                        return MatMul.Target(QMatrix(kind: t.w.kind, rows: r1 - r0, cols: t.w.cols, base: piece(k)),
                                              out: t.out + r0, outStride: t.outStride)
                     }
                     MatMul.run(part(0)!, part(1), part(2), x, batch: batch, parallel: parallel, parts: parts)
@@ -442,15 +471,25 @@ final class StreamedWeights: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` on the slot holding unit `u` (waited for; the units after it prefetched
-    /// meanwhile), then releases it. `body` gets the parts to cut its product into: 1 for one
-    /// vector, nil (the usual split) for a batch. Decoding multiplies a streamed chunk on the
-    /// calling thread alone: a chunk is ~2 MB, and waking the pool for each would cost more than
-    /// the other core gives, which the loaders use (1.5B model under 256M, 2 threads: 10.4 ->
-    /// 11.5 t/s). The product runs on the caller's own pool and job: sessions share the model's
-    /// streamed weights, and a pool kept here for it was one MatMul job raced over by two
-    /// sessions decoding at once (the C API's budgeted-threads test crashed on it).
-    func using(_ u: Int, batch: Int, pool: ThreadPool, _ body: (UnsafeMutableRawPointer, Int?) -> Void) throws {
+    /// Runs `body` on unit `u`, then lets it go. `body` gets the address of each of the unit's
+    /// pieces and the parts to cut its product into (nil: the usual split over the pool).
+    ///
+    /// In place (``MappedUnits``) the unit is used where it lies, its folios held in the
+    /// sequence's ``ModelState/mappedWindow`` until dropped, and split over the pool as a resident
+    /// matrix is. Copied, the unit's slot is waited for (the units after it prefetched meanwhile)
+    /// and released after; decoding then multiplies a streamed chunk on the calling thread alone:
+    /// a chunk is ~2 MB, and waking the pool for each would cost more than the other core gives,
+    /// which the loaders use (1.5B model under 256M, 2 threads: 10.4 -> 11.5 t/s). The product
+    /// runs on the caller's own pool and job: sessions share the model's streamed weights, and a
+    /// pool kept here for it was one MatMul job raced over by two sessions decoding at once (the
+    /// C API's budgeted-threads test crashed on it).
+    func using(_ u: Int, batch: Int, pool: ThreadPool, state: ModelState,
+               _ body: ((Int) -> UnsafeRawPointer, Int?) -> Void) throws {
+        if let mapped {
+            mapped.use(u, window: &state.mappedWindow) { body({ mapped.address(unit: u, piece: $0) }, nil) }
+            return
+        }
+        guard let streamer else { return }
         // The pool's workers would spin for the next job while this thread multiplies alone and
         // the loaders copy: on 2 cores that spinning took a loader's core (SmolLM2 under 80M, 2
         // threads: 18% of the CPU time in the pause loop).
@@ -458,6 +497,6 @@ final class StreamedWeights: @unchecked Sendable {
         let (slot, base) = try streamer.acquire(u)
         defer { streamer.release(slot: slot) }
         streamer.prefetch(after: u)
-        body(base, batch > 1 ? nil : 1)
+        body({ UnsafeRawPointer(base + slotOffsets[u][$0]) }, batch > 1 ? nil : 1)
     }
 }

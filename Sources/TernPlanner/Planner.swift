@@ -20,6 +20,10 @@ public struct MemoryShape: Sendable {
     public var logitsRowBytes = 0
     public var draftHeadRowBytes = 0
     public var hiddenRowBytes = 0
+    /// Streamed weights are used in place from the map, a unit at a time (Linux, raw tensors):
+    /// one unit's folios are held at once instead of ``Planner/streamSlots`` slots, layer units
+    /// are ``Planner/mappedChunkTarget`` bytes, and `layerSlotBytes` are the folios a unit maps.
+    public var streamsInPlace = false
 
     public init(layerBytes: [Int], lmHeadBytes: Int, lmHeadGroupBytes: Int, residentBytes: Int, stateBytes: Int,
                 stateBytesQ8KV: Int? = nil, tokenizerBytes: Int) {
@@ -37,9 +41,10 @@ public struct MemoryShape: Sendable {
 /// Where the weights live and what every part costs, decided once from one budget.
 ///
 /// Resident tensors are used in place from the memory map (they count in the resident set once
-/// touched). Streamed ones are read with `pread` (or decompressed from their zstd chunks) into a
-/// bounded cache of ``Planner/streamSlots`` slots, the next units prefetched on background threads
-/// while the current one is used; they never enter the resident set through the map.
+/// touched). Streamed ones are either used in place a unit at a time, each unit's folios dropped
+/// from the resident set after its product (``MemoryShape/streamsInPlace``), or read with `pread`
+/// (or decompressed from their zstd chunks) into a bounded cache of ``Planner/streamSlots``
+/// slots, the next units prefetched on background threads while the current one is used.
 public struct Plan: Sendable, Equatable {
     public enum Placement: String, Sendable, Equatable { case resident, streamed }
 
@@ -48,8 +53,11 @@ public struct Plan: Sendable, Equatable {
     public var lmHead: Placement
     /// Decoded bytes of one LM-head chunk when the head is streamed.
     public var lmHeadChunkBytes: Int
-    /// Bytes of each of the two streaming slots (0 when nothing is streamed).
+    /// Bytes of each streaming slot, or of the folios a unit used in place maps (0 when nothing
+    /// is streamed).
     public var slotBytes: Int
+    /// Streamed units are used in place from the map (``MemoryShape/streamsInPlace``).
+    public var streamsInPlace = false
     public var residentWeightBytes: Int
     public var streamedBytesPerToken: Int
     public var stateBytes: Int
@@ -68,6 +76,8 @@ public struct Plan: Sendable, Equatable {
     public var draftBytes = 0
 
     public var streamedLayers: Int { layers.filter { $0 == .streamed }.count }
+    /// Streamed units held at once: ``Planner/streamSlots`` slots, or the one used in place.
+    public var streamUnitsHeld: Int { streamsInPlace ? 1 : Planner.streamSlots }
 }
 
 public struct PlanError: Error, CustomStringConvertible, Equatable {
@@ -119,6 +129,16 @@ public enum Planner {
     /// the 32 MiB of a whole layer (AVX-512 VM, one thread); its decode under 256M ran at 11.2,
     /// 12.6 and 12.5 t/s with 1, 2 and 4 MiB chunks.
     public static let layerChunkTarget = 2 << 20
+    /// Target bytes of the units streamed weights are used in place in (layer chunks and LM-head
+    /// chunks; ``MemoryShape/streamsInPlace``). Nothing is copied, so cache size does not matter;
+    /// larger units wake the threads and drop folios less often, but the plan holds one unit's
+    /// folios. Qwen2.5-Coder-1.5B under 256 MiB, 2 threads, AVX2: 14.9, 16.8, 17.8 and 15.6 t/s
+    /// at 2, 4, 8 and 16 MiB (bench/README.md "Streaming in place").
+    public static let mappedChunkTarget = 8 << 20
+    /// The folio size streaming in place plans with (``TernFormat/MappedFile/folioBytes`` must
+    /// be this: 4 KiB pages), and what a unit's folios can hold beyond its bytes: a folio at each end.
+    public static let mappedFolioBytes = 2 << 20
+    public static let mappedSlack = 2 * mappedFolioBytes
 
     /// Plans `shape` into `budget` bytes (nil: no limit, everything resident). The KV cache is
     /// f16 unless `kv` says otherwise or the budget is below the f16 minimum but not the q8 one.
@@ -172,29 +192,33 @@ public enum Planner {
         let overhead = runtimeBytes + shape.tokenizerBytes
         let fixed = overhead + shape.stateBytes + shape.residentBytes
         let headGroups = max(1, shape.lmHeadBytes / max(1, shape.lmHeadGroupBytes))
-        let chunkGroups = max(1, min(headGroups, headChunkTarget / max(1, shape.lmHeadGroupBytes)))
+        let target = shape.streamsInPlace ? mappedChunkTarget : headChunkTarget
+        let chunkGroups = max(1, min(headGroups, target / max(1, shape.lmHeadGroupBytes)))
         let chunk = chunkGroups * shape.lmHeadGroupBytes
+        // What a head chunk holds: its slot, or the folios it maps in place.
+        let headSlot = chunk + (shape.streamsInPlace ? mappedSlack : 0)
+        let held = shape.streamsInPlace ? 1 : streamSlots
         let maxLayer = shape.layerSlotBytes.max() ?? 0
-        // The smallest footprint: every layer and the head streamed through the slots.
-        let minimum = fixed + streamSlots * max(maxLayer, chunk) + shape.lmHeadGroupBytes
+        // The smallest footprint: every layer and the head streamed.
+        let minimum = fixed + held * max(maxLayer, headSlot) + shape.lmHeadGroupBytes
 
         func make(_ streamed: Set<Int>, head: Bool) -> Plan {
             let resident = shape.layerBytes.enumerated().reduce(0) { $0 + (streamed.contains($1.offset) ? 0 : $1.element) }
                 + (head ? 0 : shape.lmHeadBytes) + shape.residentBytes
-            let slot = max(streamed.map { shape.layerSlotBytes[$0] }.max() ?? 0, head ? chunk : 0)
+            let slot = max(streamed.map { shape.layerSlotBytes[$0] }.max() ?? 0, head ? headSlot : 0)
             let streamedBytes = streamed.reduce(0) { $0 + shape.layerBytes[$1] } + (head ? shape.lmHeadBytes : 0)
-            let peak = overhead + shape.stateBytes + resident + streamSlots * slot + (head ? shape.lmHeadGroupBytes : 0)
+            let peak = overhead + shape.stateBytes + resident + held * slot + (head ? shape.lmHeadGroupBytes : 0)
             return Plan(budget: budget, layers: shape.layerBytes.indices.map { streamed.contains($0) ? .streamed : .resident },
                         lmHead: head ? .streamed : .resident, lmHeadChunkBytes: head ? chunk : 0, slotBytes: slot,
-                        residentWeightBytes: resident, streamedBytesPerToken: streamedBytes, stateBytes: shape.stateBytes,
-                        overheadBytes: overhead, peakBytes: peak, minimumBytes: minimum)
+                        streamsInPlace: shape.streamsInPlace, residentWeightBytes: resident, streamedBytesPerToken: streamedBytes,
+                        stateBytes: shape.stateBytes, overheadBytes: overhead, peakBytes: peak, minimumBytes: minimum)
         }
 
         guard let budget else { return make([], head: false) }
         guard budget >= minimum else {
             throw PlanError(description: "needs at least \(mibUp(minimum)) for this model and context "
                 + "(\(mib(shape.stateBytes)) KV cache and scratch, \(mib(overhead)) runtime and tokenizer, "
-                + "\(mib(shape.residentBytes)) small tensors, \(mib(streamSlots * max(maxLayer, chunk))) streaming cache) "
+                + "\(mib(shape.residentBytes)) small tensors, \(mib(held * max(maxLayer, headSlot))) streaming cache) "
                 + "(given \(mib(budget))); raise --mem-budget or lower the context (-c)")
         }
         // Stream as few bytes per token as fit: the last layers first (the prefetcher then has the

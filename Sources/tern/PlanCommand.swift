@@ -1,5 +1,6 @@
 import Foundation
 import Tern
+import TernFormat
 import TernKernels
 import TernModels
 import TernPlanner
@@ -10,7 +11,8 @@ enum PlanCommand {
            tern plan --shape llama-3.2-1b [--mem-budget SIZE] [-c CTX] [--json]
 
     Shows how MODEL runs within a memory budget: which weights stay mapped in place and which
-    are streamed from the file through a cache of a few slots, the KV cache and scratch, the predicted
+    are streamed from the file (used in place a chunk at a time and dropped from memory after, or
+    copied through a cache of a few slots), the KV cache and scratch, the predicted
     peak resident memory and tokens/s (from read bandwidths and the kernels' speed measured now) at
     the start of a sequence and at its last position (with the attention over the cache, timed now),
     and the minimum budget.
@@ -32,8 +34,9 @@ enum PlanCommand {
       --mem-bw GB/S         predict with this memory read bandwidth instead of measuring it
                             (e.g. a board's, to see what Tern will do there; the kernels' speed
                             here is then left out)
-      --read-bw GB/S        predict with this file read bandwidth for streamed weights
-                            (page cache or storage) instead of measuring it
+      --read-bw GB/S        predict with this rate of bringing in streamed weights (page cache
+                            or storage: mapping them in place, or copying them) instead of
+                            measuring it
       --json                print one JSON object
     """
 
@@ -59,9 +62,14 @@ enum PlanCommand {
         let given = memBW > 0, measure = !a.flags.contains("--no-measure")
         if measure {
             if memBW == 0 { memBW = childBandwidth(threads: ThreadPool.physicalCores) }
-            if readBW == 0 { readBW = fileReadBandwidth(path: path, bytes: min(file.map.bytes.count, 128 << 20)) }
+            if readBW == 0 {
+                let probe = min(file.map.bytes.count, 128 << 20)
+                readBW = plan.streamsInPlace ? mapInPlaceRate(path: path, bytes: probe) : fileReadBandwidth(path: path, bytes: probe)
+            }
         }
-        // A streamed byte costs its pread into a slot (page cache -> slot) and then the kernels' pass
+        // A streamed byte used in place costs the kernels' pass, like a resident byte, plus its
+        // share of the fault that maps its folio and of the folio's drop after (mapInPlaceRate).
+        // A copied byte costs its pread into a slot (page cache -> slot) and then the kernels' pass
         // over the slot, like a resident byte. The loaders' copies and the kernels share the cores,
         // so the two barely overlap: charging only the copy over-predicted every model by 10-68%
         // (bench/README.md), charging both was within -17%..+6% except SmolLM2 (+32%). The kernels'
@@ -90,7 +98,9 @@ enum PlanCommand {
             try printJSON(PlanReport(model: path, budget_bytes: budget ?? 0, context: ctx, batch: batch, minimum_bytes: plan.minimumBytes,
                                      peak_bytes: plan.peakBytes, resident_weight_bytes: plan.residentWeightBytes,
                                      streamed_bytes_per_token: plan.streamedBytesPerToken, streamed_layers: streamed, layers: plan.layers.count,
-                                     lm_head: plan.lmHead.rawValue, lm_head_chunk_bytes: plan.lmHeadChunkBytes, slot_bytes: plan.slotBytes,
+                                     lm_head: plan.lmHead.rawValue, lm_head_chunk_bytes: plan.lmHeadChunkBytes,
+                                     stream_reads: plan.streamsInPlace ? "map" : "copy", slot_bytes: plan.slotBytes,
+                                     stream_units_held: plan.streamUnitsHeld,
                                      state_bytes: plan.stateBytes, overhead_bytes: plan.overheadBytes, kv_precision: "\(plan.kvPrecision)",
                                      compressed: compressed, draft_max: plan.maxDraft, draft_vocab: plan.draftVocab, draft_bytes: plan.draftBytes,
                                      memory_bw_gbs: memBW / 1e9, read_bw_gbs: readBW / 1e9, compute_ms: compute * 1e3,
@@ -104,7 +114,8 @@ enum PlanCommand {
         print("plan for \(path) (\(compressed ? "zstd-compressed" : "raw")), context \(ctx), batch \(batch), budget \(budget.map(Planner.mib) ?? "none")")
         row("weights mapped in place", plan.residentWeightBytes,
             "\(plan.layers.count - streamed.count) of \(plan.layers.count) layers\(plan.lmHead == .resident ? ", LM head" : ""), norms")
-        row("streaming cache (\(Planner.streamSlots) slots)", Planner.streamSlots * plan.slotBytes,
+        row(plan.streamsInPlace ? "streamed in place (one chunk's folios)" : "streaming cache (\(plan.streamUnitsHeld) slots)",
+            plan.streamUnitsHeld * plan.slotBytes,
             streamed.isEmpty && plan.lmHead == .resident ? "nothing streamed"
                 : "layers \(streamed.isEmpty ? "none" : "\(streamed.first!)...\(streamed.last!)")\(plan.lmHead == .streamed ? ", LM head in \(Planner.mib(plan.lmHeadChunkBytes)) chunks" : "")")
         row("KV cache (\(plan.kvPrecision), ring buffers) + scratch", plan.stateBytes)
@@ -115,8 +126,8 @@ enum PlanCommand {
         row("minimum budget", plan.minimumBytes, "(everything streamed)")
         row("streamed per token", plan.streamedBytesPerToken)
         if memBW > 0 {
-            print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, file reads %.1f GB/s, kernels %.1f ms, %@%@)",
-                         tps, memBW / 1e9, readBW / 1e9, compute * 1e3, given ? "memory bandwidth given" : "measured now",
+            print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, %@ %.1f GB/s, kernels %.1f ms, %@%@)",
+                         tps, memBW / 1e9, plan.streamsInPlace ? "mapping in place" : "file reads", readBW / 1e9, compute * 1e3, given ? "memory bandwidth given" : "measured now",
                          compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
             if attention > 0 {
                 print(String(format: "  at position %d: %.0f tokens/s (attention over the KV cache: %.2f ns per head and position "
@@ -158,6 +169,30 @@ extension PlanCommand {
               + (plan.maxDraft > 0 ? " (\(plan.maxDraft) drafts, \(plan.draftVocab)-token head)" : " (none)"))
         print("  predicted peak \(Planner.mib(plan.peakBytes)); minimum budget \(Planner.mibUp(plan.minimumBytes))")
     }
+}
+
+/// Bytes/s of bringing `path`'s bytes in as streaming in place does: map each 8 MiB window
+/// (a touch per 4 KiB page, so a fault per folio not yet mapped) and drop its folios after,
+/// best of four passes. The kernels' own pass over the bytes is not in it (it is charged as a
+/// resident byte's).
+func mapInPlaceRate(path: String, bytes: Int) -> Double {
+    guard let map = try? MappedFile(path: path), map.isFileMapping, bytes > 0 else { return 0 }
+    let window = Planner.mappedChunkTarget, n = min(bytes, map.bytes.count)
+    map.useHugePages(0..<n)
+    let base = map.bytes.baseAddress!
+    var best = 0.0, sink: UInt8 = 0
+    for _ in 0..<4 {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var off = 0
+        while off < n {
+            let end = min(n, off + window)
+            for p in stride(from: off, to: end, by: 4096) { sink &+= base.load(fromByteOffset: p, as: UInt8.self) }
+            map.unmapFolios(off..<end)
+            off = end
+        }
+        best = max(best, Double(n) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9))
+    }
+    return sink == 1 && best < 0 ? 0 : best
 }
 
 /// Bytes/s of reading `path` with pread in 4 MiB pieces, best of four passes (all but the first
@@ -207,8 +242,10 @@ enum HypotheticalShape {
                             lmHeadGroupBytes: width / 32 * 4 * 34, residentBytes: 4 * width * (2 * layers + 1),
                             stateBytes: kvBytes + scratch + acts + logits, stateBytesQ8KV: kvBytes * 34 / 64 + scratch + acts + logits,
                             tokenizerBytes: vocab * 48)
-        // Streamed in chunks of about the target size (a q8 group of 8192 columns is 34 KiB).
-        s.layerSlotBytes = s.layerBytes.map { min($0, Planner.layerChunkTarget) }
+        // Streamed in place (Linux, raw tensors) in chunks of about the target size, each mapping
+        // whole 2 MiB folios (a q8 group of 8192 columns is 34 KiB).
+        s.streamsInPlace = true
+        s.layerSlotBytes = s.layerBytes.map { min($0, Planner.mappedChunkTarget) + Planner.mappedSlack }
         s.logitsRowBytes = 4 * vocab
         s.draftHeadRowBytes = width / 32 * 34 + 4
         s.hiddenRowBytes = 4 * width
@@ -223,7 +260,11 @@ struct PlanReport: Encodable {
     let streamed_layers: [Int]
     let layers: Int
     let lm_head: String
-    let lm_head_chunk_bytes, slot_bytes, state_bytes, overhead_bytes: Int
+    let lm_head_chunk_bytes: Int
+    /// "map": streamed weights used in place a unit at a time; "copy": copied through slots.
+    let stream_reads: String
+    /// Bytes of a slot (or of the folios a unit maps in place) and how many are held at once.
+    let slot_bytes, stream_units_held, state_bytes, overhead_bytes: Int
     let kv_precision: String
     let compressed: Bool
     let draft_max, draft_vocab, draft_bytes: Int

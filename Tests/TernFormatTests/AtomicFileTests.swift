@@ -61,7 +61,10 @@ final class AtomicFileTests: XCTestCase {
 
     #if os(Linux)
     /// FilePmdMapped of the mapping at `base` in /proc/self/smaps, in bytes.
-    static func pmdMapped(_ base: UnsafeRawPointer) -> Int? {
+    static func pmdMapped(_ base: UnsafeRawPointer) -> Int? { smapsField(base, "FilePmdMapped:") }
+
+    /// A field (`Rss:`, `FilePmdMapped:`) of the mapping at `base` in /proc/self/smaps, in bytes.
+    static func smapsField(_ base: UnsafeRawPointer, _ field: String) -> Int? {
         // read(2) to the end: /proc files report a size of 0, which Foundation's readers trust.
         let fd = open("/proc/self/smaps", O_RDONLY)
         guard fd >= 0 else { return nil }
@@ -78,7 +81,7 @@ final class AtomicFileTests: XCTestCase {
         for line in smaps.split(separator: "\n") {
             if let dash = line.firstIndex(of: "-"), line[..<dash].allSatisfy(\.isHexDigit) {
                 inside = line[..<dash] == start
-            } else if inside, line.hasPrefix("FilePmdMapped:") {
+            } else if inside, line.hasPrefix(field) {
                 return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
             }
         }
@@ -132,6 +135,39 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertEqual(try Self.hugeMapped(dir + "/atomic.bin", data), 3 * Self.block, "every whole block mapped by one entry")
         XCTAssertEqual(try Self.hugeMapped(dir + "/atomic.bin", data, advise: false), 0,
                        "a map not asked for 2 MiB entries has none")
+    }
+
+    /// Streaming in place drops a used range with `unmapFolios`: whole folios, because a fault
+    /// maps the whole folio around the byte touched. Touching every page of a range that starts
+    /// and ends inside 2 MiB folios maps those folios entirely (with 2 MiB entries or 4 KB ones);
+    /// `unmapFolios` then leaves nothing of the mapping resident, where `release` (the range's
+    /// own pages) leaves the end folios' other pages (the control, on 4 KB entries).
+    func testUnmapFoliosDropsTheWholeFoliosARangeTouched() throws {
+        let dir = TestSupport.tempDir(), path = dir + "/folios.bin", b = Self.block
+        let data = Self.pattern(4 * b, seed: 11)
+        try AtomicFile.write(path: path) { f in try f.write(data) }
+        let range = b / 2 + 4096..<3 * b - b / 4
+        for huge in [true, false] {
+            let m = try MappedFile(path: path)
+            if huge { m.useHugePages(0..<m.bytes.count) }
+            let base = m.bytes.baseAddress!
+            func touch() {
+                var sum = 0
+                for i in stride(from: range.lowerBound, to: range.upperBound, by: 4096) { sum &+= Int(m.bytes[i]) }
+                XCTAssertEqual(sum, stride(from: range.lowerBound, to: range.upperBound, by: 4096).reduce(0) { $0 &+ Int(data[$1]) })
+            }
+            touch()
+            let mapped = try XCTUnwrap(Self.smapsField(base, "Rss:"))
+            try XCTSkipIf(mapped < 3 * b, "\(dir): touching \(range) mapped \(mapped) bytes, not its three 2 MiB folios: no large folios here")
+            XCTAssertEqual(m.folioRange(range), 0..<3 * b)
+            m.unmapFolios(range)
+            XCTAssertEqual(Self.smapsField(base, "Rss:"), 0, "huge \(huge): folios left mapped")
+            if !huge {
+                touch()
+                m.release(range)
+                XCTAssertGreaterThan(Self.smapsField(base, "Rss:") ?? 0, 0, "release dropped the end folios' other pages too")
+            }
+        }
     }
     #endif
 }

@@ -52,6 +52,33 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(q.layers.last, .streamed)
     }
 
+    /// Streamed in place, a plan holds one unit's folios instead of three slots: a layer's
+    /// (its `layerSlotBytes`, the folios its largest chunk maps) or an LM-head chunk of about
+    /// `mappedChunkTarget` bytes plus a folio at each end.
+    func testStreamingInPlaceHoldsOneUnitsFolios() throws {
+        var s = shape
+        s.streamsInPlace = true
+        s.layerSlotBytes = [Int](repeating: 6 * MiB, count: 18)
+        let p = try Planner.plan(s, budget: 160 * MiB)
+        XCTAssertTrue(p.streamsInPlace)
+        XCTAssertEqual(p.streamUnitsHeld, 1)
+        XCTAssertEqual(p.lmHead, .streamed)
+        XCTAssertEqual(p.lmHeadChunkBytes, Planner.mappedChunkTarget / 2720 * 2720)
+        XCTAssertEqual(p.slotBytes, p.lmHeadChunkBytes + Planner.mappedSlack)
+        XCTAssertEqual(p.peakBytes, p.overheadBytes + p.stateBytes + p.residentWeightBytes + p.slotBytes + 2720)
+        let all = try Planner.plan(s, budget: nil)
+        XCTAssertEqual(all.minimumBytes, all.overheadBytes + all.stateBytes + 140_000 + max(6 * MiB, p.slotBytes) + 2720)
+        // Copied, the same shape holds three slots of the 2 MiB head chunks.
+        let copied = try Planner.plan(shape, budget: 160 * MiB)
+        XCTAssertFalse(copied.streamsInPlace)
+        XCTAssertEqual(copied.streamUnitsHeld, Planner.streamSlots)
+        XCTAssertEqual(copied.peakBytes, copied.overheadBytes + copied.stateBytes + copied.residentWeightBytes
+                       + Planner.streamSlots * copied.slotBytes + 2720)
+        for budget in stride(from: all.minimumBytes, through: 400 * MiB, by: 5 * MiB) {
+            XCTAssertLessThanOrEqual(try Planner.plan(s, budget: budget).peakBytes, budget)
+        }
+    }
+
     func testBudgetBelowMinimumIsRefusedWithTheMinimum() throws {
         let minimum = try Planner.plan(shape, budget: nil).minimumBytes
         XCTAssertThrowsError(try Planner.plan(shape, budget: 16 * MiB)) { e in

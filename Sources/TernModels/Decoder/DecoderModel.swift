@@ -131,9 +131,13 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                                 residentBytes: small, stateBytes: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: options),
                                 stateBytesQ8KV: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: q8),
                                 tokenizerBytes: c.vocab * 48)
+        let inPlace = StreamReads.choose(file: file, matrices: matrices.compactMap { file.tensor($0) }) == .map
+        shape.streamsInPlace = inPlace
         shape.layerSlotBytes = (0..<c.layers).map { i in
             let ts = shapes.compactMap { file.tensor("blk.\(i).\($0.0).weight") }
-            return ts.count == shapes.count ? LayerChunks.slotBytes(ts, target: Planner.layerChunkTarget) : layerBytes[i]
+            guard ts.count == shapes.count else { return layerBytes[i] }
+            return inPlace ? LayerChunks.mappedBytes(ts, target: Planner.mappedChunkTarget)
+                : LayerChunks.slotBytes(ts, target: Planner.layerChunkTarget)
         }
         shape.logitsRowBytes = 4 * c.vocab
         shape.draftHeadRowBytes = (head?.groupBytes ?? 0) / 4 + 4
@@ -230,8 +234,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         }
         for (u, groups) in st.headUnits {
             let r0 = groups.lowerBound * 4, r1 = min(c.vocab, groups.upperBound * 4)
-            try st.using(u, batch: n, pool: parallel.pool) { base, parts in
-                MatMul.run(QMatrix(kind: head.kind, rows: r1 - r0, cols: c.width, base: base), s.acts[0], batch: n,
+            try st.using(u, batch: n, pool: parallel.pool, state: s) { piece, parts in
+                MatMul.run(QMatrix(kind: head.kind, rows: r1 - r0, cols: c.width, base: piece(0)), s.acts[0], batch: n,
                            out: s.logits + r0, outStride: c.vocab, parallel: parallel, parts: parts)
             }
         }
