@@ -19,7 +19,7 @@ tern=.build/release/tern
 
 echo "## Weight prefetch, on and off — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); read bandwidth (tern _membw) $(awk -v a="$($tern _membw 1)" -v b="$($tern _membw 2)" 'BEGIN { printf "%.1f GB/s at 1 thread, %.1f at 2", a / 1e9, b / 1e9 }'); tg$N, $ROUNDS alternating rounds, medians."
+echo "$(machine_line $tern); tg$N, $ROUNDS alternating rounds, medians."
 echo
 echo "| model | -t | TERN_PREFETCH | tg t/s (each round) | median | vs 0 |"
 echo "|---|---|---|---|---|---|"

@@ -15,7 +15,7 @@ source bench/models.sh "$@"
 
 echo "## Streaming in place vs copying — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), Linux $(uname -r); read bandwidth (tern _membw) $(awk -v a="$($tern _membw 1)" -v b="$($tern _membw 2)" 'BEGIN { printf "%.1f GB/s at 1 thread, %.1f at 2", a / 1e9, b / 1e9 }'); tg64, reps $REPS, rounds $ROUNDS (medians; ratio ranges in brackets)."
+echo "$(machine_line $tern); Linux $(uname -r); tg64, reps $REPS, rounds $ROUNDS (medians; ratio ranges in brackets)."
 echo
 echo "| model | isa | budget | -t | in place t/s | copied t/s | in place / copied | plan (in place / copied) | peak RSS MiB (in place / copied) |"
 echo "|---|---|---|---|---|---|---|---|---|"

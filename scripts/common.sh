@@ -60,5 +60,11 @@ require_llama_bin() {
 # field NAME JSON: the number NAME in a one-line JSON object (the benchmarks' `--json` output).
 field() { grep -o "\"$1\":[-0-9.e]*" <<<"$2" | head -n 1 | cut -d: -f2; }
 
+# machine_line TERN: the CPU's name and the read bandwidth TERN's probe measures now at 1 and 2
+# threads, for the line under a results table's heading.
+machine_line() {
+  echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); read bandwidth (tern _membw) $(awk -v a="$("$1" _membw 1)" -v b="$("$1" _membw 2)" 'BEGIN { printf "%.1f GB/s at 1 thread, %.1f at 2", a / 1e9, b / 1e9 }')"
+}
+
 # median: the median of the numbers on stdin (separated by spaces or newlines).
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
