@@ -54,7 +54,7 @@ final class PlannerTests: XCTestCase {
 
     /// Streamed in place, a plan holds one unit's folios instead of three slots: a layer's
     /// (its `layerSlotBytes`, the folios its largest chunk maps) or an LM-head chunk of about
-    /// `mappedChunkTarget` bytes plus a folio at each end.
+    /// `mappedChunkTarget` bytes plus a folio at each end; and the folios at the streamed span's ends.
     func testStreamingInPlaceHoldsOneUnitsFolios() throws {
         var s = shape
         s.streamsInPlace = true
@@ -64,10 +64,11 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(p.streamUnitsHeld, 1)
         XCTAssertEqual(p.lmHead, .streamed)
         XCTAssertEqual(p.lmHeadChunkBytes, Planner.mappedChunkTarget / 2720 * 2720)
-        XCTAssertEqual(p.slotBytes, p.lmHeadChunkBytes + Planner.mappedSlack)
+        // The chunk's folios, and a folio at each end of the streamed span (resident neighbours).
+        XCTAssertEqual(p.slotBytes, p.lmHeadChunkBytes + 2 * Planner.mappedSlack)
         XCTAssertEqual(p.peakBytes, p.overheadBytes + p.stateBytes + p.residentWeightBytes + p.slotBytes + 2720)
         let all = try Planner.plan(s, budget: nil)
-        XCTAssertEqual(all.minimumBytes, all.overheadBytes + all.stateBytes + 140_000 + max(6 * MiB, p.slotBytes) + 2720)
+        XCTAssertEqual(all.minimumBytes, all.overheadBytes + all.stateBytes + 140_000 + max(6 * MiB + Planner.mappedSlack, p.slotBytes) + 2720)
         // Copied, the same shape holds three slots of the 2 MiB head chunks.
         let copied = try Planner.plan(shape, budget: 160 * MiB)
         XCTAssertFalse(copied.streamsInPlace)
