@@ -10,8 +10,8 @@ import TernPlanner
 ///   per 2 MiB folio and the drop.
 /// - `copy`: `pread` (or zstd decoding) into the slots of a ``WeightStreamer``, loaded ahead on
 ///   background threads. The copy writes every byte and reads it again, which bound streamed
-///   decoding at the copy's speed (Qwen2.5-Coder-1.5B under 256 MiB, 2 threads, AVX2: 9 t/s
-///   copied against 18-21 mapped; bench/README.md "Streaming in place").
+///   decoding at the copy's speed (Qwen2.5-Coder-1.5B under 256 MiB, 2 threads, AVX2: 8-11 t/s
+///   copied against 19-26 in place; bench/README.md "Streaming in place").
 ///
 /// `map` needs Linux (dropping a file mapping's pages with `MADV_DONTNEED`), raw tensors (zstd
 /// tensors are decoded, so always copied) and 2 MiB folios at most (``MappedFile/folioBytes``):
