@@ -73,14 +73,25 @@ enum PlanCommand {
         // over the slot, like a resident byte. The loaders' copies and the kernels share the cores,
         // so the two barely overlap: charging only the copy over-predicted every model by 10-68%
         // (bench/README.md), charging both was within -17%..+6% except SmolLM2 (+32%). The kernels'
-        // pass is the longer of the bytes at memory speed and the products at the kernels' own
-        // speed (timed now in cache, per format): on AVX2 without VNNI at 30+ GB/s the products
-        // bound it (the 1.5B model: +38% over-predicted without them, bench/README.md).
-        let compute = measure && !given
-            ? Architectures.decodeProducts(file: file, config: config).reduce(0.0) { t, p in
-                t + Double(p.value) / KernelBenchmark.decodeRate(p.key, threads: ThreadPool.physicalCores)
-            } : 0
-        let seconds = max(memBW > 0 ? Double(plan.residentWeightBytes + plan.streamedBytesPerToken) / memBW : 0, compute)
+        // pass is, matrix by matrix, the longer of its bytes at memory speed and its products at
+        // the kernels' own speed (timed now in cache, per format): on AVX2 without VNNI at 30+ GB/s
+        // the layers' products bound it (the 1.5B model: +38% over-predicted without them), while
+        // a large q8 LM head is still read at memory speed (Gemma and Qwen 0.5B: +21-30% and +32-47%
+        // when the whole step was the longer of all bytes and all products; bench/README.md).
+        let weightBytes = Double(plan.residentWeightBytes + plan.streamedBytesPerToken)
+        var compute = 0.0, kernels = 0.0, productBytes = 0.0
+        if measure && !given && memBW > 0 {
+            var rates: [QuantKind: Double] = [:]
+            for p in Architectures.decodeProducts(file: file, config: config) {
+                if rates[p.kind] == nil { rates[p.kind] = KernelBenchmark.decodeRate(p.kind, threads: ThreadPool.physicalCores) }
+                let t = Double(p.macs) / rates[p.kind]!
+                compute += t
+                kernels += max(Double(p.bytes) / memBW, t)
+                productBytes += Double(p.bytes)
+            }
+        }
+        // The rest of the bytes (norms, an embedding row) at memory speed.
+        let seconds = (compute > 0 ? kernels + max(0, weightBytes - productBytes) / memBW : memBW > 0 ? weightBytes / memBW : 0)
             + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
         // At depth a token also attends over every cached position of every layer (up to a

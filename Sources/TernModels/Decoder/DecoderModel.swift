@@ -145,16 +145,14 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         return shape
     }
 
-    /// Multiply-accumulates per decoded token by kernel format: every layer's matrices and the LM
-    /// head (an untied embedding table is looked up a row per token, not multiplied).
-    static func decodeProducts(config c: DecoderConfig, file: TernFile) -> [QuantKind: Int] {
+    /// The products of a decoded token: every layer's matrices and the LM head (an untied
+    /// embedding table is looked up a row per token, not multiplied).
+    static func decodeProducts(config c: DecoderConfig, file: TernFile) -> [DecodeProduct] {
         let shapes = DecoderLayer.matrixShapes(c)
         let names = (0..<c.layers).flatMap { i in shapes.map { "blk.\(i).\($0.0).weight" } } + [headName(file)]
-        var macs: [QuantKind: Int] = [:]
-        for t in names.compactMap({ file.tensor($0) }) {
-            if let kind = QuantKind(rawValue: t.dtype.description) { macs[kind, default: 0] += t.elementCount }
+        return names.compactMap { file.tensor($0) }.compactMap { t in
+            QuantKind(rawValue: t.dtype.description).map { DecodeProduct(kind: $0, macs: t.elementCount, bytes: t.byteSize) }
         }
-        return macs
     }
 
     // Scratch buffer indices in ModelState.buffers; the K/V cache of layer l is raw[2l], raw[2l+1],

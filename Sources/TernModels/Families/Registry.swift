@@ -67,8 +67,9 @@ public enum Architectures {
         return DecoderModel.memoryShape(config: c, file: file, capacity: capacity, maxBatch: maxBatch, options: options)
     }
 
-    /// Multiply-accumulates per decoded token of the model in `file`, by kernel format.
-    public static func decodeProducts(file: TernFile, config: DecoderConfig) -> [QuantKind: Int] {
+    /// The products of one decoded token of the model in `file`: each matrix's kernel format,
+    /// multiply-accumulates and bytes.
+    public static func decodeProducts(file: TernFile, config: DecoderConfig) -> [DecodeProduct] {
         DecoderModel.decodeProducts(config: config, file: file)
     }
 
@@ -76,4 +77,11 @@ public enum Architectures {
     public static func completeMetadata(_ m: inout Metadata, file: String) throws {
         try family(m, file: file).completeMetadata(&m)
     }
+}
+
+/// One matrix product of a decoded token: its kernel format, multiply-accumulates and weight bytes.
+public struct DecodeProduct: Sendable, Equatable {
+    public let kind: QuantKind
+    public let macs: Int
+    public let bytes: Int
 }
