@@ -76,8 +76,9 @@ enum PlanCommand {
         // pass is, matrix by matrix, the longer of its bytes at memory speed and its products at
         // the kernels' own speed (timed now in cache, per format): on AVX2 without VNNI at 30+ GB/s
         // the layers' products bound it (the 1.5B model: +38% over-predicted without them), while
-        // a large q8 LM head is still read at memory speed (Gemma and Qwen 0.5B: +21-30% and +32-47%
-        // when the whole step was the longer of all bytes and all products; bench/README.md).
+        // a large q8 LM head is still read at memory speed (without a budget, Gemma +15-23% and
+        // Qwen 0.5B +15-22% when the whole step was the longer of all bytes and all products,
+        // +12-13% and +3-22% matrix by matrix; bench/README.md).
         let weightBytes = Double(plan.residentWeightBytes + plan.streamedBytesPerToken)
         var compute = 0.0, kernels = 0.0, productBytes = 0.0
         if measure && !given && memBW > 0 {
