@@ -113,11 +113,9 @@ public final class TernModel: @unchecked Sendable {
         opts.context = context
         self.options = opts
         store = WeightStore(file: file)
-        let inPlace = plan.streamsInPlace
         let placement = WeightPlacement(streamedLayers: Set(plan.layers.indices.filter { plan.layers[$0] == .streamed }),
                                         streamHead: plan.lmHead == .streamed, headChunkBytes: max(1, plan.lmHeadChunkBytes),
-                                        layerChunkBytes: inPlace ? Planner.mappedChunkTarget : Planner.layerChunkTarget,
-                                        reads: inPlace ? .map : .copy)
+                                        layerChunkBytes: plan.layerChunkTarget, reads: plan.streamsInPlace ? .map : .copy)
         model = try Architectures.load(store: store, vocab: tokenizer.count, placement: placement)
     }
 

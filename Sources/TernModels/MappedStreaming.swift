@@ -37,7 +37,7 @@ public enum StreamReads: String, Sendable {
 /// pieces where they lie in the file (faulting in their folios, the page cache's 2 MiB pages),
 /// and the folios are dropped from the resident set after (``MappedWindow``). A sequence never
 /// holds more than the largest unit's folios (``limit``), so the plan holds one unit's folios
-/// (``footprint(_:)``) where copying holds a unit per slot. No threads, locks or slots: the
+/// (``footprint(_:of:)``) where copying holds a unit per slot. No threads, locks or slots: the
 /// kernel's readahead fills the page cache when the file is not cached.
 final class MappedUnits: @unchecked Sendable {
     let map: MappedFile
@@ -53,7 +53,7 @@ final class MappedUnits: @unchecked Sendable {
         self.map = map
         let base = map.bytes.baseAddress!
         addresses = units.map { u in u.pieces.map { UnsafeRawPointer(base + $0.tensor.offset + $0.start) } }
-        folios = units.map { u in MappedUnits.merged(u.pieces.map { map.folioRange(MappedUnits.fileRange($0)) }) }
+        folios = units.map { u in MappedUnits.folios(u.pieces.map(MappedUnits.fileRange), of: map) }
         footprints = folios.map { $0.reduce(0) { $0 + $1.count } }
         limit = footprints.max() ?? 0
         // 2 MiB page-table entries: a fault maps a folio with one entry, and the drop clears one.
@@ -87,10 +87,14 @@ final class MappedUnits: @unchecked Sendable {
         return out
     }
 
-    /// Bytes of the folios a unit of pieces at file ranges `ranges` maps while in use.
-    static func footprint(_ ranges: [Range<Int>], folio: Int = MappedFile.folioBytes) -> Int {
-        merged(ranges.map { r in r.lowerBound / folio * folio..<(r.upperBound + folio - 1) / folio * folio })
-            .reduce(0) { $0 + $1.count }
+    /// The folios (merged, in order) a unit of pieces at file ranges `ranges` of `map` maps while in use.
+    static func folios(_ ranges: [Range<Int>], of map: MappedFile) -> [Range<Int>] {
+        merged(ranges.map(map.folioRange))
+    }
+
+    /// Bytes of ``folios(_:of:)``.
+    static func footprint(_ ranges: [Range<Int>], of map: MappedFile) -> Int {
+        folios(ranges, of: map).reduce(0) { $0 + $1.count }
     }
 }
 

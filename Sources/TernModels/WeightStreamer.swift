@@ -357,13 +357,13 @@ public enum LayerChunks {
 
     /// The most a streamed layer's chunk maps when used in place (``MappedUnits``): the 2 MiB
     /// folios its pieces lie in.
-    static func mappedBytes(_ tensors: [TensorInfo], target: Int) -> Int {
+    static func mappedBytes(_ tensors: [TensorInfo], target: Int, map: MappedFile) -> Int {
         zip(DecoderLayer.dispatchSets, layer(tensors, target: target)).map { set, chunks in
             chunks.map { chunk in
                 MappedUnits.footprint(chunk.map { p in
                     let t = tensors[set[p.matrix]]
                     return t.offset + p.groups.lowerBound * t.groupBytes..<t.offset + p.groups.upperBound * t.groupBytes
-                })
+                }, of: map)
             }.max() ?? 0
         }.max() ?? 0
     }
@@ -382,8 +382,6 @@ final class StreamedWeights: @unchecked Sendable {
     /// Exactly one of these: the slots copied into, or the units used in place.
     let streamer: WeightStreamer?
     let mapped: MappedUnits?
-    /// Each unit's pieces' offsets in its slot (copying).
-    private let slotOffsets: [[Int]]
     /// For every layer, the chunks of each dispatch set (empty for resident layers).
     let layerChunks: [[[Chunk]]]
     /// Unit index and row groups of each LM-head chunk (empty when the head is resident).
@@ -434,7 +432,6 @@ final class StreamedWeights: @unchecked Sendable {
             streamer = WeightStreamer(reader: try TensorReader(file: file), units: units, slotBytes: slotBytes)
             mapped = nil
         }
-        slotOffsets = units.map { u in u.pieces.map(\.slotOffset) }
         self.layerChunks = layerChunks
         self.headUnits = headUnits
         self.head = head
@@ -497,6 +494,6 @@ final class StreamedWeights: @unchecked Sendable {
         let (slot, base) = try streamer.acquire(u)
         defer { streamer.release(slot: slot) }
         streamer.prefetch(after: u)
-        body({ UnsafeRawPointer(base + slotOffsets[u][$0]) }, batch > 1 ? nil : 1)
+        body({ UnsafeRawPointer(base + streamer.units[u].pieces[$0].slotOffset) }, batch > 1 ? nil : 1)
     }
 }

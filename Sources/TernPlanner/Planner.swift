@@ -24,6 +24,9 @@ public struct MemoryShape: Sendable {
     /// one unit's folios are held at once instead of ``Planner/streamSlots`` slots, layer units
     /// are ``Planner/mappedChunkTarget`` bytes, and `layerSlotBytes` are the folios a unit maps.
     public var streamsInPlace = false
+    /// Target bytes of a streamed layer's chunks: ``Planner/mappedChunkTarget`` in place,
+    /// ``Planner/layerChunkTarget`` copied.
+    public var layerChunkTarget: Int { Planner.chunkTarget(inPlace: streamsInPlace) }
 
     public init(layerBytes: [Int], lmHeadBytes: Int, lmHeadGroupBytes: Int, residentBytes: Int, stateBytes: Int,
                 stateBytesQ8KV: Int? = nil, tokenizerBytes: Int) {
@@ -78,6 +81,8 @@ public struct Plan: Sendable, Equatable {
     public var streamedLayers: Int { layers.filter { $0 == .streamed }.count }
     /// Streamed units held at once: ``Planner/streamSlots`` slots, or the one used in place.
     public var streamUnitsHeld: Int { streamsInPlace ? 1 : Planner.streamSlots }
+    /// Target bytes of a streamed layer's chunks (``MemoryShape/layerChunkTarget``).
+    public var layerChunkTarget: Int { Planner.chunkTarget(inPlace: streamsInPlace) }
 }
 
 public struct PlanError: Error, CustomStringConvertible, Equatable {
@@ -135,6 +140,8 @@ public enum Planner {
     /// folios. Qwen2.5-Coder-1.5B under 256 MiB, 2 threads, AVX2: 14.9, 16.8, 17.8 and 15.6 t/s
     /// at 2, 4, 8 and 16 MiB (bench/README.md "Streaming in place").
     public static let mappedChunkTarget = 8 << 20
+    /// The chunk target of streamed units: in place, or copied.
+    public static func chunkTarget(inPlace: Bool) -> Int { inPlace ? mappedChunkTarget : layerChunkTarget }
     /// The folio size streaming in place plans with (``TernFormat/MappedFile/folioBytes`` must
     /// be this: 4 KiB pages), and what a unit's folios can hold beyond its bytes: a folio at each end.
     public static let mappedFolioBytes = 2 << 20

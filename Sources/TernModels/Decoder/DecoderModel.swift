@@ -136,8 +136,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         shape.layerSlotBytes = (0..<c.layers).map { i in
             let ts = shapes.compactMap { file.tensor("blk.\(i).\($0.0).weight") }
             guard ts.count == shapes.count else { return layerBytes[i] }
-            return inPlace ? LayerChunks.mappedBytes(ts, target: Planner.mappedChunkTarget)
-                : LayerChunks.slotBytes(ts, target: Planner.layerChunkTarget)
+            return inPlace ? LayerChunks.mappedBytes(ts, target: shape.layerChunkTarget, map: file.map)
+                : LayerChunks.slotBytes(ts, target: shape.layerChunkTarget)
         }
         shape.logitsRowBytes = 4 * c.vocab
         shape.draftHeadRowBytes = (head?.groupBytes ?? 0) / 4 + 4
