@@ -132,7 +132,9 @@ final class KernelTests: XCTestCase {
                 let cols = kind.width(cols)
                 let wq = quantized(kind, rng.floats(rows * cols, 2), rows: rows, cols: cols)
                 for batch in [1, 2, 3, 4, 5, 8, 17] {
-                    let x = rng.floats(batch * cols, 3)
+                    // Groups of 32 at magnitudes up to 1000 apart, as real activations' are.
+                    let level: [Float] = [1, 0.5, 0.3, 0.1, 0.02, 0.001, 1, 0.7, 0.06]
+                    let x = rng.floats(batch * cols, 3).enumerated().map { $0.element * level[($0.offset / 32) % level.count] }
                     let acts = QuantizedActivations(cols: cols, capacity: batch)
                     x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
                     wq.withUnsafeBytes { base in
