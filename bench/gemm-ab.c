@@ -20,25 +20,9 @@
 #include <time.h>
 #include "tern_kernels.h"
 
+#include "paired.h"
+
 enum { maxLibs = 8, passes = 21 };
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int byValue(const void *x, const void *y) {
-    const double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
-static double median(const double *v, int n) {
-    double s[passes];
-    memcpy(s, v, sizeof(double) * n);
-    qsort(s, n, sizeof(double), byValue);
-    return s[n / 2];
-}
 
 // Block size in bytes of a four-row group, and where each block's (super-block's) f16 factors lie.
 static int blockBytes(const char *kind) {

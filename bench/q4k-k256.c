@@ -27,18 +27,9 @@
 #include <time.h>
 #include "tern_kernels.h"
 
+#include "paired.h"
+
 enum { passes = 21 };
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int byValue(const void *x, const void *y) {
-    const double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
 
 /* Activations per 256 columns: q as today, D one scale per super-block, bsum the int16 sum of each
  * 32 columns (eight per super-block). */
@@ -262,11 +253,8 @@ int main(int argc, char **argv) {
         t256[p] = now() - t0;
         ratio[p] = t32[p] / t256[p];
     }
-    qsort(t32, passes, sizeof(double), byValue);
-    qsort(t256, passes, sizeof(double), byValue);
-    qsort(ratio, passes, sizeof(double), byValue);
     printf("q4k %dx%d batch %d: Tern %.1f GMAC/s, per-256 activations %.1f GMAC/s, %.3fx (median paired ratio of %d)\n",
-           rows, cols, batch, macs * calls / t32[passes / 2] / 1e9, macs * calls / t256[passes / 2] / 1e9,
-           ratio[passes / 2], passes);
+           rows, cols, batch, macs * calls / median(t32, passes) / 1e9, macs * calls / median(t256, passes) / 1e9,
+           median(ratio, passes), passes);
     return worst > 1e-5 * largest;
 }
