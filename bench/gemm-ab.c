@@ -18,9 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "tern_kernels.h"
-
 #include "paired.h"
+#include "tern_kernels.h"
 
 enum { maxLibs = 8, passes = 21 };
 

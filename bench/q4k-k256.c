@@ -25,9 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "tern_kernels.h"
-
 #include "paired.h"
+#include "tern_kernels.h"
 
 enum { passes = 21 };
 
