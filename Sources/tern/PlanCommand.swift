@@ -84,16 +84,18 @@ enum PlanCommand {
         if measure && !given && memBW > 0 {
             var rates: [QuantKind: Double] = [:]
             for p in Architectures.decodeProducts(file: file, config: config) {
-                if rates[p.kind] == nil { rates[p.kind] = KernelBenchmark.decodeRate(p.kind, threads: ThreadPool.physicalCores) }
-                let t = Double(p.macs) / rates[p.kind]!
+                let rate = rates[p.kind] ?? KernelBenchmark.decodeRate(p.kind, threads: ThreadPool.physicalCores)
+                rates[p.kind] = rate
+                let t = Double(p.macs) / rate
                 compute += t
                 kernels += max(Double(p.bytes) / memBW, t)
                 productBytes += Double(p.bytes)
             }
         }
         // The rest of the bytes (norms, an embedding row) at memory speed.
-        let seconds = (compute > 0 ? kernels + max(0, weightBytes - productBytes) / memBW : memBW > 0 ? weightBytes / memBW : 0)
-            + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
+        let weightSeconds = compute > 0 ? kernels + max(0, weightBytes - productBytes) / memBW
+            : (memBW > 0 ? weightBytes / memBW : 0)
+        let seconds = weightSeconds + (readBW > 0 ? Double(plan.streamedBytesPerToken) / readBW : 0)
         let tps = memBW > 0 && seconds > 0 ? 1 / seconds : 0
         // At depth a token also attends over every cached position of every layer (up to a
         // layer's window), which costs compute more than bytes (measureAttentionCost), spread

@@ -127,13 +127,13 @@ final class KernelTests: XCTestCase {
         var rng = RNG(s: 5)
         print("KernelTests: ISA paths on this CPU: \(KernelISA.supported.map(\.rawValue))")
         XCTAssertTrue(KernelISA.supported.contains(.scalar) && KernelISA.supported.contains(.swiftSIMD))
+        // Activations with groups of 32 at magnitudes up to 1000 apart, as real activations' are.
+        let level: [Float] = [1, 0.5, 0.3, 0.1, 0.02, 0.001, 1, 0.7, 0.06]
         for kind in QuantKind.allCases {
             for (rows, cols) in [(1, 32), (2, 64), (3, 96), (5, 640), (7, 160), (13, 2048), (66, 640), (129, 96)] {
                 let cols = kind.width(cols)
                 let wq = quantized(kind, rng.floats(rows * cols, 2), rows: rows, cols: cols)
                 for batch in [1, 2, 3, 4, 5, 8, 17] {
-                    // Groups of 32 at magnitudes up to 1000 apart, as real activations' are.
-                    let level: [Float] = [1, 0.5, 0.3, 0.1, 0.02, 0.001, 1, 0.7, 0.06]
                     let x = rng.floats(batch * cols, 3).enumerated().map { $0.element * level[($0.offset / 32) % level.count] }
                     let acts = QuantizedActivations(cols: cols, capacity: batch)
                     x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
