@@ -81,7 +81,11 @@ int main(int argc, char **argv) {
         bias[2 * i] = bias[2 * i + 1] = -100;
         for (int j = 0; j < 4; j++) hoff[4 * i + j] = -7;
     }
-    const tern_acts a = {q, scale, ssum, bias, hoff, cols, blocks};
+    // The per-256 form (the AVX2 q4k kernel's) shares q and the factors; its int16 sums per 32.
+    int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks);
+    if (!bsum) return 1;
+    for (int i = 0; i < batch * blocks; i++) bsum[i] = (int16_t)(i % 200 - 100);
+    const tern_acts a = {q, scale, ssum, bias, hoff, cols, blocks, q, scale, ssum, bsum};
     const double macs = (double)rows * cols * batch;
     const int calls = macs < 2e8 ? (int)(2e8 / macs) + 1 : 1;  // at least ~2e8 MACs a pass
     double t[maxLibs][passes];

@@ -169,7 +169,8 @@ int main(int argc, char **argv) {
     out = calloc(vocab > ffn ? vocab : ffn, 4);
     for (int i = 0; i < cols; i++) aq[i] = (int8_t)(i * 7 % 200 - 100);
     for (int i = 0; i < cols / 32; i++) scale[i] = 0.01f, ssum[i] = 1;
-    acts = (tern_acts){aq, scale, ssum, bias, hoff, cols, cols / 32};
+    int16_t *bsum = calloc(cols / 32, 2);  // the per-256 form (AVX2 q4k) shares q and the factors
+    acts = (tern_acts){aq, scale, ssum, bias, hoff, cols, cols / 32, aq, scale, ssum, bsum};
     pool = tern_pool_sync_create();
     pthread_t workers[64];
     for (int i = 1; i < threads; i++) pthread_create(&workers[i], NULL, worker, NULL);

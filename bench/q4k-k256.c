@@ -1,20 +1,22 @@
-// A measured proposal, not Tern's kernel: q4k (Q4_K) four-row groups against activations quantized
-// with one scale per 256 columns (a super-block) and int16 sums per 32, the way llama.cpp's Q8_K
-// quantizes activations for its K-quant dot products (ggml-quants.c, quantize_row_q8_K_ref).
+// The measurement that led to the AVX2 q4k kernel (x86_avx2.c): q4k (Q4_K) four-row groups
+// against activations quantized with one scale per 256 columns (a super-block) and int16 sums per
+// 32, the way llama.cpp's Q8_K quantizes activations for its K-quant dot products (ggml-quants.c,
+// quantize_row_q8_K_ref).
 //
 // Tern quantizes activations with one scale per 32 columns (tern_quantize_avx2), so every block of
 // 32 needs its own float work per vector: convert the int32 sums, multiply by the activation's
 // scale, add with the rows' d * sc (cvt + mul + fma and a broadcast, x86_gemm.inc q4k_block). With
 // one scale per super-block, the rows' 6-bit scales go into the madd that widens the int16 pair
-// sums (a madd by ones today), the eight blocks add up in int32, and floats are touched once per
+// sums (a madd by ones in the per-32 kernel), the eight blocks add up in int32, and floats are touched once per
 // super-block (the mins from the int16 sums, one madd per four blocks). Per vector and block this
 // is 5 multiply-port operations instead of 7 on AVX2 without VNNI.
 //
 // The program checks the proposal against a double-precision evaluation of the same arithmetic,
 // reports both schemes' error against unquantized activations (uniform random; real activations
 // have outliers, which a 32-column scale follows more closely), and times it against Tern's
-// current kernel, loaded from a shared library built as bench/gemm-ab.c describes, pass after pass
-// in one process. One thread, no software prefetch, synthetic weights with small f16 factors.
+// per-32 kernel, loaded from a shared library built as bench/gemm-ab.c describes (tern_gemm_q4k_avx2
+// takes the per-32 form when, as here, the activations carry no per-256 form), pass after pass in
+// one process. One thread, no software prefetch, synthetic weights with small f16 factors.
 //   clang -O2 -I Sources/CTernKernels/include bench/q4k-k256.c -o q4k-k256 -ldl -lm
 //   ./q4k-k256 ROWS COLS BATCH ./base.so      (e.g. 1536 8960 128: Qwen2.5-Coder-1.5B's ffn_down)
 #include <dlfcn.h>

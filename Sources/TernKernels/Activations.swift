@@ -17,8 +17,25 @@ public final class QuantizedActivations: @unchecked Sendable {
     let sums: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Int32>
     let hoff: UnsafeMutablePointer<Int32>
+    /// The per-256 form (``SuperBlocks``), where a kernel of this CPU reads it.
+    let superBlocks: SuperBlocks?
 
-    public init(cols: Int, capacity: Int) {
+    /// The vectors quantized again per super-block of 256 columns (tern_kernels.h, `tern_acts`
+    /// sb_*), as llama.cpp's Q8_K: one scale D = max|x| / 127 per super-block (stored for each
+    /// of its eight groups of 32, so it reads like any activations), q = round-half-even(x / D),
+    /// and per 32 columns D * sum(q) and sum(q) as int16. The AVX2 q4k kernel reads this form
+    /// (x86_avx2.c). Kept for widths that are multiples of 256 on CPUs with AVX2 (the kernel's
+    /// tests run there too).
+    struct SuperBlocks {
+        let q: UnsafeMutablePointer<Int8>
+        let scale: UnsafeMutablePointer<Float>
+        let sums: UnsafeMutablePointer<Float>
+        let bsum: UnsafeMutablePointer<Int16>
+    }
+
+    /// `superBlocks`: whether a q4k matrix multiplies these activations, so that the per-256
+    /// form is worth keeping (``SuperBlocks``).
+    public init(cols: Int, capacity: Int, superBlocks: Bool = true) {
         precondition(cols % 32 == 0 && capacity > 0)
         self.cols = cols
         self.capacity = capacity
@@ -27,14 +44,32 @@ public final class QuantizedActivations: @unchecked Sendable {
         sums = .allocate(capacity: cols / 32 * capacity)
         bias = .allocate(capacity: 2 * cols / 32 * capacity)
         hoff = .allocate(capacity: 4 * cols / 32 * capacity)
+        self.superBlocks = superBlocks && cols % 256 == 0 && KernelISA.supported.contains(.avx2)
+            ? SuperBlocks(q: .allocate(capacity: cols * capacity), scale: .allocate(capacity: cols / 32 * capacity),
+                          sums: .allocate(capacity: cols / 32 * capacity), bsum: .allocate(capacity: cols / 32 * capacity))
+            : nil
     }
 
-    deinit { q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate(); hoff.deallocate() }
+    deinit {
+        q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate(); hoff.deallocate()
+        if let p = superBlocks { p.q.deallocate(); p.scale.deallocate(); p.sums.deallocate(); p.bsum.deallocate() }
+    }
 
     /// The C kernels' view of these activations.
     var cAct: tern_acts {
         tern_acts(q: UnsafePointer(q), scale: UnsafePointer(scale), ssum: UnsafePointer(sums), bias: UnsafePointer(bias),
-                  hoff: UnsafePointer(hoff), q_stride: cols, s_stride: cols / 32)
+                  hoff: UnsafePointer(hoff), q_stride: cols, s_stride: cols / 32,
+                  sb_q: superBlocks.map { UnsafePointer($0.q) }, sb_scale: superBlocks.map { UnsafePointer($0.scale) },
+                  sb_ssum: superBlocks.map { UnsafePointer($0.sums) }, sb_bsum: superBlocks.map { UnsafePointer($0.bsum) })
+    }
+
+    /// Vector `b` in the per-256 form, if kept: as per-32 activations whose eight scales per
+    /// super-block are equal (the scalar references read it so), and its int16 sums per 32.
+    public func superBlockVector(_ b: Int) -> (v: QuantizedVector, bsum: UnsafePointer<Int16>)? {
+        superBlocks.map {
+            (QuantizedVector(q: $0.q + b * cols, scale: $0.scale + b * cols / 32, scaledSum: $0.sums + b * cols / 32),
+             UnsafePointer($0.bsum + b * cols / 32))
+        }
     }
 
     @inline(__always) public func vector(_ b: Int) -> QuantizedVector {
@@ -51,6 +86,8 @@ public final class QuantizedActivations: @unchecked Sendable {
 
     /// Quantizes one vector into slot `b`.
     public func quantizeOne(_ src: UnsafePointer<Float>, into b: Int, isa: KernelISA = .active) {
+        // Not for the AVX-512 path, whose kernels do not read it (the AVX2 kernel's tests quantize with .scalar).
+        if superBlocks != nil && isa != .avx512vnni { quantizeSuperBlocks(src, into: b, isa: isa) }
         let v = vector(b)
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {
@@ -83,6 +120,34 @@ public final class QuantizedActivations: @unchecked Sendable {
             for c in 0..<4 { for j in 0..<4 { even += Int32(v.q[g * 32 + 8 * c + j]) } }
             bias[2 * (b * cols / 32 + g)] = -128 * even
             bias[2 * (b * cols / 32 + g) + 1] = -128 * (s - even)
+        }
+    }
+
+    /// Vector `b`'s per-256 form (``SuperBlocks``); every ISA gives the same bytes.
+    func quantizeSuperBlocks(_ src: UnsafePointer<Float>, into b: Int, isa: KernelISA) {
+        guard let p = superBlocks else { return }
+        let q = p.q + b * cols, scale = p.scale + b * cols / 32, sums = p.sums + b * cols / 32, bsum = p.bsum + b * cols / 32
+        #if arch(x86_64)
+        if isa == .avx2 || isa == .avx512vnni {
+            tern_quantize_sb_avx2(src, cols, q, scale, sums, bsum)
+            return
+        }
+        #endif
+        for s in 0..<cols / 256 {
+            var amax: Float = 0
+            for i in s * 256..<s * 256 + 256 { amax = max(amax, abs(src[i])) }
+            let d = amax / 127
+            let inv: Float = d == 0 ? 0 : 1 / d
+            for g in 8 * s..<8 * s + 8 {
+                var sum: Int32 = 0
+                for i in 32 * g..<32 * g + 32 {
+                    q[i] = Ops.int8Clamped((src[i] * inv).rounded(.toNearestOrEven))
+                    sum += Int32(q[i])
+                }
+                scale[g] = d
+                sums[g] = d * Float(sum)
+                bsum[g] = Int16(sum)
+            }
         }
     }
 }

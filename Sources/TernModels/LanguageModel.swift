@@ -93,14 +93,15 @@ public final class ModelState: @unchecked Sendable {
     /// Rows of ``logits`` (see ``StateOptions/logitsRows``).
     public let logitsRows: Int
 
-    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], byteScratch: [Int], activationWidths: [Int]) {
+    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], byteScratch: [Int], activationWidths: [Int],
+         superBlockWidths: Set<Int>) {
         self.logitsRows = logitsRows
         raw = byteScratch.map { n in
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(64, n), alignment: 64)
             p.initializeMemory(as: UInt8.self, repeating: 0, count: max(64, n))
             return p
         }
-        acts = activationWidths.map { QuantizedActivations(cols: $0, capacity: maxBatch) }
+        acts = activationWidths.map { QuantizedActivations(cols: $0, capacity: maxBatch, superBlocks: superBlockWidths.contains($0)) }
         self.capacity = capacity
         self.maxBatch = maxBatch
         self.vocab = vocab

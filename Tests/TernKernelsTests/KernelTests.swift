@@ -171,6 +171,10 @@ final class KernelTests: XCTestCase {
                                 MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 2), isa: isa)
                             }
                             XCTAssertEqual(out[batch * rows], 12345, "\(isa) wrote past the output")
+                            if isa.readsSuperBlockActivations(kind) {
+                                checkSuperBlockKernel(m, acts, batch: batch, out, "\(isa) \(kind) \(rows)x\(cols) batch \(batch)")
+                                continue
+                            }
                             for i in 0..<batch * rows {
                                 XCTAssertEqual(Double(out[i]), Double(ref[i]), accuracy: bound[i],
                                                "\(isa) \(kind) \(rows)x\(cols) batch \(batch) out \(i)")
@@ -178,6 +182,74 @@ final class KernelTests: XCTestCase {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// A kernel reading the per-256 activations against the scalar reference reading the same
+    /// activations: the same integer sums, a few f32 roundings of each block's magnitude apart
+    /// (the bound of the test above).
+    func checkSuperBlockKernel(_ m: QMatrix, _ acts: QuantizedActivations, batch: Int, _ out: [Float], _ what: String) {
+        var wrow = [Float](repeating: 0, count: m.cols)
+        for r in 0..<m.rows {
+            wrow.withUnsafeMutableBufferPointer { m.dequantizeRow(r, into: $0.baseAddress!) }
+            for b in 0..<batch {
+                guard let v = acts.superBlockVector(b)?.v else { return XCTFail("\(what): no per-256 activations") }
+                let ref = Q4K.dot(m.group(r / 4), lane: r % 4, v, blocks: m.blocks)
+                var mag = 0.0
+                for k in 0..<m.cols / 32 {
+                    var blk = 0.0, wmax = 0.0
+                    for i in k * 32..<k * 32 + 32 {
+                        blk += Double(wrow[i]) * Double(v.scale[k]) * Double(v.q[i])
+                        wmax = max(wmax, abs(Double(wrow[i])))
+                    }
+                    mag += abs(blk) + Double(abs(v.scaledSum[k])) * wmax
+                }
+                XCTAssertEqual(Double(out[b * m.rows + r]), Double(ref), accuracy: 8 * 0x1p-24 * mag + 1e-30, "\(what) b\(b) r\(r)")
+            }
+        }
+    }
+
+    /// The per-256 activations (the AVX2 q4k kernel's) follow their rule and are the same bytes
+    /// on every path: per super-block D = max|x| / 127, stored for each of its groups;
+    /// |q - x / D| <= 1/2; per group scaled sum = D * sum(q) and bsum = sum(q).
+    func testSuperBlockActivationQuantizationIsIdenticalOnEveryISA() throws {
+        try XCTSkipUnless(KernelISA.supported.contains(.avx2), "the per-256 form is kept on CPUs with AVX2 only")
+        var rng = RNG(s: 11)
+        let cols = 768, batch = 3
+        var x = rng.floats(batch * cols, 5)
+        for i in 96..<128 { x[i] *= 1e-4 }  // a group far below its super-block's largest value
+        x[9] = 0.5 * (x[0..<256].map(abs).max()! / 127) * 5  // a near-tie of the rounding
+        for i in 256..<512 { x[i] = 0 }  // an all-zero super-block
+        let ref = QuantizedActivations(cols: cols, capacity: batch)
+        x.withUnsafeBufferPointer { ref.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
+        for b in 0..<batch {
+            let (v, bsum) = try XCTUnwrap(ref.superBlockVector(b))
+            for s in 0..<cols / 256 {
+                let d = x[b * cols + 256 * s..<b * cols + 256 * s + 256].map(abs).max()! / 127
+                for k in 8 * s..<8 * s + 8 {
+                    XCTAssertEqual(v.scale[k], d)
+                    var sum: Int32 = 0
+                    for i in 32 * k..<32 * k + 32 {
+                        sum += Int32(v.q[i])
+                        if d > 0 { XCTAssertLessThanOrEqual(abs(Double(v.q[i]) - Double(x[b * cols + i] / d)), 0.5 + 1e-4) }
+                    }
+                    XCTAssertEqual(v.scaledSum[k], d * Float(sum))
+                    XCTAssertEqual(Int32(bsum[k]), sum)
+                }
+            }
+        }
+        XCTAssertEqual((96..<128).map { ref.superBlockVector(0)!.v.q[$0] }, Array(repeating: 0, count: 32))
+        XCTAssertEqual(ref.superBlockVector(0)?.v.scale[8], 0)
+        for isa in KernelISA.supported where isa != .avx512vnni {
+            let a = QuantizedActivations(cols: cols, capacity: batch)
+            x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, batch: batch, stride: cols, isa: isa) }
+            for b in 0..<batch {
+                let u = try XCTUnwrap(a.superBlockVector(b)), v = try XCTUnwrap(ref.superBlockVector(b))
+                XCTAssertEqual((0..<cols).map { u.v.q[$0] }, (0..<cols).map { v.v.q[$0] }, "\(isa) q of vector \(b)")
+                XCTAssertEqual((0..<cols / 32).map { u.v.scale[$0].bitPattern }, (0..<cols / 32).map { v.v.scale[$0].bitPattern }, "\(isa)")
+                XCTAssertEqual((0..<cols / 32).map { u.v.scaledSum[$0].bitPattern }, (0..<cols / 32).map { v.v.scaledSum[$0].bitPattern }, "\(isa)")
+                XCTAssertEqual((0..<cols / 32).map { u.bsum[$0] }, (0..<cols / 32).map { v.bsum[$0] }, "\(isa)")
             }
         }
     }

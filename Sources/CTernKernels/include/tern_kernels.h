@@ -32,7 +32,16 @@ extern "C" {
  * the sums of q over columns 0-15 and 16-31: one 64-bit broadcast starts an accumulator at the
  * offset term of q6 weights (q - 32) in each row's first lane (q5 starts from bias / 8).
  * Vector b starts at q + b * q_stride and its group values at scale/ssum + b * s_stride
- * (bias + 2 * b * s_stride, hoff + 4 * b * s_stride). */
+ * (bias + 2 * b * s_stride, hoff + 4 * b * s_stride).
+ * The same vectors quantized again per super-block of 256 columns, as llama.cpp's Q8_K quantizes
+ * activations for its K-quant dot products (ggml-quants.c, quantize_row_q8_K): NULL where no
+ * kernel of the CPU reads them, or the width is no multiple of 256. One scale D = max|x| / 127 per
+ * super-block, stored once per 32 columns in sb_scale (eight equal values, so a per-32 reader such
+ * as the scalar reference takes the form as it is); sb_q = round-half-even(x / D); sb_ssum =
+ * D * sum(sb_q) and sb_bsum = sum(sb_q) (int16, |sum| <= 32 * 127) per 32 columns (at sb_scale,
+ * sb_ssum, sb_bsum + b * s_stride; sb_q + b * q_stride). With one scale per super-block the AVX2
+ * q4k kernel (tern_gemm_q4k_avx2) sums a super-block's eight blocks in int32 with the rows' 6-bit
+ * scales as integers, and converts to float once. */
 typedef struct tern_acts {
     const int8_t *q;
     const float *scale;
@@ -41,6 +50,10 @@ typedef struct tern_acts {
     const int32_t *hoff;
     ptrdiff_t q_stride;
     ptrdiff_t s_stride;
+    const int8_t *sb_q;
+    const float *sb_scale;
+    const float *sb_ssum;
+    const int16_t *sb_bsum;
 } tern_acts;
 
 /* out[b * out_stride + r] = row r of W . vector b, for the rows of groups g0 <= g < g1
@@ -108,6 +121,9 @@ void tern_attend_q8_avx512vnni(const float *q, ptrdiff_t heads, const uint8_t *k
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff);
+/* The per-256 form (tern_acts sb_*) of one vector, cols a multiple of 256: the same bytes as the
+ * Swift reference (QuantizedActivations). */
+void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int16_t *bsum);
 #endif
 
 #if defined(__aarch64__)

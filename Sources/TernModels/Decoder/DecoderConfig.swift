@@ -1,5 +1,6 @@
 import Foundation
 import TernFormat
+import TernKernels
 
 /// A decoder-only transformer's shape and the choices that distinguish its family. A family
 /// (``DecoderFamily``) builds one from checkpoint metadata; ``DecoderModel`` runs any of them.
@@ -113,7 +114,14 @@ public struct DecoderConfig: Sendable {
 
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
         let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
-        let acts = [width, heads * headDim, ffn].reduce(0) { $0 + maxBatch * ($1 + $1 / 32 * 16) }
+        // Quantized activations (QuantizedActivations): per vector the int8 values and, per 32
+        // columns, scale, scaled sum, two bias and four offset lanes (32 bytes); where the width
+        // allows the per-256 form on this CPU, counted whether or not a q4k matrix reads it, its
+        // values and per 32 columns scale, scaled sum and int16 sum (10 bytes).
+        let acts = [width, heads * headDim, ffn].reduce(0) { total, cols in
+            let perSuperBlock = cols % 256 == 0 && KernelISA.supported.contains(.avx2) ? cols + cols / 32 * 10 : 0
+            return total + maxBatch * (cols + cols / 32 * 32 + perSuperBlock)
+        }
         return 4 * f.reduce(0, +) + h.reduce(0, +) + 4 * (maxBatch * width + (options.logitsRows ?? maxBatch) * vocab) + acts
     }
 }
