@@ -24,8 +24,9 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// sb_*), as llama.cpp's Q8_K: one scale D = max|x| / 127 per super-block (stored for each
     /// of its eight groups of 32, so it reads like any activations), q = round-half-even(x / D),
     /// and per 32 columns D * sum(q) and sum(q) as int16. The AVX2 q4k kernel reads this form
-    /// (x86_avx2.c). Kept for widths that are multiples of 256 on CPUs with AVX2 (the kernel's
-    /// tests run there too).
+    /// (x86_avx2.c). Kept when asked for (`superBlocks`), for widths that are multiples of 256,
+    /// on CPUs with AVX2 (the kernel's tests run there too); without it the AVX2 q4k kernel
+    /// reads the per-32 form.
     struct SuperBlocks {
         let q: UnsafeMutablePointer<Int8>
         let scale: UnsafeMutablePointer<Float>
@@ -33,8 +34,8 @@ public final class QuantizedActivations: @unchecked Sendable {
         let bsum: UnsafeMutablePointer<Int16>
     }
 
-    /// `superBlocks`: whether a q4k matrix multiplies these activations, so that the per-256
-    /// form is worth keeping (``SuperBlocks``).
+    /// `superBlocks`: whether to keep the per-256 form too (``SuperBlocks``), for the q4k
+    /// matrices that multiply these activations.
     public init(cols: Int, capacity: Int, superBlocks: Bool = true) {
         precondition(cols % 32 == 0 && capacity > 0)
         self.cols = cols

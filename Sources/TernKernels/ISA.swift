@@ -104,7 +104,7 @@ public enum KernelISA: String, CaseIterable, Sendable {
     }()
 
     /// Whether this path's `kind` kernel reads the activations' per-256 form
-    /// (``QuantizedActivations``) rather than the per-32 one: AVX2's q4k (x86_avx2.c).
+    /// (``QuantizedActivations``), where they keep it, rather than the per-32 one: AVX2's q4k (x86_avx2.c).
     public func readsSuperBlockActivations(_ kind: QuantKind) -> Bool { self == .avx2 && kind == .q4k }
 
     /// The C microkernel for `kind` on this path, if it has one.

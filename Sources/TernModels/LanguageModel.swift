@@ -94,14 +94,14 @@ public final class ModelState: @unchecked Sendable {
     public let logitsRows: Int
 
     init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], byteScratch: [Int], activationWidths: [Int],
-         superBlockWidths: Set<Int>) {
+         superBlocks: [Bool]) {
         self.logitsRows = logitsRows
         raw = byteScratch.map { n in
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(64, n), alignment: 64)
             p.initializeMemory(as: UInt8.self, repeating: 0, count: max(64, n))
             return p
         }
-        acts = activationWidths.map { QuantizedActivations(cols: $0, capacity: maxBatch, superBlocks: superBlockWidths.contains($0)) }
+        acts = zip(activationWidths, superBlocks).map { QuantizedActivations(cols: $0, capacity: maxBatch, superBlocks: $1) }
         self.capacity = capacity
         self.maxBatch = maxBatch
         self.vocab = vocab

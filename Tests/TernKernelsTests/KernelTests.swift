@@ -137,6 +137,9 @@ final class KernelTests: XCTestCase {
                     let x = rng.floats(batch * cols, 3).enumerated().map { $0.element * level[($0.offset / 32) % level.count] }
                     let acts = QuantizedActivations(cols: cols, capacity: batch)
                     x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
+                    // Without the per-256 form, a kernel that reads it where kept takes the per-32 one.
+                    let per32 = QuantizedActivations(cols: cols, capacity: batch, superBlocks: false)
+                    x.withUnsafeBufferPointer { per32.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
                     wq.withUnsafeBytes { base in
                         let m = QMatrix(kind: kind, rows: rows, cols: cols, base: base.baseAddress!)
                         var ref = [Float](repeating: .nan, count: batch * rows)
@@ -164,14 +167,17 @@ final class KernelTests: XCTestCase {
                                 bound[b * rows + r] = 8 * 0x1p-24 * mag + 1e-30
                             }
                         }
-                        for isa in KernelISA.supported where isa != .scalar {
+                        let runs = KernelISA.supported.filter { $0 != .scalar }.flatMap { isa in
+                            isa.readsSuperBlockActivations(kind) ? [(isa, acts), (isa, per32)] : [(isa, acts)]
+                        }
+                        for (isa, a) in runs {
                             var out = [Float](repeating: .nan, count: batch * rows + 1)
                             out[batch * rows] = 12345  // a guard past the end must stay untouched
                             out.withUnsafeMutableBufferPointer {
-                                MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 2), isa: isa)
+                                MatMul.run(m, a, batch: batch, out: $0.baseAddress!, outStride: rows, parallel: Parallel(threads: 2), isa: isa)
                             }
                             XCTAssertEqual(out[batch * rows], 12345, "\(isa) wrote past the output")
-                            if isa.readsSuperBlockActivations(kind) {
+                            if isa.readsSuperBlockActivations(kind) && a === acts {
                                 checkSuperBlockKernel(m, acts, batch: batch, out, "\(isa) \(kind) \(rows)x\(cols) batch \(batch)")
                                 continue
                             }

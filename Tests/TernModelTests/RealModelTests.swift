@@ -1,5 +1,4 @@
 import Foundation
-import TernKernels
 import TernTestSupport
 import XCTest
 
@@ -25,13 +24,11 @@ final class RealModelTests: XCTestCase {
         return (obj["tokens"] as? [Int] ?? [], obj["prompt_tokens"] as? [Int] ?? [], obj["peak_rss_bytes"] as? Int ?? 0)
     }
 
-    func check(_ c: Case, superBlockGolden: Int? = nil) throws {
+    func check(_ c: Case) throws {
         let path = try TestSupport.converted(c.model)
         let plain = try run(path, c.prompt, ["--speculate", "off"])
         XCTAssertEqual(plain.promptIds, c.promptIds, "\(c.model): prompt tokens")
-        // Where the q4k kernels read activations quantized per 256 columns (AVX2), a shorter golden.
-        let n = KernelISA.active.readsSuperBlockActivations(.q4k) ? superBlockGolden ?? c.golden.count : c.golden.count
-        XCTAssertEqual(Array(plain.tokens.prefix(n)), Array(c.golden.prefix(n)), "\(c.model): llama.cpp's greedy tokens")
+        XCTAssertEqual(Array(plain.tokens.prefix(c.golden.count)), c.golden, "\(c.model): llama.cpp's greedy tokens")
         XCTAssertEqual(plain.tokens.count, 64)
         let spec = try run(path, c.prompt, ["--speculate", "auto"])
         XCTAssertEqual(spec.tokens, plain.tokens, "\(c.model): speculative decoding changed the tokens")
@@ -39,7 +36,7 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(budgeted.tokens, plain.tokens, "\(c.model): --mem-budget \(c.budget) changed the tokens")
         let limit = Int(c.budget.dropLast())! << 20
         XCTAssertLessThanOrEqual(budgeted.rss, limit, "\(c.model): peak RSS \(budgeted.rss) over --mem-budget \(c.budget)")
-        print("RealModelTests: \(c.model): \(n) tokens as llama.cpp; speculative and --mem-budget \(c.budget) "
+        print("RealModelTests: \(c.model): \(c.golden.count) tokens as llama.cpp; speculative and --mem-budget \(c.budget) "
               + "identical; peak RSS \(budgeted.rss >> 20) MiB (unbudgeted \(plain.rss >> 20) MiB)")
     }
 
@@ -72,15 +69,13 @@ final class RealModelTests: XCTestCase {
     /// 1.1 GB as .tern) under 256 MiB: every layer but a few and the head streamed. 50 tokens as
     /// llama.cpp, which then picks 50262 where Tern picks 264: the float64 reference
     /// (Tests/reference/decoder_ref.py) has 264 on top, 21.486 vs 21.418, a near-tie (margin 0.068).
-    /// With the q4k activations quantized per 256 columns (AVX2) Tern forks after 11 tokens, taking
-    /// 1350 for llama.cpp's 2: the float64 reference has 2 on top, 18.698 vs 18.620 (margin 0.078).
     func testQwen25Coder15BUnder256MiB() throws {
         try check(Case(model: "qwen2.5-coder-1.5b-instruct", prompt: RealModelTests.fibonacci,
                        promptIds: [750, 75698, 1445, 982, 262, 421, 308, 366, 220, 17, 510, 286, 470, 308, 198, 262, 470],
                        golden: [75698, 1445, 12, 16, 8, 488, 75698, 1445, 12, 17, 692, 2, 3393, 279, 729, 198, 1350, 955, 579,
                                 39345, 7, 16, 15, 593, 220, 671, 9258, 25, 220, 20, 20, 198, 13874, 19324, 641, 419, 2038, 11, 279,
                                 1565, 75326, 39345, 63, 729, 47417, 279, 55129, 79683, 1372, 1667],
-                       budget: "256M"), superBlockGolden: 11)
+                       budget: "256M"))
     }
 
     /// Perplexity on the same text and chunks as llama-perplexity (Qwen's vocabulary adds no BOS,

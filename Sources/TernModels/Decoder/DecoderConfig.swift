@@ -101,6 +101,23 @@ public struct DecoderConfig: Sendable {
         return (bases, of)
     }
 
+    /// The widths of the state's quantized activation buffers: the normed hidden state (the input
+    /// of Q, K, V, the FFN's gate and up, and the head), the attention output (`attn_output`'s),
+    /// and the gated FFN product (`ffn_down`'s).
+    var activationWidths: [Int] { [width, heads * headDim, ffn] }
+
+    /// Which of them may keep activations quantized per 256 columns (QuantizedActivations), for the
+    /// AVX2 q4k kernel: the normed hidden state only. The attention output and the gated FFN
+    /// product have outlying values that one scale per 256 columns leaves the rest few levels of.
+    /// Measured with `tern perplexity -f GPL-3 -c 512 --chunks 8 -t 2` (2026-12-03, AVX2), from
+    /// per-32 activations everywhere (Gemma 3 270M 14.9097, Qwen2.5-Coder-1.5B 1.7946): all three
+    /// per 256 gave 14.9683 (+0.39%) and 1.8042 (+0.54%); the first two 14.9155 (+0.04%) and
+    /// 1.7962 (+0.09%), and Gemma with `--kv q8` then left its golden at a 0.155 margin; the first
+    /// alone leaves Gemma as it was (its width, 640, is no multiple of 256) and gave the 1.5B model
+    /// 1.7896. The 1.5B model's pp128 at 2 threads: 89.2-89.7 t/s with the first alone,
+    /// 87.8-92.9 with two or three, 78.0-78.5 with none (`tern bench -p 128 -n 32 -t 2 -r 3`).
+    var superBlockInputs: [Bool] { [true, false, false] }
+
     func stateSizes(capacity: Int, maxBatch: Int, options: StateOptions) -> (floats: [Int], kvBytes: [Int]) {
         let q = heads * headDim, kv = kvHeads * headDim
         let floats = [maxBatch * width, maxBatch * q, maxBatch * kv, maxBatch * kv, maxBatch * q,
@@ -115,11 +132,12 @@ public struct DecoderConfig: Sendable {
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
         let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
         // Quantized activations (QuantizedActivations): per vector the int8 values and, per 32
-        // columns, scale, scaled sum, two bias and four offset lanes (32 bytes); where the width
-        // allows the per-256 form on this CPU, counted whether or not a q4k matrix reads it, its
-        // values and per 32 columns scale, scaled sum and int16 sum (10 bytes).
-        let acts = [width, heads * headDim, ffn].reduce(0) { total, cols in
-            let perSuperBlock = cols % 256 == 0 && KernelISA.supported.contains(.avx2) ? cols + cols / 32 * 10 : 0
+        // columns, scale, scaled sum, two bias and four offset lanes (32 bytes); where the per-256
+        // form may be kept, counted whether or not a q4k matrix reads it, its values and per 32
+        // columns scale, scaled sum and int16 sum (10 bytes).
+        let acts = zip(activationWidths, superBlockInputs).reduce(0) { total, input in
+            let (cols, allowed) = input
+            let perSuperBlock = allowed && cols % 256 == 0 && KernelISA.supported.contains(.avx2) ? cols + cols / 32 * 10 : 0
             return total + maxBatch * (cols + cols / 32 * 32 + perSuperBlock)
         }
         return 4 * f.reduce(0, +) + h.reduce(0, +) + 4 * (maxBatch * width + (options.logitsRows ?? maxBatch) * vocab) + acts

@@ -163,11 +163,12 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         config.stateBytes(capacity: capacity, maxBatch: maxBatch, options: options)
     }
 
-    /// The widths of the q4k matrices' inputs, whose activations keep a per-256 form for the
-    /// kernels that read it (``QuantizedActivations``).
-    var q4kWidths: Set<Int> {
-        let mats = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.gate, $0.up, $0.down] } + [head]
-        return Set(mats.filter { $0.kind == .q4k }.map(\.cols))
+    /// Which of the state's activation buffers (``DecoderConfig/activationWidths``) keep a per-256
+    /// form for the kernels that read it (``QuantizedActivations``): those a q4k matrix multiplies,
+    /// but not the gated FFN product `ffn_down` reads (``DecoderConfig/superBlockInputs``).
+    var superBlockInputs: [Bool] {
+        let readers = [layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.gate, $0.up] } + [head], layers.map(\.wo), []]
+        return zip(readers, config.superBlockInputs).map { mats, allowed in allowed && mats.contains { $0.kind == .q4k } }
     }
 
     public func makeState(capacity: Int, maxBatch: Int, options: StateOptions) -> ModelState {
@@ -175,8 +176,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         let (floats, kvBytes) = c.stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
         let s = ModelState(capacity: capacity, maxBatch: maxBatch, width: c.width, vocab: c.vocab,
                            logitsRows: min(maxBatch, options.logitsRows ?? maxBatch), scratch: floats,
-                           byteScratch: kvBytes, activationWidths: [c.width, c.heads * c.headDim, c.ffn],
-                           superBlockWidths: q4kWidths)
+                           byteScratch: kvBytes, activationWidths: c.activationWidths, superBlocks: superBlockInputs)
         let rowBytes = max(untiedEmbedding?.info.groupBytes ?? 0, streamed?.head.groupBytes ?? 0)
         s.auxiliary = AttentionJob(config: c, slots: (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) },
                                    rowBytes: rowBytes, kv: options.kv, state: s)
