@@ -2,7 +2,9 @@
 // process: each build's kernel runs in turn, pass after pass, and the report gives each one's
 // median GMAC/s and the median of its per-pass time ratio to the first build. On a shared,
 // noisy machine, where the same binary run twice can differ by 50%, paired passes in one
-// process are what tells a 5% change from noise. The outputs are compared bit for bit.
+// process are what tells a 5% change from noise. The outputs are compared bit for bit (a build
+// whose q4k kernel reads the per-256 form, which shares q but not the rounding, differs from one
+// that reads the per-32 form).
 // Build each variant as a shared library from a copy of Sources/CTernKernels (one line):
 //   clang -O2 -shared -fPIC -I DIR/include DIR/x86_avx2.c DIR/x86_avx512vnni.c DIR/cpu.c -o DIR.so -lm
 // and this program once:
@@ -81,7 +83,7 @@ int main(int argc, char **argv) {
         bias[2 * i] = bias[2 * i + 1] = -100;
         for (int j = 0; j < 4; j++) hoff[4 * i + j] = -7;
     }
-    // The per-256 form (the AVX2 q4k kernel's) shares q and the factors; its int16 sums per 32.
+    // The per-256 form (the x86 q4k kernels') shares q and the factors; its int16 sums per 32.
     int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks);
     if (!bsum) return 1;
     for (int i = 0; i < batch * blocks; i++) bsum[i] = (int16_t)(i % 200 - 100);

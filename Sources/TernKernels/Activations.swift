@@ -23,10 +23,10 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// The vectors quantized again per super-block of 256 columns (tern_kernels.h, `tern_acts`
     /// sb_*), as llama.cpp's Q8_K: one scale D = max|x| / 127 per super-block (stored for each
     /// of its eight groups of 32, so it reads like any activations), q = round-half-even(x / D),
-    /// and per 32 columns D * sum(q) and sum(q) as int16. The AVX2 q4k kernel reads this form
-    /// (x86_avx2.c). Kept when asked for (`superBlocks`), for widths that are multiples of 256,
-    /// on CPUs with AVX2 (the kernel's tests run there too); without it the AVX2 q4k kernel
-    /// reads the per-32 form.
+    /// and per 32 columns D * sum(q) and sum(q) as int16. The AVX2 and AVX-512 q4k kernels read
+    /// this form (``KernelISA/readsSuperBlockActivations(_:)``). Kept when asked for
+    /// (`superBlocks`), for widths that are multiples of 256, on CPUs with AVX2 (the kernels'
+    /// tests run there too); without it those kernels read the per-32 form.
     struct SuperBlocks {
         let q: UnsafeMutablePointer<Int8>
         let scale: UnsafeMutablePointer<Float>
@@ -87,8 +87,7 @@ public final class QuantizedActivations: @unchecked Sendable {
 
     /// Quantizes one vector into slot `b`.
     public func quantizeOne(_ src: UnsafePointer<Float>, into b: Int, isa: KernelISA = .active) {
-        // Not for the AVX-512 path, whose kernels do not read it (the AVX2 kernel's tests quantize with .scalar).
-        if superBlocks != nil && isa != .avx512vnni { quantizeSuperBlocks(src, into: b, isa: isa) }
+        if superBlocks != nil { quantizeSuperBlocks(src, into: b, isa: isa) }
         let v = vector(b)
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {

@@ -104,8 +104,9 @@ public enum KernelISA: String, CaseIterable, Sendable {
     }()
 
     /// Whether this path's `kind` kernel reads the activations' per-256 form
-    /// (``QuantizedActivations``), where they keep it, rather than the per-32 one: AVX2's q4k (x86_avx2.c).
-    public func readsSuperBlockActivations(_ kind: QuantKind) -> Bool { self == .avx2 && kind == .q4k }
+    /// (``QuantizedActivations``), where they keep it, rather than the per-32 one: q4k on AVX2
+    /// (x86_avx2.c) and AVX-512 (x86_gemm.inc, x86_avx512_pairs.inc), so x86 machines agree.
+    public func readsSuperBlockActivations(_ kind: QuantKind) -> Bool { (self == .avx2 || self == .avx512vnni) && kind == .q4k }
 
     /// The C microkernel for `kind` on this path, if it has one.
     func gemm(_ kind: QuantKind) -> tern_gemm_fn? {

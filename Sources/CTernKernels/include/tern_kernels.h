@@ -41,7 +41,8 @@ extern "C" {
  * D * sum(sb_q) and sb_bsum = sum(sb_q) (int16, |sum| <= 32 * 127) per 32 columns (at sb_scale,
  * sb_ssum, sb_bsum + b * s_stride; sb_q + b * q_stride). With one scale per super-block the AVX2
  * q4k kernel (tern_gemm_q4k_avx2) sums a super-block's eight blocks in int32 with the rows' 6-bit
- * scales as integers, and converts to float once. */
+ * scales as integers, and converts to float once; the AVX-512 one (tern_gemm_q4k_avx512vnni)
+ * applies the activation scale once per super-block instead of once per block. */
 typedef struct tern_acts {
     const int8_t *q;
     const float *scale;

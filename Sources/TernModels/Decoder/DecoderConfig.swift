@@ -107,15 +107,16 @@ public struct DecoderConfig: Sendable {
     var activationWidths: [Int] { [width, heads * headDim, ffn] }
 
     /// Which of them may keep activations quantized per 256 columns (QuantizedActivations), for the
-    /// AVX2 q4k kernel: the normed hidden state only. The attention output and the gated FFN
+    /// x86 q4k kernels: the normed hidden state only. The attention output and the gated FFN
     /// product have outlying values that one scale per 256 columns leaves the rest few levels of.
     /// Measured with `tern perplexity -f GPL-3 -c 512 --chunks 8 -t 2` (2026-12-03, AVX2), from
     /// per-32 activations everywhere (Gemma 3 270M 14.9097, Qwen2.5-Coder-1.5B 1.7946): all three
     /// per 256 gave 14.9683 (+0.39%) and 1.8042 (+0.54%); the first two 14.9155 (+0.04%) and
     /// 1.7962 (+0.09%), and Gemma with `--kv q8` then left its golden at a 0.155 margin; the first
     /// alone leaves Gemma as it was (its width, 640, is no multiple of 256) and gave the 1.5B model
-    /// 1.7896. The 1.5B model's pp128 at 2 threads: 89.2-89.7 t/s with the first alone,
-    /// 87.8-92.9 with two or three, 78.0-78.5 with none (`tern bench -p 128 -n 32 -t 2 -r 3`).
+    /// 1.7896 (on AVX-512, 1.7964 against 1.7955 per-32). The 1.5B model's pp128 at 2 threads:
+    /// 89.2-89.7 t/s with the first alone, 87.8-92.9 with two or three, 78.0-78.5 with none
+    /// (`tern bench -p 128 -n 32 -t 2 -r 3`, AVX2).
     var superBlockInputs: [Bool] { [true, false, false] }
 
     func stateSizes(capacity: Int, maxBatch: Int, options: StateOptions) -> (floats: [Int], kvBytes: [Int]) {
