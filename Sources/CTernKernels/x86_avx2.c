@@ -203,32 +203,37 @@ TK static inline int32_t hsum4_epi32(__m128i v) {
     return _mm_cvtsi128_si32(v);
 }
 
+/* The largest of eight lanes. */
+TK static inline float hmax8_avx2(__m256 m) {
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    return _mm_cvtss_f32(m4);
+}
+
+/* 32 columns at p times inv, rounded half to even, stored as int8 at q; their int32 values in qi
+ * (|q| <= 127, so packing does not saturate). */
+TK static inline void round32_avx2(const float *p, __m256 inv, int8_t *q, __m256i qi[4]) {
+    for (int j = 0; j < 4; j++)
+        qi[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p + 8 * j), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    /* Pack 32 x i32 -> 32 x i8 in order (packs interleave 128-bit lanes: fix with a permute). */
+    __m256i c = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+    c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, c);
+}
+
 TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);
     for (ptrdiff_t g = 0; g < cols / 32; g++) {
         const float *p = x + g * 32;
-        __m256 v[4], m = _mm256_setzero_ps();
-        for (int j = 0; j < 4; j++) {
-            v[j] = _mm256_loadu_ps(p + 8 * j);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(signMask, v[j]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float d = _mm_cvtss_f32(m4) / 127.0f;
-        const float inv = d == 0 ? 0 : 1.0f / d;
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < 4; j++) m = _mm256_max_ps(m, _mm256_andnot_ps(signMask, _mm256_loadu_ps(p + 8 * j)));
+        const float d = hmax8_avx2(m) / 127.0f;
         __m256i qi[4];
-        for (int j = 0; j < 4; j++)
-            qi[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], _mm256_set1_ps(inv)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        /* Pack 32 x i32 -> 32 x i8 in order (packs interleave 128-bit lanes: fix with a permute). */
-        __m256i a = _mm256_packs_epi32(qi[0], qi[1]), b = _mm256_packs_epi32(qi[2], qi[3]);
-        __m256i c = _mm256_packs_epi16(a, b);
-        c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)(q + g * 32), c);
-        /* The sums from the int32 values (|q| <= 127, so packing did not saturate): columns 0-15
-         * are qi[0] and qi[1]; the "even" bytes (0-3 of each 8-column chunk) are the low 128-bit
-         * halves of the four. (Summing the stored bytes back one by one took 1.5% of a SmolLM2
-         * decode step at one thread.) */
+        round32_avx2(p, _mm256_set1_ps(d == 0 ? 0 : 1.0f / d), q + g * 32, qi);
+        /* The sums from the int32 values: columns 0-15 are qi[0] and qi[1]; the "even" bytes (0-3
+         * of each 8-column chunk) are the low 128-bit halves of the four. (Summing the stored bytes
+         * back one by one took 1.5% of a SmolLM2 decode step at one thread.) */
         const __m256i s01 = _mm256_add_epi32(qi[0], qi[1]), s = _mm256_add_epi32(s01, _mm256_add_epi32(qi[2], qi[3]));
         const int32_t even = hsum4_epi32(_mm256_castsi256_si128(s)), odd = hsum4_epi32(_mm256_extracti128_si256(s, 1));
         const int32_t sum = even + odd;
@@ -251,19 +256,11 @@ TK void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *
         const float *p = x + s * 256;
         __m256 m = _mm256_setzero_ps();
         for (int j = 0; j < 32; j++) m = _mm256_max_ps(m, _mm256_andnot_ps(signMask, _mm256_loadu_ps(p + 8 * j)));
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float d = _mm_cvtss_f32(m4) / 127.0f;
+        const float d = hmax8_avx2(m) / 127.0f;
         const __m256 inv = _mm256_set1_ps(d == 0 ? 0 : 1.0f / d);
         for (int g = 0; g < 8; g++) {
             __m256i qi[4];
-            for (int j = 0; j < 4; j++)
-                qi[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p + 32 * g + 8 * j), inv),
-                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            __m256i c = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
-            c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            _mm256_storeu_si256((__m256i *)(q + s * 256 + 32 * g), c);
+            round32_avx2(p + 32 * g, inv, q + s * 256 + 32 * g, qi);
             const __m256i v = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
             const int32_t sum = hsum4_epi32(_mm256_castsi256_si128(v)) + hsum4_epi32(_mm256_extracti128_si256(v, 1));
             scale[8 * s + g] = d;

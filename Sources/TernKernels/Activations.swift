@@ -45,10 +45,23 @@ public final class QuantizedActivations: @unchecked Sendable {
         sums = .allocate(capacity: cols / 32 * capacity)
         bias = .allocate(capacity: 2 * cols / 32 * capacity)
         hoff = .allocate(capacity: 4 * cols / 32 * capacity)
-        self.superBlocks = superBlocks && cols % 256 == 0 && KernelISA.supported.contains(.avx2)
+        self.superBlocks = Self.keepsSuperBlocks(cols: cols, asked: superBlocks)
             ? SuperBlocks(q: .allocate(capacity: cols * capacity), scale: .allocate(capacity: cols / 32 * capacity),
                           sums: .allocate(capacity: cols / 32 * capacity), bsum: .allocate(capacity: cols / 32 * capacity))
             : nil
+    }
+
+    /// Whether activations of width `cols` keep the per-256 form when asked to (``SuperBlocks``).
+    static func keepsSuperBlocks(cols: Int, asked: Bool) -> Bool {
+        asked && cols % 256 == 0 && KernelISA.supported.contains(.avx2)
+    }
+
+    /// The bytes one vector of width `cols` takes (what `init` allocates per unit of capacity):
+    /// the int8 values and, per 32 columns, scale, scaled sum, two bias and four offset lanes
+    /// (32 bytes); where kept (`superBlocks` asked), the per-256 values and per 32 columns scale,
+    /// scaled sum and int16 sum (10 bytes).
+    public static func bytesPerVector(cols: Int, superBlocks: Bool) -> Int {
+        cols + cols / 32 * 32 + (keepsSuperBlocks(cols: cols, asked: superBlocks) ? cols + cols / 32 * 10 : 0)
     }
 
     deinit {

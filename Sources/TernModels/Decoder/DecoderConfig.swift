@@ -132,14 +132,10 @@ public struct DecoderConfig: Sendable {
 
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
         let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
-        // Quantized activations (QuantizedActivations): per vector the int8 values and, per 32
-        // columns, scale, scaled sum, two bias and four offset lanes (32 bytes); where the per-256
-        // form may be kept, counted whether or not a q4k matrix reads it, its values and per 32
-        // columns scale, scaled sum and int16 sum (10 bytes).
-        let acts = zip(activationWidths, superBlockInputs).reduce(0) { total, input in
-            let (cols, allowed) = input
-            let perSuperBlock = allowed && cols % 256 == 0 && KernelISA.supported.contains(.avx2) ? cols + cols / 32 * 10 : 0
-            return total + maxBatch * (cols + cols / 32 * 32 + perSuperBlock)
+        // Quantized activations; the per-256 form counted where allowed, whether or not a q4k
+        // matrix reads it (DecoderModel keeps it only where one does).
+        let acts = zip(activationWidths, superBlockInputs).reduce(0) {
+            $0 + maxBatch * QuantizedActivations.bytesPerVector(cols: $1.0, superBlocks: $1.1)
         }
         return 4 * f.reduce(0, +) + h.reduce(0, +) + 4 * (maxBatch * width + (options.logitsRows ?? maxBatch) * vocab) + acts
     }
