@@ -81,13 +81,14 @@ int main(int argc, char **argv) {
     for (int i = 0; i < batch * blocks; i++) {
         scale[i] = 0.01f, ssum[i] = 1;
         bias[2 * i] = bias[2 * i + 1] = -100;
-        for (int j = 0; j < 4; j++) hoff[4 * i + j] = -7;
+        for (int j = 0; j < 4; j++) hoff[4 * i + j] = -7;  // builds before 2 per group read 4
     }
     // The per-256 form (the x86 q4k kernels') shares q and the factors; its int16 sums per 32.
     int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks);
     if (!bsum) return 1;
     for (int i = 0; i < batch * blocks; i++) bsum[i] = (int16_t)(i % 200 - 100);
-    const tern_acts a = {q, scale, ssum, bias, hoff, cols, blocks, q, scale, ssum, bsum};
+    // The q6 kernels' copy of q (q6_q) is synthetic bytes too: q itself.
+    const tern_acts a = {q, scale, ssum, bias, hoff, cols, blocks, q, scale, ssum, bsum, q};
     const double macs = (double)rows * cols * batch;
     const int calls = macs < 2e8 ? (int)(2e8 / macs) + 1 : 1;  // at least ~2e8 MACs a pass
     double t[maxLibs][passes];

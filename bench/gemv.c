@@ -165,12 +165,12 @@ int main(int argc, char **argv) {
     const int cols = ffn > width ? ffn : width;
     int8_t *aq = aligned_alloc(64, (cols + 63) / 64 * 64);
     float *scale = calloc(cols / 32, 4), *ssum = calloc(cols / 32, 4);
-    int32_t *bias = calloc(2 * (cols / 32), 4), *hoff = calloc(4 * (cols / 32), 4);
+    int32_t *bias = calloc(2 * (cols / 32), 4), *hoff = calloc(2 * (cols / 32), 4);
     out = calloc(vocab > ffn ? vocab : ffn, 4);
     for (int i = 0; i < cols; i++) aq[i] = (int8_t)(i * 7 % 200 - 100);
     for (int i = 0; i < cols / 32; i++) scale[i] = 0.01f, ssum[i] = 1;
     int16_t *bsum = calloc(cols / 32, 2);  // the per-256 form (AVX2 q4k) shares q and the factors
-    acts = (tern_acts){aq, scale, ssum, bias, hoff, cols, cols / 32, aq, scale, ssum, bsum};
+    acts = (tern_acts){aq, scale, ssum, bias, hoff, cols, cols / 32, aq, scale, ssum, bsum, aq};  // q6_q: the same bytes
     pool = tern_pool_sync_create();
     pthread_t workers[64];
     for (int i = 1; i < threads; i++) pthread_create(&workers[i], NULL, worker, NULL);

@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
     snprintf(sym, sizeof sym, "tern_gemm_q4k_%s", getenv("ISA") ? getenv("ISA") : "avx2");
     tern_gemm_fn gemm = lib ? (tern_gemm_fn)dlsym(lib, sym) : NULL;
     ptrdiff_t (*setPrefetch)(ptrdiff_t) = lib ? (ptrdiff_t (*)(ptrdiff_t))dlsym(lib, "tern_set_prefetch") : NULL;
-    typedef void (*quantize_fn)(const float *, ptrdiff_t, int8_t *, float *, float *, int32_t *, int32_t *);
+    typedef void (*quantize_fn)(const float *, ptrdiff_t, int8_t *, float *, float *, int32_t *, int32_t *, int8_t *);
     quantize_fn quantize32 = lib ? (quantize_fn)dlsym(lib, "tern_quantize_avx2") : NULL;
     typedef void (*quantize_sb_fn)(const float *, ptrdiff_t, int8_t *, float *, float *, int16_t *);
     quantize_sb_fn quantize256 = lib ? (quantize_sb_fn)dlsym(lib, "tern_quantize_sb_avx2") : NULL;
@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof(float) * batch * cols);
     int8_t *q32 = malloc((size_t)batch * cols), *q256 = malloc((size_t)batch * cols);
     float *scale = malloc(sizeof(float) * batch * blocks), *ssum = malloc(sizeof(float) * batch * blocks);
-    int32_t *bias = malloc(sizeof(int32_t) * 2 * batch * blocks), *hoff = malloc(sizeof(int32_t) * 4 * batch * blocks);
+    int32_t *bias = malloc(sizeof(int32_t) * 2 * batch * blocks), *hoff = malloc(sizeof(int32_t) * 2 * batch * blocks);
     float *D = malloc(sizeof(float) * batch * blocks), *Dsum = malloc(sizeof(float) * batch * blocks);
     int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks);
     float *out256 = calloc((size_t)batch * rows, sizeof(float)), *out32 = calloc((size_t)batch * rows, sizeof(float));
@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < batch * cols; i++) x[i] = (float)rand() / (float)RAND_MAX * 2 - 1;
     for (int b = 0; b < batch; b++) {
         quantize32(x + b * cols, cols, q32 + b * cols, scale + b * blocks, ssum + b * blocks, bias + 2 * b * blocks,
-                   hoff + 4 * b * blocks);
+                   hoff + 2 * b * blocks, NULL);
         quantize256(x + b * cols, cols, q256 + b * cols, D + b * blocks, Dsum + b * blocks, bsum + b * blocks);
     }
     /* The same kernel: without the per-256 form it reads the per-32 one. */

@@ -11,8 +11,9 @@ usage: tern-quantize IN.gguf OUT.tern [options]
 Converts a GGUF checkpoint (llama.cpp's format) to Tern's .tern format.
 By default every quantized matrix keeps its GGUF bits: Q8_0 maps to q8, Q6_K to q6, Q5_0
 to q5, Q4_K to q4k and Q4_1 to q4, bit for bit; Q4_0 maps to q4 exactly (a min is added:
-4.5 -> 5 bits per weight). Float weight matrices are quantized to q8. --type makes every matrix one type instead (Q5_0 -> q8 is lossless; other changes
-requantize, round to nearest); the relative error a requantization costs is measured and
+4.5 -> 5 bits per weight). Float weight matrices are quantized to q8. --type makes every
+matrix one type instead (Q5_0 -> q8 is lossless; other changes requantize, round to
+nearest); the relative error a requantization costs is measured and
 stored in the file (metadata tern.requantized, which `tern inspect` shows).
 Norm weights and other 1-D tensors stay f32.
 

@@ -147,10 +147,8 @@ void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale,
         bias[2 * g] = -128 * e;
         bias[2 * g + 1] = -128 * (s - e);
         const int32_t f = vaddvq_s32(first);
-        hoff[4 * g] = -32 * f;
-        hoff[4 * g + 1] = 0;
-        hoff[4 * g + 2] = -32 * (s - f);
-        hoff[4 * g + 3] = 0;
+        hoff[2 * g] = -32 * f;
+        hoff[2 * g + 1] = -32 * (s - f);
     }
 }
 #endif

@@ -213,16 +213,18 @@ TK static inline float hmax8_avx2(__m256 m) {
 
 /* 32 columns at p times inv, rounded half to even, stored as int8 at q; their int32 values in qi
  * (|q| <= 127, so packing does not saturate). */
-TK static inline void round32_avx2(const float *p, __m256 inv, int8_t *q, __m256i qi[4]) {
+TK static inline void round32_avx2(const float *p, __m256 inv, int8_t *q, __m256i qi[4], int8_t *q6) {
     for (int j = 0; j < 4; j++)
         qi[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p + 8 * j), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     /* Pack 32 x i32 -> 32 x i8 in order (packs interleave 128-bit lanes: fix with a permute). */
-    __m256i c = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
-    c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256((__m256i *)q, c);
+    const __m256i c = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+    _mm256_storeu_si256((__m256i *)q, _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    /* q6 order, dwords 0 4 1 5 2 6 3 7 of the ordered ones: that permute applied twice */
+    if (q6) _mm256_storeu_si256((__m256i *)q6, _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
 }
 
-TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff) {
+TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff,
+                           int8_t *q6) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);
     for (ptrdiff_t g = 0; g < cols / 32; g++) {
         const float *p = x + g * 32;
@@ -230,7 +232,7 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
         for (int j = 0; j < 4; j++) m = _mm256_max_ps(m, _mm256_andnot_ps(signMask, _mm256_loadu_ps(p + 8 * j)));
         const float d = hmax8_avx2(m) / 127.0f;
         __m256i qi[4];
-        round32_avx2(p, _mm256_set1_ps(d == 0 ? 0 : 1.0f / d), q + g * 32, qi);
+        round32_avx2(p, _mm256_set1_ps(d == 0 ? 0 : 1.0f / d), q + g * 32, qi, q6 ? q6 + g * 32 : NULL);
         /* The sums from the int32 values: columns 0-15 are qi[0] and qi[1]; the "even" bytes (0-3
          * of each 8-column chunk) are the low 128-bit halves of the four. (Summing the stored bytes
          * back one by one took 1.5% of a SmolLM2 decode step at one thread.) */
@@ -242,10 +244,8 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
         ssum[g] = d * (float)sum;
         bias[2 * g] = -128 * even;
         bias[2 * g + 1] = -128 * (sum - even);
-        hoff[4 * g] = -32 * first;
-        hoff[4 * g + 1] = 0;
-        hoff[4 * g + 2] = -32 * (sum - first);
-        hoff[4 * g + 3] = 0;
+        hoff[2 * g] = -32 * first;
+        hoff[2 * g + 1] = -32 * (sum - first);
     }
 }
 /* The per-256 form (tern_kernels.h): per super-block the max |x|, D = max / 127 and q by the same
@@ -260,7 +260,7 @@ TK void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *
         const __m256 inv = _mm256_set1_ps(d == 0 ? 0 : 1.0f / d);
         for (int g = 0; g < 8; g++) {
             __m256i qi[4];
-            round32_avx2(p + 32 * g, inv, q + s * 256 + 32 * g, qi);
+            round32_avx2(p + 32 * g, inv, q + s * 256 + 32 * g, qi, NULL);
             const __m256i v = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
             const int32_t sum = hsum4_epi32(_mm256_castsi256_si128(v)) + hsum4_epi32(_mm256_extracti128_si256(v, 1));
             scale[8 * s + g] = d;

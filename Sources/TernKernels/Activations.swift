@@ -17,6 +17,8 @@ public final class QuantizedActivations: @unchecked Sendable {
     let sums: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Int32>
     let hoff: UnsafeMutablePointer<Int32>
+    /// q in the x86 q6 kernels' order (tern_kernels.h, `tern_acts` q6_q), on CPUs with AVX2.
+    let q6Order: UnsafeMutablePointer<Int8>?
     /// The per-256 form (``SuperBlocks``), where a kernel of this CPU reads it.
     let superBlocks: SuperBlocks?
 
@@ -44,7 +46,8 @@ public final class QuantizedActivations: @unchecked Sendable {
         scale = .allocate(capacity: cols / 32 * capacity)
         sums = .allocate(capacity: cols / 32 * capacity)
         bias = .allocate(capacity: 2 * cols / 32 * capacity)
-        hoff = .allocate(capacity: 4 * cols / 32 * capacity)
+        hoff = .allocate(capacity: 2 * cols / 32 * capacity)
+        q6Order = Self.keepsQ6Order ? .allocate(capacity: cols * capacity) : nil
         self.superBlocks = Self.keepsSuperBlocks(cols: cols, asked: superBlocks)
             ? SuperBlocks(q: .allocate(capacity: cols * capacity), scale: .allocate(capacity: cols / 32 * capacity),
                           sums: .allocate(capacity: cols / 32 * capacity), bsum: .allocate(capacity: cols / 32 * capacity))
@@ -56,16 +59,21 @@ public final class QuantizedActivations: @unchecked Sendable {
         asked && cols % 256 == 0 && KernelISA.supported.contains(.avx2)
     }
 
+    /// Whether activations keep the x86 q6 kernels' copy of q (`q6Order`): where those kernels run.
+    static var keepsQ6Order: Bool { KernelISA.supported.contains(.avx2) }
+
     /// The bytes one vector of width `cols` takes (what `init` allocates per unit of capacity):
-    /// the int8 values and, per 32 columns, scale, scaled sum, two bias and four offset lanes
-    /// (32 bytes); where kept (`superBlocks` asked), the per-256 values and per 32 columns scale,
-    /// scaled sum and int16 sum (10 bytes).
+    /// the int8 values and, per 32 columns, scale, scaled sum, two bias and two offset lanes
+    /// (24 bytes); on x86 the values again in the q6 kernels' order; where kept (`superBlocks`
+    /// asked), the per-256 values and per 32 columns scale, scaled sum and int16 sum (10 bytes).
     public static func bytesPerVector(cols: Int, superBlocks: Bool) -> Int {
-        cols + cols / 32 * 32 + (keepsSuperBlocks(cols: cols, asked: superBlocks) ? cols + cols / 32 * 10 : 0)
+        cols + cols / 32 * 24 + (keepsQ6Order ? cols : 0)
+            + (keepsSuperBlocks(cols: cols, asked: superBlocks) ? cols + cols / 32 * 10 : 0)
     }
 
     deinit {
         q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate(); hoff.deallocate()
+        q6Order?.deallocate()
         if let p = superBlocks { p.q.deallocate(); p.scale.deallocate(); p.sums.deallocate(); p.bsum.deallocate() }
     }
 
@@ -74,7 +82,8 @@ public final class QuantizedActivations: @unchecked Sendable {
         tern_acts(q: UnsafePointer(q), scale: UnsafePointer(scale), ssum: UnsafePointer(sums), bias: UnsafePointer(bias),
                   hoff: UnsafePointer(hoff), q_stride: cols, s_stride: cols / 32,
                   sb_q: superBlocks.map { UnsafePointer($0.q) }, sb_scale: superBlocks.map { UnsafePointer($0.scale) },
-                  sb_ssum: superBlocks.map { UnsafePointer($0.sums) }, sb_bsum: superBlocks.map { UnsafePointer($0.bsum) })
+                  sb_ssum: superBlocks.map { UnsafePointer($0.sums) }, sb_bsum: superBlocks.map { UnsafePointer($0.bsum) },
+                  q6_q: q6Order.map { UnsafePointer($0) })
     }
 
     /// Vector `b` in the per-256 form, if kept: as per-32 activations whose eight scales per
@@ -92,7 +101,8 @@ public final class QuantizedActivations: @unchecked Sendable {
 
     /// Quantizes `batch` vectors read from `x` (row stride `stride` floats): per group of 32,
     /// scale = max|x| / 127, q = round-half-even(x / scale), and the sums the kernels need
-    /// (scale * sum(q); the bias lanes; the offset lanes of 16-column halves). Every ISA gives the same bytes.
+    /// (scale * sum(q); the bias lanes; the offset lanes of 16-column halves; on x86 the q6 kernels'
+    /// copy of q). Every ISA gives the same bytes.
     public func quantize(_ x: UnsafePointer<Float>, batch: Int, stride: Int, isa: KernelISA = .active) {
         precondition(batch <= capacity)
         for b in 0..<batch { quantizeOne(x + b * stride, into: b, isa: isa) }
@@ -104,12 +114,13 @@ public final class QuantizedActivations: @unchecked Sendable {
         let v = vector(b)
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {
-            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hoff + 4 * b * cols / 32)
+            tern_quantize_avx2(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hoff + 2 * b * cols / 32,
+                               q6Order.map { $0 + b * cols })
             return
         }
         #elseif arch(arm64)
         if isa.isARM {
-            tern_quantize_neon(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hoff + 4 * b * cols / 32)
+            tern_quantize_neon(src, cols, v.q, v.scale, v.scaledSum, bias + 2 * b * cols / 32, hoff + 2 * b * cols / 32)
             return
         }
         #endif
@@ -125,8 +136,12 @@ public final class QuantizedActivations: @unchecked Sendable {
                 s += Int32(qi)
                 if i == 15 { first = s }
             }
-            let o = hoff + 4 * (b * cols / 32 + g)
-            (o[0], o[1], o[2], o[3]) = (-32 * first, 0, -32 * (s - first), 0)
+            let o = hoff + 2 * (b * cols / 32 + g)
+            (o[0], o[1]) = (-32 * first, -32 * (s - first))
+            if let q6 = q6Order.map({ $0 + b * cols + g * 32 }) {
+                // 4-byte pieces: columns 0-3, 16-19, 4-7, 20-23, 8-11, 24-27, 12-15, 28-31
+                for i in 0..<32 { q6[i] = v.q[g * 32 + (i / 8) * 4 + (i % 8 < 4 ? 0 : 16) + i % 4] }
+            }
             v.scale[g] = d
             v.scaledSum[g] = d * Float(s)
             var even: Int32 = 0

@@ -28,11 +28,14 @@ extern "C" {
  * scale * sum(q) per group (the q4 min term) and two int32 biases per group (at bias + 2g):
  * -128 times the sum of the activations each of a row's two int32 lanes multiplies (bytes
  * 0-3 and 4-7 of every 8-column chunk). They turn a u8 x s8 product of (w + 128) into w x a
- * exactly, lane by lane. hoff: per group four int32 at hoff + 4g, {-32 h0, 0, -32 h1, 0} with h0, h1
+ * exactly, lane by lane. hoff: per group two int32 at hoff + 2g, {-32 h0, -32 h1} with h0, h1
  * the sums of q over columns 0-15 and 16-31: one 64-bit broadcast starts an accumulator at the
- * offset term of q6 weights (q - 32) in each row's first lane (q5 starts from bias / 8).
+ * offset term of q6 weights (q - 32) of either half in each row's two lanes (q5 starts from
+ * bias / 8). q6_q: the same q with each group's 4-byte pieces in the order of the x86 q6 kernels'
+ * lanes, columns 0-3, 16-19, 4-7, 20-23, 8-11, 24-27, 12-15, 28-31 (NULL where no kernel of the
+ * CPU reads it; at q6_q + b * q_stride).
  * Vector b starts at q + b * q_stride and its group values at scale/ssum + b * s_stride
- * (bias + 2 * b * s_stride, hoff + 4 * b * s_stride).
+ * (bias + 2 * b * s_stride, hoff + 2 * b * s_stride).
  * The same vectors quantized again per super-block of 256 columns, as llama.cpp's Q8_K quantizes
  * activations for its K-quant dot products (ggml-quants.c, quantize_row_q8_K): NULL where no
  * kernel of the CPU reads them, or the width is no multiple of 256. One scale D = max|x| / 127 per
@@ -55,6 +58,7 @@ typedef struct tern_acts {
     const float *sb_scale;
     const float *sb_ssum;
     const int16_t *sb_bsum;
+    const int8_t *q6_q;
 } tern_acts;
 
 /* out[b * out_stride + r] = row r of W . vector b, for the rows of groups g0 <= g < g1
@@ -121,7 +125,9 @@ void tern_attend_q8_avx512vnni(const float *q, ptrdiff_t heads, const uint8_t *k
                                ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_gelu_mul_avx2(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_avx2(float *g, const float *u, ptrdiff_t n);
-void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff);
+/* q6: the x86 q6 kernels' copy of q (tern_acts q6_q), or NULL for none. */
+void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff,
+                        int8_t *q6);
 /* The per-256 form (tern_acts sb_*) of one vector, cols a multiple of 256: the same bytes as the
  * Swift reference (QuantizedActivations). */
 void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int16_t *bsum);
