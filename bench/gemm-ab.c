@@ -3,8 +3,8 @@
 // median GMAC/s and the median of its per-pass time ratio to the first build. On a shared,
 // noisy machine, where the same binary run twice can differ by 50%, paired passes in one
 // process are what tells a 5% change from noise. The outputs are compared bit for bit (a build
-// whose q4k kernel reads the per-256 form, which shares q but not the rounding, differs from one
-// that reads the per-32 form).
+// whose q4k or q6 kernel reads the per-256 form, which shares q but not the rounding, differs from
+// one that reads the per-32 form; builds before the form's per-16 sums, sb_hsum, never read it).
 // Build each variant as a shared library from a copy of Sources/CTernKernels (one line):
 //   clang -O2 -shared -fPIC -I DIR/include DIR/x86_avx2.c DIR/x86_avx512vnni.c DIR/cpu.c -o DIR.so -lm
 // and this program once:
@@ -83,12 +83,14 @@ int main(int argc, char **argv) {
         bias[2 * i] = bias[2 * i + 1] = -100;
         for (int j = 0; j < 4; j++) hoff[4 * i + j] = -7;  // builds before 2 per group read 4
     }
-    // The per-256 form (the x86 q4k kernels') shares q and the factors; its int16 sums per 32.
-    int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks);
-    if (!bsum) return 1;
+    // The per-256 form (the x86 q4k and AVX2 q6 kernels') shares q and the factors; its int16
+    // sums per 32 and per 16.
+    int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks), *hsum = malloc(sizeof(int16_t) * 2 * batch * blocks);
+    if (!bsum || !hsum) return 1;
     for (int i = 0; i < batch * blocks; i++) bsum[i] = (int16_t)(i % 200 - 100);
+    for (int i = 0; i < 2 * batch * blocks; i++) hsum[i] = (int16_t)(i % 100 - 50);
     // The q6 kernels' copy of q (q6_q) is synthetic bytes too: q itself.
-    const tern_acts a = {q, scale, ssum, bias, hoff, cols, blocks, q, scale, ssum, bsum, q};
+    const tern_acts a = {q, scale, ssum, bias, hoff, cols, blocks, q, scale, ssum, bsum, q, hsum};
     const double macs = (double)rows * cols * batch;
     const int calls = macs < 2e8 ? (int)(2e8 / macs) + 1 : 1;  // at least ~2e8 MACs a pass
     double t[maxLibs][passes];

@@ -40,6 +40,7 @@ TK static inline __m256i widen_avx2(__m256i acc, __m256i p) {
 #define Q4K_UNROLLED_MAX 1
 #define PF_BRANCHLESS 1
 #define GEMM_OWN_Q4K 1
+#define GEMM_OWN_Q6 1
 #include "x86_gemm.inc"
 
 /* q4k against the activations' per-256 form (tern_kernels.h, tern_acts sb_*): with one scale D
@@ -123,6 +124,88 @@ TK static inline __attribute__((always_inline)) void q4k_sb_group_avx2(const uin
     for (int j = 0; j < nb; j++) NAME(q4k_store4)(acc[j], accm[j], out + (b0 + j) * os, valid);
 }
 
+/* Row r's signed byte of a 16-byte [sub-block][row] plane of q6 scales, sub-block i (0..3), as
+ * int16 in lanes 4r..4r+3 (row_scales_avx2 for int8). */
+TK static inline __m256i row_scales_i8_avx2(__m128i plane, int i) {
+    const __m128i idx = _mm_add_epi8(_mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm_set1_epi8((char)(4 * i)));
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(plane, idx));
+}
+
+/* q6 against the per-256 activations (tern_acts sb_q, sb_hsum), the q4k_sb_group_avx2 scheme: the
+ * rows' int8 scales go into the madds that widen the int16 pair sums, a super-block's eight blocks
+ * add up in int32 and floats are touched once per super-block. The values are unpacked in the
+ * stored column order (chunk c: columns 8c..8c+7 of each row, as sb_q is), chunks 0-1 being a
+ * block's first 16-column half and 2-3 its second, so the two halves' pair sums take their own
+ * scales in one int32 sum per lane. The offset of q - 32 is -32 times the sum over sub-blocks of
+ * sc * (the sub-block's sum of sb_q, sb_hsum), one madd per four sub-blocks. Per vector and block:
+ * 4 maddubs, 2 madds and 4 adds, where the per-32 kernel (x86_gemm.inc q6_group) adds a 64-bit
+ * broadcast, a conversion and two float operations, and its lane order costs 7 more operations
+ * per block to unpack. Bounds (|sb_q| <= 127): two chunks' pair sums <= 2 * 2 * 63 * 127 = 32004
+ * fit int16; a lane gets <= 2 * 2 * 32004 * 128 per block, over 8 blocks and with the offset
+ * terms (<= 8 * 32 * 128 * 16 * 127) < 2^28. */
+TK static inline __attribute__((always_inline)) void q6_sb_group_avx2(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
+                                                                      int b0, const int nb, float *out, ptrdiff_t os, int valid) {
+    __m256 acc[4];
+    for (int j = 0; j < nb; j++) acc[j] = _mm256_setzero_ps();
+    const __m256i lowMask = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+    /* a scale plane's [sub-block][row] bytes as [row][sub-block] */
+    const __m128i transpose = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const ptrdiff_t pf = PF_DISTANCE(b0);
+    for (ptrdiff_t sbi = 0; sbi < blocks / 8; sbi++) {
+        const uint8_t *sb = grp + sbi * 840;
+        PF_SPAN(pf, sb, 840); /* once per super-block, as q4k_sb_group_avx2 (prefetch.h) */
+        /* the offset terms: per row, sum over sub-blocks of sc * hsum (lanes 2r, 2r + 1: row r) */
+        __m256i sum[4];
+        for (int j = 0; j < nb; j++) sum[j] = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            const __m128i plane = _mm_loadu_si128((const __m128i *)(sb + 8 + 16 * p));
+            const __m256i scT = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(plane, transpose));
+            for (int j = 0; j < nb; j++) {
+                const int16_t *hs = a->sb_hsum + 2 * ((b0 + j) * a->s_stride + 8 * sbi) + 4 * p;
+                sum[j] = _mm256_add_epi32(sum[j], _mm256_madd_epi16(scT, _mm256_set1_epi64x(*(const int64_t *)hs)));
+            }
+        }
+        for (int j = 0; j < nb; j++) sum[j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum[j], 5));
+#pragma clang loop unroll(full)
+        for (int k8 = 0; k8 < 8; k8++) {
+            const __m128i plane = _mm_loadu_si128((const __m128i *)(sb + 8 + 16 * (k8 / 2)));
+            const __m256i sc0 = row_scales_i8_avx2(plane, 2 * (k8 & 1)), sc1 = row_scales_i8_avx2(plane, 2 * (k8 & 1) + 1);
+            const uint8_t *gb = sb + 72 + 96 * k8;
+            const __m256i x0 = _mm256_loadu_si256((const __m256i *)gb), x1 = _mm256_loadu_si256((const __m256i *)(gb + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(gb + 64));
+            /* chunk c's top bits are qh's bits 2c, 2c + 1, moved to 4-5 */
+            const __m256i w0 = _mm256_or_si256(_mm256_and_si256(x0, lowMask), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+            const __m256i w1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(x0, 4), lowMask),
+                                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+            const __m256i w2 = _mm256_or_si256(_mm256_and_si256(x1, lowMask), _mm256_and_si256(qh, bits45));
+            const __m256i w3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(x1, 4), lowMask),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
+#pragma clang loop unroll(full)
+            for (int j = 0; j < nb; j++) {
+                const int8_t *aq = a->sb_q + (b0 + j) * a->q_stride + sbi * 256 + 32 * k8;
+                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast8_avx2(aq)), _mm256_maddubs_epi16(w1, bcast8_avx2(aq + 8)));
+                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast8_avx2(aq + 16)),
+                                                    _mm256_maddubs_epi16(w3, bcast8_avx2(aq + 24)));
+                sum[j] = _mm256_add_epi32(sum[j], _mm256_add_epi32(_mm256_madd_epi16(p0, sc0), _mm256_madd_epi16(p1, sc1)));
+            }
+        }
+        /* d * D times the sums (lanes 2r, 2r + 1: row r) */
+        const __m256 dPairs = NAME(dup4)(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)sb)));
+#pragma clang loop unroll(full)
+        for (int j = 0; j < nb; j++) {
+            const __m256 D = _mm256_set1_ps(a->sb_scale[(b0 + j) * a->s_stride + 8 * sbi]);
+            acc[j] = _mm256_fmadd_ps(dPairs, _mm256_mul_ps(_mm256_cvtepi32_ps(sum[j]), D), acc[j]);
+        }
+    }
+    for (int j = 0; j < nb; j++) NAME(store4)(acc[j], out + (b0 + j) * os, valid);
+}
+
+TK static inline __attribute__((always_inline)) void q6_any_group_avx2(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
+                                                                       int b0, const int nb, float *out, ptrdiff_t os, int valid) {
+    if (a->sb_q && a->sb_hsum) q6_sb_group_avx2(grp, blocks, a, b0, nb, out, os, valid);
+    else NAME(q6_group)(grp, blocks, a, b0, nb, out, os, valid);
+}
+
 /* Activations without the per-256 form (none kept for this width or CPU) take the per-32 kernel. */
 TK static inline __attribute__((always_inline)) void q4k_any_group_avx2(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
                                                                         int b0, const int nb, float *out, ptrdiff_t os, int valid) {
@@ -133,6 +216,7 @@ TK static inline __attribute__((always_inline)) void q4k_any_group_avx2(const ui
 #define GEMM_ENTER(batch) PF_BEGIN(batch)
 #include "gemm_body.h"
 GEMM_FN(TK, tern_gemm_q4k_avx2, q4k_any_group_avx2)
+GEMM_FN(TK, tern_gemm_q6_avx2, q6_any_group_avx2)
 #undef GEMM_BODY
 #undef GEMM_FN
 #undef GEMM_ENTER
@@ -249,8 +333,9 @@ TK void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *sca
     }
 }
 /* The per-256 form (tern_kernels.h): per super-block the max |x|, D = max / 127 and q by the same
- * rounding as tern_quantize_avx2; per 32 columns the sum of q. */
-TK void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int16_t *bsum) {
+ * rounding as tern_quantize_avx2; per 32 columns the sum of q, and per 16 (hsum). */
+TK void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int16_t *bsum,
+                              int16_t *hsum) {
     const __m256 signMask = _mm256_set1_ps(-0.0f);
     for (ptrdiff_t s = 0; s < cols / 256; s++) {
         const float *p = x + s * 256;
@@ -261,11 +346,15 @@ TK void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *
         for (int g = 0; g < 8; g++) {
             __m256i qi[4];
             round32_avx2(p + 32 * g, inv, q + s * 256 + 32 * g, qi, NULL);
-            const __m256i v = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
+            /* columns 0-15 are qi[0] and qi[1] (tern_quantize_avx2) */
+            const __m256i s01 = _mm256_add_epi32(qi[0], qi[1]), v = _mm256_add_epi32(s01, _mm256_add_epi32(qi[2], qi[3]));
             const int32_t sum = hsum4_epi32(_mm256_castsi256_si128(v)) + hsum4_epi32(_mm256_extracti128_si256(v, 1));
+            const int32_t first = hsum4_epi32(_mm_add_epi32(_mm256_castsi256_si128(s01), _mm256_extracti128_si256(s01, 1)));
             scale[8 * s + g] = d;
             ssum[8 * s + g] = d * (float)sum;
             bsum[8 * s + g] = (int16_t)sum;
+            hsum[16 * s + 2 * g] = (int16_t)first;
+            hsum[16 * s + 2 * g + 1] = (int16_t)(sum - first);
         }
     }
 }

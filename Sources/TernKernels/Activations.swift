@@ -25,8 +25,9 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// The vectors quantized again per super-block of 256 columns (tern_kernels.h, `tern_acts`
     /// sb_*), as llama.cpp's Q8_K: one scale D = max|x| / 127 per super-block (stored for each
     /// of its eight groups of 32, so it reads like any activations), q = round-half-even(x / D),
-    /// and per 32 columns D * sum(q) and sum(q) as int16. The AVX2 and AVX-512 q4k kernels read
-    /// this form (``KernelISA/readsSuperBlockActivations(_:)``). Kept when asked for
+    /// per 32 columns D * sum(q) and sum(q) as int16, and per 16 columns sum(q) as int16 (`hsum`).
+    /// The AVX2 and AVX-512 q4k kernels and the AVX2 q6 kernel read this form
+    /// (``KernelISA/readsSuperBlockActivations(_:)``). Kept when asked for
     /// (`superBlocks`), for widths that are multiples of 256, on CPUs with AVX2 (the kernels'
     /// tests run there too); without it those kernels read the per-32 form.
     struct SuperBlocks {
@@ -34,9 +35,10 @@ public final class QuantizedActivations: @unchecked Sendable {
         let scale: UnsafeMutablePointer<Float>
         let sums: UnsafeMutablePointer<Float>
         let bsum: UnsafeMutablePointer<Int16>
+        let hsum: UnsafeMutablePointer<Int16>
     }
 
-    /// `superBlocks`: whether to keep the per-256 form too (``SuperBlocks``), for the q4k
+    /// `superBlocks`: whether to keep the per-256 form too (``SuperBlocks``), for the q4k and q6
     /// matrices that multiply these activations.
     public init(cols: Int, capacity: Int, superBlocks: Bool = true) {
         precondition(cols % 32 == 0 && capacity > 0)
@@ -50,7 +52,8 @@ public final class QuantizedActivations: @unchecked Sendable {
         q6Order = Self.keepsQ6Order ? .allocate(capacity: cols * capacity) : nil
         self.superBlocks = Self.keepsSuperBlocks(cols: cols, asked: superBlocks)
             ? SuperBlocks(q: .allocate(capacity: cols * capacity), scale: .allocate(capacity: cols / 32 * capacity),
-                          sums: .allocate(capacity: cols / 32 * capacity), bsum: .allocate(capacity: cols / 32 * capacity))
+                          sums: .allocate(capacity: cols / 32 * capacity), bsum: .allocate(capacity: cols / 32 * capacity),
+                          hsum: .allocate(capacity: cols / 16 * capacity))
             : nil
     }
 
@@ -65,16 +68,17 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// The bytes one vector of width `cols` takes (what `init` allocates per unit of capacity):
     /// the int8 values and, per 32 columns, scale, scaled sum, two bias and two offset lanes
     /// (24 bytes); on x86 the values again in the q6 kernels' order; where kept (`superBlocks`
-    /// asked), the per-256 values and per 32 columns scale, scaled sum and int16 sum (10 bytes).
+    /// asked), the per-256 values and per 32 columns scale, scaled sum and two int16 sums of 32
+    /// and two of 16 (14 bytes).
     public static func bytesPerVector(cols: Int, superBlocks: Bool) -> Int {
         cols + cols / 32 * 24 + (keepsQ6Order ? cols : 0)
-            + (keepsSuperBlocks(cols: cols, asked: superBlocks) ? cols + cols / 32 * 10 : 0)
+            + (keepsSuperBlocks(cols: cols, asked: superBlocks) ? cols + cols / 32 * 14 : 0)
     }
 
     deinit {
         q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate(); hoff.deallocate()
         q6Order?.deallocate()
-        if let p = superBlocks { p.q.deallocate(); p.scale.deallocate(); p.sums.deallocate(); p.bsum.deallocate() }
+        if let p = superBlocks { p.q.deallocate(); p.scale.deallocate(); p.sums.deallocate(); p.bsum.deallocate(); p.hsum.deallocate() }
     }
 
     /// The C kernels' view of these activations.
@@ -83,15 +87,15 @@ public final class QuantizedActivations: @unchecked Sendable {
                   hoff: UnsafePointer(hoff), q_stride: cols, s_stride: cols / 32,
                   sb_q: superBlocks.map { UnsafePointer($0.q) }, sb_scale: superBlocks.map { UnsafePointer($0.scale) },
                   sb_ssum: superBlocks.map { UnsafePointer($0.sums) }, sb_bsum: superBlocks.map { UnsafePointer($0.bsum) },
-                  q6_q: q6Order.map { UnsafePointer($0) })
+                  q6_q: q6Order.map { UnsafePointer($0) }, sb_hsum: superBlocks.map { UnsafePointer($0.hsum) })
     }
 
     /// Vector `b` in the per-256 form, if kept: as per-32 activations whose eight scales per
-    /// super-block are equal (the scalar references read it so), and its int16 sums per 32.
-    public func superBlockVector(_ b: Int) -> (v: QuantizedVector, bsum: UnsafePointer<Int16>)? {
+    /// super-block are equal (the scalar references read it so), and its int16 sums per 32 and per 16.
+    public func superBlockVector(_ b: Int) -> (v: QuantizedVector, bsum: UnsafePointer<Int16>, hsum: UnsafePointer<Int16>)? {
         superBlocks.map {
             (QuantizedVector(q: $0.q + b * cols, scale: $0.scale + b * cols / 32, scaledSum: $0.sums + b * cols / 32),
-             UnsafePointer($0.bsum + b * cols / 32))
+             UnsafePointer($0.bsum + b * cols / 32), UnsafePointer($0.hsum + b * cols / 16))
         }
     }
 
@@ -155,9 +159,10 @@ public final class QuantizedActivations: @unchecked Sendable {
     func quantizeSuperBlocks(_ src: UnsafePointer<Float>, into b: Int, isa: KernelISA) {
         guard let p = superBlocks else { return }
         let q = p.q + b * cols, scale = p.scale + b * cols / 32, sums = p.sums + b * cols / 32, bsum = p.bsum + b * cols / 32
+        let hsum = p.hsum + b * cols / 16
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {
-            tern_quantize_sb_avx2(src, cols, q, scale, sums, bsum)
+            tern_quantize_sb_avx2(src, cols, q, scale, sums, bsum, hsum)
             return
         }
         #endif
@@ -167,14 +172,16 @@ public final class QuantizedActivations: @unchecked Sendable {
             let d = amax / 127
             let inv: Float = d == 0 ? 0 : 1 / d
             for g in 8 * s..<8 * s + 8 {
-                var sum: Int32 = 0
+                var sum: Int32 = 0, first: Int32 = 0
                 for i in 32 * g..<32 * g + 32 {
                     q[i] = Ops.int8Clamped((src[i] * inv).rounded(.toNearestOrEven))
                     sum += Int32(q[i])
+                    if i == 32 * g + 15 { first = sum }
                 }
                 scale[g] = d
                 sums[g] = d * Float(sum)
                 bsum[g] = Int16(sum)
+                (hsum[2 * g], hsum[2 * g + 1]) = (Int16(first), Int16(sum - first))
             }
         }
     }

@@ -105,8 +105,16 @@ public enum KernelISA: String, CaseIterable, Sendable {
 
     /// Whether this path's `kind` kernel reads the activations' per-256 form
     /// (``QuantizedActivations``), where they keep it, rather than the per-32 one: q4k on AVX2
-    /// (x86_avx2.c) and AVX-512 (x86_gemm.inc, x86_avx512_pairs.inc), so x86 machines agree.
-    public func readsSuperBlockActivations(_ kind: QuantKind) -> Bool { (self == .avx2 || self == .avx512vnni) && kind == .q4k }
+    /// (x86_avx2.c) and AVX-512 (x86_gemm.inc, x86_avx512_pairs.inc), so x86 machines agree; q6 on
+    /// AVX2 (x86_avx2.c, 1.26-1.34x the per-32 kernel in bench/gemm-ab.c), where AVX-512's dot
+    /// instruction cannot take the rows' scales and keeps the per-32 one.
+    public func readsSuperBlockActivations(_ kind: QuantKind) -> Bool {
+        switch kind {
+        case .q4k: self == .avx2 || self == .avx512vnni
+        case .q6: self == .avx2
+        default: false
+        }
+    }
 
     /// The C microkernel for `kind` on this path, if it has one.
     func gemm(_ kind: QuantKind) -> tern_gemm_fn? {

@@ -201,7 +201,8 @@ final class KernelTests: XCTestCase {
             wrow.withUnsafeMutableBufferPointer { m.dequantizeRow(r, into: $0.baseAddress!) }
             for b in 0..<batch {
                 guard let v = acts.superBlockVector(b)?.v else { return XCTFail("\(what): no per-256 activations") }
-                let ref = Q4K.dot(m.group(r / 4), lane: r % 4, v, blocks: m.blocks)
+                let ref = m.kind == .q6 ? Q6.dot(m.group(r / 4), lane: r % 4, v, blocks: m.blocks)
+                    : Q4K.dot(m.group(r / 4), lane: r % 4, v, blocks: m.blocks)
                 var mag = 0.0
                 for k in 0..<m.cols / 32 {
                     var blk = 0.0, wmax = 0.0
@@ -216,9 +217,10 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The per-256 activations (the AVX2 q4k kernel's) follow their rule and are the same bytes
-    /// on every path: per super-block D = max|x| / 127, stored for each of its groups;
-    /// |q - x / D| <= 1/2; per group scaled sum = D * sum(q) and bsum = sum(q).
+    /// The per-256 activations (the x86 q4k and AVX2 q6 kernels') follow their rule and are the
+    /// same bytes on every path: per super-block D = max|x| / 127, stored for each of its groups;
+    /// |q - x / D| <= 1/2; per group scaled sum = D * sum(q) and bsum = sum(q); per 16 columns
+    /// hsum = sum(q).
     func testSuperBlockActivationQuantizationIsIdenticalOnEveryISA() throws {
         try XCTSkipUnless(KernelISA.supported.contains(.avx2), "the per-256 form is kept on CPUs with AVX2 only")
         var rng = RNG(s: 11)
@@ -230,7 +232,7 @@ final class KernelTests: XCTestCase {
         let ref = QuantizedActivations(cols: cols, capacity: batch)
         x.withUnsafeBufferPointer { ref.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
         for b in 0..<batch {
-            let (v, bsum) = try XCTUnwrap(ref.superBlockVector(b))
+            let (v, bsum, hsum) = try XCTUnwrap(ref.superBlockVector(b))
             for s in 0..<cols / 256 {
                 let d = x[b * cols + 256 * s..<b * cols + 256 * s + 256].map(abs).max()! / 127
                 for k in 8 * s..<8 * s + 8 {
@@ -242,6 +244,8 @@ final class KernelTests: XCTestCase {
                     }
                     XCTAssertEqual(v.scaledSum[k], d * Float(sum))
                     XCTAssertEqual(Int32(bsum[k]), sum)
+                    XCTAssertEqual(Int32(hsum[2 * k]), (32 * k..<32 * k + 16).reduce(0) { $0 + Int32(v.q[$1]) })
+                    XCTAssertEqual(Int32(hsum[2 * k]) + Int32(hsum[2 * k + 1]), sum)
                 }
             }
         }
@@ -256,6 +260,7 @@ final class KernelTests: XCTestCase {
                 XCTAssertEqual((0..<cols / 32).map { u.v.scale[$0].bitPattern }, (0..<cols / 32).map { v.v.scale[$0].bitPattern }, "\(isa)")
                 XCTAssertEqual((0..<cols / 32).map { u.v.scaledSum[$0].bitPattern }, (0..<cols / 32).map { v.v.scaledSum[$0].bitPattern }, "\(isa)")
                 XCTAssertEqual((0..<cols / 32).map { u.bsum[$0] }, (0..<cols / 32).map { v.bsum[$0] }, "\(isa)")
+                XCTAssertEqual((0..<cols / 16).map { u.hsum[$0] }, (0..<cols / 16).map { v.hsum[$0] }, "\(isa)")
             }
         }
     }

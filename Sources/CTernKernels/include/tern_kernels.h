@@ -42,10 +42,12 @@ extern "C" {
  * super-block, stored once per 32 columns in sb_scale (eight equal values, so a per-32 reader such
  * as the scalar reference takes the form as it is); sb_q = round-half-even(x / D); sb_ssum =
  * D * sum(sb_q) and sb_bsum = sum(sb_q) (int16, |sum| <= 32 * 127) per 32 columns (at sb_scale,
- * sb_ssum, sb_bsum + b * s_stride; sb_q + b * q_stride). With one scale per super-block the AVX2
- * q4k kernel (tern_gemm_q4k_avx2) sums a super-block's eight blocks in int32 with the rows' 6-bit
- * scales as integers, and converts to float once; the AVX-512 one (tern_gemm_q4k_avx512vnni)
- * applies the activation scale once per super-block instead of once per block. */
+ * sb_ssum, sb_bsum + b * s_stride; sb_q + b * q_stride), and sb_hsum = sum(sb_q) per 16 columns
+ * (int16, at sb_hsum + 2 * b * s_stride). With one scale per super-block the AVX2 q4k and q6
+ * kernels (tern_gemm_q4k_avx2, tern_gemm_q6_avx2) sum a super-block's eight blocks in int32 with
+ * the rows' scales as integers, and convert to float once; the AVX-512 q4k one
+ * (tern_gemm_q4k_avx512vnni) applies the activation scale once per super-block instead of once
+ * per block (its q6 kernel reads the per-32 form). */
 typedef struct tern_acts {
     const int8_t *q;
     const float *scale;
@@ -59,6 +61,7 @@ typedef struct tern_acts {
     const float *sb_ssum;
     const int16_t *sb_bsum;
     const int8_t *q6_q;
+    const int16_t *sb_hsum;
 } tern_acts;
 
 /* out[b * out_stride + r] = row r of W . vector b, for the rows of groups g0 <= g < g1
@@ -130,7 +133,8 @@ void tern_quantize_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale,
                         int8_t *q6);
 /* The per-256 form (tern_acts sb_*) of one vector, cols a multiple of 256: the same bytes as the
  * Swift reference (QuantizedActivations). */
-void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int16_t *bsum);
+void tern_quantize_sb_avx2(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int16_t *bsum,
+                           int16_t *hsum);
 #endif
 
 #if defined(__aarch64__)

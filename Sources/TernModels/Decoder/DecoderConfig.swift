@@ -132,8 +132,8 @@ public struct DecoderConfig: Sendable {
 
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
         let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
-        // Quantized activations; the per-256 form counted where allowed, whether or not a q4k
-        // matrix reads it (DecoderModel keeps it only where one does).
+        // Quantized activations; the per-256 form counted where allowed, whether or not a matrix
+        // reads it (DecoderModel keeps it only where a q4k one, or on AVX2 a q6 one, does).
         let acts = zip(activationWidths, superBlockInputs).reduce(0) {
             $0 + maxBatch * QuantizedActivations.bytesPerVector(cols: $1.0, superBlocks: $1.1)
         }

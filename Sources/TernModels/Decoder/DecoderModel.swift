@@ -165,10 +165,12 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
 
     /// Which of the state's activation buffers (``DecoderConfig/activationWidths``) keep a per-256
     /// form for the kernels that read it (``QuantizedActivations``): those a q4k matrix multiplies,
-    /// but not the gated FFN product `ffn_down` reads (``DecoderConfig/superBlockInputs``).
+    /// or a q6 one where the active path's q6 kernel reads it (AVX2), but not the gated FFN product
+    /// `ffn_down` reads (``DecoderConfig/superBlockInputs``).
     var superBlockInputs: [Bool] {
         let readers = [layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.gate, $0.up] } + [head], layers.map(\.wo), []]
-        return zip(readers, config.superBlockInputs).map { mats, allowed in allowed && mats.contains { $0.kind == .q4k } }
+        let reads = { (m: QMatrix) in m.kind == .q4k || KernelISA.active.readsSuperBlockActivations(m.kind) }
+        return zip(readers, config.superBlockInputs).map { mats, allowed in allowed && mats.contains(where: reads) }
     }
 
     public func makeState(capacity: Int, maxBatch: Int, options: StateOptions) -> ModelState {
