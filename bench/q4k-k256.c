@@ -15,7 +15,7 @@
 // arithmetic, reports both forms' error against unquantized activations (uniform random; real
 // activations have outliers, which a 32-column scale follows more closely), and times the two
 // forms pass after pass in one process. LIB.so is a build of Tern's kernels as bench/gemm-ab.c
-// describes (one since the per-256 form, a04db4e); ISA=avx512vnni times the AVX-512 kernel instead
+// describes (one since the per-16 sums, sb_hsum: 47c4491); ISA=avx512vnni times the AVX-512 kernel instead
 // of AVX2's. One thread, no software prefetch, synthetic weights with small f16 factors.
 //   clang -O2 -I Sources/CTernKernels/include bench/q4k-k256.c -o q4k-k256 -ldl -lm
 //   ./q4k-k256 ROWS COLS BATCH ./lib.so      (e.g. 1536 8960 128: Qwen2.5-Coder-1.5B's ffn_down)
@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
     ptrdiff_t (*setPrefetch)(ptrdiff_t) = lib ? (ptrdiff_t (*)(ptrdiff_t))dlsym(lib, "tern_set_prefetch") : NULL;
     typedef void (*quantize_fn)(const float *, ptrdiff_t, int8_t *, float *, float *, int32_t *, int32_t *, int8_t *);
     quantize_fn quantize32 = lib ? (quantize_fn)dlsym(lib, "tern_quantize_avx2") : NULL;
-    typedef void (*quantize_sb_fn)(const float *, ptrdiff_t, int8_t *, float *, float *, int16_t *);
+    typedef void (*quantize_sb_fn)(const float *, ptrdiff_t, int8_t *, float *, float *, int16_t *, int16_t *);
     quantize_sb_fn quantize256 = lib ? (quantize_sb_fn)dlsym(lib, "tern_quantize_sb_avx2") : NULL;
     if (!gemm || !setPrefetch || !quantize32 || !quantize256) {
         fprintf(stderr, "q4k-k256: %s: %s\n", argv[4], lib ? "not a build of Tern's kernels with the per-256 form" : dlerror());
@@ -80,9 +80,9 @@ int main(int argc, char **argv) {
     float *scale = malloc(sizeof(float) * batch * blocks), *ssum = malloc(sizeof(float) * batch * blocks);
     int32_t *bias = malloc(sizeof(int32_t) * 2 * batch * blocks), *hoff = malloc(sizeof(int32_t) * 2 * batch * blocks);
     float *D = malloc(sizeof(float) * batch * blocks), *Dsum = malloc(sizeof(float) * batch * blocks);
-    int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks);
+    int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks), *hsum = malloc(sizeof(int16_t) * 2 * batch * blocks);
     float *out256 = calloc((size_t)batch * rows, sizeof(float)), *out32 = calloc((size_t)batch * rows, sizeof(float));
-    if (!w || !x || !q32 || !q256 || !scale || !ssum || !bias || !hoff || !D || !Dsum || !bsum || !out256 || !out32) return 1;
+    if (!w || !x || !q32 || !q256 || !scale || !ssum || !bias || !hoff || !D || !Dsum || !bsum || !hsum || !out256 || !out32) return 1;
     for (size_t i = 0; i < (size_t)groups * groupBytes; i++) w[i] = (uint8_t)((i * 2654435761u) >> 13);
     for (size_t off = 0; off < (size_t)groups * groupBytes; off += 576) /* d, dmin: small finite f16 */
         for (int j = 0; j < 8; j++) memcpy(w + off + 2 * j, &(uint16_t){(uint16_t)(0x2C00 + 37 * j)}, 2);
@@ -91,11 +91,11 @@ int main(int argc, char **argv) {
     for (int b = 0; b < batch; b++) {
         quantize32(x + b * cols, cols, q32 + b * cols, scale + b * blocks, ssum + b * blocks, bias + 2 * b * blocks,
                    hoff + 2 * b * blocks, NULL);
-        quantize256(x + b * cols, cols, q256 + b * cols, D + b * blocks, Dsum + b * blocks, bsum + b * blocks);
+        quantize256(x + b * cols, cols, q256 + b * cols, D + b * blocks, Dsum + b * blocks, bsum + b * blocks, hsum + 2 * b * blocks);
     }
     /* The same kernel: without the per-256 form it reads the per-32 one. */
     const tern_acts a32 = {q32, scale, ssum, bias, hoff, cols, blocks, NULL, NULL, NULL, NULL};
-    const tern_acts a256 = {q32, scale, ssum, bias, hoff, cols, blocks, q256, D, Dsum, bsum};
+    const tern_acts a256 = {q32, scale, ssum, bias, hoff, cols, blocks, q256, D, Dsum, bsum, NULL, hsum};
     gemm(w, groupBytes, 0, groups, rows, blocks, &a256, batch, out256, rows);
     gemm(w, groupBytes, 0, groups, rows, blocks, &a32, batch, out32, rows);
     double worst = 0, largest = 0, e256 = 0, e32 = 0, norm = 0;
