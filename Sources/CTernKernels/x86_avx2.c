@@ -183,7 +183,8 @@ TK static inline __attribute__((always_inline)) void q6_sb_group_avx2(const uint
 #pragma clang loop unroll(full)
             for (int j = 0; j < nb; j++) {
                 const int8_t *aq = a->sb_q + (b0 + j) * a->q_stride + sbi * 256 + 32 * k8;
-                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast8_avx2(aq)), _mm256_maddubs_epi16(w1, bcast8_avx2(aq + 8)));
+                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast8_avx2(aq)),
+                                                    _mm256_maddubs_epi16(w1, bcast8_avx2(aq + 8)));
                 const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast8_avx2(aq + 16)),
                                                     _mm256_maddubs_epi16(w3, bcast8_avx2(aq + 24)));
                 sum[j] = _mm256_add_epi32(sum[j], _mm256_add_epi32(_mm256_madd_epi16(p0, sc0), _mm256_madd_epi16(p1, sc1)));

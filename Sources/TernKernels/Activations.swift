@@ -78,7 +78,9 @@ public final class QuantizedActivations: @unchecked Sendable {
     deinit {
         q.deallocate(); scale.deallocate(); sums.deallocate(); bias.deallocate(); hoff.deallocate()
         q6Order?.deallocate()
-        if let p = superBlocks { p.q.deallocate(); p.scale.deallocate(); p.sums.deallocate(); p.bsum.deallocate(); p.hsum.deallocate() }
+        if let p = superBlocks {
+            p.q.deallocate(); p.scale.deallocate(); p.sums.deallocate(); p.bsum.deallocate(); p.hsum.deallocate()
+        }
     }
 
     /// The C kernels' view of these activations.
