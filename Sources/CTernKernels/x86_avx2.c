@@ -56,12 +56,13 @@ TK static inline __m256i widen_avx2(__m256i acc, __m256i p) {
  * madd <= 2 * 15240 * 63 per block, over 8 blocks < 2^24. */
 TK static inline __m256i bcast8_avx2(const int8_t *p) { return _mm256_set1_epi64x(*(const int64_t *)p); }
 
-/* Row r's byte of a 16-byte [block][row] plane, block k (0..3 of the plane), as int16 in lanes
- * 4r..4r+3: where the madd pairs of row r lie. */
-TK static inline __m256i row_scales_avx2(__m128i plane, int k) {
+/* Row r's byte of a 16-byte [block][row] plane, block k (0..3 of the plane), in bytes 4r..4r+3;
+ * row_scales_avx2 widens them to int16 in lanes 4r..4r+3: where the madd pairs of row r lie. */
+TK static inline __m128i row_bytes_avx2(__m128i plane, int k) {
     const __m128i idx = _mm_add_epi8(_mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm_set1_epi8((char)(4 * k)));
-    return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(plane, idx));
+    return _mm_shuffle_epi8(plane, idx);
 }
+TK static inline __m256i row_scales_avx2(__m128i plane, int k) { return _mm256_cvtepu8_epi16(row_bytes_avx2(plane, k)); }
 
 TK static inline __attribute__((always_inline)) void q4k_sb_group_avx2(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
                                                                        int b0, const int nb, float *out, ptrdiff_t os, int valid) {
@@ -124,12 +125,8 @@ TK static inline __attribute__((always_inline)) void q4k_sb_group_avx2(const uin
     for (int j = 0; j < nb; j++) NAME(q4k_store4)(acc[j], accm[j], out + (b0 + j) * os, valid);
 }
 
-/* Row r's signed byte of a 16-byte [sub-block][row] plane of q6 scales, sub-block i (0..3), as
- * int16 in lanes 4r..4r+3 (row_scales_avx2 for int8). */
-TK static inline __m256i row_scales_i8_avx2(__m128i plane, int i) {
-    const __m128i idx = _mm_add_epi8(_mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm_set1_epi8((char)(4 * i)));
-    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(plane, idx));
-}
+/* row_scales_avx2 for the signed bytes of a [sub-block][row] plane of q6 scales. */
+TK static inline __m256i row_scales_i8_avx2(__m128i plane, int i) { return _mm256_cvtepi8_epi16(row_bytes_avx2(plane, i)); }
 
 /* q6 against the per-256 activations (tern_acts sb_q, sb_hsum), the q4k_sb_group_avx2 scheme: the
  * rows' int8 scales go into the madds that widen the int16 pair sums, a super-block's eight blocks
