@@ -134,17 +134,7 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
                     QuantSIMD.group(w.kind, grp, blocks: w.blocks, v, valid: valid, out: dst, stride: 1)
                     continue
                 }
-                for lane in 0..<valid {
-                    switch w.kind {
-                    case .q8: dst[lane] = Q8.dot(grp, lane: lane, v, blocks: w.blocks)
-                    case .q4: dst[lane] = Q4.dot(grp, lane: lane, v, blocks: w.blocks)
-                    case .q5: dst[lane] = Q5.dot(grp, lane: lane, v, blocks: w.blocks)
-                    case .q6: dst[lane] = Q6.dot(grp, lane: lane, v, blocks: w.blocks)
-                    case .q4k: dst[lane] = Q4K.dot(grp, lane: lane, v, blocks: w.blocks)
-                    case .q5k: dst[lane] = Q5K.dot(grp, lane: lane, v, blocks: w.blocks)
-                    case .q5_1: dst[lane] = Q5_1.dot(grp, lane: lane, v, blocks: w.blocks)
-                    }
-                }
+                for lane in 0..<valid { dst[lane] = w.referenceDot(4 * g + lane, v) }
             }
         }
     }

@@ -63,6 +63,20 @@ public struct QMatrix: @unchecked Sendable {
         }
     }
 
+    /// Row `r` . `v` by the format's scalar reference (`Q8.dot` and its kin).
+    public func referenceDot(_ r: Int, _ v: QuantizedVector) -> Float {
+        let grp = group(r / 4), lane = r % 4
+        switch kind {
+        case .q8: return Q8.dot(grp, lane: lane, v, blocks: blocks)
+        case .q4: return Q4.dot(grp, lane: lane, v, blocks: blocks)
+        case .q5: return Q5.dot(grp, lane: lane, v, blocks: blocks)
+        case .q6: return Q6.dot(grp, lane: lane, v, blocks: blocks)
+        case .q4k: return Q4K.dot(grp, lane: lane, v, blocks: blocks)
+        case .q5k: return Q5K.dot(grp, lane: lane, v, blocks: blocks)
+        case .q5_1: return Q5_1.dot(grp, lane: lane, v, blocks: blocks)
+        }
+    }
+
     /// Quantizes a row-major float matrix into a new interleaved buffer (tests, benchmarks).
     public static func quantize(_ kind: QuantKind, _ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [UInt8] {
         if kind == .q5 { return Q5.quantize(x, rows: rows, cols: cols) }

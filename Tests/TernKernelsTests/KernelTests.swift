@@ -201,8 +201,7 @@ final class KernelTests: XCTestCase {
             wrow.withUnsafeMutableBufferPointer { m.dequantizeRow(r, into: $0.baseAddress!) }
             for b in 0..<batch {
                 guard let v = acts.superBlockVector(b)?.v else { return XCTFail("\(what): no per-256 activations") }
-                let ref = m.kind == .q6 ? Q6.dot(m.group(r / 4), lane: r % 4, v, blocks: m.blocks)
-                    : Q4K.dot(m.group(r / 4), lane: r % 4, v, blocks: m.blocks)
+                let ref = m.referenceDot(r, v)
                 var mag = 0.0
                 for k in 0..<m.cols / 32 {
                     var blk = 0.0, wmax = 0.0
