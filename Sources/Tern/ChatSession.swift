@@ -139,12 +139,12 @@ public final class ChatSession {
             messages.removeLast()
             throw TernError.contextFull("the message needs \(ids.count) positions, the conversation has \(sequence.capacity); raise -c")
         }
-        // Reuse the cached prefix. Moving back within a batch keeps every ring-buffer slot the
-        // kept positions need; further back, prefill again from the start.
+        // Reuse the cached prefix where every ring buffer still holds what the positions after it
+        // attend to (Session.canRewind); otherwise prefill again from the start.
         var common = zip(cached, ids).prefix { $0 == $1 }.count
         if common == ids.count { common -= 1 }  // the last prompt token must be fed to get logits
         if sequence.position > common {
-            if sequence.position - common < sequence.maxBatch { sequence.rewind(to: common) } else { sequence.reset(); common = 0 }
+            if sequence.canRewind(to: common) { try sequence.rewind(to: common) } else { sequence.reset(); common = 0 }
         } else {
             sequence.discardPending()
             common = min(common, sequence.position)

@@ -37,6 +37,7 @@ public final class Session {
     public func reset() {
         position = 0
         pending = nil
+        state.forgetPositions()
     }
 
     /// Whether this sequence's state can verify `drafts` drafted tokens in one pass.
@@ -45,11 +46,23 @@ public final class Session {
     /// Largest batch of positions per forward pass.
     public var maxBatch: Int { state.maxBatch }
 
-    /// Forgets positions `p...` (they will be written again). Safe with ring buffers while
-    /// `position - p < maxBatch`: a windowed layer's ring holds its window plus a batch, so the
-    /// slots of the kept positions it still reads have not been reused.
-    public func rewind(to p: Int) {
-        precondition(p >= 0 && p <= position)
+    /// Whether ``rewind(to:)`` can move back to `p`: within 0...position, and every windowed
+    /// layer's ring buffer still holds the positions before `p` that the next ones attend to
+    /// (``ModelState/canRewind(from:to:)``). Any p in 0...position on a model without windowed layers.
+    public func canRewind(to p: Int) -> Bool { state.canRewind(from: position, to: p) }
+
+    /// Forgets positions `p...` (they will be written again). Throws if `p` is outside
+    /// 0...position, or if a windowed layer's ring has reused the slot of a position before `p`
+    /// that the next ones attend to (moving back more than a batch, or after positions beyond this
+    /// one were written: rejected drafts, an earlier move back); `reset()` and append again then.
+    public func rewind(to p: Int) throws {
+        guard p >= 0, p <= position else {
+            throw TernError.usage("cannot move back to position \(p): the sequence is at \(position)")
+        }
+        guard canRewind(to: p) else {
+            throw TernError.usage("cannot move back to position \(p): a windowed layer's ring buffer no longer holds "
+                                  + "the positions it attends to; reset and append again")
+        }
         position = p
         pending = nil
     }

@@ -92,6 +92,27 @@ public final class ModelState: @unchecked Sendable {
 
     /// Rows of ``logits`` (see ``StateOptions/logitsRows``).
     public let logitsRows: Int
+    /// One past the highest position whose keys and values a forward pass has written since the
+    /// state was made or ``forgetPositions()`` was called, drafts rejected later included: what a
+    /// windowed layer's ring buffer may have written over.
+    public internal(set) var kvHighWater = 0
+    /// The positions each windowed layer's ring holds (`slots`) and the window it attends over, for
+    /// the layers whose K/V is a ring buffer (fewer slots than the capacity).
+    var rings: [(slots: Int, window: Int)] = []
+
+    /// Whether a sequence at `position` can move back to `p` (0...position) and go on from there:
+    /// every key and value a position from `p` on attends to is still in its ring. A ring of R
+    /// slots holds positions kvHighWater - R ..< kvHighWater, and position p attends back to
+    /// p - window + 1. Moving back up to a batch after writing only up to the position is
+    /// always possible (a ring holds its window plus a batch); after drafts were written beyond
+    /// the position, or after an earlier move back, less.
+    public func canRewind(from position: Int, to p: Int) -> Bool {
+        guard p >= 0, p <= position else { return false }
+        return rings.allSatisfy { kvHighWater <= $0.slots || p - $0.window + 1 >= kvHighWater - $0.slots }
+    }
+
+    /// Declares every cached position stale (a sequence starting again from position 0).
+    public func forgetPositions() { kvHighWater = 0 }
 
     init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], byteScratch: [Int], activationWidths: [Int],
          superBlocks: [Bool]) {

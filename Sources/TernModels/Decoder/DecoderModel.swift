@@ -180,8 +180,9 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                            logitsRows: min(maxBatch, options.logitsRows ?? maxBatch), scratch: floats,
                            byteScratch: kvBytes, activationWidths: c.activationWidths, superBlocks: superBlockInputs)
         let rowBytes = max(untiedEmbedding?.info.groupBytes ?? 0, streamed?.head.groupBytes ?? 0)
-        s.auxiliary = AttentionJob(config: c, slots: (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) },
-                                   rowBytes: rowBytes, kv: options.kv, state: s)
+        let slots = (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) }
+        s.auxiliary = AttentionJob(config: c, slots: slots, rowBytes: rowBytes, kv: options.kv, state: s)
+        s.rings = zip(slots, c.window).filter { $0.0 < capacity }.map { (slots: $0.0, window: $0.1) }
         return s
     }
 
@@ -205,6 +206,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                               state s: ModelState, parallel: Parallel) throws {
         let n = tokens.count
         precondition(n > 0 && n <= s.maxBatch && startPos + n <= s.capacity)
+        if !range.isEmpty { s.kvHighWater = max(s.kvHighWater, startPos + n) }
         let c = config
         if embed { for (b, t) in tokens.enumerated() { try self.embed(t, into: s.hidden + b * c.width, s) } }
         // RoPE angles once per position for each distinct base: per row, [cos|sin] of each table.
