@@ -151,6 +151,27 @@ public final class ChatSession {
         }
         stats.promptTokens = ids.count
         stats.prefilled = ids.count - common
+        // Until the turn completes the cache is known to hold the common prefix only, and a turn that
+        // fails (a read error of streamed weights, say) leaves the conversation as it was before it.
+        cached = Array(ids[..<common])
+        do {
+            stats = try reply(ids, from: common, maxTokens: maxTokens, stats: stats, onToken: onToken)
+        } catch {
+            messages.removeLast()
+            throw error
+        }
+        // The cache now holds the prompt and the reply (a sampled stop token is not kept; a
+        // reply cut short leaves its last token pending, fed with the next turn).
+        cached = ids + stats.tokens
+        cached.removeLast(max(0, cached.count - sequence.position))
+        messages.append(ChatMessage(role: "assistant", content: generator.model.tokenizer.decode(stats.tokens)))
+        return stats
+    }
+
+    /// Prefills `ids[common...]` and generates the reply: `stats` with its tokens and times.
+    func reply(_ ids: [Int32], from common: Int, maxTokens: Int, stats: ChatTurnStats,
+               onToken: (Int32) -> Bool) throws -> ChatTurnStats {
+        var stats = stats
         let t0 = Date()
         try sequence.append(Array(ids[common...]))
         stats.promptSeconds = Date().timeIntervalSince(t0)
@@ -172,12 +193,7 @@ public final class ChatSession {
             try sequence.decode(maxTokens: budget, sampler: &sampler, onToken: take)
         }
         stats.generationSeconds = Date().timeIntervalSince(t1)
-        // The cache now holds the prompt and the reply (a sampled stop token is not kept; a
-        // reply cut short leaves its last token pending, fed with the next turn).
         if stopped { sequence.discardPending() }
-        cached = ids + stats.tokens
-        cached.removeLast(max(0, cached.count - sequence.position))
-        messages.append(ChatMessage(role: "assistant", content: generator.model.tokenizer.decode(stats.tokens)))
         return stats
     }
 }

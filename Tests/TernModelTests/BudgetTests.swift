@@ -1,4 +1,5 @@
 import Foundation
+import Tern
 import TernFormat
 import TernTestSupport
 import XCTest
@@ -69,12 +70,7 @@ final class BudgetTests: XCTestCase {
     /// is read, not a crash and not wrong tokens: the layer pass keeps the read error in the
     /// sequence's state and the step throws it after the layer.
     func testCorruptStreamedChunkIsAnError() throws {
-        let model = try TestSupport.convertedGemma(["--compress"])
-        let file = try TernFile(path: model)
-        let plan = try TestSupport.run(tern, ["plan", "-m", model, "--mem-budget", "80M", "-c", String(ctx), "--no-measure", "--json"])
-        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])
-        let l = try XCTUnwrap((obj["streamed_layers"] as? [Int])?.last, "80M streams no layer: \(plan.stdout)")
-        let t = try XCTUnwrap(file.tensors.first { $0.name == "blk.\(l).ffn_down.weight" && $0.codec == .zstd })
+        let (model, t) = try lastStreamedChunk(context: ctx)
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: model)))
         bytes[t.offset + t.storedSize - 1] ^= 0x40
         let bad = TestSupport.tempDir() + "/corrupt-chunk.tern"
@@ -83,6 +79,51 @@ final class BudgetTests: XCTestCase {
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains(t.name) && r.stderr.contains("chunk \(t.chunkCount - 1)"), r.stderr)
         XCTAssertEqual(r.tokens, [])
+    }
+
+    /// The compressed Gemma checkpoint and the zstd tensor whose last chunk an 80M budget streams
+    /// last (the last streamed layer's ffn_down), planned for `context` positions.
+    func lastStreamedChunk(context: Int) throws -> (model: String, tensor: TensorInfo) {
+        let model = try TestSupport.convertedGemma(["--compress"])
+        let file = try TernFile(path: model)
+        let plan = try TestSupport.run(tern, ["plan", "-m", model, "--mem-budget", "80M", "-c", String(context),
+                                              "--no-measure", "--json"])
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])
+        let l = try XCTUnwrap((obj["streamed_layers"] as? [Int])?.last, "80M streams no layer: \(plan.stdout)")
+        return (model, try XCTUnwrap(file.tensors.first { $0.name == "blk.\(l).ffn_down.weight" && $0.codec == .zstd }))
+    }
+
+    /// A chat turn that fails on a streamed chunk's read error leaves the conversation as it was
+    /// before the turn: once the file reads right again, the next turn gets the reply of a
+    /// conversation that never had the failed one (not a conversation holding its user message,
+    /// nor a cache assumed to hold its tokens).
+    func testFailedChatTurnLeavesTheConversationAsItWas() throws {
+        let (model, t) = try lastStreamedChunk(context: 256)
+        let flaky = TestSupport.tempDir() + "/flaky-chunk.tern"
+        try? FileManager.default.removeItem(atPath: flaky)
+        try FileManager.default.copyItem(atPath: model, toPath: flaky)
+        func flip() throws {
+            let h = try XCTUnwrap(FileHandle(forUpdatingAtPath: flaky))
+            defer { try? h.close() }
+            try h.seek(toOffset: UInt64(t.offset + t.storedSize - 1))
+            let b = try XCTUnwrap(h.readData(ofLength: 1).first)
+            try h.seek(toOffset: UInt64(t.offset + t.storedSize - 1))
+            try h.write(contentsOf: Data([b ^ 0x40]))
+        }
+        let options = LoadOptions(memoryBudget: 80 << 20, context: 256), greedy = SamplingParameters(temperature: 0)
+        let chat = try ChatSession(model: try TernModel(path: flaky, options: options), threads: 2, sampling: greedy)
+        let first = try chat.send("Hello", maxTokens: 6)
+        try flip()
+        XCTAssertThrowsError(try chat.send("What is the capital of France?", maxTokens: 6)) { error in
+            XCTAssertTrue("\(error)".contains(t.name), "\(error)")
+        }
+        XCTAssertEqual(chat.messages.count, 2, "the failed turn is not part of the conversation")
+        try flip()
+        let third = try chat.send("And of Italy?", maxTokens: 6)
+        let clean = try ChatSession(model: try TernModel(path: model, options: options), threads: 2, sampling: greedy)
+        XCTAssertEqual(try clean.send("Hello", maxTokens: 6).tokens, first.tokens)
+        XCTAssertEqual(try clean.send("And of Italy?", maxTokens: 6).tokens, third.tokens)
+        XCTAssertLessThan(third.prefilled, third.promptTokens, "the first turn's cache is kept")
     }
 
     /// The q8 KV cache keeps the greedy golden on the real model, alone and with a budget.
