@@ -30,7 +30,7 @@ final class RewindTests: XCTestCase {
         XCTAssertThrowsError(try s.rewind(to: -1))
         try s.rewind(to: 20)
         XCTAssertEqual(s.position, 20)
-        // Positions up to 23 were written: from 20, 17 is as far back as 24 would allow, not 16.
+        // 21-23 are still written (the ring holds 17-23): 17 would attend to 14-16, whose slots they reused.
         XCTAssertFalse(s.canRewind(to: 17))
         XCTAssertThrowsError(try s.rewind(to: 17)) { XCTAssertTrue("\($0)".contains("ring buffer"), "\($0)") }
         XCTAssertEqual(s.position, 20, "a refused move back changes nothing")
