@@ -99,17 +99,18 @@ public final class ModelState: @unchecked Sendable {
     /// The positions each layer's K/V holds (`slots`; a ring buffer where that is fewer than the
     /// capacity) and the window it attends over (0: every position). Every layer, ring or not, so
     /// that making a state allocates the same whatever its capacity.
-    var rings: [(slots: Int, window: Int)] = []
+    var kvLayers: [(slots: Int, window: Int)] = []
 
     /// Whether a sequence at `position` can move back to `p` (0...position) and go on from there:
     /// every key and value a position from `p` on attends to is still in its ring. A ring of R
     /// slots holds positions kvHighWater - R ..< kvHighWater, and position p attends back to
-    /// p - window + 1 (a layer that keeps every position has R = capacity >= kvHighWater). Moving back up to a batch after writing only up to the position is
-    /// always possible (a ring holds its window plus a batch); after drafts were written beyond
-    /// the position, or after an earlier move back, less.
+    /// p - window + 1 (a layer that keeps every position has R = capacity >= kvHighWater).
+    /// Moving back up to a batch after writing only up to the position is always possible (a
+    /// ring holds its window plus a batch); after drafts were written beyond the position, or
+    /// after an earlier move back, less.
     public func canRewind(from position: Int, to p: Int) -> Bool {
         guard p >= 0, p <= position else { return false }
-        return rings.allSatisfy { kvHighWater <= $0.slots || p - $0.window + 1 >= kvHighWater - $0.slots }
+        return kvLayers.allSatisfy { kvHighWater <= $0.slots || p - $0.window + 1 >= kvHighWater - $0.slots }
     }
 
     /// Declares every cached position stale (a sequence starting again from position 0).

@@ -182,7 +182,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         let rowBytes = max(untiedEmbedding?.info.groupBytes ?? 0, streamed?.head.groupBytes ?? 0)
         let slots = (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) }
         s.auxiliary = AttentionJob(config: c, slots: slots, rowBytes: rowBytes, kv: options.kv, state: s)
-        s.rings = zip(slots, c.window).map { (slots: $0.0, window: $0.1) }
+        s.kvLayers = zip(slots, c.window).map { (slots: $0.0, window: $0.1) }
         return s
     }
 
