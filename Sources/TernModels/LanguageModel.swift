@@ -97,8 +97,9 @@ public final class ModelState: @unchecked Sendable {
     /// windowed layer's ring buffer may have written over.
     public internal(set) var kvHighWater = 0
     /// The positions each layer's K/V holds (`slots`; a ring buffer where that is fewer than the
-    /// capacity) and the window it attends over (0: every position). Every layer, ring or not, so
-    /// that making a state allocates the same whatever its capacity.
+    /// capacity) and the window it attends over (0: every position): the record the attention
+    /// reads its slots from. Every layer, ring or not, so that making a state allocates the same
+    /// whatever its capacity.
     var kvLayers: [(slots: Int, window: Int)] = []
 
     /// Whether a sequence at `position` can move back to `p` (0...position) and go on from there:

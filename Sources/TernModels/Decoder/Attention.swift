@@ -14,8 +14,6 @@ import TernKernels
 /// Preallocated per sequence so dispatching allocates nothing.
 final class AttentionJob: PoolJob, @unchecked Sendable {
     let c: DecoderConfig
-    /// Positions each layer's K/V holds (position p lives in slot p % slots[l]).
-    let slots: [Int]
     unowned(unsafe) let s: ModelState
     var layer = 0, n = 0, startPos = 0, threads = 1
     /// One row group of the LM head or of an untied embedding, for the embedding lookup when it
@@ -38,9 +36,8 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
     /// Query heads per work item, set by ``dispatch(layer:n:startPos:pool:)``.
     private(set) var headsPerItem = 1
 
-    init(config: DecoderConfig, slots: [Int], rowBytes: Int, kv: KVPrecision, state: ModelState) {
+    init(config: DecoderConfig, rowBytes: Int, kv: KVPrecision, state: ModelState) {
         c = config
-        self.slots = slots
         self.kv = kv
         kvRow = config.kvHeads * kv.rowBytes(dim: config.headDim)
         s = state
@@ -50,6 +47,9 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
         partStates = .allocate(capacity: parts * config.heads * 2)
         itemScratch = .allocate(capacity: 1)
     }
+
+    /// Positions layer `l`'s K/V holds (position p lives in slot p % slots(l)), as the state records them.
+    func slots(_ l: Int) -> Int { s.kvLayers[l].slots }
 
     deinit {
         rowBuffer.deallocate()
@@ -145,7 +145,7 @@ final class AttentionJob: PoolJob, @unchecked Sendable {
     /// into `o`: normalized, or with `state` unnormalized and the softmax states there.
     @inline(__always) func attend(_ q: UnsafePointer<Float>, _ heads: Int, _ kvh: Int, _ positions: Range<Int>,
                                   _ o: UnsafeMutablePointer<Float>, _ state: UnsafeMutablePointer<Float>?) {
-        let hd = c.headDim, ring = slots[layer], scale = c.attentionScale
+        let hd = c.headDim, ring = slots(layer), scale = c.attentionScale
         let kc = s.raw[2 * layer], vc = s.raw[2 * layer + 1]
         // The positions start at slot `first` and may wrap to slot 0.
         let first = positions.lowerBound % ring, count = positions.count, head = min(count, ring - first)

@@ -76,7 +76,7 @@ struct LayerPass {
                 .init(L.wv, out: vb.value, outStride: kvd), a0)
         let kc = UnsafeSendable(s.raw[2 * l]), vc = UnsafeSendable(s.raw[2 * l + 1])
         let job = s.auxiliary as! AttentionJob
-        let slots = job.slots[l], kvRow = job.kvRow, precision = job.kv, startPos = startPos
+        let slots = job.slots(l), kvRow = job.kvRow, precision = job.kv, startPos = startPos
         let tables = ropeTables
         let rope = UnsafeSendable(s.buffers[B.rope] + ropeRow * c.headDim)
         rows { b in

@@ -180,9 +180,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                            logitsRows: min(maxBatch, options.logitsRows ?? maxBatch), scratch: floats,
                            byteScratch: kvBytes, activationWidths: c.activationWidths, superBlocks: superBlockInputs)
         let rowBytes = max(untiedEmbedding?.info.groupBytes ?? 0, streamed?.head.groupBytes ?? 0)
-        let slots = (0..<c.layers).map { c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options) }
-        s.auxiliary = AttentionJob(config: c, slots: slots, rowBytes: rowBytes, kv: options.kv, state: s)
-        s.kvLayers = zip(slots, c.window).map { (slots: $0.0, window: $0.1) }
+        s.kvLayers = (0..<c.layers).map {
+            (slots: c.kvSlots($0, capacity: capacity, maxBatch: maxBatch, options: options), window: c.window[$0])
+        }
+        s.auxiliary = AttentionJob(config: c, rowBytes: rowBytes, kv: options.kv, state: s)
         return s
     }
 
