@@ -317,6 +317,9 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
         }
         return TERN_OK
     } catch {
+        // A failed prompt leaves the session where it was, or (a windowed model, a long prompt)
+        // starts it again: the history the lookup drafter reads must follow (Session.append).
+        if seq.position == 0 && seq.pending == nil { s.history.removeAll(keepingCapacity: true) }
         return fail(error)
     }
 }

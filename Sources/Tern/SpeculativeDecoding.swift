@@ -62,7 +62,7 @@ extension Session {
             throw TernError.usage("the model drafter keeps \(m.maxDraft) drafts, \(maxDraft) asked for")
         }
         if pending != nil { try append([]) }
-        guard position > 0 else { throw TernError.usage("nothing to continue: append a prompt first") }
+        let logits = try currentLogits()
         guard position < capacity else { throw TernError.contextFull("the context of \(capacity) is full") }
         let lm = model.model, L = lm.layerCount
         let greedy = sampler.isGreedy
@@ -83,7 +83,7 @@ extension Session {
             try lm.forward(tokens: batches[n + 1], startPos: start, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
             return n + 1
         }
-        var next = sampler.sample(state.logitsRow(0))
+        var next = sampler.sample(logits)
         var count = 0
         var first = true
         while true {
@@ -95,6 +95,7 @@ extension Session {
             if try !onToken(next) || count >= maxTokens || position + 1 >= capacity { return }
             let room = min(maxDraft, maxTokens - count, capacity - position - 2)
             let start = position
+            logitsRow = nil  // the passes below write the rows
             d[0] = next
             var drafted = 0, rows = 0
             var lookupDrafts = 0
@@ -198,11 +199,13 @@ extension Session {
                 if try !onToken(d[j + 1]) || count >= maxTokens {
                     position = start + j + 1  // d[0...j] are in the cache; d[j + 1] was handed out, not yet fed
                     pending = d[j + 1]
+                    logitsRow = j  // what d[j + 1] was checked against
                     return
                 }
             }
             position = start + kept + 1
             pending = nil
+            logitsRow = kept
             next = correction ?? (accepted == rows ? d[rows] : sampler.sample(state.logitsRow(kept)))
         }
     }

@@ -132,6 +132,11 @@ tern_status tern_session_free(tern_session *session);
  * and generates up to `max_tokens` tokens after it, calling `callback` (may be NULL) for each.
  * Stops at end of sequence, when the callback returns non-zero, or on tern_cancel(). The number
  * of generated tokens goes to *n_generated (may be NULL). Later calls continue the sequence.
+ * If the prompt fails (e.g. a read error of streamed weights), none of it stays in the session:
+ * the session is as before the call, or, where a sliding-window layer's cache has already reused
+ * slots the earlier positions need (a prompt longer than one batch), reset as by
+ * tern_session_reset(). An error
+ * while generating keeps the tokens handed out so far.
  */
 tern_status tern_generate(tern_session *session, const char *prompt, size_t max_tokens, const tern_sampling *sampling,
                           tern_token_callback callback, void *user_data, size_t *n_generated);
