@@ -73,6 +73,7 @@ final class SessionBox: @unchecked Sendable {
         maxDraft = setup?.maxDraft ?? 0
         sequence = Session(model: box.model, parallel: generator.parallel, capacity: box.model.options.context,
                            options: generator.stateOptions(verifying: maxDraft))
+        history.reserveCapacity(sequence.capacity + 1)  // the decode loop appends without growing it
     }
 }
 

@@ -178,6 +178,7 @@ public final class ChatSession {
         let t1 = Date()
         var stopped = false
         let budget = min(maxTokens, sequence.capacity - sequence.position)
+        stats.tokens.reserveCapacity(budget)
         let take: (Int32) throws -> Bool = { next in
             if self.stops.contains(next) { stopped = true; return false }
             stats.tokens.append(next)
@@ -185,6 +186,7 @@ public final class ChatSession {
         }
         if var s = speculation, budget > 0 {
             var history = ids, spec = SpeculationStats()
+            history.reserveCapacity(ids.count + budget + 1)  // no growing in the decode loop
             try sequence.decodeSpeculative(maxTokens: budget, sampler: &sampler, drafters: &s.drafters, maxDraft: s.maxDraft,
                                            history: &history, stats: &spec, onToken: take)
             speculation = s

@@ -188,18 +188,18 @@ public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
 
     /// The bytes token `id` stands for in text (GPT-2 characters mapped back to bytes; control
     /// tokens as nothing unless `special`). Unknown ids give no bytes.
-    public func piece(_ id: Int32, special: Bool) -> [UInt8] {
-        guard id >= 0, Int(id) < tokens.count else { return [] }
+    public func appendPiece(_ id: Int32, special: Bool, to out: inout [UInt8]) {
+        guard id >= 0, Int(id) < tokens.count else { return }
         let t = tokens[Int(id)]
         switch kinds[Int(id)] {
-        case .control: return special ? Array(t) : []
-        case .userDefined: return Array(t)
+        case .control: if special { out += t }
+        case .userDefined: out += t
         default:
-            var out: [UInt8] = []
-            for c in String(decoding: t, as: UTF8.self).unicodeScalars {
-                if let b = byteOf[c.value] { out.append(b) } else { out += Array(String(c).utf8) }
+            // The token's characters, decoded in place (no String made per token).
+            var it = t.makeIterator(), utf8 = Unicode.UTF8()
+            while case .scalarValue(let c) = utf8.decode(&it) {
+                if let b = byteOf[c.value] { out.append(b) } else { Unicode.UTF8.encode(c) { out.append($0) } }
             }
-            return out
         }
     }
 

@@ -120,23 +120,37 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
 
     /// The bytes token `id` stands for in text (U+2581 as space, byte tokens as their byte,
     /// control tokens as nothing unless `special`). Unknown ids give no bytes.
-    public func piece(_ id: Int32, special: Bool) -> [UInt8] {
-        guard id >= 0, Int(id) < vocab.count else { return [] }
-        let t = Array(vocab.tokens[Int(id)])
+    public func appendPiece(_ id: Int32, special: Bool, to out: inout [UInt8]) {
+        guard id >= 0, Int(id) < vocab.count else { return }
+        let t = vocab.tokens[Int(id)]
         switch vocab.kinds[Int(id)] {
         case .normal, .userDefined, .unused:
-            var out: [UInt8] = []
-            out.reserveCapacity(t.count)
-            var i = 0
-            while i < t.count {
-                if i + 2 < t.count, t[i] == 0xE2, t[i + 1] == 0x96, t[i + 2] == 0x81 { out.append(0x20); i += 3 } else { out.append(t[i]); i += 1 }
+            var i = t.startIndex
+            while i < t.endIndex {
+                if i + 2 < t.endIndex, t[i] == 0xE2, t[i + 1] == 0x96, t[i + 2] == 0x81 {
+                    out.append(0x20)
+                    i += 3
+                } else {
+                    out.append(t[i])
+                    i += 1
+                }
             }
-            return out
         case .byte:
-            if t.count == 6, let v = UInt8(String(decoding: t.dropFirst(3).prefix(2), as: UTF8.self), radix: 16) { return [v] }
-            return []
-        case .unknown: return Array("\u{2585}".utf8)
-        case .control: return special ? t : []
+            // "<0xAB>"
+            if t.count == 6, let hi = hexDigit(t[t.startIndex + 3]), let lo = hexDigit(t[t.startIndex + 4]) {
+                out.append(hi << 4 | lo)
+            }
+        case .unknown: out += "\u{2585}".utf8
+        case .control: if special { out += t }
+        }
+    }
+
+    private func hexDigit(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x41...0x46: return c - 0x41 + 10
+        case 0x61...0x66: return c - 0x61 + 10
+        default: return nil
         }
     }
 
@@ -148,11 +162,14 @@ public struct StreamingDecoder {
     let tokenizer: any Tokenizer
     var pending: [UInt8] = []
 
-    public init(_ tokenizer: any Tokenizer) { self.tokenizer = tokenizer }
+    public init(_ tokenizer: any Tokenizer) {
+        self.tokenizer = tokenizer
+        pending.reserveCapacity(64)  // a token's text and up to 3 held bytes: pushing allocates nothing
+    }
 
     /// Text that became complete with token `id` (possibly empty).
     public mutating func push(_ id: Int32) -> String {
-        pending += tokenizer.piece(id)
+        tokenizer.appendPiece(id, special: false, to: &pending)
         // Hold back a trailing incomplete sequence (at most 3 bytes).
         var cut = pending.count
         var back = 1
@@ -164,7 +181,7 @@ public struct StreamingDecoder {
             break
         }
         let text = String(decoding: pending[..<cut], as: UTF8.self)
-        pending.removeFirst(cut)
+        pending.removeSubrange(..<cut)  // in place: the buffer is kept for the next token
         return text
     }
 

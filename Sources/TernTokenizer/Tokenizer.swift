@@ -19,8 +19,9 @@ public protocol Tokenizer: AnyObject, Sendable {
     /// Encodes `text`; `addSpecial` adds BOS/EOS as the vocabulary asks, `parseSpecial` lets
     /// control-token text become those tokens.
     func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32]
-    /// The bytes token `id` stands for in text (control tokens only when `special`).
-    func piece(_ id: Int32, special: Bool) -> [UInt8]
+    /// Appends the bytes token `id` stands for in text (control tokens only when `special`) to
+    /// `out`, allocating nothing when `out` has the room: what streaming output calls per token.
+    func appendPiece(_ id: Int32, special: Bool, to out: inout [UInt8])
 }
 
 extension Tokenizer {
@@ -28,9 +29,19 @@ extension Tokenizer {
     public func encode(_ text: String, addSpecial: Bool) -> [Int32] { encode(text, addSpecial: addSpecial, parseSpecial: false) }
     public func encode(_ text: String, parseSpecial: Bool) -> [Int32] { encode(text, addSpecial: true, parseSpecial: parseSpecial) }
     public func piece(_ id: Int32) -> [UInt8] { piece(id, special: false) }
+    /// The bytes token `id` stands for in text (control tokens only when `special`).
+    public func piece(_ id: Int32, special: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        appendPiece(id, special: special, to: &out)
+        return out
+    }
 
     /// Decodes ids to text (invalid UTF-8 becomes U+FFFD).
-    public func decode(_ ids: [Int32]) -> String { String(decoding: ids.flatMap { piece($0) }, as: UTF8.self) }
+    public func decode(_ ids: [Int32]) -> String {
+        var bytes: [UInt8] = []
+        for id in ids { appendPiece(id, special: false, to: &bytes) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }
 
 /// The tokenizer a checkpoint's metadata describes (`tokenizer.ggml.model`).
