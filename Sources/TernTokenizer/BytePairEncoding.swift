@@ -195,9 +195,16 @@ public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
         case .control: if special { out += t }
         case .userDefined: out += t
         default:
-            // The token's characters, decoded in place (no String made per token).
+            // The token's characters, decoded in place (no String made per token); invalid UTF-8
+            // in a malformed vocabulary becomes U+FFFD, as String(decoding:) gives.
             var it = t.makeIterator(), utf8 = Unicode.UTF8()
-            while case .scalarValue(let c) = utf8.decode(&it) {
+            decoding: while true {
+                let c: Unicode.Scalar
+                switch utf8.decode(&it) {
+                case .scalarValue(let v): c = v
+                case .error: c = "\u{FFFD}"
+                case .emptyInput: break decoding
+                }
                 if let b = byteOf[c.value] { out.append(b) } else { Unicode.UTF8.encode(c) { out.append($0) } }
             }
         }
