@@ -10,9 +10,7 @@ import XCTest
 final class RewindTests: XCTestCase {
     /// TinyGemma: window 4 on its sliding layer; with batches of 4 that ring has 7 slots.
     func tiny() throws -> TernModel {
-        let path = TestSupport.tempDir() + "/tiny-rewind.tern"
-        try TinyGemma.write(to: path)
-        return try TernModel(path: path, options: LoadOptions(maxBatch: 4))
+        try TinyGemma.load("tiny-rewind.tern", options: LoadOptions(maxBatch: 4))
     }
 
     let ids: [Int32] = (0..<40).map { (i: Int) -> Int32 in Int32(4 + (i * 5 + i / 3) % 8) }

@@ -12,9 +12,7 @@ import XCTest
 final class SessionFailureTests: XCTestCase {
     /// TinyGemma (vocabulary 16): window 4 on its sliding layer; with batches of 4 that ring has 7 slots.
     func tiny() throws -> TernModel {
-        let path = TestSupport.tempDir() + "/tiny-session-failure.tern"
-        try TinyGemma.write(to: path)
-        return try TernModel(path: path, options: LoadOptions(maxBatch: 4))
+        try TinyGemma.load("tiny-session-failure.tern", options: LoadOptions(maxBatch: 4))
     }
 
     let ids: [Int32] = (0..<40).map { (i: Int) -> Int32 in Int32(4 + (i * 5 + i / 3) % 8) }

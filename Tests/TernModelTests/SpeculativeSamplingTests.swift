@@ -54,9 +54,7 @@ final class SpeculativeSamplingTests: XCTestCase {
     }
 
     func testSpeculativeSamplingMatchesTheExactDistribution() throws {
-        let path = TestSupport.tempDir() + "/tiny.tern"
-        try TinyGemma.write(to: path)
-        let model = try TernModel(path: path)
+        let model = try TinyGemma.load("tiny.tern")
         let gen = Generator(model: model, threads: 1)
         let promptText = "a b a b a"
         let prompt = model.tokenizer.encode(promptText)

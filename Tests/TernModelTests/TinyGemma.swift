@@ -2,11 +2,19 @@ import Foundation
 import Tern
 import TernFormat
 import TernKernels
+import TernTestSupport
 
 /// A tiny random Gemma 3 checkpoint the tests write themselves (12 tokens, width 64, 2 layers,
 /// sliding window 4), for properties that need many runs of a real forward pass.
 enum TinyGemma {
     static let tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "▁a", "▁b", "▁c", "▁d", "▁e", "▁f", "▁g", "▁h"]
+
+    /// Writes the checkpoint to a file named `name` in the tests' temporary folder and loads it.
+    static func load(_ name: String, options: LoadOptions = LoadOptions()) throws -> TernModel {
+        let path = TestSupport.tempDir() + "/" + name
+        try write(to: path)
+        return try TernModel(path: path, options: options)
+    }
 
     static func write(to path: String, seed: UInt64 = 1, scale: Float = 0.35) throws {
         var rng = SplitMix64(seed: seed)
