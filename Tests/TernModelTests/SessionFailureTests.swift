@@ -10,7 +10,7 @@ import XCTest
 /// of a failed `append` are not in the sequence, and nothing samples from logits that are not the
 /// current position's. A token id outside the vocabulary makes a batch fail where wanted.
 final class SessionFailureTests: XCTestCase {
-    /// TinyGemma (vocabulary 16): window 4 on its sliding layer; with batches of 4 that ring has 7 slots.
+    /// TinyGemma (12 tokens): window 4 on its sliding layer; with batches of 4 that ring has 7 slots.
     func tiny() throws -> TernModel {
         try TinyGemma.load("tiny-session-failure.tern", options: LoadOptions(maxBatch: 4))
     }
