@@ -35,10 +35,8 @@ TK static inline __m256i widen_avx2(__m256i acc, __m256i p) {
 #define Q4_DOT4(acc, w, aq) \
     widen_avx2(acc, _mm256_add_epi16(pairs2_avx2((w)[0], (w)[1], aq), pairs2_avx2((w)[2], (w)[3], (aq) + 16)))
 #define Q6_DOT2(acc, w0, w1, aq) widen_avx2(acc, pairs2_avx2(w0, w1, aq))
-/* 16 registers: q4k_group unrolled spills from two vectors on (x86_gemm.inc), and a prefetch
- * test inside it made clang spill at one (prefetch.h) */
+/* 16 registers: q4k_group unrolled spills from two vectors on (x86_gemm.inc) */
 #define Q4K_UNROLLED_MAX 1
-#define PF_BRANCHLESS 1
 #define GEMM_OWN_Q4K 1
 #define GEMM_OWN_Q6 1
 #include "x86_gemm.inc"
@@ -64,15 +62,13 @@ TK static inline __m128i row_bytes_avx2(__m128i plane, int k) {
 }
 TK static inline __m256i row_scales_avx2(__m128i plane, int k) { return _mm256_cvtepu8_epi16(row_bytes_avx2(plane, k)); }
 
-TK static inline __attribute__((always_inline)) void q4k_sb_group_avx2(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
-                                                                       int b0, const int nb, float *out, ptrdiff_t os, int valid) {
+TK static inline __attribute__((always_inline)) void q4k_sb_group_avx2(GROUP_PARAMS) {
     __m256 acc[4], accm[4];
     for (int j = 0; j < nb; j++) acc[j] = accm[j] = _mm256_setzero_ps();
     const __m128i m63 = _mm_set1_epi8(63), m0f = _mm_set1_epi8(0x0F), m30 = _mm_set1_epi8(0x30);
     const __m256i lowMask = _mm256_set1_epi8(0x0F);
     /* [block][row] bytes -> per row the pair (block 2i, 2i + 1): blocks 0-1 | 2-3 of a plane */
     const __m128i pairs = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
-    const ptrdiff_t pf = PF_DISTANCE(b0);
     for (ptrdiff_t sbi = 0; sbi < blocks / 8; sbi++) {
         const uint8_t *sb = grp + sbi * 576;
         /* A super-block's 576 bytes at its start, so no prefetch splits the unrolled blocks (a
@@ -140,14 +136,12 @@ TK static inline __m256i row_scales_i8_avx2(__m128i plane, int i) { return _mm25
  * per block to unpack. Bounds (|sb_q| <= 127): two chunks' pair sums <= 2 * 2 * 63 * 127 = 32004
  * fit int16; a lane gets <= 2 * 2 * 32004 * 128 per block, over 8 blocks and with the offset
  * terms (<= 8 * 32 * 128 * 16 * 127) < 2^28. */
-TK static inline __attribute__((always_inline)) void q6_sb_group_avx2(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
-                                                                      int b0, const int nb, float *out, ptrdiff_t os, int valid) {
+TK static inline __attribute__((always_inline)) void q6_sb_group_avx2(GROUP_PARAMS) {
     __m256 acc[4];
     for (int j = 0; j < nb; j++) acc[j] = _mm256_setzero_ps();
     const __m256i lowMask = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
     /* a scale plane's [sub-block][row] bytes as [row][sub-block] */
     const __m128i transpose = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const ptrdiff_t pf = PF_DISTANCE(b0);
     for (ptrdiff_t sbi = 0; sbi < blocks / 8; sbi++) {
         const uint8_t *sb = grp + sbi * 840;
         PF_SPAN(pf, sb, 840); /* once per super-block, as q4k_sb_group_avx2 (prefetch.h) */
@@ -198,26 +192,27 @@ TK static inline __attribute__((always_inline)) void q6_sb_group_avx2(const uint
     for (int j = 0; j < nb; j++) NAME(store4)(acc[j], out + (b0 + j) * os, valid);
 }
 
-TK static inline __attribute__((always_inline)) void q6_any_group_avx2(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
-                                                                       int b0, const int nb, float *out, ptrdiff_t os, int valid) {
-    if (a->sb_q && a->sb_hsum) q6_sb_group_avx2(grp, blocks, a, b0, nb, out, os, valid);
-    else NAME(q6_group)(grp, blocks, a, b0, nb, out, os, valid);
+TK static inline __attribute__((always_inline)) void q6_any_group_avx2(GROUP_PARAMS) {
+    if (a->sb_q && a->sb_hsum) q6_sb_group_avx2(GROUP_ARGS);
+    else NAME(q6_group)(GROUP_ARGS);
 }
 
 /* Activations without the per-256 form (none kept for this width or CPU) take the per-32 kernel. */
-TK static inline __attribute__((always_inline)) void q4k_any_group_avx2(const uint8_t *grp, ptrdiff_t blocks, const tern_acts *a,
-                                                                        int b0, const int nb, float *out, ptrdiff_t os, int valid) {
-    if (a->sb_q) q4k_sb_group_avx2(grp, blocks, a, b0, nb, out, os, valid);
-    else NAME(q4k_group)(grp, blocks, a, b0, nb, out, os, valid);
+TK static inline __attribute__((always_inline)) void q4k_any_group_avx2(GROUP_PARAMS) {
+    if (a->sb_q) q4k_sb_group_avx2(GROUP_ARGS);
+    else NAME(q4k_group)(GROUP_ARGS);
 }
 
-#define GEMM_ENTER(batch) PF_BEGIN(batch)
 #include "gemm_body.h"
 GEMM_FN(TK, tern_gemm_q4k_avx2, q4k_any_group_avx2)
 GEMM_FN(TK, tern_gemm_q6_avx2, q6_any_group_avx2)
 #undef GEMM_BODY
 #undef GEMM_FN
-#undef GEMM_ENTER
+#undef GEMM_LOOP
+#undef GEMM_GROUP
+#undef GEMM_PREFETCH
+#undef GROUP_PARAMS
+#undef GROUP_ARGS
 
 TK void tern_f32_to_f16_avx2(const float *x, uint16_t *y, ptrdiff_t n) {
     ptrdiff_t i = 0;
