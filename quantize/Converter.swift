@@ -28,7 +28,9 @@ enum ConverterPlan {
     }
 
     static func run(input: String, output: String, options: Options, progress: Progress) throws {
-        guard output != input else { throw FormatError(file: output, field: "output", "output path equals the input path") }
+        guard output != input else {
+            throw FormatError(file: output, field: "output", "output path equals the input path")
+        }
         let gguf = try GGUFFile(path: input)
         var meta = gguf.metadata
         try Architectures.completeMetadata(&meta, file: input)
@@ -54,7 +56,8 @@ enum ConverterPlan {
         let sources = try gguf.tensors.map { t in
             let dt = target(t, options)
             guard t.cols % t.type.blockElements == 0 else {
-                throw FormatError(file: input, field: "tensor \(t.name)", "rows of \(t.cols) elements are not whole \(t.type) blocks")
+                throw FormatError(file: input, field: "tensor \(t.name)", "rows of \(t.cols) elements are not whole " +
+                    "\(t.type) blocks")
             }
             let rowBytes = t.cols / t.type.blockElements * t.type.blockBytes
             return TensorSource(name: t.name, dtype: dt, shape: t.shape) { groups in
@@ -77,7 +80,8 @@ enum ConverterPlan {
         var byType: [DType: Int] = [:]
         for t in f.tensors { byType[t.dtype, default: 0] += 1 }
         let types = byType.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        print("wrote \(output): \(f.tensors.count) tensors (\(types)), \(mb(outSize)) on disk, \(mb(raw)) in memory, from \(input) (\(mb(gguf.map.bytes.count))); peak memory \(mb(peakRSSBytes()))")
+        print("wrote \(output): \(f.tensors.count) tensors (\(types)), \(mb(outSize)) on disk, \(mb(raw)) in " +
+            "memory, from \(input) (\(mb(gguf.map.bytes.count))); peak memory \(mb(peakRSSBytes()))")
     }
 }
 

@@ -55,7 +55,9 @@ while i < args.count {
     switch a {
     case "--compress": options.compressLevel = 9
     case _ where a.hasPrefix("--compress="):
-        guard let l = Int32(a.dropFirst(11)), (1...19).contains(l) else { fail("--compress level must be 1-19, got '\(a.dropFirst(11))'") }
+        guard let l = Int32(a.dropFirst(11)), (1...19).contains(l) else {
+            fail("--compress level must be 1-19, got '\(a.dropFirst(11))'")
+        }
         options.compressLevel = l
     case "--lm-head":
         let v = value()

@@ -101,7 +101,9 @@ final class HandleRegistry: @unchecked Sendable {
     func unregister<T: AnyObject>(_ p: OpaquePointer, as: T.Type) -> Bool {
         let raw = UnsafeMutableRawPointer(p)
         let removed: Bool = lock.withLock {
-            guard live.contains(UInt(bitPattern: raw)), Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue() is T else { return false }
+            guard live.contains(UInt(bitPattern: raw)), Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue() is T else {
+                return false
+            }
             live.remove(UInt(bitPattern: raw))
             return true
         }
@@ -147,23 +149,33 @@ public func tern_sampling_init(_ s: UnsafeMutablePointer<tern_sampling>?) {
 
 @_cdecl("tern_model_open")
 public func tern_model_open(_ options: UnsafePointer<tern_model_options>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tern_status {
-    guard let options, let out else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options and out_model must not be NULL") }
+    guard let options, let out else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options and out_model must not be NULL")
+    }
     out.pointee = nil
     let o = options.pointee
     guard o.struct_size == MemoryLayout<tern_model_options>.size else {
-        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.struct_size is \(o.struct_size), expected \(MemoryLayout<tern_model_options>.size); call tern_model_options_init first")
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.struct_size is \(o.struct_size), expected " +
+            "\(MemoryLayout<tern_model_options>.size); call tern_model_options_init first")
     }
     guard let cpath = o.path else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.path is NULL") }
-    guard let path = String(validatingCString: cpath) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.path is not valid UTF-8") }
-    guard o.threads >= 0, o.threads <= 1024 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: threads \(o.threads) is outside 0...1024") }
+    guard let path = String(validatingCString: cpath) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options.path is not valid UTF-8")
+    }
+    guard o.threads >= 0, o.threads <= 1024 else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: threads \(o.threads) is outside 0...1024")
+    }
     let speculation: Speculation
     switch UInt32(bitPattern: o.speculation) {
     case TERN_SPECULATE_OFF.rawValue: speculation = .off
     case TERN_SPECULATE_AUTO.rawValue: speculation = .automatic
     case TERN_SPECULATE_LOOKUP.rawValue: speculation = .lookupOnly
-    default: return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: speculation \(o.speculation) is not a tern_speculation (0 off, 1 auto, 2 lookup)")
+    default: return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: speculation \(o.speculation) is not a " +
+        "tern_speculation (0 off, 1 auto, 2 lookup)")
     }
-    guard o.mem_budget_bytes <= UInt64(Int.max) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: mem_budget_bytes is too large") }
+    guard o.mem_budget_bytes <= UInt64(Int.max) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: mem_budget_bytes is too large")
+    }
     do {
         var options = LoadOptions(memoryBudget: o.mem_budget_bytes > 0 ? Int(o.mem_budget_bytes) : nil, context: Int(o.context), contextCap: 4096)
         options.speculation = speculation
@@ -179,21 +191,34 @@ public func tern_model_open(_ options: UnsafePointer<tern_model_options>?, _ out
 @_cdecl("tern_model_close")
 public func tern_model_close(_ model: OpaquePointer?) -> tern_status {
     guard let model else { return TERN_OK }
-    return unregister(model, as: ModelBox.self) ? TERN_OK : fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_close: not an open model (closed twice?)")
+    return unregister(model, as: ModelBox.self) ? TERN_OK : fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_close: not " +
+        "an open model (closed twice?)")
 }
 
 @_cdecl("tern_tokenize")
 public func tern_tokenize(_ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ len: Int, _ addSpecial: Int32,
                           _ tokens: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ nTokens: UnsafeMutablePointer<Int>?) -> tern_status {
-    guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: not an open model") }
-    guard let nTokens, text != nil || len == 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: text and n_tokens must not be NULL") }
-    guard len >= 0, len <= 1 << 30 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: len \(len) is out of range") }
+    guard let box = lookup(model, as: ModelBox.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: not an open model")
+    }
+    guard let nTokens, text != nil || len == 0 else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: text and n_tokens must not be NULL")
+    }
+    guard len >= 0, len <= 1 << 30 else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: len \(len) is out of range")
+    }
     let bytes = text.map { UnsafeRawBufferPointer(start: $0, count: len) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
-    guard let s = String(validating: bytes, as: UTF8.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: text is not valid UTF-8") }
+    guard let s = String(validating: bytes, as: UTF8.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: text is not valid UTF-8")
+    }
     let ids = box.model.tokenizer.encode(s, addSpecial: addSpecial != 0)
     nTokens.pointee = ids.count
-    guard ids.count <= capacity else { return fail(TERN_ERR_BUFFER_TOO_SMALL, "tern_tokenize: \(ids.count) tokens do not fit in \(capacity)") }
-    guard capacity == 0 || tokens != nil else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: tokens is NULL") }
+    guard ids.count <= capacity else {
+        return fail(TERN_ERR_BUFFER_TOO_SMALL, "tern_tokenize: \(ids.count) tokens do not fit in \(capacity)")
+    }
+    guard capacity == 0 || tokens != nil else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: tokens is NULL")
+    }
     for (i, t) in ids.enumerated() { tokens![i] = t }
     return TERN_OK
 }
@@ -201,14 +226,19 @@ public func tern_tokenize(_ model: OpaquePointer?, _ text: UnsafePointer<CChar>?
 @_cdecl("tern_detokenize")
 public func tern_detokenize(_ model: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ n: Int,
                             _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ len: UnsafeMutablePointer<Int>?) -> tern_status {
-    guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: not an open model") }
-    guard let len, tokens != nil || n == 0, n >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: tokens and len must not be NULL") }
+    guard let box = lookup(model, as: ModelBox.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: not an open model")
+    }
+    guard let len, tokens != nil || n == 0, n >= 0 else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: tokens and len must not be NULL")
+    }
     let tok = box.model.tokenizer
     var bytes: [UInt8] = []
     for i in 0..<n {
         let t = tokens![i]
         guard t >= 0, Int(t) < tok.count else {
-            return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: token id \(t) is outside the \(tok.count)-token vocabulary")
+            return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: token id \(t) is outside the " +
+                "\(tok.count)-token vocabulary")
         }
         bytes += tok.piece(t)
     }
@@ -220,7 +250,9 @@ public func tern_detokenize(_ model: OpaquePointer?, _ tokens: UnsafePointer<Int
 func writeCString(_ bytes: [UInt8], _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ len: UnsafeMutablePointer<Int>,
                   _ name: String) -> tern_status {
     len.pointee = bytes.count
-    guard bytes.count < capacity else { return fail(TERN_ERR_BUFFER_TOO_SMALL, "\(name): \(bytes.count + 1) bytes needed, \(capacity) given") }
+    guard bytes.count < capacity else {
+        return fail(TERN_ERR_BUFFER_TOO_SMALL, "\(name): \(bytes.count + 1) bytes needed, \(capacity) given")
+    }
     guard let buf else { return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): buf is NULL") }
     for (i, b) in bytes.enumerated() { buf[i] = CChar(bitPattern: b) }
     buf[bytes.count] = 0
@@ -231,7 +263,9 @@ func writeCString(_ bytes: [UInt8], _ buf: UnsafeMutablePointer<CChar>?, _ capac
 public func tern_session_create(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tern_status {
     guard let out else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_create: out_session is NULL") }
     out.pointee = nil
-    guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_create: not an open model") }
+    guard let box = lookup(model, as: ModelBox.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_create: not an open model")
+    }
     do {
         out.pointee = register(try SessionBox(box: box))
         return TERN_OK
@@ -242,7 +276,9 @@ public func tern_session_create(_ model: OpaquePointer?, _ out: UnsafeMutablePoi
 
 @_cdecl("tern_session_reset")
 public func tern_session_reset(_ session: OpaquePointer?) -> tern_status {
-    guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_reset: not a live session") }
+    guard let s = lookup(session, as: SessionBox.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_reset: not a live session")
+    }
     s.sequence.reset()
     s.history.removeAll(keepingCapacity: true)
     s.chat = nil
@@ -252,12 +288,15 @@ public func tern_session_reset(_ session: OpaquePointer?) -> tern_status {
 @_cdecl("tern_session_free")
 public func tern_session_free(_ session: OpaquePointer?) -> tern_status {
     guard let session else { return TERN_OK }
-    return unregister(session, as: SessionBox.self) ? TERN_OK : fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_free: not a live session (freed twice?)")
+    return unregister(session, as: SessionBox.self) ? TERN_OK : fail(TERN_ERR_INVALID_ARGUMENT, "tern_session_free: " +
+        "not a live session (freed twice?)")
 }
 
 @_cdecl("tern_cancel")
 public func tern_cancel(_ session: OpaquePointer?) -> tern_status {
-    guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_cancel: not a live session") }
+    guard let s = lookup(session, as: SessionBox.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_cancel: not a live session")
+    }
     s.cancelled.store(true, ordering: .releasing)
     return TERN_OK
 }
@@ -267,7 +306,9 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
                           _ sampling: UnsafePointer<tern_sampling>?, _ callback: tern_token_callback?,
                           _ user: UnsafeMutableRawPointer?, _ nGenerated: UnsafeMutablePointer<Int>?) -> tern_status {
     nGenerated?.pointee = 0
-    guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: not a live session") }
+    guard let s = lookup(session, as: SessionBox.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: not a live session")
+    }
     let text: String
     switch cText(prompt, "prompt") {
     case .success(let t): text = t
@@ -275,13 +316,15 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
     }
     guard maxTokens >= 0 else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: max_tokens is negative") }
     guard let params = samplingParameters(sampling) else {
-        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1")
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_generate: sampling needs temperature >= 0, top_k >= 0, 0 < " +
+            "top_p <= 1")
     }
     s.cancelled.store(false, ordering: .releasing)
     let seq = s.sequence, tok = s.box.model.tokenizer
     let ids = tok.encode(text, addSpecial: seq.position == 0 && seq.pending == nil)
     guard ids.count + maxTokens <= seq.remaining else {
-        return fail(TERN_ERR_CONTEXT_FULL, "tern_generate: \(seq.capacity - seq.remaining) positions used + \(ids.count) prompt + \(maxTokens) new tokens exceed the session's \(seq.capacity)")
+        return fail(TERN_ERR_CONTEXT_FULL, "tern_generate: \(seq.capacity - seq.remaining) positions used + " +
+            "\(ids.count) prompt + \(maxTokens) new tokens exceed the session's \(seq.capacity)")
     }
     do {
         try seq.append(ids)
@@ -328,7 +371,9 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
 /// The sampling a C caller asked for (NULL: greedy), or nil when out of range.
 func samplingParameters(_ sampling: UnsafePointer<tern_sampling>?) -> SamplingParameters? {
     guard let sp = sampling?.pointee else { return SamplingParameters(temperature: 0, topK: 40, topP: 1, seed: 0) }
-    guard sp.temperature.isFinite, sp.temperature >= 0, sp.top_k >= 0, sp.top_p.isFinite, sp.top_p > 0, sp.top_p <= 1 else { return nil }
+    guard sp.temperature.isFinite, sp.temperature >= 0, sp.top_k >= 0, sp.top_p.isFinite, sp.top_p > 0, sp.top_p <= 1 else {
+        return nil
+    }
     return SamplingParameters(temperature: sp.temperature, topK: Int(sp.top_k), topP: sp.top_p, seed: sp.seed)
 }
 
@@ -346,7 +391,9 @@ public func tern_chat_apply_template(_ model: OpaquePointer?, _ source: UnsafePo
                                      _ n: Int, _ addGenerationPrompt: Int32, _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
                                      _ len: UnsafeMutablePointer<Int>?) -> tern_status {
     let name = "tern_chat_apply_template"
-    guard let box = lookup(model, as: ModelBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): not an open model") }
+    guard let box = lookup(model, as: ModelBox.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): not an open model")
+    }
     guard let len, messages != nil || n == 0, n >= 0, n <= 1 << 20 else {
         return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): messages and len must not be NULL (n \(n))")
     }
@@ -361,7 +408,9 @@ public func tern_chat_apply_template(_ model: OpaquePointer?, _ source: UnsafePo
     do {
         let template: ChatTemplate
         if let source {
-            guard let src = String(validatingCString: source) else { return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): template_source is not valid UTF-8") }
+            guard let src = String(validatingCString: source) else {
+                return fail(TERN_ERR_INVALID_ARGUMENT, "\(name): template_source is not valid UTF-8")
+            }
             template = try ChatTemplate(source: src, origin: "template_source")
         } else {
             template = try ChatSession.template(for: box.model)
@@ -379,7 +428,9 @@ public func tern_chat(_ session: OpaquePointer?, _ system: UnsafePointer<CChar>?
                       _ sampling: UnsafePointer<tern_sampling>?, _ callback: tern_token_callback?, _ user: UnsafeMutableRawPointer?,
                       _ nGenerated: UnsafeMutablePointer<Int>?) -> tern_status {
     nGenerated?.pointee = 0
-    guard let s = lookup(session, as: SessionBox.self) else { return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: not a live session") }
+    guard let s = lookup(session, as: SessionBox.self) else {
+        return fail(TERN_ERR_INVALID_ARGUMENT, "tern_chat: not a live session")
+    }
     let message: String
     var systemText: String?
     switch (cText(userMessage, "user_message"), system == nil ? .success("") : cText(system, "system")) {

@@ -46,7 +46,8 @@ public struct Calibrator {
         /// lookup beside any model drafter, as every stored setting has it.
         public init(_ s: Speculation, layers L: Int, maxDraft: Int) throws {
             guard !s.auto, !s.isOff else {
-                throw TernError.usage("calibrate --speculate takes drafters (e.g. lookup or vocab:16384+lookup), not '\(s)'")
+                throw TernError.usage("calibrate --speculate takes drafters (e.g. lookup or vocab:16384+lookup), " +
+                    "not '\(s)'")
             }
             self.init(exitLayer: L, vocab: 0, maxDraft: maxDraft, minProbability: 0, lookupOnly: !s.usesModelDrafter)
             guard s.usesModelDrafter else { return }
@@ -169,7 +170,8 @@ public struct Calibrator {
             let spec = s.speculation(layers: L)
             let r = try gen.benchSpeculation(prompts: prompts, tokens: timingTokens, speculation: spec, warmUp: false)
             if let differing = r.differing.first {
-                throw TernError.usage("calibration: --speculate \(spec) gave different tokens from plain decoding on \"\(differing)\"; please report this")
+                throw TernError.usage("calibration: --speculate \(spec) gave different tokens from plain decoding " +
+                    "on \"\(differing)\"; please report this")
             }
             acceptance[s] = r.stats.acceptanceRate
             return r.perPrompt.map { p in

@@ -137,7 +137,8 @@ public final class ChatSession {
         }
         guard ids.count < sequence.capacity else {
             messages.removeLast()
-            throw TernError.contextFull("the message needs \(ids.count) positions, the conversation has \(sequence.capacity); raise -c")
+            throw TernError.contextFull("the message needs \(ids.count) positions, the conversation has " +
+                "\(sequence.capacity); raise -c")
         }
         // Reuse the cached prefix where every ring buffer still holds what the positions after it
         // attend to (Session.canRewind); otherwise prefill again from the start.

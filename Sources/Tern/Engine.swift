@@ -190,7 +190,8 @@ public final class Generator: @unchecked Sendable {
         let capacity = ids.count + max(0, maxTokens)
         let limit = model.options.context
         guard capacity <= limit else {
-            throw TernError.contextFull("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context of \(limit)"
+            throw TernError.contextFull("prompt (\(ids.count) tokens) + \(maxTokens) new tokens exceeds the context " +
+                "of \(limit)"
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
         let setup = try speculationSetup(speculation, capacity: capacity)

@@ -23,7 +23,8 @@ extension Generator {
             throw TernError.usage("context \(context) must be between 4 and the model's \(model.model.contextLength)")
         }
         guard tokens.count >= 2 * context else {
-            throw TernError.usage("the text has \(tokens.count) tokens; at least \(2 * context) are needed for a context of \(context)")
+            throw TernError.usage("the text has \(tokens.count) tokens; at least \(2 * context) are needed for a " +
+                "context of \(context)")
         }
         let lm = model.model
         // llama-perplexity puts BOS first only for vocabularies that add one (Qwen's do not).

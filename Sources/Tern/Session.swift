@@ -108,7 +108,8 @@ public final class Session {
         var all = ids
         if let p = pending { all.insert(p, at: 0) }
         guard position + all.count <= capacity else {
-            throw TernError.contextFull("\(position) positions used + \(all.count) new tokens exceeds the context of \(capacity)")
+            throw TernError.contextFull("\(position) positions used + \(all.count) new tokens exceeds the context " +
+                "of \(capacity)")
         }
         guard !all.isEmpty else { return }
         let start = position, wasPending = pending

@@ -34,7 +34,8 @@ public struct Speculation: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses the `--speculate` syntax; errors say what is accepted.
     public init(parsing text: String) throws {
-        let usage = "--speculate takes off, auto, or lookup, early-exit[:E], skip[:L1,L2,...], vocab[:N] joined by '+' (got '\(text)')"
+        let usage = "--speculate takes off, auto, or lookup, early-exit[:E], skip[:L1,L2,...], vocab[:N] joined by " +
+            "'+' (got '\(text)')"
         switch text {
         case "off": self.init(); return
         case "auto": self.init(auto: true); return

@@ -56,7 +56,8 @@ extension Session {
                                   history: inout [Int32], stats: inout SpeculationStats, onToken: (Int32) throws -> Bool) throws {
         guard maxTokens > 0 else { return }
         guard maxDraft >= 1, state.logitsRows > maxDraft, state.maxBatch > maxDraft else {
-            throw TernError.usage("speculative decoding with \(maxDraft) drafts needs a session with at least \(maxDraft + 1) logits rows and batch positions (it has \(state.logitsRows) and \(state.maxBatch))")
+            throw TernError.usage("speculative decoding with \(maxDraft) drafts needs a session with at least " +
+                "\(maxDraft + 1) logits rows and batch positions (it has \(state.logitsRows) and \(state.maxBatch))")
         }
         if let m = drafters.model, m.maxDraft < maxDraft {
             throw TernError.usage("the model drafter keeps \(m.maxDraft) drafts, \(maxDraft) asked for")

@@ -50,11 +50,15 @@ public struct DraftCalibration: Sendable, Equatable {
             throw bad("ranking", "holds a token id outside the \(vocabSize)-token vocabulary")
         }
         let vocab = m.int(Self.prefix + "vocab") ?? 0
-        guard vocab >= 0, vocab <= ranking.count else { throw bad("vocab", "is \(vocab), the ranking has \(ranking.count) tokens") }
+        guard vocab >= 0, vocab <= ranking.count else {
+            throw bad("vocab", "is \(vocab), the ranking has \(ranking.count) tokens")
+        }
         let exit = m.int(Self.prefix + "exit_layer") ?? layers
         guard exit >= 1, exit <= layers else { throw bad("exit_layer", "is \(exit), the model has \(layers) layers") }
         let skip = (m.ints(Self.prefix + "skip_layers") ?? []).map(Int.init)
-        guard skip.allSatisfy({ $0 >= 0 && $0 < layers }) else { throw bad("skip_layers", "names a layer outside 0...\(layers - 1)") }
+        guard skip.allSatisfy({ $0 >= 0 && $0 < layers }) else {
+            throw bad("skip_layers", "names a layer outside 0...\(layers - 1)")
+        }
         let maxDraft = m.int(Self.prefix + "max") ?? 6
         guard maxDraft >= 0, maxDraft <= 64 else { throw bad("max", "is \(maxDraft), expected 0...64") }
         let match = m.int(Self.prefix + "lookup_match") ?? 2

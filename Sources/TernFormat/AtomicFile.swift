@@ -39,7 +39,8 @@ public final class AtomicFile {
         tempPath = (dir.isEmpty ? "/" : dir + "/") + ".\(base).partial-\(getpid())"
         fd = open(tempPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw FormatError(file: path, field: "create", "cannot create \(tempPath): \(String(cString: strerror(errno))); check the directory exists and is writable")
+            throw FormatError(file: path, field: "create", "cannot create \(tempPath): " +
+                "\(String(cString: strerror(errno))); check the directory exists and is writable")
         }
         AtomicFile.currentTemp = strdup(tempPath)
     }

@@ -16,7 +16,8 @@ public struct ByteReader {
     @inline(__always) mutating func need(_ n: Int, _ field: @autoclosure () -> String) throws {
         guard n >= 0, offset <= base.count, n <= base.count - offset else {
             throw FormatError(file: file, field: field(),
-                              "needs \(n) bytes at offset \(offset) but the file has \(max(0, base.count - offset)) left (truncated or corrupt)")
+                              "needs \(n) bytes at offset \(offset) but the file has \(max(0, base.count - offset)) " +
+                                  "left (truncated or corrupt)")
         }
     }
 

@@ -96,7 +96,8 @@ public final class GGUFFile: @unchecked Sendable {
         var alignment = 32
         if let a = meta.int("general.alignment") {
             guard a > 0, a <= 1 << 20, a & (a - 1) == 0 else {
-                throw FormatError(file: path, field: "metadata 'general.alignment'", "\(a) is not a power of two up to 1 MiB")
+                throw FormatError(file: path, field: "metadata 'general.alignment'", "\(a) is not a power of two up " +
+                    "to 1 MiB")
             }
             alignment = a
         }
@@ -105,19 +106,23 @@ public final class GGUFFile: @unchecked Sendable {
             let name = try r.string("tensor[\(i)]: name", lengthBytes: 8, strict: false)
             let f = "tensor \(name)"
             let nd = Int(try r.u32(f + ": n_dims"))
-            guard (1...4).contains(nd) else { throw FormatError(file: path, field: f + ": n_dims", "\(nd) dimensions (1 to 4 allowed)") }
+            guard (1...4).contains(nd) else {
+                throw FormatError(file: path, field: f + ": n_dims", "\(nd) dimensions (1 to 4 allowed)")
+            }
             var dims: [Int] = []
             for d in 0..<nd { dims.append(try r.count(f + ": ne[\(d)]", limit: Int(Int32.max))) }
             let t = try r.u32(f + ": type")
             guard let type = GGMLType(rawValue: t) else {
-                throw FormatError(file: path, field: f + ": type", "ggml type \(t) is not supported (supported: \(GGMLType.supportedList))")
+                throw FormatError(file: path, field: f + ": type", "ggml type \(t) is not supported (supported: " +
+                    "\(GGMLType.supportedList))")
             }
             let off = try r.count(f + ": offset", limit: file.count)
             infos.append((name, dims.reversed(), type, off))
         }
         // A vocabulary-only file may end right after the tensor infos, before any padding.
         guard let dataStart = safeAdd(r.offset, alignment - 1).map({ $0 / alignment * alignment }), infos.isEmpty || dataStart <= file.count else {
-            throw FormatError(file: path, field: "tensor data", "data section starts past the end of the file (truncated)")
+            throw FormatError(file: path, field: "tensor data", "data section starts past the end of the file " +
+                "(truncated)")
         }
         var list: [GGUFTensor] = []
         for (name, shape, type, off) in infos {
@@ -125,17 +130,20 @@ public final class GGUFFile: @unchecked Sendable {
             var elements = 1
             for d in shape {
                 guard d > 0, let e = safeMul(elements, d) else {
-                    throw FormatError(file: path, field: f + ": shape", "dimension \(d) is zero or the element count overflows")
+                    throw FormatError(file: path, field: f + ": shape", "dimension \(d) is zero or the element " +
+                        "count overflows")
                 }
                 elements = e
             }
             let cols = shape.last!
             guard cols % type.blockElements == 0 else {
-                throw FormatError(file: path, field: f + ": shape", "row length \(cols) is not a multiple of the \(type) block size \(type.blockElements)")
+                throw FormatError(file: path, field: f + ": shape", "row length \(cols) is not a multiple of the " +
+                    "\(type) block size \(type.blockElements)")
             }
             guard let size = safeMul(elements / type.blockElements, type.blockBytes),
                   off % alignment == 0, let start = safeAdd(dataStart, off), let end = safeAdd(start, size), end <= file.count else {
-                throw FormatError(file: path, field: f + ": offset", "data at offset \(off) is misaligned or runs past the end of the \(file.count)-byte file (truncated?)")
+                throw FormatError(file: path, field: f + ": offset", "data at offset \(off) is misaligned or runs " +
+                    "past the end of the \(file.count)-byte file (truncated?)")
             }
             list.append(GGUFTensor(name: name, type: type, shape: shape, offset: start, byteSize: size))
         }

@@ -127,7 +127,8 @@ public struct Metadata: Equatable, Sendable {
                 for j in 0..<c { a.append(try r.string(f + "[\(j)]", lengthBytes: 4)) }
                 v = .strings(a)
             default:
-                throw FormatError(file: file, field: f, "unknown value type \(tag) (known: 1-7); the file may be corrupt or from a newer Tern")
+                throw FormatError(file: file, field: f, "unknown value type \(tag) (known: 1-7); the file may be " +
+                    "corrupt or from a newer Tern")
             }
             guard m[key] == nil else { throw FormatError(file: file, field: f, "key appears twice") }
             m[key] = v

@@ -73,18 +73,21 @@ public final class TernFile: @unchecked Sendable {
         var r = ByteReader(file, file: path)
         let magic = try r.bytes(8, "header: magic")
         guard Array(magic) == TernContainer.magic else {
-            throw FormatError(file: path, field: "header: magic", "not a .tern checkpoint (expected 'TERNCKPT'); convert GGUF files with tern-quantize")
+            throw FormatError(file: path, field: "header: magic", "not a .tern checkpoint (expected 'TERNCKPT'); " +
+                "convert GGUF files with tern-quantize")
         }
         let ver = try r.u32("header: version")
         guard ver == TernContainer.version else {
             let how = ver < TernContainer.version ? "it predates the interleaved q8/q4 layout; re-convert the GGUF with this tern-quantize"
                                                   : "it is newer than this Tern; upgrade Tern or re-convert with this tern-quantize"
-            throw FormatError(file: path, field: "header: version", "format version \(ver) is not supported (this Tern reads version \(TernContainer.version)): \(how)")
+            throw FormatError(file: path, field: "header: version", "format version \(ver) is not supported (this " +
+                "Tern reads version \(TernContainer.version)): \(how)")
         }
         version = Int(ver)
         let hsize = try r.u32("header: header size")
         guard hsize == UInt32(TernContainer.headerSize) else {
-            throw FormatError(file: path, field: "header: header size", "is \(hsize), expected \(TernContainer.headerSize)")
+            throw FormatError(file: path, field: "header: header size", "is \(hsize), expected " +
+                "\(TernContainer.headerSize)")
         }
         let metaOff = try r.count("header: metadata offset", limit: file.count)
         let metaSize = try r.count("header: metadata size", limit: file.count)
@@ -94,11 +97,13 @@ public final class TernFile: @unchecked Sendable {
         let structSum = try r.u64("header: checksum")
         guard metaOff == TernContainer.headerSize, let metaEnd = safeAdd(metaOff, metaSize), metaEnd == tableOff,
               let tableEnd = safeAdd(tableOff, tableSize), tableEnd <= file.count else {
-            throw FormatError(file: path, field: "header: section offsets", "metadata [\(metaOff), +\(metaSize)) and tensor table [\(tableOff), +\(tableSize)) do not fit the \(file.count)-byte file")
+            throw FormatError(file: path, field: "header: section offsets", "metadata [\(metaOff), +\(metaSize)) " +
+                "and tensor table [\(tableOff), +\(tableSize)) do not fit the \(file.count)-byte file")
         }
         map.mapApart(0..<tableEnd)
         guard TernContainer.structureChecksum(file, tableEnd: tableEnd) == structSum else {
-            throw FormatError(file: path, field: "header: checksum", "header, metadata or tensor table is corrupt (checksum mismatch)")
+            throw FormatError(file: path, field: "header: checksum", "header, metadata or tensor table is corrupt " +
+                "(checksum mismatch)")
         }
         var mr = ByteReader(UnsafeRawBufferPointer(rebasing: file[0..<metaEnd]), offset: metaOff, file: path)
         metadata = try Metadata.decode(&mr, file: path)
@@ -139,21 +144,25 @@ public final class TernFile: @unchecked Sendable {
             throw FormatError(file: path, field: f + ": codec", "unknown codec \(cd) (known: raw, zstd)")
         }
         let ndim = Int(try r.u8(f + ": ndim"))
-        guard (1...4).contains(ndim) else { throw FormatError(file: path, field: f + ": ndim", "\(ndim) dimensions (1 to 4 allowed)") }
+        guard (1...4).contains(ndim) else {
+            throw FormatError(file: path, field: f + ": ndim", "\(ndim) dimensions (1 to 4 allowed)")
+        }
         _ = try r.u8(f + ": reserved")
         var shape: [Int] = []
         var elements = 1
         for d in 0..<ndim {
             let v = try r.count(f + ": shape[\(d)]", limit: Int(Int32.max))
             guard v > 0, let e = safeMul(elements, v) else {
-                throw FormatError(file: path, field: f + ": shape[\(d)]", "dimension \(v) is zero or the element count overflows")
+                throw FormatError(file: path, field: f + ": shape[\(d)]", "dimension \(v) is zero or the element " +
+                    "count overflows")
             }
             elements = e
             shape.append(v)
         }
         let cols = shape.last!
         guard let size = dtype.byteSize(rows: elements / cols, cols: cols) else {
-            throw FormatError(file: path, field: f + ": shape", "row length \(cols) is not a multiple of the \(dtype) block size \(dtype.blockElements)")
+            throw FormatError(file: path, field: f + ": shape", "row length \(cols) is not a multiple of the " +
+                "\(dtype) block size \(dtype.blockElements)")
         }
         let offset = try r.count(f + ": offset", limit: file.count)
         let stored = try r.count(f + ": stored size", limit: file.count)
@@ -161,7 +170,8 @@ public final class TernFile: @unchecked Sendable {
         let rpc = Int(try r.u32(f + ": rows per chunk"))
         _ = try r.u32(f + ": reserved")
         guard offset % TernContainer.alignment == 0, offset >= lastEnd, let end = safeAdd(offset, stored), end <= file.count else {
-            throw FormatError(file: path, field: f + ": offset", "data [\(offset), +\(stored)) is unaligned, overlaps earlier data or runs past the end of the \(file.count)-byte file")
+            throw FormatError(file: path, field: f + ": offset", "data [\(offset), +\(stored)) is unaligned, " +
+                "overlaps earlier data or runs past the end of the \(file.count)-byte file")
         }
         _ = dataStart
         lastEnd = end
@@ -169,16 +179,19 @@ public final class TernFile: @unchecked Sendable {
         switch codec {
         case .raw:
             guard stored == size, rpc == 0 else {
-                throw FormatError(file: path, field: f + ": stored size", "is \(stored) bytes, expected \(size) for \(dtype) \(shape)")
+                throw FormatError(file: path, field: f + ": stored size", "is \(stored) bytes, expected \(size) for " +
+                    "\(dtype) \(shape)")
             }
         case .zstd:
             guard rpc > 0, rpc % dtype.groupRows == 0 else {
-                throw FormatError(file: path, field: f + ": rows per chunk", "is \(rpc), not a positive multiple of \(dtype.groupRows) for \(dtype)")
+                throw FormatError(file: path, field: f + ": rows per chunk", "is \(rpc), not a positive multiple of " +
+                    "\(dtype.groupRows) for \(dtype)")
             }
             let gpc = rpc / dtype.groupRows
             let chunks = (groups + gpc - 1) / gpc
             guard let indexBytes = safeMul(chunks, TernContainer.chunkEntryBytes), indexBytes <= stored else {
-                throw FormatError(file: path, field: f + ": chunk index", "\(chunks) chunks do not fit in \(stored) stored bytes")
+                throw FormatError(file: path, field: f + ": chunk index", "\(chunks) chunks do not fit in \(stored) " +
+                    "stored bytes")
             }
             map.mapApart(offset..<offset + indexBytes)
             var cr = ByteReader(UnsafeRawBufferPointer(rebasing: file[offset..<end]), file: path)
@@ -188,7 +201,8 @@ public final class TernFile: @unchecked Sendable {
                 let cs = try cr.count(f + ": chunk \(c) size", limit: stored)
                 _ = try cr.u64(f + ": chunk \(c) checksum")
                 guard co >= prev, let ce = safeAdd(co, cs), ce <= stored, cs > 0 else {
-                    throw FormatError(file: path, field: f + ": chunk \(c)", "compressed bytes [\(co), +\(cs)) fall outside the tensor's \(stored) stored bytes")
+                    throw FormatError(file: path, field: f + ": chunk \(c)", "compressed bytes [\(co), +\(cs)) fall " +
+                        "outside the tensor's \(stored) stored bytes")
                 }
                 prev = ce
             }
@@ -214,7 +228,8 @@ public final class TernFile: @unchecked Sendable {
             if releasing { map.release(t.offset + a..<t.offset + min(s.count, a + window)) }
         }
         guard hasher.finish() == t.checksum else {
-            throw FormatError(file: path, field: "tensor \(t.name): checksum", "data is corrupt (checksum mismatch); re-convert or re-download the file")
+            throw FormatError(file: path, field: "tensor \(t.name): checksum", "data is corrupt (checksum " +
+                "mismatch); re-convert or re-download the file")
         }
         guard t.codec == .zstd else { return }
         for c in 0..<t.chunkCount {
@@ -243,14 +258,16 @@ public final class TernFile: @unchecked Sendable {
         try checkChunk(t, c, compressed: compressed)
         let groups = t.chunkGroups(c)
         guard dst.count == groups.count * t.groupBytes, Zstd.decompress(compressed, into: dst) else {
-            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "does not decompress to \(groups.count) row groups of \(t.groupBytes) bytes")
+            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "does not decompress to " +
+                "\(groups.count) row groups of \(t.groupBytes) bytes")
         }
     }
 
     /// Throws unless `compressed` matches chunk `c`'s checksum.
     func checkChunk(_ t: TensorInfo, _ c: Int, compressed: UnsafeRawBufferPointer) throws {
         guard XXH64.hash(compressed) == chunkEntry(t, c).checksum else {
-            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "compressed data is corrupt (checksum mismatch); re-convert or re-download the file")
+            throw FormatError(file: path, field: "tensor \(t.name): chunk \(c)", "compressed data is corrupt " +
+                "(checksum mismatch); re-convert or re-download the file")
         }
     }
 
@@ -274,7 +291,8 @@ public final class TernFile: @unchecked Sendable {
     /// Copies or decompresses the whole tensor into `dst` (exactly ``TensorInfo/byteSize`` bytes).
     public func read(_ t: TensorInfo, into dst: UnsafeMutableRawBufferPointer) throws {
         guard dst.count == t.byteSize else {
-            throw FormatError(file: path, field: "tensor \(t.name)", "destination holds \(dst.count) bytes, tensor needs \(t.byteSize)")
+            throw FormatError(file: path, field: "tensor \(t.name)", "destination holds \(dst.count) bytes, tensor " +
+                "needs \(t.byteSize)")
         }
         if t.codec == .raw {
             dst.copyMemory(from: stored(t))

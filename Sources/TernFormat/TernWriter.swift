@@ -48,7 +48,9 @@ public struct TensorSource {
         guard !shape.isEmpty, shape.count <= 4, shape.allSatisfy({ $0 > 0 }) else { return nil }
         var rows = 1
         for d in shape.dropLast() { guard let r = safeMul(rows, d) else { return nil }; rows = r }
-        guard let gb = dtype.groupBytes(cols: shape.last!), let total = dtype.byteSize(rows: rows, cols: shape.last!) else { return nil }
+        guard let gb = dtype.groupBytes(cols: shape.last!), let total = dtype.byteSize(rows: rows, cols: shape.last!) else {
+            return nil
+        }
         return (gb, total / gb, total)
     }
 }
@@ -67,7 +69,8 @@ public enum TernWriter {
                              minCompressBytes: Int = 64 * 1024, chunkBytes: Int = chunkTarget, verify: Bool = true,
                              progress: (String, Int, Int) -> Void = { _, _, _ in }) throws {
         for t in tensors where t.data.count != TensorSource(t).layout?.bytes {
-            throw FormatError(file: path, field: "tensor \(t.name)", "data size \(t.data.count) does not match \(t.dtype) \(t.shape)")
+            throw FormatError(file: path, field: "tensor \(t.name)", "data size \(t.data.count) does not match " +
+                "\(t.dtype) \(t.shape)")
         }
         try write(path: path, metadata: metadata, sources: tensors.map(TensorSource.init), compressLevel: compressLevel,
                   minCompressBytes: minCompressBytes, chunkBytes: chunkBytes, verify: verify, progress: progress)

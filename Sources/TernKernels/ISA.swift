@@ -97,7 +97,8 @@ public enum KernelISA: String, CaseIterable, Sendable {
             return best
         }
         guard isa.isSupported else {
-            FileHandle.standardError.write(Data("tern: TERN_ISA=\(env) is not supported by this CPU; using \(best.rawValue)\n".utf8))
+            let message = "tern: TERN_ISA=\(env) is not supported by this CPU; using \(best.rawValue)\n"
+            FileHandle.standardError.write(Data(message.utf8))
             return best
         }
         return isa

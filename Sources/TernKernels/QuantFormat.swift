@@ -181,7 +181,8 @@ public enum Repack {
 
     /// Row-major blocks -> interleaved groups (the last group zero-padded).
     public static func interleave(_ kind: QuantKind, _ src: [UInt8], rows: Int, cols: Int) -> [UInt8] {
-        precondition(kind == .q8 || kind == .q4, "q5, q5_1, q6, q4k and q5k are written interleaved by their converters")
+        precondition(kind == .q8 || kind == .q4, "q5, q5_1, q6, q4k and q5k are written interleaved by their " +
+            "converters")
         let blocks = cols / 32, bb = kind.blockBytes
         let groups = (rows + 3) / 4
         var out = [UInt8](repeating: 0, count: groups * blocks * 4 * bb)

@@ -16,7 +16,8 @@ public final class WeightStore: @unchecked Sendable {
 
     func info(_ name: String) throws -> TensorInfo {
         guard let t = file.tensor(name) else {
-            throw FormatError(file: file.path, field: "tensor \(name)", "missing from the checkpoint; re-convert it with tern-quantize")
+            throw FormatError(file: file.path, field: "tensor \(name)", "missing from the checkpoint; re-convert it " +
+                "with tern-quantize")
         }
         return t
     }
@@ -41,7 +42,8 @@ public final class WeightStore: @unchecked Sendable {
     public func matrix(_ name: String, rows: Int, cols: Int) throws -> QMatrix {
         let t = try info(name)
         guard t.shape == [rows, cols] else {
-            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's hyperparameters need [\(rows), \(cols)]")
+            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's " +
+                "hyperparameters need [\(rows), \(cols)]")
         }
         return QMatrix(kind: try WeightStore.kind(t, file.path), rows: rows, cols: cols, base: try bytes(t))
     }
@@ -51,7 +53,8 @@ public final class WeightStore: @unchecked Sendable {
     public func streamedMatrix(_ name: String, rows: Int, cols: Int) throws -> (TensorInfo, QuantKind) {
         let t = try info(name)
         guard t.shape == [rows, cols] else {
-            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's hyperparameters need [\(rows), \(cols)]")
+            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's " +
+                "hyperparameters need [\(rows), \(cols)]")
         }
         return (t, try WeightStore.kind(t, file.path))
     }
@@ -59,7 +62,8 @@ public final class WeightStore: @unchecked Sendable {
     /// The kernels' format of a quantized tensor.
     static func kind(_ t: TensorInfo, _ path: String) throws -> QuantKind {
         guard let kind = QuantKind(rawValue: t.dtype.description) else {
-            throw FormatError(file: path, field: "tensor \(t.name): dtype", "is \(t.dtype), expected a quantized type; re-convert with tern-quantize")
+            throw FormatError(file: path, field: "tensor \(t.name): dtype", "is \(t.dtype), expected a quantized " +
+                "type; re-convert with tern-quantize")
         }
         return kind
     }
@@ -68,7 +72,8 @@ public final class WeightStore: @unchecked Sendable {
     public func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
         let t = try info(name)
         guard t.dtype == .f32, t.elementCount == count else {
-            throw FormatError(file: file.path, field: "tensor \(name)", "is \(t.dtype) \(t.shape), expected f32 [\(count)]")
+            throw FormatError(file: file.path, field: "tensor \(name)", "is \(t.dtype) \(t.shape), expected f32 " +
+                "[\(count)]")
         }
         return try bytes(t).assumingMemoryBound(to: Float.self)
     }

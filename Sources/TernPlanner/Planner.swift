@@ -168,7 +168,9 @@ public enum Planner {
             // without the draft: verification reads each streamed byte once per pass of several
             // tokens, which more than pays for it.
             // The KV precision stays what it is without speculation (it would change the output).
-            guard b - bytes >= base.minimumBytes, var p = try? plan(shape, budget: b - bytes, kv: base.kvPrecision) else { continue }
+            guard b - bytes >= base.minimumBytes, var p = try? plan(shape, budget: b - bytes, kv: base.kvPrecision) else {
+                continue
+            }
             (p.maxDraft, p.draftVocab, p.draftBytes) = (r.maxDraft, r.vocab, bytes)
             p.budget = b
             p.peakBytes += bytes

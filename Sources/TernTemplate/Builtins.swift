@@ -51,7 +51,9 @@ enum Builtins {
         "range": .function(.init(name: "range") { a, _ in
             let n = try a.map { v -> Int in guard let i = v.int else { throw BuiltinError("arguments must be integers") }; return i }
             let (lo, hi, step) = n.count == 1 ? (0, n[0], 1) : n.count == 2 ? (n[0], n[1], 1) : n.count == 3 ? (n[0], n[1], n[2]) : (0, 0, 0)
-            guard !n.isEmpty, n.count <= 3, step != 0 else { throw BuiltinError("expected 1 to 3 arguments and a nonzero step") }
+            guard !n.isEmpty, n.count <= 3, step != 0 else {
+                throw BuiltinError("expected 1 to 3 arguments and a nonzero step")
+            }
             let count = stepCount(lo, hi, step)
             guard count <= UInt(Template.maxIterations) else {
                 throw BuiltinError(.limit, "range of more than \(Template.maxIterations) items")
@@ -151,7 +153,9 @@ enum Builtins {
             }
         case "replace":
             return method(name) { a, _ in
-                guard a.count >= 2, case .string(let old) = a[0], case .string(let new) = a[1] else { throw BuiltinError("expects two strings") }
+                guard a.count >= 2, case .string(let old) = a[0], case .string(let new) = a[1] else {
+                    throw BuiltinError("expects two strings")
+                }
                 return .string(try pyReplace(s, old, new, count: a.count > 2 ? a[2].int : nil))
             }
         case "join":
@@ -267,14 +271,18 @@ enum Builtins {
 
     static func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value {
         func checked(_ x: String, _ y: String) throws -> Value {
-            guard x.utf8.count + y.utf8.count <= Template.maxOutput else { throw BuiltinError(.limit, "a string longer than \(Template.maxOutput) bytes") }
+            guard x.utf8.count + y.utf8.count <= Template.maxOutput else {
+                throw BuiltinError(.limit, "a string longer than \(Template.maxOutput) bytes")
+            }
             return .string(x + y)
         }
         if op == "~" { return try checked(a.pythonString, b.pythonString) }
         switch (op, a, b) {
         case ("+", .string(let x), .string(let y)): return try checked(x, y)
         case ("+", .list(let x), .list(let y)):
-            guard x.count + y.count <= Template.maxIterations else { throw BuiltinError(.limit, "a list longer than \(Template.maxIterations) items") }
+            guard x.count + y.count <= Template.maxIterations else {
+                throw BuiltinError(.limit, "a list longer than \(Template.maxIterations) items")
+            }
             return .list(x + y)
         case ("*", .string(let x), _) where b.int != nil:
             guard x.utf8.count.multipliedReportingOverflow(by: max(0, b.int!)).partialValue <= Template.maxOutput, b.int! <= Template.maxOutput else {
@@ -341,7 +349,9 @@ enum Builtins {
             let found: Bool
             switch b {
             case .string(let s):
-                guard case .string(let x) = a else { throw BuiltinError("'in <string>' requires a string on the left, not '\(a.typeName)'") }
+                guard case .string(let x) = a else {
+                    throw BuiltinError("'in <string>' requires a string on the left, not '\(a.typeName)'")
+                }
                 found = x.isEmpty || s.contains(x)
             case .list(let l): found = l.contains { $0.equals(a) }
             case .dict(let d): if case .string(let k) = a { found = d[k] != nil } else { found = false }

@@ -88,7 +88,9 @@ extension Builtins {
             guard places <= 308 else { throw BuiltinError(.limit, "round: 10 ** \(places) is too large for a float") }
             let m = tenTo(places), scaled = x * m
             guard m > 0 else { throw BuiltinError("round: float division by zero (10 ** \(places) is 0.0)") }
-            guard scaled.isFinite else { throw BuiltinError(.limit, "round: cannot round \(Value.double(scaled).pythonString)") }
+            guard scaled.isFinite else {
+                throw BuiltinError(.limit, "round: cannot round \(Value.double(scaled).pythonString)")
+            }
             // Python's floor/ceil give an int, so a negative zero loses its sign.
             return .double((scaled.rounded(method == "floor" ? .down : .up) + 0) / m)
         }
@@ -211,7 +213,9 @@ extension Builtins {
             }
         case "round":
             let precision = arg(0, "precision") ?? .int(0)
-            guard let places = precision.int else { throw BuiltinError("round precision must be an integer, got \(precision.typeName)") }
+            guard let places = precision.int else {
+                throw BuiltinError("round precision must be an integer, got \(precision.typeName)")
+            }
             return try round(v, places, method: arg(1, "method")?.pythonString ?? "common")
         case "replace":
             guard a.count >= 2 else { throw BuiltinError("expects old and new strings") }

@@ -239,7 +239,9 @@ struct Lexer {
                 case UInt8(ascii: "u"), UInt8(ascii: "x"), UInt8(ascii: "U"):
                     let n = e == UInt8(ascii: "x") ? 2 : e == UInt8(ascii: "u") ? 4 : 8
                     guard i + n <= src.count, let v = UInt32(String(decoding: src[i..<i + n], as: UTF8.self), radix: 16),
-                          let scalar = UnicodeScalar(v) else { throw error("bad \\\(UnicodeScalar(e)) escape in a string") }
+                          let scalar = UnicodeScalar(v) else {
+                        throw error("bad \\\(UnicodeScalar(e)) escape in a string")
+                    }
                     out += Array(String(Character(scalar)).utf8)
                     i += n
                 case 10: line += 1  // backslash-newline continues the string

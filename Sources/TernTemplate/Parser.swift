@@ -54,7 +54,9 @@ struct Parser {
     mutating func block(until: Set<String>) throws -> (body: [Stmt], end: String?, line: Int) {
         depth += 1
         defer { depth -= 1 }
-        guard depth < Parser.maxDepth else { throw TemplateError(.limit, line: 0, "blocks nested more than \(Parser.maxDepth) deep") }
+        guard depth < Parser.maxDepth else {
+            throw TemplateError(.limit, line: 0, "blocks nested more than \(Parser.maxDepth) deep")
+        }
         var out: [Stmt] = []
         while at < segments.count {
             let seg = segments[at]
@@ -92,7 +94,9 @@ struct Parser {
             while true {
                 let (body, end, endLine) = try block(until: ["elif", "else", "endif"])
                 branches.append((cond, body))
-                guard let end else { throw TemplateError(.syntax, line: line, "{% if %} is never closed with {% endif %}") }
+                guard let end else {
+                    throw TemplateError(.syntax, line: line, "{% if %} is never closed with {% endif %}")
+                }
                 let tail = takeTag()
                 switch end {
                 case "elif":
@@ -100,7 +104,9 @@ struct Parser {
                     cond = try c.parseAll()
                 case "else":
                     let (other, end2, _) = try block(until: ["endif"])
-                    guard end2 != nil else { throw TemplateError(.syntax, line: line, "{% if %} is never closed with {% endif %}") }
+                    guard end2 != nil else {
+                        throw TemplateError(.syntax, line: line, "{% if %} is never closed with {% endif %}")
+                    }
                     _ = takeTag()
                     return .ifChain(branches, otherwise: other, line: line)
                 default:
@@ -115,12 +121,16 @@ struct Parser {
             let condition = e.skip(.name("if")) ? try e.parseOr() : nil
             try e.end()
             let (body, end, _) = try block(until: ["else", "endfor"])
-            guard let end else { throw TemplateError(.syntax, line: line, "{% for %} is never closed with {% endfor %}") }
+            guard let end else {
+                throw TemplateError(.syntax, line: line, "{% for %} is never closed with {% endfor %}")
+            }
             _ = takeTag()
             var other: [Stmt] = []
             if end == "else" {
                 (other, _, _) = try block(until: ["endfor"])
-                guard at < segments.count else { throw TemplateError(.syntax, line: line, "{% for %} is never closed with {% endfor %}") }
+                guard at < segments.count else {
+                    throw TemplateError(.syntax, line: line, "{% for %} is never closed with {% endfor %}")
+                }
                 _ = takeTag()
             }
             return .forLoop(targets: targets, iterable: iterable, condition: condition, body: body, otherwise: other, line: line)
@@ -131,7 +141,9 @@ struct Parser {
             while e.skip(.op(",")) { targets.append(try e.name()) }
             if e.atEnd, attribute == nil, targets.count == 1 {
                 let (body, end, _) = try block(until: ["endset"])
-                guard end != nil else { throw TemplateError(.syntax, line: line, "{% set %} block is never closed with {% endset %}") }
+                guard end != nil else {
+                    throw TemplateError(.syntax, line: line, "{% set %} block is never closed with {% endset %}")
+                }
                 _ = takeTag()
                 return .setBlock(targets[0], body, line: line)
             }
@@ -148,7 +160,9 @@ struct Parser {
             }
             try e.end()
             let (body, end, _) = try block(until: ["endmacro"])
-            guard end != nil else { throw TemplateError(.syntax, line: line, "{% macro %} is never closed with {% endmacro %}") }
+            guard end != nil else {
+                throw TemplateError(.syntax, line: line, "{% macro %} is never closed with {% endmacro %}")
+            }
             _ = takeTag()
             return .macro(name: name, params: params, body: body, line: line)
         case "break": try e.end(); return .loopBreak(line: line)
@@ -179,7 +193,9 @@ struct ExprParser {
     /// chain like a + b + c, which nests too): evaluation recurses as deep, so it is bounded.
     mutating func deeper() throws {
         depth += 1
-        guard depth < Parser.maxDepth else { throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep") }
+        guard depth < Parser.maxDepth else {
+            throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep")
+        }
     }
     var peek: Token? { p < toks.count ? toks[p] : nil }
     func error(_ m: String) -> TemplateError { TemplateError(.syntax, line: line, m) }
@@ -190,7 +206,9 @@ struct ExprParser {
     }
 
     mutating func expect(_ t: Token) throws {
-        guard skip(t) else { throw error("expected \(ExprParser.show(t)), found \(peek.map(ExprParser.show) ?? "the end of the tag")") }
+        guard skip(t) else {
+            throw error("expected \(ExprParser.show(t)), found \(peek.map(ExprParser.show) ?? "the end of the tag")")
+        }
     }
 
     mutating func end() throws {
@@ -198,7 +216,9 @@ struct ExprParser {
     }
 
     mutating func name() throws -> String {
-        guard case .name(let n)? = peek else { throw error("expected a name, found \(peek.map(ExprParser.show) ?? "the end of the tag")") }
+        guard case .name(let n)? = peek else {
+            throw error("expected a name, found \(peek.map(ExprParser.show) ?? "the end of the tag")")
+        }
         p += 1
         return n
     }
@@ -223,7 +243,9 @@ struct ExprParser {
     mutating func parseExpr() throws -> Expr {
         depth += 1
         defer { depth -= 1 }
-        guard depth < Parser.maxDepth else { throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep") }
+        guard depth < Parser.maxDepth else {
+            throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep")
+        }
         var e = try parseOr()
         while skip(.name("if")) {
             let cond = try parseOr()
@@ -253,7 +275,9 @@ struct ExprParser {
         if skip(.name("not")) {
             depth += 1
             defer { depth -= 1 }
-            guard depth < Parser.maxDepth else { throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep") }
+            guard depth < Parser.maxDepth else {
+                throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep")
+            }
             return .not(try parseNot())
         }
         return try parseCompare()
@@ -323,7 +347,9 @@ struct ExprParser {
     mutating func parseUnary(withFilters: Bool = true) throws -> Expr {
         depth += 1
         defer { depth -= 1 }
-        guard depth < Parser.maxDepth else { throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep") }
+        guard depth < Parser.maxDepth else {
+            throw TemplateError(.limit, line: line, "expression nested more than \(Parser.maxDepth) deep")
+        }
         var e: Expr
         if skip(.op("-")) {
             e = .negate(try parseUnary(withFilters: false))

@@ -86,18 +86,22 @@ final class Renderer: @unchecked Sendable {
                 let v = try eval(e)
                 if let attribute {
                     guard case .namespace(let ns) = lookup(targets[0]) else {
-                        throw error(.type, "cannot set '\(attribute)' on '\(targets[0])': only namespace() objects take attributes")
+                        throw error(.type, "cannot set '\(attribute)' on '\(targets[0])': only namespace() objects " +
+                            "take attributes")
                     }
                     guard !v.reaches(ns) else {
                         let name = targets[0]
-                        throw error(.type, "cannot set '\(attribute)' on '\(name)': the value contains '\(name)' itself")
+                        throw error(.type, "cannot set '\(attribute)' on '\(name)': the value contains '\(name)' " +
+                            "itself")
                     }
                     ns.values[attribute] = v
                 } else if targets.count == 1 {
                     assign(targets[0], v)
                 } else {
                     let items = try iterate(v)
-                    guard items.count == targets.count else { throw error(.type, "cannot unpack \(items.count) values into \(targets.count) names") }
+                    guard items.count == targets.count else {
+                        throw error(.type, "cannot unpack \(items.count) values into \(targets.count) names")
+                    }
                     for (t, x) in zip(targets, items) { assign(t, x) }
                 }
             case .setBlock(let name, let body, let l):
@@ -133,7 +137,9 @@ final class Renderer: @unchecked Sendable {
         let n = items.count
         for (i, x) in items.enumerated() {
             iterations += 1
-            if iterations > Template.maxIterations { throw error(.limit, "more than \(Template.maxIterations) loop iterations") }
+            if iterations > Template.maxIterations {
+                throw error(.limit, "more than \(Template.maxIterations) loop iterations")
+            }
             try bind(targets, x)
             let cycle = Value.Function(name: "loop.cycle") { args, _ in args.isEmpty ? .none : args[i % args.count] }
             assign("loop", .dict(Value.Dict([
@@ -156,7 +162,9 @@ final class Renderer: @unchecked Sendable {
     func bind(_ targets: [String], _ x: Value) throws {
         if targets.count == 1 { assign(targets[0], x); return }
         let parts = try iterate(x)
-        guard parts.count == targets.count else { throw error(.type, "cannot unpack \(parts.count) values into \(targets.count) loop variables") }
+        guard parts.count == targets.count else {
+            throw error(.type, "cannot unpack \(parts.count) values into \(targets.count) loop variables")
+        }
         for (t, v) in zip(targets, parts) { assign(t, v) }
     }
 
@@ -175,7 +183,9 @@ final class Renderer: @unchecked Sendable {
         .function(Value.Function(name: name) { [unowned self] args, kwargs in
             self.callDepth += 1
             defer { self.callDepth -= 1 }
-            guard self.callDepth < Parser.maxDepth else { throw self.error(.limit, "macro calls nested more than \(Parser.maxDepth) deep") }
+            guard self.callDepth < Parser.maxDepth else {
+                throw self.error(.limit, "macro calls nested more than \(Parser.maxDepth) deep")
+            }
             var scope: [String: Value] = [:]
             for (i, (p, d)) in params.enumerated() {
                 if i < args.count { scope[p] = args[i] }
@@ -202,7 +212,9 @@ final class Renderer: @unchecked Sendable {
         case .dict(let pairs):
             var d = Value.Dict()
             for (k, v) in pairs {
-                guard case .string(let key) = try eval(k) else { throw error(.unsupported, "dict keys other than strings are not supported") }
+                guard case .string(let key) = try eval(k) else {
+                    throw error(.unsupported, "dict keys other than strings are not supported")
+                }
                 d[key] = try eval(v)
             }
             return .dict(d)
@@ -213,7 +225,9 @@ final class Renderer: @unchecked Sendable {
         case .call(let callee, let args, let kwargs):
             let f = try eval(callee)
             guard case .function(let fn) = f else {
-                if case .undefined(let n) = f { throw error(.unsupported, "'\(n)' is undefined (not a function this interpreter knows)") }
+                if case .undefined(let n) = f {
+                    throw error(.unsupported, "'\(n)' is undefined (not a function this interpreter knows)")
+                }
                 throw error(.type, "'\(f.typeName)' object is not callable")
             }
             let a = try args.map(eval), k = try kwargs.map { ($0.0, try eval($0.1)) }

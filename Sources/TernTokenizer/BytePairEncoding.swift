@@ -61,7 +61,8 @@ public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
             throw FormatError(file: file, field: "metadata 'tokenizer.ggml.tokens'", "missing or empty")
         }
         guard let merges = m.strings("tokenizer.ggml.merges") else {
-            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.merges'", "missing: byte-level BPE needs its merges")
+            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.merges'", "missing: byte-level BPE needs " +
+                "its merges")
         }
         let n = toks.count
         tokens = TokenTable(toks)
@@ -75,7 +76,8 @@ public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
         addEOS = m.bool("tokenizer.ggml.add_eos_token") ?? false
         guard let patterns = BytePairTokenizer.preTokenizers[pre] else {
             let known = BytePairTokenizer.preTokenizers.keys.sorted().joined(separator: ", ")
-            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.pre'", "pre-tokenizer '\(pre)' is not supported (supported: \(known))")
+            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.pre'", "pre-tokenizer '\(pre)' is not " +
+                "supported (supported: \(known))")
         }
         splitters = try patterns.map { try Regex($0).matchingSemantics(.unicodeScalar) }
         ignoreMerges = ["llama-bpe", "llama3", "smaug-bpe"].contains(pre)

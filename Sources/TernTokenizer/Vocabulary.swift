@@ -21,10 +21,12 @@ public struct Vocabulary: Sendable {
 
     public init(metadata m: Metadata, file: String) throws {
         guard let model = m.string("tokenizer.ggml.model") else {
-            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.model'", "missing: the file carries no tokenizer")
+            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.model'", "missing: the file carries no " +
+                "tokenizer")
         }
         guard model == "llama" else {
-            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.model'", "tokenizer '\(model)' is not supported (supported: llama (SentencePiece))")
+            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.model'", "tokenizer '\(model)' is not " +
+                "supported (supported: llama (SentencePiece))")
         }
         guard let toks = m.strings("tokenizer.ggml.tokens"), !toks.isEmpty, toks.count <= Int(Int32.max) else {
             throw FormatError(file: file, field: "metadata 'tokenizer.ggml.tokens'", "missing or empty")
@@ -33,7 +35,8 @@ public struct Vocabulary: Sendable {
         tokens = TokenTable(toks)
         let sc = m.floats("tokenizer.ggml.scores") ?? [Float](repeating: 0, count: n)
         guard sc.count == n else {
-            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.scores'", "has \(sc.count) entries for \(n) tokens")
+            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.scores'", "has \(sc.count) entries for " +
+                "\(n) tokens")
         }
         scores = sc
         kinds = try Vocabulary.kinds(m, count: n, file: file)
@@ -49,7 +52,8 @@ public struct Vocabulary: Sendable {
     static func kinds(_ m: Metadata, count n: Int, file: String) throws -> [TokenKind] {
         let ty = m.ints("tokenizer.ggml.token_type") ?? [Int32](repeating: 1, count: n)
         guard ty.count == n else {
-            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.token_type'", "has \(ty.count) entries for \(n) tokens")
+            throw FormatError(file: file, field: "metadata 'tokenizer.ggml.token_type'", "has \(ty.count) entries " +
+                "for \(n) tokens")
         }
         return ty.map { TokenKind(rawValue: $0) ?? .normal }
     }
@@ -58,7 +62,8 @@ public struct Vocabulary: Sendable {
     static func tokenID(_ m: Metadata, _ key: String, count n: Int, file: String) throws -> Int32? {
         guard let v = m.int(key) else { return nil }
         guard v >= 0, v < n else {
-            throw FormatError(file: file, field: "metadata '\(key)'", "token id \(v) is outside the \(n)-token vocabulary")
+            throw FormatError(file: file, field: "metadata '\(key)'", "token id \(v) is outside the \(n)-token " +
+                "vocabulary")
         }
         return Int32(v)
     }

@@ -49,13 +49,18 @@ struct Arguments {
 
     func int(_ k: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
         guard let s = values[k] else { return d }
-        guard let v = Int(s), range.contains(v) else { throw UsageError(message: "\(k) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(s)'") }
+        guard let v = Int(s), range.contains(v) else {
+            throw UsageError(message: "\(k) must be an integer in \(range.lowerBound)...\(range.upperBound), got " +
+                "'\(s)'")
+        }
         return v
     }
 
     func float(_ k: String, default d: Float, range: ClosedRange<Float>) throws -> Float {
         guard let s = values[k] else { return d }
-        guard let v = Float(s), range.contains(v) else { throw UsageError(message: "\(k) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(s)'") }
+        guard let v = Float(s), range.contains(v) else {
+            throw UsageError(message: "\(k) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(s)'")
+        }
         return v
     }
 }
@@ -78,7 +83,9 @@ func printJSON<T: Encodable>(_ value: T) throws { print(try jsonLine(value)) }
 /// `--mem-budget SIZE` (e.g. 160M, 1.5G), nil when absent.
 func memoryBudget(_ a: Arguments) throws -> Int? {
     guard let v = a.string("--mem-budget") else { return nil }
-    guard let n = parseByteSize(v) else { throw UsageError(message: "--mem-budget must be a size like 160M or 1.5G, got '\(v)'") }
+    guard let n = parseByteSize(v) else {
+        throw UsageError(message: "--mem-budget must be a size like 160M or 1.5G, got '\(v)'")
+    }
     return n
 }
 
@@ -112,8 +119,12 @@ func draftMax(_ a: Arguments) throws -> Int? {
 
 /// The UTF-8 text in the file at `path`; `what` names it in the errors.
 func readUTF8Text(_ path: String, what: String) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path) else { throw UsageError(message: "cannot read \(what) \(path)") }
-    guard let text = String(data: data, encoding: .utf8) else { throw UsageError(message: "\(what) \(path) is not valid UTF-8") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw UsageError(message: "cannot read \(what) \(path)")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw UsageError(message: "\(what) \(path) is not valid UTF-8")
+    }
     return text
 }
 

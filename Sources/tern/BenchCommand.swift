@@ -161,8 +161,9 @@ extension BenchCommand {
             print(String(format: "model passes: %d, drafting %.2f ms (%.1f single-token passes of %.2f ms), verification %.2f ms (%.1f rows)",
                          r.stats.modelSteps, t.draftMsPerPass, Double(r.stats.draftRows) / Double(max(1, r.stats.modelSteps)), t.draftMsPerRow,
                          t.verifyMsPerPass, Double(r.stats.verifyRows) / Double(max(1, r.stats.modelSteps))))
-            print(String(format: "model drafting's ceiling: with every draft kept, %.2f ms per token (a draft pass plus its share of "
-                         + "verification) against plain decoding's %.2f: at most %.2fx plain", t.modelFloorMs, t.plainMsPerToken, t.modelCeiling))
+            print(String(format: "model drafting's ceiling: with every draft kept, %.2f ms per token (a draft pass "
+                         + "plus its share of verification) against plain decoding's %.2f: at most %.2fx plain",
+                         t.modelFloorMs, t.plainMsPerToken, t.modelCeiling))
         }
         print("identical output: \(r.identical) of \(r.prompts) prompts" + String(format: "; peak RSS %.1f MiB", Double(rss) / 1048576))
     }

@@ -66,7 +66,9 @@ enum ChatCommand {
             writeStderr("tern chat: using \(template.origin) as the chat template\n")
         }
         signal(SIGINT) { _ in chatInterrupted = 1 }
-        if interactive { writeStderr("tern chat: \(path), \(ctx) positions. /reset forgets, /quit ends, Ctrl-C stops a reply.\n> ") }
+        if interactive {
+            writeStderr("tern chat: \(path), \(ctx) positions. /reset forgets, /quit ends, Ctrl-C stops a reply.\n> ")
+        }
         while let line = readLine() {
             let text = line.trimmingCharacters(in: .whitespaces)
             if text == "/quit" { break }

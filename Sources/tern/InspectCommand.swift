@@ -20,7 +20,8 @@ enum InspectCommand {
         let f = try TernFile(path: a.positional[0])
         if a.flags.contains("--chat-template") {
             guard let t = f.metadata.string("tokenizer.chat_template") else {
-                throw UsageError(message: "\(f.path) has no tokenizer.chat_template (tern chat uses its family's default)")
+                throw UsageError(message: "\(f.path) has no tokenizer.chat_template (tern chat uses its family's " +
+                    "default)")
             }
             print(t)
             return

@@ -26,7 +26,9 @@ enum PerplexityCommand {
                               flagNames: [["--json"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let file = a.string("-f") else { throw UsageError(message: "missing -f TEXT (see --help)") }
-        guard let data = FileManager.default.contents(atPath: file) else { throw UsageError(message: "cannot read \(file)") }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw UsageError(message: "cannot read \(file)")
+        }
         let ctx = try a.int("-c", default: 512, range: 4...1 << 20)
         let maxChunks = a.string("--chunks") == nil ? nil : try a.int("--chunks", default: 0, range: 1...1 << 20)
         let threads = try threadCount(a)

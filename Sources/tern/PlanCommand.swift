@@ -144,8 +144,8 @@ enum PlanCommand {
                          tps, memBW / 1e9, plan.streamsInPlace ? "mapping in place" : "file reads", readBW / 1e9, compute * 1e3, given ? "memory bandwidth given" : "measured now",
                          compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
             if attention > 0 {
-                print(String(format: "  at position %d: %.0f tokens/s (attention over the KV cache: %.2f ns per head and position "
-                             + "with %d threads, measured now)", ctx, tpsAtCtx, attention * 1e9, threads))
+                print(String(format: "  at position %d: %.0f tokens/s (attention over the KV cache: %.2f ns per head "
+                             + "and position with %d threads, measured now)", ctx, tpsAtCtx, attention * 1e9, threads))
             }
         }
     }
@@ -176,9 +176,11 @@ extension PlanCommand {
             return
         }
         print("plan for \(name) (computed from its published shape; no checkpoint read), context \(ctx), budget \(budget.map(Planner.mib) ?? "none")")
-        print("  weights \(Planner.mib(shape.layerBytes.reduce(0, +) + shape.lmHeadBytes)) (\(plan.layers.count) layers of \(Planner.mib(shape.layerBytes[0])), LM head \(Planner.mib(shape.lmHeadBytes)))")
+        print("  weights \(Planner.mib(shape.layerBytes.reduce(0, +) + shape.lmHeadBytes)) (\(plan.layers.count) " +
+            "layers of \(Planner.mib(shape.layerBytes[0])), LM head \(Planner.mib(shape.lmHeadBytes)))")
         print("  mapped in place \(Planner.mib(plan.residentWeightBytes)); streamed \(streamed.count) of \(plan.layers.count) layers"
-              + (plan.lmHead == .streamed ? " and the LM head" : "") + ", \(Planner.mib(plan.streamedBytesPerToken)) per token")
+              + (plan.lmHead == .streamed ? " and the LM head" : "")
+              + ", \(Planner.mib(plan.streamedBytesPerToken)) per token")
         print("  KV cache (\(plan.kvPrecision)) + scratch \(Planner.mib(plan.stateBytes)); speculation \(Planner.mib(plan.draftBytes))"
               + (plan.maxDraft > 0 ? " (\(plan.maxDraft) drafts, \(plan.draftVocab)-token head)" : " (none)"))
         print("  predicted peak \(Planner.mib(plan.peakBytes)); minimum budget \(Planner.mibUp(plan.minimumBytes))")

@@ -59,10 +59,12 @@ public struct DecoderConfig: Sendable {
         attentionScale = 1 / Float(headDim).squareRoot()
         let field = "metadata '\(r.architecture).*'"
         if let v = try? r.int("attention.value_length"), v != headDim {
-            throw FormatError(file: r.file, field: field, "value length \(v) differs from key length \(headDim); not supported")
+            throw FormatError(file: r.file, field: field, "value length \(v) differs from key length \(headDim); " +
+                "not supported")
         }
         if let d = try? r.int("rope.dimension_count"), d != headDim {
-            throw FormatError(file: r.file, field: field, "partial rotary embedding (\(d) of \(headDim) dimensions) is not supported")
+            throw FormatError(file: r.file, field: field, "partial rotary embedding (\(d) of \(headDim) dimensions) " +
+                "is not supported")
         }
         switch r.string("rope.scaling.type") {
         case nil, "none": break
@@ -70,8 +72,9 @@ public struct DecoderConfig: Sendable {
         case let t?: throw FormatError(file: r.file, field: "metadata '\(r.architecture).rope.scaling.type'", "'\(t)' is not supported (linear, none)")
         }
         guard heads % kvHeads == 0, headDim % 32 == 0, width % 32 == 0, ffn % 32 == 0, ropeScale > 0, ropeScale.isFinite else {
-            throw FormatError(file: r.file, field: field, "inconsistent head counts or widths (heads \(heads), kv heads \(kvHeads), "
-                              + "head dim \(headDim), width \(width), ffn \(ffn)); head dim, width and ffn must be multiples of 32")
+            throw FormatError(file: r.file, field: field,
+                              "inconsistent head counts or widths (heads \(heads), kv heads \(kvHeads), head dim "
+                              + "\(headDim), width \(width), ffn \(ffn)); head dim, width and ffn must be multiples of 32")
         }
     }
 

@@ -190,7 +190,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// Row `t` of the token embedding, dequantized (and scaled, for families that scale it) into `out`.
     func embed(_ t: Int32, into out: UnsafeMutablePointer<Float>, _ s: ModelState) throws {
         let c = config
-        guard t >= 0, Int(t) < c.vocab else { throw FormatError(file: store.file.path, field: "token", "id \(t) is outside the \(c.vocab)-token vocabulary") }
+        guard t >= 0, Int(t) < c.vocab else {
+            throw FormatError(file: store.file.path, field: "token", "id \(t) is outside the \(c.vocab)-token " +
+                "vocabulary")
+        }
         if let reader = rowReader {
             // Not in memory: read just this row's group (into this sequence's buffer) rather than touch the map.
             let info = untiedEmbedding?.info ?? streamed!.head, kind = untiedEmbedding?.kind ?? head.kind
@@ -237,7 +240,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
 
     public func logits(rows: Range<Int>, state s: ModelState, parallel: Parallel) throws {
         let c = config, n = rows.count
-        precondition(n > 0 && rows.upperBound <= s.maxBatch && n <= s.logitsRows, "state keeps \(s.logitsRows) logits rows; \(n) asked for")
+        precondition(n > 0 && rows.upperBound <= s.maxBatch && n <= s.logitsRows, "state keeps \(s.logitsRows) " +
+            "logits rows; \(n) asked for")
         headInput(rows, s)
         guard let st = streamed, !st.headUnits.isEmpty else {
             MatMul.run(head, s.acts[0], batch: n, out: s.logits, outStride: c.vocab, parallel: parallel)
@@ -266,7 +270,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         defer { buffer.deallocate() }
         for (i, t) in ids.enumerated() {
             guard t >= 0, Int(t) < c.vocab else {
-                throw FormatError(file: store.file.path, field: "draft vocabulary", "token id \(t) is outside the \(c.vocab)-token vocabulary; re-run tern calibrate")
+                throw FormatError(file: store.file.path, field: "draft vocabulary", "token id \(t) is outside the " +
+                    "\(c.vocab)-token vocabulary; re-run tern calibrate")
             }
             if let st = streamed, !st.headUnits.isEmpty {
                 try rowReader!.read(st.head, from: Int(t) / 4 * gb, count: gb, into: buffer)
