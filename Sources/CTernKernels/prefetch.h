@@ -13,7 +13,7 @@
  * Up to 7 vectors only, as before, left verification passes of 8 tokens costing 1.45x those of 7.
  *
  * The distance reaches the group kernels as an argument, and each GEMM runs its loop in two
- * copies, one with the distance and one with 0 (gemm_body.h GEMM_BODY_PF, x86_avx512_pairs.inc),
+ * copies, one with the distance and one with 0 (gemm_body.h GEMM_BODY, x86_avx512_pairs.inc),
  * so no kernel tests it inside its loops. A test there split an unrolled super-block into a basic
  * block per block, and clang then loaded every block's weights and activation broadcasts ahead and
  * spilled them to the stack: with AVX2's 16 registers 100 spills and reloads per super-block (its
