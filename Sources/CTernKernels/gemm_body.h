@@ -22,11 +22,7 @@
 #define GEMM_GROUP(GROUP, b0, nb, PF) GROUP(grp, blocks, a, b0, nb, o, out_stride, valid, PF)
 #define GEMM_BODY(GROUP)                                                                            \
     const ptrdiff_t pf_ = PF_FOR_BATCH(batch);                                                      \
-    if (pf_) {                                                                                      \
-        GEMM_LOOP(GROUP, pf_)                                                                       \
-    } else {                                                                                        \
-        GEMM_LOOP(GROUP, 0)                                                                         \
-    }
+    PF_TWO_COPIES(pf_, GEMM_LOOP, GROUP)
 #else
 #define GEMM_GROUP(GROUP, b0, nb, PF) GROUP(grp, blocks, a, b0, nb, o, out_stride, valid)
 #define GEMM_BODY(GROUP) GEMM_LOOP(GROUP, 0)

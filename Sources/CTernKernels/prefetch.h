@@ -13,8 +13,8 @@
  * Up to 7 vectors only, as before, left verification passes of 8 tokens costing 1.45x those of 7.
  *
  * The distance reaches the group kernels as an argument, and each GEMM runs its loop in two
- * copies, one with the distance and one with 0 (gemm_body.h GEMM_BODY, x86_avx512_pairs.inc),
- * so no kernel tests it inside its loops. A test there split an unrolled super-block into a basic
+ * copies, one with the distance and one with 0 (PF_TWO_COPIES, used by gemm_body.h and
+ * x86_avx512_pairs.inc), so no kernel tests it inside its loops. A test there split an unrolled super-block into a basic
  * block per block, and clang then loaded every block's weights and activation broadcasts ahead and
  * spilled them to the stack: with AVX2's 16 registers 100 spills and reloads per super-block (its
  * kernels prefetched without the test until then, asking for the lines being read when the
@@ -31,6 +31,14 @@ extern __attribute__((visibility("hidden"))) ptrdiff_t tern_prefetch_distance;
 #define PF_MAX_BATCH 16
 /* The prefetch distance for a GEMM of `batch` vectors (0: none). */
 #define PF_FOR_BATCH(batch) ((batch) <= PF_MAX_BATCH ? __atomic_load_n(&tern_prefetch_distance, __ATOMIC_RELAXED) : 0)
+/* A GEMM's loop LOOP(..., distance) in its two copies: with the distance `pf` when it is nonzero,
+ * else with a literal 0, so the kernels inlined into each copy see a constant. */
+#define PF_TWO_COPIES(pf, LOOP, ...)                                                              \
+    if (pf) {                                                                                     \
+        LOOP(__VA_ARGS__, pf)                                                                     \
+    } else {                                                                                      \
+        LOOP(__VA_ARGS__, 0)                                                                      \
+    }
 #define PF_SPAN(pf, p, n)                                                                         \
     do {                                                                                          \
         if (pf)                                                                                   \
