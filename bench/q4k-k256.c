@@ -2,7 +2,7 @@
 // 32 columns (tern_quantize_avx2) and one per 256 columns (a super-block) with int16 sums per 32
 // (tern_quantize_sb_avx2), the way llama.cpp's Q8_K quantizes activations for its K-quant dot
 // products (ggml-quants.c, quantize_row_q8_K_ref). This program first measured the per-256 kernel
-// as a proposal (bench/README.md); that kernel is now x86_avx2.c's q4k_sb_group_avx2, and the
+// as a proposal (bench/README.md); that kernel is now x86_gemm.inc's q4k_sb_group, and the
 // AVX-512 one reads the same form.
 //
 // With per-32 scales every block of 32 needs its own float work per vector: convert the int32 sums,

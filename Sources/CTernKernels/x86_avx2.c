@@ -35,23 +35,9 @@ TK static inline __m256i widen_avx2(__m256i acc, __m256i p) {
 #define Q4_DOT4(acc, w, aq) \
     widen_avx2(acc, _mm256_add_epi16(pairs2_avx2((w)[0], (w)[1], aq), pairs2_avx2((w)[2], (w)[3], (aq) + 16)))
 #define Q6_DOT2(acc, w0, w1, aq) widen_avx2(acc, pairs2_avx2(w0, w1, aq))
-/* 16 registers: q4k_group unrolled spills from two vectors on (x86_gemm.inc) */
+/* 16 registers: k_group (q4k per-32, q5k) unrolled spills from two vectors on (x86_gemm.inc) */
 #define Q4K_UNROLLED_MAX 1
-#define GEMM_OWN_Q4K 1
 #define GEMM_OWN_Q6 1
-#include "x86_gemm.inc"
-
-/* q4k against the activations' per-256 form (tern_kernels.h, tern_acts sb_*): with one scale D
- * per super-block, d * sc * D folds into d * D times an integer sum, so the rows' 6-bit scales go
- * into the madd that widens the int16 pair sums (a madd by ones against per-32 scales), the eight
- * blocks add up in int32, and floats are touched once per super-block; the min terms are
- * dmin * D * sum over blocks of m * sb_bsum, one madd per four blocks. Per vector and block that is
- * 4 maddubs and 1 madd on the two ports AVX2's multiplies share on Zen 4 (maddubs, madd and FMA
- * issue two per cycle between them), where per-32 scales add a convert, a multiply and an FMA
- * (x86_gemm.inc q4k_block): 1.26-1.37x the per-32 kernel at batches 1-128 (bench/README.md,
- * bench/q4k-k256.c). The cost is llama.cpp's: a block far below its super-block's largest value
- * keeps fewer bits. Bounds: four chunks' pair sums <= 4 * 2 * 15 * 127 = 15240 fit int16; a lane's
- * madd <= 2 * 15240 * 63 per block, over 8 blocks < 2^24. */
 TK static inline __m256i bcast8_avx2(const int8_t *p) { return _mm256_set1_epi64x(*(const int64_t *)p); }
 
 /* Row r's byte of a 16-byte [block][row] plane, block k (0..3 of the plane), in bytes 4r..4r+3;
@@ -62,72 +48,25 @@ TK static inline __m128i row_bytes_avx2(__m128i plane, int k) {
 }
 TK static inline __m256i row_scales_avx2(__m128i plane, int k) { return _mm256_cvtepu8_epi16(row_bytes_avx2(plane, k)); }
 
-TK static inline __attribute__((always_inline)) void q4k_sb_group_avx2(GROUP_PARAMS) {
-    __m256 acc[4], accm[4];
-    for (int j = 0; j < nb; j++) acc[j] = accm[j] = _mm256_setzero_ps();
-    const __m128i m63 = _mm_set1_epi8(63), m0f = _mm_set1_epi8(0x0F), m30 = _mm_set1_epi8(0x30);
-    const __m256i lowMask = _mm256_set1_epi8(0x0F);
-    /* [block][row] bytes -> per row the pair (block 2i, 2i + 1): blocks 0-1 | 2-3 of a plane */
-    const __m128i pairs = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
-    for (ptrdiff_t sbi = 0; sbi < blocks / 8; sbi++) {
-        const uint8_t *sb = grp + sbi * 576;
-        /* A super-block's 576 bytes at its start, so no prefetch splits the unrolled blocks (a
-         * split made clang load every block's broadcasts ahead and spill them: prefetch.h). */
-        PF_SPAN(pf, sb, 576);
-        const __m128i p0 = _mm_loadu_si128((const __m128i *)(sb + 16)), p2 = _mm_loadu_si128((const __m128i *)(sb + 48));
-        const __m128i scLo = _mm_and_si128(p0, m63);
-        const __m128i scHi = _mm_or_si128(_mm_and_si128(p2, m0f), _mm_and_si128(_mm_srli_epi16(p0, 2), m30));
-        __m256i sum[4];
-        for (int j = 0; j < nb; j++) sum[j] = _mm256_setzero_si256();
-#pragma clang loop unroll(full)
-        for (int k8 = 0; k8 < 8; k8++) {
-            const __m256i sc = row_scales_avx2(k8 < 4 ? scLo : scHi, k8 & 3);
-            const uint8_t *gb = sb + 64 + 64 * k8;
-            const __m256i x0 = _mm256_loadu_si256((const __m256i *)gb), x1 = _mm256_loadu_si256((const __m256i *)(gb + 32));
-            const __m256i w0 = _mm256_and_si256(x0, lowMask), w1 = _mm256_and_si256(_mm256_srli_epi16(x0, 4), lowMask);
-            const __m256i w2 = _mm256_and_si256(x1, lowMask), w3 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), lowMask);
-#pragma clang loop unroll(full)
-            for (int j = 0; j < nb; j++) {
-                const int8_t *aq = a->sb_q + (b0 + j) * a->q_stride + sbi * 256 + 32 * k8;
-                const __m256i p = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast8_avx2(aq)),
-                                                                    _mm256_maddubs_epi16(w1, bcast8_avx2(aq + 8))),
-                                                   _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast8_avx2(aq + 16)),
-                                                                    _mm256_maddubs_epi16(w3, bcast8_avx2(aq + 24))));
-                sum[j] = _mm256_add_epi32(sum[j], _mm256_madd_epi16(p, sc));
-            }
-        }
-        /* After the blocks, so their registers are free: d * D times the sums (lanes 2r, 2r + 1:
-         * row r), and dmin * D times the min sums (lanes r and 4 + r: row r). */
-        const __m256 dPairs = NAME(dup4)(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)sb)));
-        const __m128 m4 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(sb + 8)));
-        const __m256 mRows = _mm256_set_m128(m4, m4);
-        const __m128i p1 = _mm_loadu_si128((const __m128i *)(sb + 32));
-        const __m128i mnLo = _mm_and_si128(p1, m63);
-        const __m128i mnHi = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(p2, 4), m0f), _mm_and_si128(_mm_srli_epi16(p1, 2), m30));
-        const __m256i minLo = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(mnLo, pairs));
-        const __m256i minHi = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(mnHi, pairs));
-#pragma clang loop unroll(full)
-        for (int j = 0; j < nb; j++) {
-            const ptrdiff_t s = (b0 + j) * a->s_stride + 8 * sbi;
-            const __m256 D = _mm256_set1_ps(a->sb_scale[s]);
-            acc[j] = _mm256_fmadd_ps(dPairs, _mm256_mul_ps(_mm256_cvtepi32_ps(sum[j]), D), acc[j]);
-            const __m256i bs = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a->sb_bsum + s)));
-            const __m256i bLo = _mm256_permutevar8x32_epi32(bs, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
-            const __m256i bHi = _mm256_permutevar8x32_epi32(bs, _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3));
-            const __m256i mins = _mm256_add_epi32(_mm256_madd_epi16(minLo, bLo), _mm256_madd_epi16(minHi, bHi));
-            accm[j] = _mm256_fmadd_ps(mRows, _mm256_mul_ps(_mm256_cvtepi32_ps(mins), D), accm[j]);
-        }
-    }
-    for (int j = 0; j < nb; j++) NAME(q4k_store4)(acc[j], accm[j], out + (b0 + j) * os, valid);
+/* x86_gemm.inc q4k_sb_group's hooks: a block's scale vector (row r's 6-bit scale in the int16
+ * lanes 4r..4r+3 where the madd pairs of row r lie) and its four chunks' pair sums (4 maddubs)
+ * widened by the one madd that multiplies them by the scales. Bounds: four chunks' pair sums
+ * <= 4 * 2 * 15 * 127 = 15240 fit int16; a lane's madd <= 2 * 15240 * 63 per block. */
+#define Q4K_SB_SCALES(plane, k) row_scales_avx2(plane, k)
+TK static inline __m256i q4k_sb_dot_avx2(__m256i sum, const __m256i w[4], const int8_t *aq, __m256i sc) {
+    const __m256i p = _mm256_add_epi16(pairs2_avx2(w[0], w[1], aq), pairs2_avx2(w[2], w[3], aq + 16));
+    return _mm256_add_epi32(sum, _mm256_madd_epi16(p, sc));
 }
+#define Q4K_SB_DOT(sum, w, aq, sc) q4k_sb_dot_avx2(sum, w, aq, sc)
+#include "x86_gemm.inc"
 
 /* row_scales_avx2 for the signed bytes of a [sub-block][row] plane of q6 scales. */
 TK static inline __m256i row_scales_i8_avx2(__m128i plane, int i) { return _mm256_cvtepi8_epi16(row_bytes_avx2(plane, i)); }
 
-/* q6 against the per-256 activations (tern_acts sb_q, sb_hsum), the q4k_sb_group_avx2 scheme: the
- * rows' int8 scales go into the madds that widen the int16 pair sums, a super-block's eight blocks
- * add up in int32 and floats are touched once per super-block. The values are unpacked in the
- * stored column order (chunk c: columns 8c..8c+7 of each row, as sb_q is), chunks 0-1 being a
+/* q6 against the per-256 activations (tern_acts sb_q, sb_hsum), the scheme of x86_gemm.inc
+ * q4k_sb_group: the rows' int8 scales go into the madds that widen the int16 pair sums, a
+ * super-block's eight blocks add up in int32 and floats are touched once per super-block. The
+ * values are unpacked in the stored column order (chunk c: columns 8c..8c+7 of each row, as sb_q is), chunks 0-1 being a
  * block's first 16-column half and 2-3 its second, so the two halves' pair sums take their own
  * scales in one int32 sum per lane. The offset of q - 32 is -32 times the sum over sub-blocks of
  * sc * (the sub-block's sum of sb_q, sb_hsum), one madd per four sub-blocks. Per vector and block:
@@ -144,7 +83,7 @@ TK static inline __attribute__((always_inline)) void q6_sb_group_avx2(GROUP_PARA
     const __m128i transpose = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (ptrdiff_t sbi = 0; sbi < blocks / 8; sbi++) {
         const uint8_t *sb = grp + sbi * 840;
-        PF_SPAN(pf, sb, 840); /* once per super-block, as q4k_sb_group_avx2 (prefetch.h) */
+        PF_SPAN(pf, sb, 840); /* once per super-block, as x86_gemm.inc q4k_sb_group (prefetch.h) */
         /* the offset terms: per row, sum over sub-blocks of sc * hsum (lanes 2r, 2r + 1: row r) */
         __m256i sum[4];
         for (int j = 0; j < nb; j++) sum[j] = _mm256_setzero_si256();
@@ -197,14 +136,7 @@ TK static inline __attribute__((always_inline)) void q6_any_group_avx2(GROUP_PAR
     else NAME(q6_group)(GROUP_ARGS);
 }
 
-/* Activations without the per-256 form (none kept for this width or CPU) take the per-32 kernel. */
-TK static inline __attribute__((always_inline)) void q4k_any_group_avx2(GROUP_PARAMS) {
-    if (a->sb_q) q4k_sb_group_avx2(GROUP_ARGS);
-    else NAME(q4k_group)(GROUP_ARGS);
-}
-
 #include "gemm_body.h"
-GEMM_FN(TK, tern_gemm_q4k_avx2, q4k_any_group_avx2)
 GEMM_FN(TK, tern_gemm_q6_avx2, q6_any_group_avx2)
 #undef GEMM_BODY
 #undef GEMM_FN

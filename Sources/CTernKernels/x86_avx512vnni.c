@@ -19,6 +19,17 @@
 #define Q4_DOT(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
 /* 32 registers: the four-row q4k groups stay unrolled for every batch (x86_gemm.inc) */
 #define Q4K_UNROLLED_MAX 4
+/* x86_gemm.inc q4k_sb_group's hooks: row r's scale in the int32 lanes 2r, 2r + 1 (zero-extended,
+ * so each lane's high 16 bits are 0) and each lane's four-chunk dot (<= 16 * 15 * 127 = 30480: an
+ * int16 whose sign fills the lane's high half) times it by one vpdpwssd: lo * sc + hi * 0. Each
+ * lane's dot covers the columns of AVX2's madd pair, so the int32 sums, and the results, are
+ * AVX2's bit for bit. */
+TK static inline __m256i q4k_sb_scales_avx512(__m128i plane, int k) {
+    const __m128i pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm256_cvtepu8_epi32(_mm_shuffle_epi8(plane, _mm_add_epi8(pairs, _mm_set1_epi8((char)(4 * k)))));
+}
+#define Q4K_SB_SCALES(plane, k) q4k_sb_scales_avx512(plane, k)
+#define Q4K_SB_DOT(sum, w, aq, sc) _mm256_dpwssd_epi32(sum, Q4_DOT4(_mm256_setzero_si256(), w, aq), sc)
 /* The four-row GEMMs stay internal (kind##_single): the exported ones run groups in pairs. */
 #define GEMM_LINKAGE static
 #define GEMM_NAME(kind) kind##_single
