@@ -41,11 +41,12 @@ extern __attribute__((visibility("hidden"))) ptrdiff_t tern_prefetch_distance;
     }
 /* The activation lines a kernel reads for its next super-block (n bytes at p), asked into L1 at
  * every distance, when decoding (one vector: with more, the instructions cost 3-9% of the pair
- * kernels' speed and the lines are reused within each call anyway). On long rows a pair call streams more weights than L1 holds between two uses of
- * an activation line (Qwen2.5-Coder-1.5B's ffn_down: 2 x 20 KB a call against 9 KB of int8
- * activations), so the weights evicted the activations and the broadcasts waited on L2. Asked one
- * super-block ahead, one Zen 4 core read 1536 x 8960 out of memory 1.04-1.06x faster (q6, q4k);
- * other shapes within 1% (bench/README.md). Prefetches never fault: past the end they are dropped. */
+ * kernels' speed and the lines are reused within each call anyway). On long rows a pair call
+ * streams more weights than L1 holds between two uses of an activation line (Qwen2.5-Coder-1.5B's
+ * ffn_down: 2 x 20 KB a call against 9 KB of int8 activations), so the weights evicted the
+ * activations and the broadcasts waited on L2. Asked one super-block ahead, one Zen 4 core read
+ * 1536 x 8960 out of memory 1.02-1.05x faster (q4k, q6); other shapes within 1% (bench/README.md).
+ * Prefetches never fault: past the end they are dropped. */
 #define PF_ACTS(p, n)                                                                             \
     do {                                                                                          \
         for (int o_ = 0; o_ < (n); o_ += 64) _mm_prefetch((const char *)(p) + o_, _MM_HINT_T0);   \

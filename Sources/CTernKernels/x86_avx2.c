@@ -66,15 +66,15 @@ TK static inline __m256i row_scales_i8_avx2(__m128i plane, int i) { return _mm25
 /* q6 against the per-256 activations (tern_acts sb_q, sb_hsum), the scheme of x86_gemm.inc
  * q4k_sb_group: the rows' int8 scales go into the madds that widen the int16 pair sums, a
  * super-block's eight blocks add up in int32 and floats are touched once per super-block. The
- * values are unpacked in the stored column order (chunk c: columns 8c..8c+7 of each row, as sb_q is), chunks 0-1 being a
- * block's first 16-column half and 2-3 its second, so the two halves' pair sums take their own
- * scales in one int32 sum per lane. The offset of q - 32 is -32 times the sum over sub-blocks of
- * sc * (the sub-block's sum of sb_q, sb_hsum), one madd per four sub-blocks. Per vector and block:
- * 4 maddubs, 2 madds and 4 adds, where the per-32 kernel (x86_gemm.inc q6_group) adds a 64-bit
- * broadcast, a conversion and two float operations, and its lane order costs 7 more operations
- * per block to unpack. Bounds (|sb_q| <= 127): two chunks' pair sums <= 2 * 2 * 63 * 127 = 32004
- * fit int16; a lane gets <= 2 * 2 * 32004 * 128 per block, over 8 blocks and with the offset
- * terms (<= 8 * 32 * 128 * 16 * 127) < 2^28. */
+ * values are unpacked in the stored column order (chunk c: columns 8c..8c+7 of each row, as sb_q
+ * is), chunks 0-1 being a block's first 16-column half and 2-3 its second, so the two halves'
+ * pair sums take their own scales in one int32 sum per lane. The offset of q - 32 is -32 times
+ * the sum over sub-blocks of sc * (the sub-block's sum of sb_q, sb_hsum), one madd per four
+ * sub-blocks. Per vector and block: 4 maddubs, 2 madds and 4 adds, where the per-32 kernel
+ * (x86_gemm.inc q6_group) adds a 64-bit broadcast, a conversion and two float operations, and its
+ * lane order costs 7 more operations per block to unpack. Bounds (|sb_q| <= 127): two chunks'
+ * pair sums <= 2 * 2 * 63 * 127 = 32004 fit int16; a lane gets <= 2 * 2 * 32004 * 128 per block,
+ * over 8 blocks and with the offset terms (<= 8 * 32 * 128 * 16 * 127) < 2^28. */
 TK static inline __attribute__((always_inline)) void q6_sb_group_avx2(GROUP_PARAMS) {
     __m256 acc[4];
     for (int j = 0; j < nb; j++) acc[j] = _mm256_setzero_ps();
