@@ -45,7 +45,7 @@ extern __attribute__((visibility("hidden"))) ptrdiff_t tern_prefetch_distance;
  * streams more weights than L1 holds between two uses of an activation line (Qwen2.5-Coder-1.5B's
  * ffn_down: 2 x 20 KB a call against 9 KB of int8 activations), so the weights evicted the
  * activations and the broadcasts waited on L2. Asked one super-block ahead, one Zen 4 core read
- * 1536 x 8960 out of memory 1.02-1.05x faster (q4k, q6); other shapes within 1% (bench/README.md).
+ * 1536 x 8960 out of memory 1.01-1.05x faster (q4k, q6); other shapes within 1% (bench/README.md).
  * Prefetches never fault: past the end they are dropped. */
 #define PF_ACTS(p, n)                                                                             \
     do {                                                                                          \
