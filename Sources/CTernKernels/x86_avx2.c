@@ -37,107 +37,21 @@ TK static inline __m256i widen_avx2(__m256i acc, __m256i p) {
 #define Q6_DOT2(acc, w0, w1, aq) widen_avx2(acc, pairs2_avx2(w0, w1, aq))
 /* 16 registers: k_group (q4k per-32, q5k) unrolled spills from two vectors on (x86_gemm.inc) */
 #define Q4K_UNROLLED_MAX 1
-#define GEMM_OWN_Q6 1
-TK static inline __m256i bcast8_avx2(const int8_t *p) { return _mm256_set1_epi64x(*(const int64_t *)p); }
-
-/* Row r's byte of a 16-byte [block][row] plane, block k (0..3 of the plane), in bytes 4r..4r+3;
- * row_scales_avx2 widens them to int16 in lanes 4r..4r+3: where the madd pairs of row r lie. */
-TK static inline __m128i row_bytes_avx2(__m128i plane, int k) {
-    const __m128i idx = _mm_add_epi8(_mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm_set1_epi8((char)(4 * k)));
-    return _mm_shuffle_epi8(plane, idx);
-}
-TK static inline __m256i row_scales_avx2(__m128i plane, int k) { return _mm256_cvtepu8_epi16(row_bytes_avx2(plane, k)); }
 
 /* x86_gemm.inc q4k_sb_group's hooks: a block's scale vector (row r's 6-bit scale in the int16
  * lanes 4r..4r+3 where the madd pairs of row r lie) and its four chunks' pair sums (4 maddubs)
  * widened by the one madd that multiplies them by the scales. Bounds: four chunks' pair sums
  * <= 4 * 2 * 15 * 127 = 15240 fit int16; a lane's madd <= 2 * 15240 * 63 per block. */
-#define Q4K_SB_SCALES(plane, k) row_scales_avx2(plane, k)
+#define Q4K_SB_SCALES(plane, k) _mm256_cvtepu8_epi16(NAME(row_bytes)(plane, k))
 TK static inline __m256i q4k_sb_dot_avx2(__m256i sum, const __m256i w[4], const int8_t *aq, __m256i sc) {
     const __m256i p = _mm256_add_epi16(pairs2_avx2(w[0], w[1], aq), pairs2_avx2(w[2], w[3], aq + 16));
     return _mm256_add_epi32(sum, _mm256_madd_epi16(p, sc));
 }
 #define Q4K_SB_DOT(sum, w, aq, sc) q4k_sb_dot_avx2(sum, w, aq, sc)
+/* x86_gemm.inc q6_sb_group's: int16 pair sums times the rows' scales into int32 (the madd). */
+#define Q6_SB_WIDEN(sum, p, sc) _mm256_add_epi32(sum, _mm256_madd_epi16(p, sc))
 #include "x86_gemm.inc"
 
-/* row_scales_avx2 for the signed bytes of a [sub-block][row] plane of q6 scales. */
-TK static inline __m256i row_scales_i8_avx2(__m128i plane, int i) { return _mm256_cvtepi8_epi16(row_bytes_avx2(plane, i)); }
-
-/* q6 against the per-256 activations (tern_acts sb_q, sb_hsum), the scheme of x86_gemm.inc
- * q4k_sb_group: the rows' int8 scales go into the madds that widen the int16 pair sums, a
- * super-block's eight blocks add up in int32 and floats are touched once per super-block. The
- * values are unpacked in the stored column order (chunk c: columns 8c..8c+7 of each row, as sb_q
- * is), chunks 0-1 being a block's first 16-column half and 2-3 its second, so the two halves'
- * pair sums take their own scales in one int32 sum per lane. The offset of q - 32 is -32 times
- * the sum over sub-blocks of sc * (the sub-block's sum of sb_q, sb_hsum), one madd per four
- * sub-blocks. Per vector and block: 4 maddubs, 2 madds and 4 adds, where the per-32 kernel
- * (x86_gemm.inc q6_group) adds a 64-bit broadcast, a conversion and two float operations, and its
- * lane order costs 7 more operations per block to unpack. Bounds (|sb_q| <= 127): two chunks'
- * pair sums <= 2 * 2 * 63 * 127 = 32004 fit int16; a lane gets <= 2 * 2 * 32004 * 128 per block,
- * over 8 blocks and with the offset terms (<= 8 * 32 * 128 * 16 * 127) < 2^28. */
-TK static inline __attribute__((always_inline)) void q6_sb_group_avx2(GROUP_PARAMS) {
-    __m256 acc[4];
-    for (int j = 0; j < nb; j++) acc[j] = _mm256_setzero_ps();
-    const __m256i lowMask = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
-    /* a scale plane's [sub-block][row] bytes as [row][sub-block] */
-    const __m128i transpose = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    for (ptrdiff_t sbi = 0; sbi < blocks / 8; sbi++) {
-        const uint8_t *sb = grp + sbi * 840;
-        PF_SPAN(pf, sb, 840); /* once per super-block, as x86_gemm.inc q4k_sb_group (prefetch.h) */
-        /* the offset terms: per row, sum over sub-blocks of sc * hsum (lanes 2r, 2r + 1: row r) */
-        __m256i sum[4];
-        for (int j = 0; j < nb; j++) sum[j] = _mm256_setzero_si256();
-        for (int p = 0; p < 4; p++) {
-            const __m128i plane = _mm_loadu_si128((const __m128i *)(sb + 8 + 16 * p));
-            const __m256i scT = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(plane, transpose));
-            for (int j = 0; j < nb; j++) {
-                const int16_t *hs = a->sb_hsum + 2 * ((b0 + j) * a->s_stride + 8 * sbi) + 4 * p;
-                sum[j] = _mm256_add_epi32(sum[j], _mm256_madd_epi16(scT, _mm256_set1_epi64x(*(const int64_t *)hs)));
-            }
-        }
-        for (int j = 0; j < nb; j++) sum[j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum[j], 5));
-#pragma clang loop unroll(full)
-        for (int k8 = 0; k8 < 8; k8++) {
-            const __m128i plane = _mm_loadu_si128((const __m128i *)(sb + 8 + 16 * (k8 / 2)));
-            const __m256i sc0 = row_scales_i8_avx2(plane, 2 * (k8 & 1)), sc1 = row_scales_i8_avx2(plane, 2 * (k8 & 1) + 1);
-            const uint8_t *gb = sb + 72 + 96 * k8;
-            const __m256i x0 = _mm256_loadu_si256((const __m256i *)gb), x1 = _mm256_loadu_si256((const __m256i *)(gb + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(gb + 64));
-            /* chunk c's top bits are qh's bits 2c, 2c + 1, moved to 4-5 */
-            const __m256i w0 = _mm256_or_si256(_mm256_and_si256(x0, lowMask), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
-            const __m256i w1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(x0, 4), lowMask),
-                                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
-            const __m256i w2 = _mm256_or_si256(_mm256_and_si256(x1, lowMask), _mm256_and_si256(qh, bits45));
-            const __m256i w3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(x1, 4), lowMask),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
-#pragma clang loop unroll(full)
-            for (int j = 0; j < nb; j++) {
-                const int8_t *aq = a->sb_q + (b0 + j) * a->q_stride + sbi * 256 + 32 * k8;
-                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast8_avx2(aq)),
-                                                    _mm256_maddubs_epi16(w1, bcast8_avx2(aq + 8)));
-                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast8_avx2(aq + 16)),
-                                                    _mm256_maddubs_epi16(w3, bcast8_avx2(aq + 24)));
-                sum[j] = _mm256_add_epi32(sum[j], _mm256_add_epi32(_mm256_madd_epi16(p0, sc0), _mm256_madd_epi16(p1, sc1)));
-            }
-        }
-        /* d * D times the sums (lanes 2r, 2r + 1: row r) */
-        const __m256 dPairs = NAME(dup4)(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)sb)));
-#pragma clang loop unroll(full)
-        for (int j = 0; j < nb; j++) {
-            const __m256 D = _mm256_set1_ps(a->sb_scale[(b0 + j) * a->s_stride + 8 * sbi]);
-            acc[j] = _mm256_fmadd_ps(dPairs, _mm256_mul_ps(_mm256_cvtepi32_ps(sum[j]), D), acc[j]);
-        }
-    }
-    for (int j = 0; j < nb; j++) NAME(store4)(acc[j], out + (b0 + j) * os, valid);
-}
-
-TK static inline __attribute__((always_inline)) void q6_any_group_avx2(GROUP_PARAMS) {
-    if (a->sb_q && a->sb_hsum) q6_sb_group_avx2(GROUP_ARGS);
-    else NAME(q6_group)(GROUP_ARGS);
-}
-
-#include "gemm_body.h"
-GEMM_FN(TK, tern_gemm_q6_avx2, q6_any_group_avx2)
 #undef GEMM_BODY
 #undef GEMM_FN
 #undef GEMM_LOOP

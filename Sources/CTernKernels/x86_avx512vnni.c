@@ -30,6 +30,8 @@ TK static inline __m256i q4k_sb_scales_avx512(__m128i plane, int k) {
 }
 #define Q4K_SB_SCALES(plane, k) q4k_sb_scales_avx512(plane, k)
 #define Q4K_SB_DOT(sum, w, aq, sc) _mm256_dpwssd_epi32(sum, Q4_DOT4(_mm256_setzero_si256(), w, aq), sc)
+/* x86_gemm.inc q6_sb_group's: AVX2's madd and add in one vpdpwssd (the same int32 sums). */
+#define Q6_SB_WIDEN(sum, p, sc) _mm256_dpwssd_epi32(sum, p, sc)
 /* The four-row GEMMs stay internal (kind##_single): the exported ones run groups in pairs. */
 #define GEMM_LINKAGE static
 #define GEMM_NAME(kind) kind##_single

@@ -26,7 +26,7 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// sb_*), as llama.cpp's Q8_K: one scale D = max|x| / 127 per super-block (stored for each
     /// of its eight groups of 32, so it reads like any activations), q = round-half-even(x / D),
     /// per 32 columns D * sum(q) and sum(q) as int16, and per 16 columns sum(q) as int16 (`hsum`).
-    /// The AVX2 and AVX-512 q4k kernels and the AVX2 q6 kernel read this form
+    /// The AVX2 and AVX-512 q4k and q6 kernels read this form
     /// (``KernelISA/readsSuperBlockActivations(_:)``). Kept when asked for
     /// (`superBlocks`), for widths that are multiples of 256, on CPUs with AVX2 (the kernels'
     /// tests run there too); without it those kernels read the per-32 form.

@@ -105,15 +105,12 @@ public enum KernelISA: String, CaseIterable, Sendable {
     }()
 
     /// Whether this path's `kind` kernel reads the activations' per-256 form
-    /// (``QuantizedActivations``), where they keep it, rather than the per-32 one: q4k on AVX2
-    /// and AVX-512 (x86_gemm.inc q4k_sb_group, x86_avx512_pairs.inc q4k_sb_pair: the same bits on
-    /// both), so x86 machines agree; q6 on
-    /// AVX2 (x86_avx2.c, 1.21-1.37x the per-32 kernel in bench/gemm-ab.c), where AVX-512's dot
-    /// instruction cannot take the rows' scales and keeps the per-32 one.
+    /// (``QuantizedActivations``), where they keep it, rather than the per-32 one: q4k and q6 on
+    /// AVX2 and AVX-512 (x86_gemm.inc q4k_sb_group and q6_sb_group, x86_avx512_pairs.inc
+    /// q4k_sb_pair and q6_sb_pair: the same bits on both), so x86 machines' GEMMs agree.
     public func readsSuperBlockActivations(_ kind: QuantKind) -> Bool {
         switch kind {
-        case .q4k: self == .avx2 || self == .avx512vnni
-        case .q6: self == .avx2
+        case .q4k, .q6: self == .avx2 || self == .avx512vnni
         default: false
         }
     }

@@ -5,20 +5,33 @@ import XCTest
 final class X86AgreementTests: XCTestCase {
     /// q4k against the per-256 activations: the AVX-512 kernels (the pairs and the four-row groups,
     /// x86_avx512_pairs.inc q4k_sb_pair and x86_gemm.inc q4k_sb_group) and AVX2's hold the same
-    /// int32 sum per lane and apply the same float operations per super-block, so one model gives
-    /// the same logits on both kinds of x86 machine. Ragged shapes, thread splits mid-matrix, the
+    /// int32 sum per lane and apply the same float operations per super-block, so the GEMMs give
+    /// the same bits on both kinds of x86 machine. Ragged shapes, thread splits mid-matrix, the
     /// batches that take each form of the pair kernel (unrolled 1-2, rolled 3-8, fours and the
     /// rest beyond), and the largest sums a lane holds (every level at its top against +-127,
     /// 16 * 15 * 127: within the int16 the AVX-512 scale multiply reads).
     func testQ4KPerSuperBlockIsTheSameBitsOnAVX2AndAVX512() throws {
+        try checkAgreement(.q4k)
+    }
+
+    /// q6 against the per-256 activations (x86_gemm.inc q6_sb_group on both paths, and on AVX-512
+    /// x86_avx512_pairs.inc q6_sb_pair): AVX2's madds and AVX-512's vpdpwssd give the same int32
+    /// sums, so the same bits; the largest two-chunk pair sums (63 against +-127) fill the int16
+    /// they widen from.
+    func testQ6PerSuperBlockIsTheSameBitsOnAVX2AndAVX512() throws {
+        try checkAgreement(.q6)
+    }
+
+    private func checkAgreement(_ kind: QuantKind) throws {
         try XCTSkipUnless(KernelISA.supported.contains(.avx512vnni), "needs a CPU with AVX-512 VNNI (and so AVX2)")
         var rng = RNG(s: 23)
         let level: [Float] = [1, 0.5, 0.02, 1, 0.001, 0.3, 1, 0.7, 0.06]
         // (1030, 2048): each thread's groups are far enough apart to run in pairs at every batch.
         for (rows, cols) in [(5, 256), (66, 512), (517, 1536), (1030, 2048)] {
             var w = rng.floats(rows * cols, 2)
-            for i in 0..<cols { w[i] = i % 32 == 0 ? 0 : 1 }  // row 0: level 15 but the first of each block
-            let wq = w.withUnsafeBufferPointer { QMatrix.quantize(.q4k, $0.baseAddress!, rows: rows, cols: cols) }
+            // row 0: the top level (q4k 15, q6 63) but at the first of each block
+            for i in 0..<cols { w[i] = i % 32 == 0 ? (kind == .q6 ? -1 : 0) : 1 }
+            let wq = w.withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols) }
             for batch in [1, 2, 3, 4, 5, 8, 9, 17] {
                 var x = rng.floats(batch * cols, 3).enumerated().map { $0.element * level[($0.offset / 32) % level.count] }
                 for i in 0..<256 { x[i] = 1 }  // vector 0's first super-block: every activation 127
@@ -30,7 +43,7 @@ final class X86AgreementTests: XCTestCase {
                 let outs = [KernelISA.avx2, .avx512vnni].map { isa in
                     var out = [Float](repeating: .nan, count: batch * rows)
                     wq.withUnsafeBytes { base in
-                        let m = QMatrix(kind: .q4k, rows: rows, cols: cols, base: base.baseAddress!)
+                        let m = QMatrix(kind: kind, rows: rows, cols: cols, base: base.baseAddress!)
                         out.withUnsafeMutableBufferPointer {
                             MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows,
                                        parallel: Parallel(threads: 2), isa: isa)
@@ -38,9 +51,9 @@ final class X86AgreementTests: XCTestCase {
                     }
                     return out.map(\.bitPattern)
                 }
-                XCTAssertFalse(outs[0].contains(Float.nan.bitPattern), "\(rows)x\(cols) batch \(batch): a row not written")
+                XCTAssertFalse(outs[0].contains(Float.nan.bitPattern), "\(kind) \(rows)x\(cols) batch \(batch): a row not written")
                 let first = outs[0].indices.first { outs[0][$0] != outs[1][$0] }
-                XCTAssertNil(first, "\(rows)x\(cols) batch \(batch): AVX2 and AVX-512 differ at output \(first ?? -1)")
+                XCTAssertNil(first, "\(kind) \(rows)x\(cols) batch \(batch): AVX2 and AVX-512 differ at output \(first ?? -1)")
             }
         }
     }

@@ -43,11 +43,10 @@ extern "C" {
  * as the scalar reference takes the form as it is); sb_q = round-half-even(x / D); sb_ssum =
  * D * sum(sb_q) and sb_bsum = sum(sb_q) (int16, |sum| <= 32 * 127) per 32 columns (at sb_scale,
  * sb_ssum, sb_bsum + b * s_stride; sb_q + b * q_stride), and sb_hsum = sum(sb_q) per 16 columns
- * (int16, at sb_hsum + 2 * b * s_stride). With one scale per super-block the AVX2 q4k and q6
- * kernels (tern_gemm_q4k_avx2, tern_gemm_q6_avx2) sum a super-block's eight blocks in int32 with
- * the rows' scales as integers, and convert to float once; the AVX-512 q4k one
- * (tern_gemm_q4k_avx512vnni) applies the activation scale once per super-block instead of once
- * per block (its q6 kernel reads the per-32 form). */
+ * (int16, at sb_hsum + 2 * b * s_stride). With one scale per super-block the x86 q4k and q6
+ * kernels (tern_gemm_q4k_avx2, tern_gemm_q6_avx2 and their AVX-512 twins) sum a super-block's
+ * eight blocks in int32 with the rows' scales as integers, and convert to float once: AVX2 and
+ * AVX-512 hold the same int32 sums and give the same bits. */
 typedef struct tern_acts {
     const int8_t *q;
     const float *scale;

@@ -165,7 +165,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
 
     /// Which of the state's activation buffers (``DecoderConfig/activationWidths``) keep a per-256
     /// form for the kernels that read it (``QuantizedActivations``): those a q4k matrix multiplies,
-    /// or a q6 one where the active path's q6 kernel reads it (AVX2), but not the gated FFN product
+    /// or a q6 one where the active path's q6 kernel reads it (x86), but not the gated FFN product
     /// `ffn_down` reads (``DecoderConfig/superBlockInputs``).
     var superBlockInputs: [Bool] {
         let readers = [layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.gate, $0.up] } + [head], layers.map(\.wo), []]
