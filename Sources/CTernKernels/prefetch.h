@@ -46,6 +46,7 @@ extern __attribute__((visibility("hidden"))) ptrdiff_t tern_prefetch_distance;
  * ffn_down: 2 x 20 KB a call against 9 KB of int8 activations), so the weights evicted the
  * activations and the broadcasts waited on L2. Asked one super-block ahead, one Zen 4 core read
  * 1536 x 8960 out of memory 1.01-1.05x faster (q4k, q6); other shapes within 1% (bench/README.md).
+ * On such rows one vector now runs in quads (x86_avx512_quads.inc), which halve those reads.
  * Prefetches never fault: past the end they are dropped. */
 #define PF_ACTS(p, n)                                                                             \
     do {                                                                                          \

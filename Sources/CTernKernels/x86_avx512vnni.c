@@ -37,6 +37,8 @@ TK static inline __m256i q4k_sb_scales_avx512(__m128i plane, int k) {
 #define GEMM_NAME(kind) kind##_single
 #include "x86_gemm.inc"
 #include "x86_avx512_pairs.inc"
+#include "x86_avx512_quads.inc"
+#include "x86_avx512_gemms.inc"
 /* Attention (sixteen lanes): x86_attend.inc. */
 #define AV_BITS 512
 #include "x86_attend.inc"

@@ -22,12 +22,54 @@ final class X86AgreementTests: XCTestCase {
         try checkAgreement(.q6)
     }
 
+    /// One vector on long rows runs in quads on AVX-512 (x86_avx512_quads.inc: two pairs sharing
+    /// each activation broadcast), whose rows take their pair kernel's operations: a vector's
+    /// results are the bits it gets as the first of two, which run in pairs. q4k and q6, against
+    /// the per-256 and the per-32 activations; ranges of quads with a remainder of 0-3 groups (by
+    /// the four-row kernel) and a partial last group in a quad's fourth place or in the remainder,
+    /// one thread and two.
+    func testQuadsGiveThePairsBits() throws {
+        try XCTSkipUnless(KernelISA.supported.contains(.avx512vnni), "needs a CPU with AVX-512 VNNI")
+        var rng = RNG(s: 29)
+        for kind in [QuantKind.q4k, .q6] {
+            for (rows, cols) in [(1022, 4096), (1030, 4096), (1536, 8960), (1033, 8192)] {
+                let wq = rng.floats(rows * cols, 2).withUnsafeBufferPointer {
+                    QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols)
+                }
+                let x = rng.floats(2 * cols, 3)
+                for superBlocks in [true, false] {
+                    let acts = QuantizedActivations(cols: cols, capacity: 2, superBlocks: superBlocks)
+                    x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: 2, stride: cols, isa: .scalar) }
+                    XCTAssertEqual(acts.superBlockVector(0) != nil, superBlocks)
+                    for threads in [1, 2] {
+                        let outs = [1, 2].map { batch in
+                            var out = [Float](repeating: .nan, count: batch * rows)
+                            wq.withUnsafeBytes { base in
+                                let m = QMatrix(kind: kind, rows: rows, cols: cols, base: base.baseAddress!)
+                                out.withUnsafeMutableBufferPointer {
+                                    MatMul.run(m, acts, batch: batch, out: $0.baseAddress!, outStride: rows,
+                                               parallel: Parallel(threads: threads), isa: .avx512vnni)
+                                }
+                            }
+                            return out[0..<rows].map(\.bitPattern)
+                        }
+                        let what = "\(kind) \(rows)x\(cols) per-\(superBlocks ? 256 : 32) \(threads) threads"
+                        XCTAssertFalse(outs[0].contains(Float.nan.bitPattern), "\(what): a row not written")
+                        let first = outs[0].indices.first { outs[0][$0] != outs[1][$0] }
+                        XCTAssertNil(first, "\(what): one vector differs from the first of two at row \(first ?? -1)")
+                    }
+                }
+            }
+        }
+    }
+
     private func checkAgreement(_ kind: QuantKind) throws {
         try XCTSkipUnless(KernelISA.supported.contains(.avx512vnni), "needs a CPU with AVX-512 VNNI (and so AVX2)")
         var rng = RNG(s: 23)
         let level: [Float] = [1, 0.5, 0.02, 1, 0.001, 0.3, 1, 0.7, 0.06]
-        // (1030, 2048): each thread's groups are far enough apart to run in pairs at every batch.
-        for (rows, cols) in [(5, 256), (66, 512), (517, 1536), (1030, 2048)] {
+        // (1030, 2048): each thread's groups are far enough apart to run in pairs at every batch;
+        // (1030, 4096): long rows, one vector in quads (x86_avx512_quads.inc).
+        for (rows, cols) in [(5, 256), (66, 512), (517, 1536), (1030, 2048), (1030, 4096)] {
             var w = rng.floats(rows * cols, 2)
             // row 0: the top level (q4k 15, q6 63) but at the first of each block
             for i in 0..<cols { w[i] = i % 32 == 0 ? (kind == .q6 ? -1 : 0) : 1 }
