@@ -17,7 +17,8 @@ public final class QuantizedActivations: @unchecked Sendable {
     let sums: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Int32>
     let hoff: UnsafeMutablePointer<Int32>
-    /// q in the x86 q6 kernels' order (tern_kernels.h, `tern_acts` q6_q), on CPUs with AVX2.
+    /// q in the x86 q6 kernels' order (tern_kernels.h, `tern_acts` q6_q), on CPUs with AVX2, for
+    /// activations without the per-256 form (which those kernels read instead).
     let q6Order: UnsafeMutablePointer<Int8>?
     /// The per-256 form (``SuperBlocks``), where a kernel of this CPU reads it.
     let superBlocks: SuperBlocks?
@@ -49,7 +50,7 @@ public final class QuantizedActivations: @unchecked Sendable {
         sums = .allocate(capacity: cols / 32 * capacity)
         bias = .allocate(capacity: 2 * cols / 32 * capacity)
         hoff = .allocate(capacity: 2 * cols / 32 * capacity)
-        q6Order = Self.keepsQ6Order ? .allocate(capacity: cols * capacity) : nil
+        q6Order = Self.keepsQ6Order(cols: cols, superBlocks: superBlocks) ? .allocate(capacity: cols * capacity) : nil
         self.superBlocks = Self.keepsSuperBlocks(cols: cols, asked: superBlocks)
             ? SuperBlocks(q: .allocate(capacity: cols * capacity), scale: .allocate(capacity: cols / 32 * capacity),
                           sums: .allocate(capacity: cols / 32 * capacity), bsum: .allocate(capacity: cols / 32 * capacity),
@@ -62,16 +63,19 @@ public final class QuantizedActivations: @unchecked Sendable {
         asked && cols % 256 == 0 && KernelISA.supported.contains(.avx2)
     }
 
-    /// Whether activations keep the x86 q6 kernels' copy of q (`q6Order`): where those kernels run.
-    static var keepsQ6Order: Bool { KernelISA.supported.contains(.avx2) }
+    /// Whether activations keep the x86 q6 kernels' copy of q (`q6Order`): where those kernels run
+    /// and read the per-32 form, which they do only without the per-256 one (`tern_acts` sb_q).
+    static func keepsQ6Order(cols: Int, superBlocks: Bool) -> Bool {
+        KernelISA.supported.contains(.avx2) && !keepsSuperBlocks(cols: cols, asked: superBlocks)
+    }
 
     /// The bytes one vector of width `cols` takes (what `init` allocates per unit of capacity):
     /// the int8 values and, per 32 columns, scale, scaled sum, two bias and two offset lanes
-    /// (24 bytes); on x86 the values again in the q6 kernels' order; where kept (`superBlocks`
-    /// asked), the per-256 values and per 32 columns scale, scaled sum and two int16 sums of 32
-    /// and two of 16 (14 bytes).
+    /// (24 bytes); where kept (`superBlocks` asked), the per-256 values and per 32 columns scale,
+    /// scaled sum and two int16 sums of 32 and two of 16 (14 bytes); else on x86 the values again
+    /// in the q6 kernels' order.
     public static func bytesPerVector(cols: Int, superBlocks: Bool) -> Int {
-        cols + cols / 32 * 24 + (keepsQ6Order ? cols : 0)
+        cols + cols / 32 * 24 + (keepsQ6Order(cols: cols, superBlocks: superBlocks) ? cols : 0)
             + (keepsSuperBlocks(cols: cols, asked: superBlocks) ? cols + cols / 32 * 14 : 0)
     }
 

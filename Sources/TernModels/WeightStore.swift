@@ -22,6 +22,16 @@ public final class WeightStore: @unchecked Sendable {
         return t
     }
 
+    /// The table entry of `name`, which must have the model's `shape`.
+    func info(_ name: String, shape: [Int]) throws -> TensorInfo {
+        let t = try info(name)
+        guard t.shape == shape else {
+            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's " +
+                "hyperparameters need \(shape)")
+        }
+        return t
+    }
+
     func bytes(_ t: TensorInfo) throws -> UnsafeRawPointer {
         if t.codec == .raw {
             file.map.useHugePages(t.offset..<t.offset + t.storedSize)
@@ -40,22 +50,14 @@ public final class WeightStore: @unchecked Sendable {
 
     /// A quantized matrix named `name` with the given shape.
     public func matrix(_ name: String, rows: Int, cols: Int) throws -> QMatrix {
-        let t = try info(name)
-        guard t.shape == [rows, cols] else {
-            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's " +
-                "hyperparameters need [\(rows), \(cols)]")
-        }
+        let t = try info(name, shape: [rows, cols])
         return QMatrix(kind: try WeightStore.kind(t, file.path), rows: rows, cols: cols, base: try bytes(t))
     }
 
     /// The table entry of a quantized matrix that will be streamed: checked like ``matrix(_:rows:cols:)``
     /// but neither mapped nor decompressed.
     public func streamedMatrix(_ name: String, rows: Int, cols: Int) throws -> (TensorInfo, QuantKind) {
-        let t = try info(name)
-        guard t.shape == [rows, cols] else {
-            throw FormatError(file: file.path, field: "tensor \(name): shape", "is \(t.shape), the model's " +
-                "hyperparameters need [\(rows), \(cols)]")
-        }
+        let t = try info(name, shape: [rows, cols])
         return (t, try WeightStore.kind(t, file.path))
     }
 

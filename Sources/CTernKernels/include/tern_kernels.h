@@ -33,7 +33,7 @@ extern "C" {
  * offset term of q6 weights (q - 32) of either half in each row's two lanes (q5 starts from
  * bias / 8). q6_q: the same q with each group's 4-byte pieces in the order of the x86 q6 kernels'
  * lanes, columns 0-3, 16-19, 4-7, 20-23, 8-11, 24-27, 12-15, 28-31 (NULL where no kernel of the
- * CPU reads it; at q6_q + b * q_stride).
+ * CPU reads it, as where sb_q is given, which the q6 kernels read instead; at q6_q + b * q_stride).
  * Vector b starts at q + b * q_stride and its group values at scale/ssum + b * s_stride
  * (bias + 2 * b * s_stride, hoff + 2 * b * s_stride).
  * The same vectors quantized again per super-block of 256 columns, as llama.cpp's Q8_K quantizes
