@@ -68,8 +68,10 @@ enum ConverterPlan {
                 return GGMLConvert.convert(t.type, src, rows: r1 - r0, cols: t.cols, to: dt)
             }
         }
+        // In the order decoding reads them (ReadingOrder), not the GGUF's.
+        let ordered = ReadingOrder.order(gguf.tensors.map(\.name)).map { sources[$0] }
         let wstart = Date()
-        try TernWriter.write(path: output, metadata: meta, sources: sources, compressLevel: options.compressLevel,
+        try TernWriter.write(path: output, metadata: meta, sources: ordered, compressLevel: options.compressLevel,
                              opened: { progress.note("converting into \($0) (renamed to \(output) once written and verified)") },
                              progress: { name, d, tot in progress.update("convert \(name)", d, tot, wstart) })
         progress.finish()

@@ -2,6 +2,7 @@ import Foundation
 import TernFormat
 import TernGGML
 import TernKernels
+import TernModels
 import TernTestSupport
 import XCTest
 
@@ -52,6 +53,30 @@ final class ConversionTests: XCTestCase {
             }
         }
         XCTAssertEqual(exactCount, 109 + 81 + 10 + 9 + 27)
+        // Written in the order decoding reads them (ReadingOrder), not the GGUF's alphabetical
+        // one: each layer's Q, K, V, output, gate, up, down, then the next layer's.
+        let byOffset = tern.tensors.sorted { $0.offset < $1.offset }.map(\.name)
+        let reads = (0..<18).flatMap { l in
+            ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"].map { "blk.\(l).\($0).weight" }
+        }
+        let positions = try reads.map { try XCTUnwrap(byOffset.firstIndex(of: $0), $0) }
+        XCTAssertEqual(positions, positions.sorted(), "matrices in reading order")
+        XCTAssertEqual(byOffset.first, "token_embd.weight")
+        XCTAssertEqual(byOffset.last, "output_norm.weight")
+    }
+
+    /// The sort behind that order, on names of every family (biases after their weights,
+    /// unknown kinds after a layer's known ones, the head last).
+    func testReadingOrder() {
+        let names = ["output.weight", "blk.1.ffn_down.weight", "blk.0.attn_v.bias", "blk.0.ffn_down.weight",
+                     "blk.0.attn_v.weight", "blk.0.attn_q.weight", "blk.0.novel.weight", "output_norm.weight",
+                     "token_embd.weight", "blk.0.attn_norm.weight", "blk.10.attn_q.weight", "rope_freqs.weight",
+                     "blk.1.attn_q.weight", "blk.0.attn_k_norm.weight", "blk.0.attn_k.weight"]
+        XCTAssertEqual(ReadingOrder.order(names).map { names[$0] },
+                       ["token_embd.weight", "rope_freqs.weight", "blk.0.attn_norm.weight", "blk.0.attn_q.weight",
+                        "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.attn_v.bias", "blk.0.attn_k_norm.weight",
+                        "blk.0.ffn_down.weight", "blk.0.novel.weight", "blk.1.attn_q.weight", "blk.1.ffn_down.weight",
+                        "blk.10.attn_q.weight", "output_norm.weight", "output.weight"])
     }
 
     func testRawConversionMatchesGGUFDequantization() throws { try checkAll(try TestSupport.convertedGemma()) }
