@@ -136,7 +136,8 @@ public struct DecoderConfig: Sendable {
     public func stateBytes(capacity: Int, maxBatch: Int, options: StateOptions) -> Int {
         let (f, h) = stateSizes(capacity: capacity, maxBatch: maxBatch, options: options)
         // Quantized activations; the per-256 form counted where allowed, whether or not a matrix
-        // reads it (DecoderModel keeps it only where a q4k one, or on AVX2 a q6 one, does).
+        // reads it (DecoderModel keeps it only where a q4k or, on x86, a q6 one does). Where it is
+        // dropped, the x86 q6-order copy it stood in for (cols bytes) is smaller: an upper bound.
         let acts = zip(activationWidths, superBlockInputs).reduce(0) {
             $0 + maxBatch * QuantizedActivations.bytesPerVector(cols: $1.0, superBlocks: $1.1)
         }

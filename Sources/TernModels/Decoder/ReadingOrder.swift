@@ -15,7 +15,7 @@ public enum ReadingOrder {
 
     /// A sort key: tensors whose keys are ordered read in that order (equal keys: keep the source's
     /// order). Outside the layers, the head and final norm come last and everything else first.
-    public static func key(_ name: String) -> [Int] {
+    static func key(_ name: String) -> [Int] {
         let parts = name.split(separator: ".")
         if parts.count >= 3, parts[0] == "blk", let l = Int(parts[1]), l >= 0 {
             let kind = layer.firstIndex(of: String(parts[2])) ?? layer.count
