@@ -9,7 +9,10 @@ import TernModels
 /// continuations of varied seed prompts, ranks the vocabulary by them (FR-Spec's frequency
 /// ranking), then compares draft settings on held-out prompts with ``SpeedupSearch`` (paired,
 /// repeated until decided), so a busy machine's noise cannot pick a setting, and times the winner
-/// again on fresh prompts: what is not clearly faster than plain decoding there is not stored.
+/// again on fresh prompts: what is not clearly faster than plain decoding there is not stored;
+/// where it and lookup alone (what an uncalibrated `auto` drafts with) both measure slower than
+/// plain decoding, plain decoding is stored instead (``DraftCalibration/decodesPlainly``), so
+/// `--speculate auto` stops drafting on a machine where drafting does not pay.
 public struct Calibrator {
     /// `full` searches every setting (about 4 minutes for Gemma 3 270M on a quiet 2-core
     /// machine, at most ``maxSeconds`` of timing); `quick` compares a few likely settings on
@@ -66,7 +69,8 @@ public struct Calibrator {
 
     /// What calibration concluded: settings to store, or why none are.
     public struct Outcome: Sendable {
-        /// The settings to store; nil when none was clearly faster than plain decoding.
+        /// The settings to store (``DraftCalibration/decodesPlainly`` when ``plainChosen``); nil
+        /// when ``declined``.
         public var calibration: DraftCalibration?
         /// The best setting found and its speedup on the confirmation prompts (geometric mean
         /// over prompts) with the standard error of its log.
@@ -77,8 +81,10 @@ public struct Calibrator {
         /// of many noisy measurements, it overstates the setting (the winner's curse), which is
         /// why ``speedup`` is measured again on other prompts. Nil for a ``Calibrator/fixed`` setting.
         public var searchSpeedup: Double?
-        /// Why nothing is stored (when `calibration` is nil).
+        /// Why nothing is stored (when `calibration` is nil): the timings could not tell.
         public var declined: String?
+        /// Why plain decoding is stored: no drafting setting was faster than plain decoding.
+        public var plainChosen: String?
         /// Plain decoding's tokens/s and its relative spread (coefficient of variation) over
         /// every timed prompt: how busy the machine was.
         public var plainTokensPerSecond: Double
@@ -98,6 +104,9 @@ public struct Calibrator {
     /// timing, as a busy machine would; 0 = none.
     public var timingNoise = 0.0
     public var noiseSeed: UInt64 = 1
+    /// Tests: every speculative timing's tokens/s multiplied by this, as a machine where drafting
+    /// does not pay would measure; 1 = none.
+    public var speculativeFactor = 1.0
     /// A setting to store instead of searching (`tern calibrate --speculate`): it is still
     /// checked to give plain decoding's tokens and timed against plain decoding on the fresh
     /// prompts, and stored whatever its speed, as asked.
@@ -156,7 +165,7 @@ public struct Calibrator {
         var plainSpeeds: [Double] = []
         var acceptance: [Setting: Double] = [:]
         var rng = SplitMix64(seed: noiseSeed)
-        let noise = timingNoise
+        let noise = timingNoise, factor = speculativeFactor
         func gaussian() -> Double {
             let u = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-300), v = Double(rng.next() >> 11) / Double(1 << 53)
             return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
@@ -175,12 +184,12 @@ public struct Calibrator {
             }
             acceptance[s] = r.stats.acceptanceRate
             return r.perPrompt.map { p in
-                let plain = p.plain * exp(noise * gaussian()), spec = p.speculative * exp(noise * gaussian())
+                let plain = p.plain * exp(noise * gaussian()), spec = p.speculative * factor * exp(noise * gaussian())
                 plainSpeeds.append(plain)
                 return log(max(spec, 1e-9) / max(plain, 1e-9))
             }
         }
-        let best: Setting
+        var best: Setting
         /// The best setting's speedup on the timing prompts (nil: no search, a fixed setting).
         var searchSpeedup: Double?
         var undecided: [Setting] = []
@@ -197,43 +206,60 @@ public struct Calibrator {
         var confirm = SpeedupSearch<Setting> { s in
             try timeRound(s, Calibrator.confirmationPrompts)
         }
-        let verdict = try confirm.versusPlain(best)
-        let (speedup, se) = confirm.speedup(best)
-        let onFresh = String(format: "on %d fresh prompts: %.2fx plain ± %.0f%% (%d rounds", Calibrator.confirmationPrompts.count,
-                             speedup, 100 * (exp(se) - 1), confirm.roundsDone(best))
-        if let searchSpeedup {
-            progress("confirming \(best) " + onFresh + String(format: "; %.2fx on the prompts that chose it)", searchSpeedup))
-        } else {
-            progress("timing \(best) (given with --speculate) " + onFresh + ")")
+        func onFresh(_ s: Setting) -> String {
+            let (x, se) = confirm.speedup(s)
+            return String(format: "on %d fresh prompts: %.2fx plain ± %.0f%% (%d rounds", Calibrator.confirmationPrompts.count,
+                          x, 100 * (exp(se) - 1), confirm.roundsDone(s))
         }
+        var verdict = try confirm.versusPlain(best)
+        if let searchSpeedup {
+            progress("confirming \(best) " + onFresh(best) + String(format: "; %.2fx on the prompts that chose it)", searchSpeedup))
+        } else {
+            progress("timing \(best) (given with --speculate) " + onFresh(best) + ")")
+        }
+        // Lookup alone is what `auto` drafts with on an uncalibrated checkpoint, and cheap: before
+        // storing plain decoding over it, it is timed on the fresh prompts too (the search keeps a
+        // model drafter that lookup merely equals, and lookup may still be clearly faster).
+        let lookup = Setting(exitLayer: model.model.layerCount, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true)
+        var lookupSpeedup: Double?
+        if fixed == nil, !best.lookupOnly, [.slower, .equivalent, .undecided].contains(verdict) {
+            let v = try confirm.versusPlain(lookup)
+            progress("confirming \(lookup) (what auto drafts with uncalibrated) " + onFresh(lookup) + ")")
+            if v == .faster || v == .tooNoisy { (best, verdict) = (lookup, v) } else { lookupSpeedup = confirm.speedup(lookup).speedup }
+        }
+        let (speedup, se) = confirm.speedup(best)
         let plainAt = BenchResult.meanSD(plainSpeeds)
         var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, searchSpeedup: searchSpeedup,
-                              declined: nil, plainTokensPerSecond: plainAt.0,
+                              declined: nil, plainChosen: nil, plainTokensPerSecond: plainAt.0,
                               plainSpread: plainAt.1 / max(plainAt.0, 1e-9))
         let searched = searchSpeedup.map { String(format: "(%.2fx on the timing prompts)", $0) } ?? "(no search)"
-        let measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts %@; "
+        var measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts %@; "
                               + "plain decoding spread ±%.0f%%", best.description, speedup, 100 * (exp(se) - 1),
                               confirm.roundsDone(best), searched, 100 * outcome.plainSpread)
-        // A setting given with --speculate is stored as asked; a searched one only if clearly faster.
-        let declined: String? = switch verdict {
-        case _ where fixed != nil: nil
-        case .faster where !undecided.isEmpty:
-            "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) stayed "
-                + "undecided after \(confirm.maxRounds) rounds (" + measured + ")"
-        case .faster: nil
-        case .slower, .equivalent, .undecided:
-            "no drafting setting is clearly faster than plain decoding on this machine (" + measured + ")"
-        case .tooNoisy: "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
-        }
-        if let declined {
-            outcome.declined = declined
-        } else {
+        if let lookupSpeedup { measured += String(format: "; lookup alone %.2fx", lookupSpeedup) }
+        let losing = speedup < 1 && (lookupSpeedup ?? 0) < 1
+        // A setting given with --speculate is stored as asked; a searched one if clearly faster.
+        // Not faster, and both it and lookup alone measured slower than plain decoding: plain
+        // decoding is stored. Neither (or timings too noisy to tell): nothing is.
+        switch verdict {
+        case _ where fixed != nil, .faster where undecided.isEmpty:
             if verdict != .faster { progress("note: \(measured); stored as asked") }
             outcome.calibration = DraftCalibration(
                 ranking: ranking, vocab: best.lookupOnly ? 0 : best.vocab, exitLayer: best.lookupOnly ? L : best.exitLayer,
                 skipLayers: best.lookupOnly ? [] : best.skip, maxDraft: best.maxDraft, minProbability: best.minProbability,
                 lookupMatch: best.lookupMatch, tokensPerSecond: plainAt.0 * speedup, plainTokensPerSecond: plainAt.0,
                 acceptance: acceptance[best] ?? 0)
+        case .faster:
+            outcome.declined = "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) "
+                + "stayed undecided after \(confirm.maxRounds) rounds (" + measured + ")"
+        case .slower where losing, .equivalent where losing, .undecided where losing:
+            outcome.plainChosen = "drafting is slower than plain decoding on this machine (" + measured + ")"
+            outcome.calibration = .plain(ranking: ranking, layers: L, plainTokensPerSecond: plainAt.0)
+        case .slower, .equivalent, .undecided:
+            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine, nor "
+                + "slower (" + measured + ")"
+        case .tooNoisy:
+            outcome.declined = "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
         }
         return outcome
     }

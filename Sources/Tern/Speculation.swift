@@ -6,7 +6,8 @@ import TernPlanner
 /// `tern run --speculate`: `off`, `auto`, or drafters joined by `+`: `lookup`,
 /// `early-exit[:E]`, `skip[:L1,L2,...]`, `vocab[:N]` (e.g. `vocab:16384+lookup`).
 public struct Speculation: Sendable, Equatable, CustomStringConvertible {
-    /// The calibrated settings plus lookup; lookup alone until the checkpoint is calibrated.
+    /// The calibrated settings plus lookup; lookup alone until the checkpoint is calibrated; plain
+    /// decoding where calibration found no drafting faster (``DraftCalibration/decodesPlainly``).
     public var auto = false
     /// N-gram lookup drafts from the context.
     public var lookup = false
@@ -67,6 +68,7 @@ public struct Speculation: Sendable, Equatable, CustomStringConvertible {
         if isOff { return nil }
         if auto {
             guard let cal else { return DraftRequest(maxDraft: maxDraft ?? 6, vocab: 0) }
+            if cal.decodesPlainly { return nil }
             return DraftRequest(maxDraft: maxDraft ?? cal.maxDraft, vocab: cal.vocab)
         }
         return DraftRequest(maxDraft: maxDraft ?? 6, vocab: draftVocab(calibration: cal) ?? 0)
@@ -149,6 +151,9 @@ extension Generator {
         let L = lm.layerCount
         var minProb: Float = 0
         if s.auto {
+            // Calibration found plain decoding fastest here (whatever --draft-max says: there
+            // is nothing to draft with).
+            if cal?.decodesPlainly == true { return nil }
             want = .lookupOnly
             // A calibration that found no faster model draft stores none (lookup only).
             if let cal {

@@ -11,7 +11,8 @@ public struct DraftCalibration: Sendable, Equatable {
     public var exitLayer: Int
     /// Layers the draft skips (empty: none).
     public var skipLayers: [Int]
-    /// Drafts per verification pass.
+    /// Drafts per verification pass; 0: calibration found plain decoding fastest on this machine
+    /// (``decodesPlainly``).
     public var maxDraft: Int
     /// With a model drafter, lookup drafts are used when they come from an n-gram match of at
     /// least this many tokens.
@@ -38,6 +39,17 @@ public struct DraftCalibration: Sendable, Equatable {
     }
 
     static let prefix = "tern.draft."
+
+    /// Calibration measured no drafting setting clearly faster than plain decoding (`tern.draft.max`
+    /// = 0): `--speculate auto` decodes plainly. The ranking is still there for named drafters.
+    public var decodesPlainly: Bool { maxDraft == 0 }
+
+    /// The calibration that says "decode plainly": the vocabulary ranking (for drafters named
+    /// later) and plain decoding's measured speed, no drafter.
+    public static func plain(ranking: [Int32], layers: Int, plainTokensPerSecond: Double) -> DraftCalibration {
+        DraftCalibration(ranking: ranking, vocab: 0, exitLayer: layers, maxDraft: 0, minProbability: 0,
+                         tokensPerSecond: plainTokensPerSecond, plainTokensPerSecond: plainTokensPerSecond)
+    }
 
     /// The stored calibration, nil when the file was never calibrated. Values out of range for a
     /// model of `vocabSize` tokens and `layers` layers are errors naming the key.

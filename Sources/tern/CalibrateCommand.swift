@@ -21,9 +21,12 @@ enum CalibrateCommand {
     to back, settings are compared on the same prompts (paired), and a comparison is repeated
     (up to 3 rounds) until it is decided at about 95% confidence; what stays undecided counts
     as no difference. A setting is stored only if it is clearly faster than plain decoding on
-    the fresh prompts; otherwise nothing is written, the checkpoint keeps its previous
-    calibration, and the exit status is 3 with the reason (no faster setting, or a machine too
-    noisy to tell).
+    the fresh prompts. If it is not, and it and lookup alone (what `auto` drafts with until
+    calibrated) both measure slower than plain decoding there, plain decoding is stored:
+    `--speculate auto` then decodes without drafting on this checkpoint (named drafters still
+    use the stored token ranking). Otherwise (no clear winner either way, or a machine too
+    noisy to tell) nothing is written, the checkpoint keeps its previous calibration, and the
+    exit status is 3 with the reason.
 
     With --speculate, nothing is searched: the vocabulary is ranked as above, and DRAFTERS (as
     `tern run --speculate` takes them; lookup always joins a model drafter) is checked against
@@ -52,7 +55,10 @@ enum CalibrateCommand {
     /// The outcome as `--json` prints it.
     struct Report: Encodable {
         var stored: Bool
+        /// Why nothing was stored (the timings could not tell).
         var declined: String?
+        /// Why plain decoding was stored (`drafters` "off", `max_draft` 0) instead of a drafting setting.
+        var declined_drafting: String?
         var drafters: String
         var vocab: Int
         var exit_layer: Int
@@ -64,6 +70,9 @@ enum CalibrateCommand {
         /// (absent with --speculate: no search).
         var speedup: Double
         var speedup_log_se: Double
+        /// The best drafting setting's speedup on the confirmation prompts (= `speedup` unless
+        /// plain decoding was stored).
+        var best_drafting_speedup: Double
         var search_speedup: Double?
         var plain_tokens_per_second: Double
         var plain_spread: Double
@@ -89,7 +98,10 @@ enum CalibrateCommand {
             throw UsageError(message: "--draft-max goes with --speculate (the search times draft lengths itself)")
         }
         // A test hook: multiply every timing by log-normal noise, as a busy machine would.
-        if let n = ProcessInfo.processInfo.environment["TERN_CALIBRATE_NOISE"], let sd = Double(n) { cal.timingNoise = sd }
+        let env = ProcessInfo.processInfo.environment
+        if let n = env["TERN_CALIBRATE_NOISE"], let sd = Double(n) { cal.timingNoise = sd }
+        // Another: scale every speculative timing, as a machine where drafting does not pay would measure.
+        if let f = env["TERN_CALIBRATE_SPECULATIVE_FACTOR"], let x = Double(f), x > 0 { cal.speculativeFactor = x }
         let what = cal.fixed.map { "timing \($0)" } ?? (cal.mode == .quick ? "quick" : "full search")
         writeStderr("tern calibrate: measuring drafting speed on this machine (\(what)); "
                     + "other programs using the CPU now make it slower and less decisive\n")
@@ -98,22 +110,29 @@ enum CalibrateCommand {
         }
         let L = model.model.layerCount
         let best = outcome.best
-        let chosen = best.lookupOnly ? "lookup"
+        let chosen = outcome.plainChosen != nil ? "off" : best.lookupOnly ? "lookup"
             : Speculation(lookup: true, earlyExit: best.exitLayer < L ? best.exitLayer : nil, vocab: best.vocab > 0 ? best.vocab : nil,
                           skip: best.skip.isEmpty ? nil : best.skip).description
         if let why = outcome.declined {
             writeStderr("not stored: \(why); \(path) keeps its previous calibration\n")
+        } else if let why = outcome.plainChosen {
+            writeStderr("chosen: plain decoding: \(why); --speculate auto will not draft\n")
         } else {
             writeStderr(String(format: "chosen: %@, draft %d, min-p %.2f: %.2fx plain decoding (%.1f tokens/s plain)\n",
                                chosen, best.maxDraft, best.minProbability, outcome.speedup, outcome.plainTokensPerSecond))
         }
         if a.flags.contains("--json") {
             let stored = outcome.calibration != nil && !a.flags.contains("--dry-run")
-            let r = Report(stored: stored, declined: outcome.declined, drafters: chosen,
-                           vocab: best.lookupOnly ? 0 : best.vocab, exit_layer: best.lookupOnly ? L : best.exitLayer,
-                           skip_layers: best.lookupOnly ? [] : best.skip, lookup_match: best.lookupMatch, max_draft: best.maxDraft,
-                           min_probability: best.minProbability, speedup: outcome.speedup, speedup_log_se: outcome.logSE,
-                           search_speedup: outcome.searchSpeedup,
+            // Plain decoding stored: no drafter; the speedup is plain's own, the best drafting's
+            // measurement is in `declined_drafting`.
+            let plain = outcome.plainChosen != nil
+            let r = Report(stored: stored, declined: outcome.declined, declined_drafting: outcome.plainChosen, drafters: chosen,
+                           vocab: best.lookupOnly || plain ? 0 : best.vocab,
+                           exit_layer: best.lookupOnly || plain ? L : best.exitLayer,
+                           skip_layers: best.lookupOnly || plain ? [] : best.skip, lookup_match: best.lookupMatch,
+                           max_draft: plain ? 0 : best.maxDraft, min_probability: plain ? 0 : best.minProbability,
+                           speedup: plain ? 1 : outcome.speedup, speedup_log_se: plain ? 0 : outcome.logSE,
+                           best_drafting_speedup: outcome.speedup, search_speedup: outcome.searchSpeedup,
                            plain_tokens_per_second: outcome.plainTokensPerSecond, plain_spread: outcome.plainSpread,
                            seconds: Date().timeIntervalSince(start))
             try printJSON(r)

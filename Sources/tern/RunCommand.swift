@@ -28,8 +28,9 @@ enum RunCommand {
       --speculate MODE     off | auto | drafters joined by '+': lookup, early-exit[:E] (draft
                            with the first E layers), vocab[:N] (draft head over the N most
                            frequent tokens). Default auto: the settings `tern calibrate`
-                           stored, lookup alone until then. Greedy output is identical
-                           either way; sampled output has the same distribution
+                           stored (possibly plain decoding), lookup alone until then.
+                           Greedy output is identical either way; sampled output has the
+                           same distribution
       --draft-max N        drafts per verification pass (default: calibrated, else 6)
       --chat               PROMPT is a user message: apply the model's chat template (its
                            tokenizer.chat_template, else its family's default) first
