@@ -80,10 +80,13 @@ public struct Calibrator {
         /// The best setting's speedup on the timing prompts that chose it. Picked as the largest
         /// of many noisy measurements, it overstates the setting (the winner's curse), which is
         /// why ``speedup`` is measured again on other prompts. Nil for a ``Calibrator/fixed`` setting.
+        /// (It is the search's best setting's; ``best`` is lookup alone instead where that, and
+        /// not the search's best, was clearly faster on the fresh prompts.)
         public var searchSpeedup: Double?
         /// Why nothing is stored (when `calibration` is nil): the timings could not tell.
         public var declined: String?
-        /// Why plain decoding is stored: no drafting setting was faster than plain decoding.
+        /// Why plain decoding is stored: the best drafting setting and lookup alone both measured
+        /// slower than plain decoding.
         public var plainChosen: String?
         /// Plain decoding's tokens/s and its relative spread (coefficient of variation) over
         /// every timed prompt: how busy the machine was.
@@ -220,7 +223,7 @@ public struct Calibrator {
         // Lookup alone is what `auto` drafts with on an uncalibrated checkpoint, and cheap: before
         // storing plain decoding over it, it is timed on the fresh prompts too (the search keeps a
         // model drafter that lookup merely equals, and lookup may still be clearly faster).
-        let lookup = Setting(exitLayer: model.model.layerCount, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true)
+        let lookup = Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true), searchedBest = best
         var lookupSpeedup: Double?
         if fixed == nil, !best.lookupOnly, [.slower, .equivalent, .undecided].contains(verdict) {
             let v = try confirm.versusPlain(lookup)
@@ -232,7 +235,11 @@ public struct Calibrator {
         var outcome = Outcome(calibration: nil, best: best, speedup: speedup, logSE: se, searchSpeedup: searchSpeedup,
                               declined: nil, plainChosen: nil, plainTokensPerSecond: plainAt.0,
                               plainSpread: plainAt.1 / max(plainAt.0, 1e-9))
-        let searched = searchSpeedup.map { String(format: "(%.2fx on the timing prompts)", $0) } ?? "(no search)"
+        let searched = searchSpeedup.map { x in
+            best == searchedBest ? String(format: "(%.2fx on the timing prompts)", x)
+                : String(format: "(over the search's best, %@: %.2fx on the fresh prompts, %.2fx on the timing prompts)",
+                         searchedBest.description, confirm.speedup(searchedBest).speedup, x)
+        } ?? "(no search)"
         var measured = String(format: "%@ measured %.2fx plain ± %.0f%% over %d rounds of fresh prompts %@; "
                               + "plain decoding spread ±%.0f%%", best.description, speedup, 100 * (exp(se) - 1),
                               confirm.roundsDone(best), searched, 100 * outcome.plainSpread)

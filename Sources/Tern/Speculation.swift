@@ -7,7 +7,7 @@ import TernPlanner
 /// `early-exit[:E]`, `skip[:L1,L2,...]`, `vocab[:N]` (e.g. `vocab:16384+lookup`).
 public struct Speculation: Sendable, Equatable, CustomStringConvertible {
     /// The calibrated settings plus lookup; lookup alone until the checkpoint is calibrated; plain
-    /// decoding where calibration found no drafting faster (``DraftCalibration/decodesPlainly``).
+    /// decoding where calibration measured drafting slower (``DraftCalibration/decodesPlainly``).
     public var auto = false
     /// N-gram lookup drafts from the context.
     public var lookup = false
@@ -151,8 +151,8 @@ extension Generator {
         let L = lm.layerCount
         var minProb: Float = 0
         if s.auto {
-            // Calibration found plain decoding fastest here (whatever --draft-max says: there
-            // is nothing to draft with).
+            // Calibration measured drafting slower than plain decoding here (whatever --draft-max
+            // says: there is nothing to draft with).
             if cal?.decodesPlainly == true { return nil }
             want = .lookupOnly
             // A calibration that found no faster model draft stores none (lookup only).

@@ -11,8 +11,8 @@ public struct DraftCalibration: Sendable, Equatable {
     public var exitLayer: Int
     /// Layers the draft skips (empty: none).
     public var skipLayers: [Int]
-    /// Drafts per verification pass; 0: calibration found plain decoding fastest on this machine
-    /// (``decodesPlainly``).
+    /// Drafts per verification pass; 0: calibration measured drafting slower than plain decoding
+    /// on this machine (``decodesPlainly``).
     public var maxDraft: Int
     /// With a model drafter, lookup drafts are used when they come from an n-gram match of at
     /// least this many tokens.
@@ -40,8 +40,8 @@ public struct DraftCalibration: Sendable, Equatable {
 
     static let prefix = "tern.draft."
 
-    /// Calibration measured no drafting setting clearly faster than plain decoding (`tern.draft.max`
-    /// = 0): `--speculate auto` decodes plainly. The ranking is still there for named drafters.
+    /// Calibration measured drafting slower than plain decoding (`tern.draft.max` = 0):
+    /// `--speculate auto` decodes plainly. The ranking is still there for named drafters.
     public var decodesPlainly: Bool { maxDraft == 0 }
 
     /// The calibration that says "decode plainly": the vocabulary ranking (for drafters named
