@@ -17,8 +17,7 @@ if ! .build/release/tern inspect "$tern" | grep -q "tern.draft.vocab"; then
   echo "demo: measuring drafting speed on this machine (tern calibrate --quick, ~20 s on a quiet machine;" \
        "longer and possibly undecided while other programs use the CPU)" >&2
   .build/release/tern calibrate -m "$tern" --quick ||
-    echo "demo: nothing calibrated (the machine was too noisy to tell, see above); generating with context" \
-         "lookup drafts only" >&2
+    echo "demo: nothing calibrated (no clear answer, see above); generating with context lookup drafts only" >&2
 fi
 prompt="${1:-The capital of France is Paris. The capital of Germany is}"
 .build/release/tern run -m "$tern" -p "$prompt" -n 64 --temp 0 --speculate auto
