@@ -38,6 +38,11 @@ public struct Calibrator {
             self.lookupOnly = lookupOnly
         }
 
+        /// Lookup drafts alone, 6 per pass: what `auto` drafts with on an uncalibrated checkpoint.
+        static func lookupAlone(layers: Int) -> Setting {
+            Setting(exitLayer: layers, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true)
+        }
+
         func speculation(layers: Int) -> Speculation {
             if lookupOnly { return .lookupOnly }
             return Speculation(lookup: true, earlyExit: exitLayer < layers ? exitLayer : nil, vocab: vocab > 0 ? vocab : nil,
@@ -223,7 +228,7 @@ public struct Calibrator {
         // Lookup alone is what `auto` drafts with on an uncalibrated checkpoint, and cheap: before
         // storing plain decoding over it, it is timed on the fresh prompts too (the search keeps a
         // model drafter that lookup merely equals, and lookup may still be clearly faster).
-        let lookup = Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true), searchedBest = best
+        let lookup = Setting.lookupAlone(layers: L), searchedBest = best
         var lookupSpeedup: Double?
         if fixed == nil, !best.lookupOnly, [.slower, .equivalent, .undecided].contains(verdict) {
             let v = try confirm.versusPlain(lookup)
@@ -382,7 +387,7 @@ extension Calibrator {
             }
             /// The setting the model-drafter stages start from.
             var base: Setting { best.lookupOnly ? bestModel : best }
-            try consider(Setting(exitLayer: L, vocab: 0, maxDraft: 6, minProbability: 0, lookupOnly: true))
+            try consider(.lookupAlone(layers: L))
             for n in mode == .quick ? [] : [4096, 8192, 32768] where n <= vocabSize {
                 var c = base; c.vocab = n; try consider(c)
             }
