@@ -164,6 +164,11 @@ public final class Generator: @unchecked Sendable {
     public var calibration: DraftCalibration? { didSet { cachedDrafter = nil } }
     /// The model drafter last built, reused while the settings stay the same.
     var cachedDrafter: (key: String, drafter: ModelDrafter)?
+    /// What the lookup gate learned (``DraftGate``: pass times here, how often proposals were
+    /// right), carried from one generation to the next so that each does not learn this
+    /// machine's costs anew. nil: lookup drafting alone uses the fixed schedule of
+    /// ``Drafters/lookupLimit`` instead.
+    public var draftGate: DraftGate? = DraftGate()
 
     /// ``stateOptions`` with room to verify `drafts` drafted tokens per pass (a logits row each, and one more).
     public func stateOptions(verifying drafts: Int) -> StateOptions {
@@ -208,6 +213,10 @@ public final class Generator: @unchecked Sendable {
             var history = ids
             history.reserveCapacity(ids.count + maxTokens + 1)
             var spec = SpeculationStats()
+            // Moved in and back out, so the decode loop owns its storage alone (no copy on write).
+            setup.drafters.gate = draftGate
+            draftGate = nil
+            defer { draftGate = setup.drafters.gate }
             try seq.decodeSpeculative(maxTokens: maxTokens, sampler: &sampler, drafters: &setup.drafters, maxDraft: setup.maxDraft,
                                       history: &history, stats: &spec) { next in
                 stats.tokens.append(next)

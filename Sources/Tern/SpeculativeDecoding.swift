@@ -16,10 +16,14 @@ public struct Drafters {
     /// towards 0.5, so a context that starts repeating gets lookup again.
     public var lookupScore = 0.5
     public var lookupFloor = 0.25
-    /// Most lookup drafts per pass when lookup drafts alone: +2 after a pass that kept them all,
-    /// down to what was kept + 1 after one that did not, so weak matches cost a short
-    /// verification batch (the schedule of
-    /// Hugging Face transformers' assisted generation, `num_assistant_tokens_schedule="heuristic"`).
+    /// When lookup drafts alone, how many of its proposal to verify: the count with the most
+    /// tokens per unit of time, from this machine's pass times and the proposals' record
+    /// (``DraftGate``), so drafting stops where verifying costs more than it gains.
+    public var gate: DraftGate? = DraftGate()
+    /// Without a gate, the most lookup drafts per pass when lookup drafts alone: +2 after a pass
+    /// that kept them all, down to what was kept + 1 after one that did not, so weak matches cost
+    /// a short verification batch (the schedule of Hugging Face transformers' assisted
+    /// generation, `num_assistant_tokens_schedule="heuristic"`).
     public var lookupLimit = 2
 
     public init(lookup: LookupDrafter? = nil, lookupMinimumMatch: Int = 1, model: ModelDrafter? = nil) {
@@ -100,22 +104,31 @@ extension Session {
             d[0] = next
             var drafted = 0, rows = 0
             var lookupDrafts = 0
+            let alone = drafters.model == nil
+            var gatedMatch = 0  // the match length of a proposal the gate weighed (0: none)
             if room > 0, var lk = drafters.lookup {
-                lk.propose(after: history, limit: drafters.model == nil ? min(room, drafters.lookupLimit) : room, into: &proposal)
+                let limit = alone && drafters.gate == nil ? min(room, drafters.lookupLimit) : room
+                lk.propose(after: history, limit: limit, into: &proposal)
                 drafters.lookup = lk
-                if drafters.model == nil || (lk.matchLength >= drafters.lookupMinimumMatch && drafters.lookupScore >= drafters.lookupFloor) {
+                if alone, let gate = drafters.gate {
+                    if !proposal.isEmpty { gatedMatch = lk.matchLength }
+                    lookupDrafts = gate.draftCount(match: lk.matchLength, proposed: proposal.count)
+                } else if alone
+                    || (lk.matchLength >= drafters.lookupMinimumMatch && drafters.lookupScore >= drafters.lookupFloor) {
                     lookupDrafts = proposal.count
-                    for (j, t) in proposal.enumerated() { d[j + 1] = t }
                 }
+                for j in 0..<lookupDrafts { d[j + 1] = proposal[j] }
             }
-            let byLookup = lookupDrafts > 0 || drafters.model == nil
+            let byLookup = lookupDrafts > 0 || alone
             let t0 = DispatchTime.now().uptimeNanoseconds
             if byLookup {
                 drafted = lookupDrafts
                 rows = try fullPass(drafted, at: start)
+                let dt = DispatchTime.now().uptimeNanoseconds - t0
                 stats.lookupSteps += 1
                 stats.lookupRows += rows
-                stats.lookupNanoseconds += DispatchTime.now().uptimeNanoseconds - t0
+                stats.lookupNanoseconds += dt
+                drafters.gate?.recordPass(rows: rows, nanoseconds: dt)
             } else if let md = drafters.model {
                 // Draft one token at a time; without skipped layers, keep each exit state.
                 while true {
@@ -208,6 +221,14 @@ extension Session {
             pending = nil
             logitsRow = kept
             next = correction ?? (accepted == rows ? d[rows] : sampler.sample(state.logitsRow(kept)))
+            if gatedMatch > 0 {
+                // The whole proposal scored against the tokens produced (drafts kept, then next):
+                // a rejected draft's position produced another token, so the first check past
+                // the kept drafts decides.
+                let checked = accepted < proposal.count
+                let right = checked && proposal[accepted] == next ? accepted + 1 : accepted
+                drafters.gate?.recordProposal(match: gatedMatch, right: right, wrong: checked && right == accepted)
+            }
         }
     }
 }

@@ -31,7 +31,8 @@ enum RunCommand {
                            stored (possibly plain decoding), lookup alone until then.
                            Greedy output is identical either way; sampled output has the
                            same distribution
-      --draft-max N        drafts per verification pass (default: calibrated, else 6)
+      --draft-max N        drafts per verification pass (default: calibrated, else 6); lookup
+                           alone verifies only as many as its measured costs here say pay
       --chat               PROMPT is a user message: apply the model's chat template (its
                            tokenizer.chat_template, else its family's default) first
       --system TEXT        with --chat: a system message before it

@@ -1,0 +1,92 @@
+/// How many of a lookup proposal's tokens to verify: the count that maximizes the expected tokens
+/// per unit of time, from what a verification pass of each size has cost here and how often
+/// proposals from an n-gram match of that length were right.
+///
+/// A pass over `r` rows yields 1 + a + a² + … + a^(r-1) tokens on average when each draft after
+/// a right one is right with probability `a` (the geometric model of Leviathan et al. 2023,
+/// "Fast Inference from Transformers via Speculative Decoding", section 3.3), and costs
+/// `cost(r)` plain steps. Where a batched pass costs little more than one token (a core waiting
+/// on memory) drafting pays at low acceptance; where every row costs nearly a step (a core short
+/// of compute: a Zen 1 verifies 2 rows in 1.6 steps) it pays only on text that repeats itself,
+/// and the gate drafts nothing otherwise — so lookup drafting is never much slower than plain
+/// decoding, and keeps its gains where they are.
+///
+/// Both figures are learned while decoding: each pass's time by its rows (an exponential average,
+/// an outlier counting at most twice the estimate), and per match length the drafts kept and
+/// tried, decayed so that a context that starts or stops repeating is followed within a few
+/// passes. A proposal that was not verified (or not all of it) is still scored against the tokens
+/// decoding produced — lookup's guesses cost nothing to check — so the gate sees a context start
+/// repeating while it drafts nothing. Fixed storage: nothing allocates after `init`.
+public struct DraftGate: Sendable, Equatable {
+    /// Most rows (drafts + 1) and match lengths tracked; larger values share the last entry.
+    public static let maxRows = 65, maxMatch = 8
+    /// An unmeasured pass of r rows is taken to cost 1 + `priorSlope` (r - 1) steps, or is
+    /// extrapolated from the largest measured size below it.
+    public static let priorSlope = 0.3
+    /// Weight of a new pass time in its size's average, and the decay of the kept/tried counts
+    /// per scored proposal.
+    static let timeWeight = 0.25, decay = 0.9
+
+    /// Average nanoseconds of a pass by rows (index = rows; 0 = not measured).
+    private var passNanos: [Double]
+    /// Per match length (index = length): decayed drafts kept and tried.
+    private var kept: [Double], tried: [Double]
+
+    public init() {
+        passNanos = [Double](repeating: 0, count: Self.maxRows + 1)
+        kept = [Double](repeating: 0, count: Self.maxMatch + 1)
+        tried = kept
+    }
+
+    /// A pass over `rows` rows took `nanoseconds`.
+    public mutating func recordPass(rows: Int, nanoseconds: UInt64) {
+        guard rows >= 1 else { return }
+        let r = min(rows, Self.maxRows), t = Double(nanoseconds)
+        let old = passNanos[r]
+        passNanos[r] = old == 0 ? t : old + Self.timeWeight * (min(t, 2 * old) - old)
+    }
+
+    /// A proposal from a match of `match` tokens, scored against what decoding produced: its
+    /// first `right` tokens were right, and `wrong` says whether the next one was checked and
+    /// wrong (false when the proposal ran out first).
+    public mutating func recordProposal(match: Int, right: Int, wrong: Bool) {
+        let m = min(max(match, 1), Self.maxMatch)
+        kept[m] = Self.decay * kept[m] + Double(right)
+        tried[m] = Self.decay * tried[m] + Double(right + (wrong ? 1 : 0))
+    }
+
+    /// The chance that a draft from a match of `match` tokens is right after a right one (a prior
+    /// of one right in two tries: 0.5 before anything is known).
+    public func acceptance(match: Int) -> Double {
+        let m = min(max(match, 1), Self.maxMatch)
+        return (kept[m] + 1) / (tried[m] + 2)
+    }
+
+    /// A pass over `rows` rows in plain steps (one row: 1).
+    public func cost(rows: Int) -> Double {
+        let r = min(max(rows, 1), Self.maxRows)
+        let one = passNanos[1]
+        if r == 1 { return 1 }
+        if one > 0 && passNanos[r] > 0 { return max(1, passNanos[r] / one) }
+        // Extrapolate from the largest measured size below r, else the prior slope.
+        var slope = Self.priorSlope
+        if one > 0, let below = (2..<r).last(where: { passNanos[$0] > 0 }) {
+            slope = max(0, (passNanos[below] / one - 1) / Double(below - 1))
+        }
+        return 1 + slope * Double(r - 1)
+    }
+
+    /// How many of `proposed` lookup tokens from a match of `match` tokens to verify (0: decode
+    /// plainly this step).
+    public func draftCount(match: Int, proposed: Int) -> Int {
+        let a = acceptance(match: match)
+        var best = 0, bestRate = 1.0, expected = 1.0, term = 1.0
+        for n in stride(from: 1, through: min(proposed, Self.maxRows - 1), by: 1) {
+            term *= a
+            expected += term
+            let rate = expected / cost(rows: n + 1)
+            if rate > bestRate { best = n; bestRate = rate }
+        }
+        return best
+    }
+}

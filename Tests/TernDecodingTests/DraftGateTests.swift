@@ -1,0 +1,85 @@
+import Foundation
+import TernDecoding
+import XCTest
+
+/// The lookup gate's arithmetic: pass costs from measured times (extrapolated, outliers bounded),
+/// acceptance per match length, and the draft count with the most tokens per unit of time.
+final class DraftGateTests: XCTestCase {
+    func testBeforeAnythingIsMeasured() {
+        let g = DraftGate()
+        XCTAssertEqual(g.acceptance(match: 1), 0.5)
+        XCTAssertEqual(g.cost(rows: 1), 1)
+        XCTAssertEqual(g.cost(rows: 4), 1 + 3 * DraftGate.priorSlope, accuracy: 1e-12)
+        // 1.5 tokens for 1.3 steps beats 1.75 for 1.6 and 1 for 1.
+        XCTAssertEqual(g.draftCount(match: 1, proposed: 5), 1)
+        XCTAssertEqual(g.draftCount(match: 1, proposed: 0), 0)
+    }
+
+    func testCostsFromPassTimes() {
+        var g = DraftGate()
+        g.recordPass(rows: 1, nanoseconds: 10_000)
+        XCTAssertEqual(g.cost(rows: 3), 1 + 2 * DraftGate.priorSlope, accuracy: 1e-12, "nothing measured above one row")
+        g.recordPass(rows: 2, nanoseconds: 16_000)
+        g.recordPass(rows: 3, nanoseconds: 22_000)
+        XCTAssertEqual(g.cost(rows: 2), 1.6, accuracy: 1e-12)
+        XCTAssertEqual(g.cost(rows: 3), 2.2, accuracy: 1e-12)
+        XCTAssertEqual(g.cost(rows: 5), 1 + 4 * 0.6, accuracy: 1e-12, "extrapolated from 3 rows")
+        // A slow outlier (the thread descheduled) counts as at most twice the estimate.
+        g.recordPass(rows: 1, nanoseconds: 1_000_000)
+        XCTAssertEqual(g.cost(rows: 2), 16_000 / 12_500, accuracy: 1e-12)
+        // A faster pass moves the average a quarter of the way.
+        var h = DraftGate()
+        h.recordPass(rows: 1, nanoseconds: 8_000)
+        h.recordPass(rows: 1, nanoseconds: 4_000)
+        h.recordPass(rows: 2, nanoseconds: 6_000)
+        XCTAssertEqual(h.cost(rows: 2), 1, "7000 ns for one row: never below one step")
+        let before = h
+        h.recordPass(rows: 0, nanoseconds: 1)
+        XCTAssertEqual(h, before, "zero rows is ignored")
+    }
+
+    /// Where verifying rows costs nearly a step each (a compute-bound core), only proposals that
+    /// are nearly always right are worth verifying, and only those of their match length.
+    func testDraftsOnlyWhatPays() {
+        var g = DraftGate()
+        for r in 1...5 { g.recordPass(rows: r, nanoseconds: UInt64(10_000 + 6_000 * (r - 1))) }
+        XCTAssertEqual(g.draftCount(match: 1, proposed: 4), 0, "at 0.5, one draft yields 1.5 tokens for 1.6 steps")
+        for _ in 0..<20 { g.recordProposal(match: 3, right: 4, wrong: false) }
+        let a = g.acceptance(match: 3)
+        XCTAssertGreaterThan(a, 0.95)
+        // The best n maximizes (1 + a + ... + a^n) / cost(n + 1); with a -> 1 that is the longest here.
+        var best = 0, bestRate = 1.0, e = 1.0, term = 1.0
+        for n in 1...4 {
+            term *= a
+            e += term
+            if e / g.cost(rows: n + 1) > bestRate { best = n; bestRate = e / g.cost(rows: n + 1) }
+        }
+        XCTAssertEqual(g.draftCount(match: 3, proposed: 4), best)
+        XCTAssertEqual(best, 4)
+        XCTAssertEqual(g.draftCount(match: 3, proposed: 2), 2, "no more than proposed")
+        XCTAssertEqual(g.draftCount(match: 1, proposed: 4), 0, "other match lengths keep their own record")
+        XCTAssertEqual(g.acceptance(match: 99), g.acceptance(match: DraftGate.maxMatch),
+                       "long matches share the last entry")
+        // Proposals that turn wrong bring the count back to none (a below 0.6 here: 1 + a tokens
+        // for 1.6 steps) after a dozen.
+        for _ in 0..<11 { g.recordProposal(match: 3, right: 0, wrong: true) }
+        XCTAssertGreaterThan(g.draftCount(match: 3, proposed: 4), 0)
+        g.recordProposal(match: 3, right: 0, wrong: true)
+        XCTAssertLessThan(g.acceptance(match: 3), 0.6)
+        XCTAssertEqual(g.draftCount(match: 3, proposed: 4), 0)
+    }
+
+    /// Where a batch costs little more than one token (a core waiting on memory), drafting pays
+    /// even at middling acceptance.
+    func testCheapVerificationDraftsAtMiddlingAcceptance() {
+        var g = DraftGate()
+        for r in 1...7 { g.recordPass(rows: r, nanoseconds: UInt64(10_000 + 500 * (r - 1))) }
+        for _ in 0..<10 { g.recordProposal(match: 1, right: 1, wrong: true) }  // a = (k+1)/(t+2) close to 1/2
+        XCTAssertEqual(g.acceptance(match: 1), 0.5, accuracy: 0.02)
+        let n = g.draftCount(match: 1, proposed: 6)
+        XCTAssertGreaterThanOrEqual(n, 3)
+        let a = g.acceptance(match: 1)
+        let rate = { (k: Int) in (0...k).reduce(0.0) { $0 + pow(a, Double($1)) } / g.cost(rows: k + 1) }
+        XCTAssertEqual(n, (1...6).max { rate($0) < rate($1) }, "the count with the most tokens per step")
+    }
+}

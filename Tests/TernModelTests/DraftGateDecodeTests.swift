@@ -1,0 +1,75 @@
+import Foundation
+import Tern
+import TernDecoding
+import TernKernels
+import TernModels
+import XCTest
+
+/// The lookup gate inside a speculative decode (TinyGemma, greedy): where verification is priced
+/// far above a step it drafts nothing yet scores every proposal against the tokens produced;
+/// where it is priced at one step it drafts; the tokens are plain greedy decoding's either way.
+final class DraftGateDecodeTests: XCTestCase {
+    let ids: [Int32] = (0..<24).map { (i: Int) -> Int32 in Int32(4 + (i * 5 + i / 3) % 8) }
+
+    func decode(_ model: TernModel, gate: DraftGate?, plain: Bool = false)
+        throws -> ([Int32], SpeculationStats, DraftGate?) {
+        let s = Session(model: model, parallel: Parallel(threads: 1), capacity: 64,
+                        options: StateOptions(logitsRows: 4))
+        try s.append(ids)
+        var sampler = Sampler(SamplingParameters(temperature: 0))
+        var got: [Int32] = [], stats = SpeculationStats()
+        if plain {
+            try s.decode(maxTokens: 14, sampler: &sampler) { got.append($0); return true }
+            return (got, stats, nil)
+        }
+        var drafters = Drafters(lookup: LookupDrafter())
+        drafters.gate = gate
+        var history = ids
+        try s.decodeSpeculative(maxTokens: 14, sampler: &sampler, drafters: &drafters, maxDraft: 3,
+                                history: &history, stats: &stats) { got.append($0); return true }
+        return (got, stats, drafters.gate)
+    }
+
+    func testTheGateDraftsOnlyWhereItPays() throws {
+        let model = try TinyGemma.load("tiny-draft-gate.tern", options: LoadOptions(maxBatch: 4))
+        let (plain, _, _) = try decode(model, gate: nil, plain: true)
+        XCTAssertEqual(plain.count, 14)
+
+        // Verifying 2-4 rows priced at 10^9 steps: real passes of one row move its estimate up by at most
+        // 2x each, so nothing is ever drafted.
+        var costly = DraftGate()
+        costly.recordPass(rows: 1, nanoseconds: 1_000)
+        for r in 2...4 { costly.recordPass(rows: r, nanoseconds: 1_000_000_000_000) }
+        let (tokens, stats, learned) = try decode(model, gate: costly)
+        XCTAssertEqual(tokens, plain)
+        XCTAssertEqual(stats.drafted, 0)
+        XCTAssertEqual(stats.lookupSteps, stats.steps)
+        XCTAssertEqual(stats.steps, 13)
+        // Every step's proposal was still scored: its first token against the token decoding
+        // produced next, per match length (replayed here with the gate's decay).
+        var kept = [Double](repeating: 0, count: 4), tried = kept, scored = 0
+        for i in 0..<13 {
+            var lk = LookupDrafter()
+            let proposal = lk.propose(after: ids + plain[0...i], limit: 1)
+            guard let first = proposal.first else { continue }
+            let m = lk.matchLength, right = first == plain[i + 1]
+            kept[m] = 0.9 * kept[m] + (right ? 1 : 0)
+            tried[m] = 0.9 * tried[m] + 1
+            scored += 1
+        }
+        XCTAssertGreaterThan(scored, 5)
+        let gate = try XCTUnwrap(learned)
+        for m in 1...3 {
+            XCTAssertEqual(gate.acceptance(match: m), (kept[m] + 1) / (tried[m] + 2), accuracy: 1e-12, "match \(m)")
+        }
+        XCTAssertNotEqual((1...3).map { gate.acceptance(match: $0) }, [0.5, 0.5, 0.5])
+
+        // Priced at one step, the first proposal is verified whole.
+        var cheap = DraftGate()
+        for r in 1...4 { cheap.recordPass(rows: r, nanoseconds: 1_000_000) }
+        let (tokens2, stats2, _) = try decode(model, gate: cheap)
+        XCTAssertEqual(tokens2, plain)
+        XCTAssertGreaterThan(stats2.drafted, 0)
+        XCTAssertGreaterThan(stats2.lookupRows, stats2.steps)
+    }
+}

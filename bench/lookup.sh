@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Lookup drafting alone (`--speculate lookup`, what `auto` drafts with until `tern calibrate` has
+# run) against plain decoding, on every real model: `tern bench --speculate lookup` over
+# bench/prompts.txt (20 varied prompts) and bench/prompts-repetitive.txt (4 prompts whose
+# continuations repeat their context), 64 greedy tokens each, at 1 and 2 threads. Each run decodes
+# every prompt plainly and with lookup drafts, back to back in one process; the table gives both
+# speeds, the ratio, the drafts verified and kept, and whether the tokens were identical.
+# Usage: bench/lookup.sh [MODEL...]   (scripts/fetch-model.sh names or GGUF paths; default: its four)
+#        env: THREADS ("1 2")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+apt_install libzstd-dev pkg-config
+swift build -c release >&2
+THREADS="${THREADS:-1 2}"
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(gemma-3-270m smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
+model_gguf() { if [ -f "$1" ]; then printf '%s\n' "$1"; else bash scripts/fetch-model.sh "$1"; fi; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+tern=.build/release/tern
+echo "## Lookup drafting alone vs plain decoding — $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(git rev-parse --short HEAD)"
+echo
+echo "| model | prompts | -t | plain t/s | lookup t/s | ratio | drafts kept / verified | tokens per pass | identical |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for m in "${models[@]}"; do
+  gguf="$(model_gguf "$m")"; m="$(basename "$gguf" .gguf)"
+  .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
+  for prompts in bench/prompts.txt bench/prompts-repetitive.txt; do
+    for t in $THREADS; do
+      out=$($tern bench -m "$work/$m.tern" --speculate lookup -f "$prompts" -n 64 -t "$t" 2>&1)
+      plain=$(awk '/^plain decoding:/ { print $3 }' <<<"$out")
+      spec=$(awk '/^speculative/ { print $3 }' <<<"$out")
+      ratio=$(awk '/^speculative/ { print $6 }' <<<"$out")
+      kept=$(awk '/^drafts:/ { gsub(",", ""); print $4 " / " $2 }' <<<"$out")
+      per=$(awk '/^drafts:/ { for (i = 1; i <= NF; i++) if ($i == "tokens") print $(i - 1) }' <<<"$out")
+      same=$(awk '/^identical output:/ { print $3 " of " $5 }' <<<"$out")
+      echo "| $m | $(basename "$prompts") | $t | $plain | $spec | $ratio | $kept | $per | $same |"
+    done
+  done
+done
