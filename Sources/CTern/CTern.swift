@@ -344,10 +344,12 @@ public func tern_generate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CCh
             return stop == 0 && !tok.endOfGeneration.contains(next)
         }
         if var drafters = s.drafters {
+            // Moved out and back, so the decode loop owns the drafters' storage alone (no copy on write).
+            s.drafters = nil
+            defer { s.drafters = drafters }
             var stats = SpeculationStats()
             try seq.decodeSpeculative(maxTokens: maxTokens, sampler: &sampler, drafters: &drafters, maxDraft: s.maxDraft,
                                       history: &s.history, stats: &stats, onToken: onToken)
-            s.drafters = drafters
         } else {
             try seq.decode(maxTokens: maxTokens, sampler: &sampler) { next in
                 s.history.append(next)

@@ -186,11 +186,13 @@ public final class ChatSession {
             return onToken(next)
         }
         if var s = speculation, budget > 0 {
+            // Moved out and back, so the decode loop owns the drafters' storage alone (no copy on write).
+            speculation = nil
+            defer { speculation = s }
             var history = ids, spec = SpeculationStats()
             history.reserveCapacity(ids.count + budget + 1)  // no growing in the decode loop
             try sequence.decodeSpeculative(maxTokens: budget, sampler: &sampler, drafters: &s.drafters, maxDraft: s.maxDraft,
                                            history: &history, stats: &spec, onToken: take)
-            speculation = s
             stats.speculation = spec
         } else if budget > 0 {
             try sequence.decode(maxTokens: budget, sampler: &sampler, onToken: take)
