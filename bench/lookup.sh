@@ -10,15 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
-apt_install libzstd-dev pkg-config
-swift build -c release >&2
+NO_PEER=1 source bench/models.sh "$@"  # no llama.cpp needed here
 THREADS="${THREADS:-1 2}"
-models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(gemma-3-270m smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
-model_gguf() { if [ -f "$1" ]; then printf '%s\n' "$1"; else bash scripts/fetch-model.sh "$1"; fi; }
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-tern=.build/release/tern
 echo "## Lookup drafting alone vs plain decoding — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(git rev-parse --short HEAD)"
@@ -26,7 +19,7 @@ echo
 echo "| model | prompts | -t | plain t/s | lookup t/s | ratio | drafts kept / verified | tokens per pass | identical |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for m in "${models[@]}"; do
-  gguf="$(model_gguf "$m")"; m="$(basename "$gguf" .gguf)"
+  gguf="$(model_gguf "$m")"; m="$(model_name "$m")"
   .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
   for prompts in bench/prompts.txt bench/prompts-repetitive.txt; do
     for t in $THREADS; do

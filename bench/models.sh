@@ -1,11 +1,12 @@
-# Sourced by bench/families.sh, bench/greedy.sh, bench/depth.sh and bench/bandwidth-bound.sh (after
-# scripts/common.sh): their shared set-up (packages, the Python environment with gguf, a release
-# build, llama.cpp's bin/ in LLAMA_BIN), the real models (scripts/fetch-model.sh names or GGUF paths), a scratch
-# folder and a --mem-budget for each that makes it stream most of its weights.
+# Sourced by bench/families.sh, bench/greedy.sh, bench/depth.sh, bench/bandwidth-bound.sh and
+# bench/lookup.sh (after scripts/common.sh): their shared set-up (packages, the Python environment
+# with gguf, a release build, llama.cpp's bin/ in LLAMA_BIN unless NO_PEER=1), the real models
+# (scripts/fetch-model.sh names or GGUF paths), a scratch folder and a --mem-budget for each that
+# makes it stream most of its weights.
 apt_install libzstd-dev pkg-config
 python_env gguf numpy
 swift build -c release >&2
-require_llama_bin
+[ "${NO_PEER:-0}" = 1 ] || require_llama_bin
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(gemma-3-270m smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
 # A scratch folder, removed on exit (a script that sets its own EXIT trap removes "$work" there),
