@@ -3,9 +3,10 @@
 /// proposals from an n-gram match of that length were right.
 ///
 /// A pass over `r` rows yields 1 + a + a² + … + a^(r-1) tokens on average when each draft after
-/// a right one is right with probability `a` (the geometric model of Leviathan et al. 2023,
-/// "Fast Inference from Transformers via Speculative Decoding", section 3.3), and costs
-/// `cost(r)` plain steps. Where a batched pass costs little more than one token (a core waiting
+/// a right one is right with probability `a`, and costs `cost(r)` plain steps: the expected
+/// tokens per run and the walltime model of Leviathan et al. 2023, "Fast Inference from
+/// Transformers via Speculative Decoding", section 3, with a measured `cost(r)` in place of
+/// their linear 1 + (r - 1) c (a free draft: lookup costs nothing to propose). Where a batched pass costs little more than one token (a core waiting
 /// on memory) drafting pays at low acceptance; where every row costs nearly a step (a core short
 /// of compute: a Zen 1 verifies 2 rows in 1.6 steps) it pays only on text that repeats itself,
 /// and the gate drafts nothing otherwise — so lookup drafting is never much slower than plain
