@@ -23,14 +23,10 @@ for m in "${models[@]}"; do
   .build/release/tern-quantize "$gguf" "$work/$m.tern" >/dev/null 2>&1
   for prompts in bench/prompts.txt bench/prompts-repetitive.txt; do
     for t in $THREADS; do
-      out=$($tern bench -m "$work/$m.tern" --speculate lookup -f "$prompts" -n 64 -t "$t" 2>&1)
-      plain=$(awk '/^plain decoding:/ { print $3 }' <<<"$out")
-      spec=$(awk '/^speculative/ { print $3 }' <<<"$out")
-      ratio=$(awk '/^speculative/ { print $6 }' <<<"$out")
-      kept=$(awk '/^drafts:/ { gsub(",", ""); print $4 " / " $2 }' <<<"$out")
-      per=$(awk '/^drafts:/ { for (i = 1; i <= NF; i++) if ($i == "tokens") print $(i - 1) }' <<<"$out")
-      same=$(awk '/^identical output:/ { print $3 " of " $5 }' <<<"$out")
-      echo "| $m | $(basename "$prompts") | $t | $plain | $spec | $ratio | $kept | $per | $same |"
+      j=$($tern bench -m "$work/$m.tern" --speculate lookup -f "$prompts" -n 64 -t "$t" --json)
+      printf '| %s | %s | %s | %.1f | %.1f | %.2fx | %s / %s | %.2f | %s of %s |\n' "$m" "$(basename "$prompts")" "$t" \
+        "$(field plain_tps "$j")" "$(field spec_tps "$j")" "$(field speedup "$j")" "$(field accepted "$j")" \
+        "$(field drafted "$j")" "$(field tokens_per_pass "$j")" "$(field identical "$j")" "$(field prompts "$j")"
     done
   done
 done

@@ -5,6 +5,14 @@ import XCTest
 /// The lookup gate's arithmetic: pass costs from measured times (extrapolated, outliers bounded),
 /// acceptance per match length, and the draft count with the most tokens per unit of time.
 final class DraftGateTests: XCTestCase {
+    /// The count the gate should pick, worked out apart from it: the n in 0...proposed with the
+    /// most tokens (1 + a + ... + a^n) per step of cost(n + 1), the first of equals.
+    func bestCount(_ g: DraftGate, match: Int, proposed: Int) -> Int {
+        let a = g.acceptance(match: match)
+        let rate = { (n: Int) in (0...n).reduce(0.0) { $0 + pow(a, Double($1)) } / g.cost(rows: n + 1) }
+        return (0...proposed).reduce(0) { rate($1) > rate($0) ? $1 : $0 }
+    }
+
     func testBeforeAnythingIsMeasured() {
         let g = DraftGate()
         XCTAssertEqual(g.acceptance(match: 1), 0.5)
@@ -47,15 +55,9 @@ final class DraftGateTests: XCTestCase {
         for _ in 0..<20 { g.recordProposal(match: 3, right: 4, wrong: false) }
         let a = g.acceptance(match: 3)
         XCTAssertGreaterThan(a, 0.95)
-        // The best n maximizes (1 + a + ... + a^n) / cost(n + 1); with a -> 1 that is the longest here.
-        var best = 0, bestRate = 1.0, e = 1.0, term = 1.0
-        for n in 1...4 {
-            term *= a
-            e += term
-            if e / g.cost(rows: n + 1) > bestRate { best = n; bestRate = e / g.cost(rows: n + 1) }
-        }
-        XCTAssertEqual(g.draftCount(match: 3, proposed: 4), best)
-        XCTAssertEqual(best, 4)
+        // With a -> 1 the longest is best here.
+        XCTAssertEqual(g.draftCount(match: 3, proposed: 4), bestCount(g, match: 3, proposed: 4))
+        XCTAssertEqual(bestCount(g, match: 3, proposed: 4), 4)
         XCTAssertEqual(g.draftCount(match: 3, proposed: 2), 2, "no more than proposed")
         XCTAssertEqual(g.draftCount(match: 1, proposed: 4), 0, "other match lengths keep their own record")
         XCTAssertEqual(g.acceptance(match: 99), g.acceptance(match: DraftGate.maxMatch),
@@ -78,8 +80,6 @@ final class DraftGateTests: XCTestCase {
         XCTAssertEqual(g.acceptance(match: 1), 0.5, accuracy: 0.02)
         let n = g.draftCount(match: 1, proposed: 6)
         XCTAssertGreaterThanOrEqual(n, 3)
-        let a = g.acceptance(match: 1)
-        let rate = { (k: Int) in (0...k).reduce(0.0) { $0 + pow(a, Double($1)) } / g.cost(rows: k + 1) }
-        XCTAssertEqual(n, (1...6).max { rate($0) < rate($1) }, "the count with the most tokens per step")
+        XCTAssertEqual(n, bestCount(g, match: 1, proposed: 6), "the count with the most tokens per step")
     }
 }
