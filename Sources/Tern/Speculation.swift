@@ -193,6 +193,7 @@ extension Generator {
                 let ids = vocab.map { model.draftRanking($0, calibration: cal) }.flatMap { $0.isEmpty ? nil : $0 }
                 let d = try ModelDrafter(model: lm, exitLayer: exit, skip: Set(skip ?? []), ids: ids, maxDraft: k)
                 cachedDrafter = (key, d)
+                draftGate?.forgetModelSteps()  // its record was another drafter's
                 drafters.model = d
             }
             drafters.model!.minProbability = minProb

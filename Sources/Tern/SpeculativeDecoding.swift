@@ -6,7 +6,8 @@ import TernModels
 /// The drafters one speculative decode may use, chosen per step.
 public struct Drafters {
     /// N-gram lookup in the context (free to draft, so it goes first): with a model drafter too,
-    /// used when its proposal comes from a match of at least `lookupMinimumMatch` tokens.
+    /// used where the gate says it pays (or, without a gate, when its proposal comes from a match
+    /// of at least `lookupMinimumMatch` tokens).
     public var lookup: LookupDrafter?
     public var lookupMinimumMatch = 1
     /// Drafts from the model's own weights (early exit and/or a reduced-vocabulary head).
@@ -16,9 +17,11 @@ public struct Drafters {
     /// towards 0.5, so a context that starts repeating gets lookup again.
     public var lookupScore = 0.5
     public var lookupFloor = 0.25
-    /// When lookup drafts alone, how many of its proposal to verify: the count with the most
-    /// tokens per unit of time, from this machine's pass times and the proposals' record
-    /// (``DraftGate``), so drafting stops where verifying costs more than it gains.
+    /// How many of a lookup proposal to verify: the count with the most tokens per unit of time,
+    /// from this machine's pass times and the proposals' record (``DraftGate``), so drafting
+    /// stops where verifying costs more than it gains. With a model drafter too, lookup takes the
+    /// step only where that beats the model drafter's measured rate (until both are timed,
+    /// `lookupMinimumMatch` and `lookupScore` decide).
     public var gate: DraftGate? = DraftGate()
     /// Without a gate, the most lookup drafts per pass when lookup drafts alone: +2 after a pass
     /// that kept them all, down to what was kept + 1 after one that did not, so weak matches cost
@@ -106,20 +109,24 @@ extension Session {
             var lookupDrafts = 0
             let alone = drafters.model == nil
             var gatedMatch = 0  // the match length of a proposal the gate weighed (0: none)
+            var plainStep = false  // beside a model drafter, the gate chose plain decoding
             if room > 0, var lk = drafters.lookup {
                 let limit = alone && drafters.gate == nil ? min(room, drafters.lookupLimit) : room
                 lk.propose(after: history, limit: limit, into: &proposal)
                 drafters.lookup = lk
+                if drafters.gate != nil, !proposal.isEmpty { gatedMatch = lk.matchLength }
                 if alone, let gate = drafters.gate {
-                    if !proposal.isEmpty { gatedMatch = lk.matchLength }
                     lookupDrafts = gate.draftCount(match: lk.matchLength, proposed: proposal.count)
+                } else if !alone, let c = drafters.gate?.choose(match: lk.matchLength, proposed: proposal.count) {
+                    if case .lookup(let n) = c { lookupDrafts = n }
+                    plainStep = c == .plain
                 } else if alone
                     || (lk.matchLength >= drafters.lookupMinimumMatch && drafters.lookupScore >= drafters.lookupFloor) {
                     lookupDrafts = proposal.count
                 }
                 for j in 0..<lookupDrafts { d[j + 1] = proposal[j] }
             }
-            let byLookup = lookupDrafts > 0 || alone
+            let byLookup = lookupDrafts > 0 || alone || plainStep
             let t0 = DispatchTime.now().uptimeNanoseconds
             if byLookup {
                 drafted = lookupDrafts
@@ -169,6 +176,7 @@ extension Session {
                 stats.verifyRows += rows
                 stats.verifyNanoseconds += DispatchTime.now().uptimeNanoseconds - t1
             }
+            let stepNanoseconds = DispatchTime.now().uptimeNanoseconds - t0
             var accepted = 0
             var correction: Int32?
             if greedy {
@@ -206,6 +214,7 @@ extension Session {
             // Rows 0..<rows have logits. When every draft was kept and the last one has no row
             // (a model draft ends on a drafted token), it becomes the next token to feed.
             let kept = min(accepted, rows - 1)
+            if !byLookup { drafters.gate?.recordModelStep(tokens: kept + 1, nanoseconds: stepNanoseconds) }
             for j in 0..<kept {
                 count += 1
                 stats.produced += 1
@@ -222,12 +231,14 @@ extension Session {
             logitsRow = kept
             next = correction ?? (accepted == rows ? d[rows] : sampler.sample(state.logitsRow(kept)))
             if gatedMatch > 0 {
-                // The whole proposal scored against the tokens produced (drafts kept, then next):
-                // a rejected draft's position produced another token, so the first check past
-                // the kept drafts decides.
-                let checked = accepted < proposal.count
-                let right = checked && proposal[accepted] == next ? accepted + 1 : accepted
-                drafters.gate?.recordProposal(match: gatedMatch, right: right, wrong: checked && right == accepted)
+                // The whole proposal scored against the tokens this step produced (d[1...kept],
+                // then next), whichever drafter ran: its first difference decides, and a proposal
+                // longer than what was produced is not wrong past that.
+                var right = 0
+                while right < proposal.count, right <= kept,
+                      proposal[right] == (right < kept ? d[right + 1] : next) { right += 1 }
+                let wrong = right < proposal.count && right <= kept
+                drafters.gate?.recordProposal(match: gatedMatch, right: right, wrong: wrong)
             }
         }
     }

@@ -32,7 +32,9 @@ enum RunCommand {
                            Greedy output is identical either way; sampled output has the
                            same distribution
       --draft-max N        drafts per verification pass (default: calibrated, else 6); lookup
-                           alone verifies only as many as its measured costs here say pay
+                           verifies only as many as its measured costs here say pay, and
+                           beside a model drafter each step takes lookup's drafts, the
+                           model's or none, by their measured tokens per unit of time
       --chat               PROMPT is a user message: apply the model's chat template (its
                            tokenizer.chat_template, else its family's default) first
       --system TEXT        with --chat: a system message before it

@@ -82,4 +82,75 @@ final class DraftGateTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(n, 3)
         XCTAssertEqual(n, bestCount(g, match: 1, proposed: 6), "the count with the most tokens per step")
     }
+
+    /// Beside a model drafter (lookup passes always carry drafts there): a one-row pass is taken
+    /// from the smallest measured size, the model drafter's rate from its steps, and the step
+    /// goes to whichever of the two yields more tokens per unit of time.
+    func testLookupAgainstTheModelDrafter() {
+        var g = DraftGate()
+        XCTAssertNil(g.choose(match: 2, proposed: 6), "nothing timed")
+        g.recordPass(rows: 4, nanoseconds: 19_000)  // one row: 19000 / (1 + 3 x 0.3) = 10000
+        XCTAssertEqual(g.cost(rows: 4), 1.9, accuracy: 1e-12)
+        XCTAssertEqual(g.cost(rows: 2), 1.3, accuracy: 1e-12, "below the smallest measured: the prior")
+        g.recordPass(rows: 7, nanoseconds: 40_000)
+        XCTAssertEqual(g.cost(rows: 7), 4, accuracy: 1e-12)
+        XCTAssertEqual(g.cost(rows: 6), 2.5, accuracy: 1e-12, "extrapolated from 4 rows")
+        XCTAssertNil(g.modelRate)
+        XCTAssertNil(g.choose(match: 2, proposed: 6), "no model step timed")
+        g.recordModelStep(tokens: 3, nanoseconds: 20_000)  // 3 tokens in two one-row passes' time
+        XCTAssertEqual(try XCTUnwrap(g.modelRate), 1.5, accuracy: 1e-12)
+        // Worked out apart: the best n >= 1 by tokens per step, and lookup only above the model's rate.
+        func expected(match: Int, proposed: Int) -> DraftGate.Choice {
+            let a = g.acceptance(match: match)
+            let rate = { (n: Int) in (0...n).reduce(0.0) { $0 + pow(a, Double($1)) } / g.cost(rows: n + 1) }
+            let n = (1...proposed).reduce(1) { rate($1) > rate($0) ? $1 : $0 }
+            return rate(n) > g.modelRate! ? .lookup(n) : .model
+        }
+        XCTAssertEqual(g.choose(match: 2, proposed: 6), .model, "a = 0.5: at best 1.5 tokens for 1.3 steps")
+        XCTAssertEqual(expected(match: 2, proposed: 6), .model)
+        for _ in 0..<30 { g.recordProposal(match: 3, right: 6, wrong: false) }
+        XCTAssertEqual(g.choose(match: 3, proposed: 6), .lookup(5), "five drafts by the extrapolated 2.5 steps")
+        XCTAssertEqual(expected(match: 3, proposed: 6), .lookup(5))
+        XCTAssertEqual(g.choose(match: 3, proposed: 3), expected(match: 3, proposed: 3))
+        XCTAssertEqual(g.choose(match: 3, proposed: 0), .model, "no proposal: the model")
+        // The model drafter getting better takes the steps back.
+        for _ in 0..<100 { g.recordModelStep(tokens: 6, nanoseconds: 20_000) }
+        XCTAssertEqual(try XCTUnwrap(g.modelRate), 3, accuracy: 0.01)
+        XCTAssertEqual(g.choose(match: 3, proposed: 6), .model)
+        // A descheduled step counts as at most twice the time; zero tokens is ignored.
+        let before = g
+        g.recordModelStep(tokens: 0, nanoseconds: 5)
+        XCTAssertEqual(g, before)
+        g.recordModelStep(tokens: 6, nanoseconds: 1_000_000_000)
+        XCTAssertEqual(try XCTUnwrap(g.modelRate), 6 / ((20_000 + 20_000 / 16) / 10_000), accuracy: 0.01)
+        g.forgetModelSteps()
+        XCTAssertNil(g.modelRate)
+        XCTAssertEqual(g.cost(rows: 7), 4, accuracy: 1e-12, "lookup's record stays")
+    }
+
+    /// A model drafter slower than plain decoding: it keeps the steps until `modelTrust` of them
+    /// are on record, then plain decoding takes them, but for one model step every `modelProbe`.
+    func testPlainDecodingWhereTheModelDrafterLoses() {
+        var g = DraftGate()
+        g.recordPass(rows: 1, nanoseconds: 10_000)
+        g.recordPass(rows: 2, nanoseconds: 17_000)
+        for i in 1..<DraftGate.modelTrust {
+            g.recordModelStep(tokens: 2, nanoseconds: 40_000)  // 2 tokens in 4 steps
+            XCTAssertEqual(g.choose(match: 1, proposed: 0), .model, "\(i) steps on record")
+        }
+        g.recordModelStep(tokens: 2, nanoseconds: 40_000)
+        XCTAssertEqual(try XCTUnwrap(g.modelRate), 0.5, accuracy: 1e-12)
+        XCTAssertEqual(g.choose(match: 1, proposed: 1), .plain, "lookup: 1.5 tokens for 1.7 steps")
+        for _ in 0..<20 { g.recordProposal(match: 2, right: 1, wrong: false) }
+        XCTAssertEqual(g.choose(match: 2, proposed: 1), .lookup(1), "1.9 tokens for 1.7 steps")
+        var choices: [DraftGate.Choice] = []
+        for _ in 0..<2 * DraftGate.modelProbe {
+            let c = g.choose(match: 1, proposed: 0)
+            choices.append(c!)
+            if c == .model { g.recordModelStep(tokens: 2, nanoseconds: 40_000) }
+        }
+        XCTAssertEqual(choices.filter { $0 == .model }.count, 2, "one probe per \(DraftGate.modelProbe) choices")
+        XCTAssertEqual(choices.firstIndex(of: .model), DraftGate.modelProbe - 2)
+        XCTAssertEqual(choices.filter { $0 == .plain }.count, 2 * DraftGate.modelProbe - 2)
+    }
 }

@@ -11,7 +11,7 @@ import XCTest
 final class DraftGateDecodeTests: XCTestCase {
     let ids: [Int32] = (0..<24).map { (i: Int) -> Int32 in Int32(4 + (i * 5 + i / 3) % 8) }
 
-    func decode(_ model: TernModel, gate: DraftGate?, plain: Bool = false)
+    func decode(_ model: TernModel, gate: DraftGate?, plain: Bool = false, drafter: ModelDrafter? = nil)
         throws -> ([Int32], SpeculationStats, DraftGate?) {
         let s = Session(model: model, parallel: Parallel(threads: 1), capacity: 64,
                         options: StateOptions(logitsRows: 4))
@@ -22,7 +22,7 @@ final class DraftGateDecodeTests: XCTestCase {
             try s.decode(maxTokens: 14, sampler: &sampler) { got.append($0); return true }
             return (got, stats, nil)
         }
-        var drafters = Drafters(lookup: LookupDrafter())
+        var drafters = Drafters(lookup: LookupDrafter(), model: drafter)
         drafters.gate = gate
         var history = ids
         try s.decodeSpeculative(maxTokens: 14, sampler: &sampler, drafters: &drafters, maxDraft: 3,
@@ -71,5 +71,52 @@ final class DraftGateDecodeTests: XCTestCase {
         XCTAssertEqual(tokens2, plain)
         XCTAssertGreaterThan(stats2.drafted, 0)
         XCTAssertGreaterThan(stats2.lookupRows, stats2.steps)
+    }
+
+    /// Beside a model drafter, each step goes to lookup, the model drafter or plain decoding by
+    /// their measured rates; the tokens stay plain greedy decoding's.
+    func testLookupModelOrPlainByTheirRates() throws {
+        let model = try TinyGemma.load("tiny-draft-gate-mixed.tern", options: LoadOptions(maxBatch: 4))
+        let (plain, _, _) = try decode(model, gate: nil, plain: true)
+        func drafter() throws -> ModelDrafter {
+            try ModelDrafter(model: model.model, exitLayer: model.model.layerCount, ids: nil, maxDraft: 3)
+        }
+        // A plain step priced at a second, lookup's passes at 10^9 of them and the model drafter
+        // at two tokens per step: real model steps (far under a second) only make it look better,
+        // so lookup never gets a step, yet its proposals are scored.
+        var costly = DraftGate()
+        costly.recordPass(rows: 1, nanoseconds: 1_000_000_000)
+        for r in 2...4 { costly.recordPass(rows: r, nanoseconds: 1_000_000_000_000_000_000) }
+        costly.recordModelStep(tokens: 2, nanoseconds: 1_000_000_000)
+        let (tokens, stats, learned) = try decode(model, gate: costly, drafter: try drafter())
+        XCTAssertEqual(tokens, plain)
+        XCTAssertEqual(stats.lookupSteps, 0)
+        XCTAssertEqual(stats.modelSteps, stats.steps)
+        XCTAssertGreaterThan(stats.drafted, 0)
+        let gate = try XCTUnwrap(learned)
+        XCTAssertNotEqual((1...3).map { gate.acceptance(match: $0) }, [0.5, 0.5, 0.5], "proposals scored")
+
+        // The model drafter at 10^-6 tokens per step (one step on record, not yet trusted):
+        // every step with a proposal goes to lookup, the others to the model drafter.
+        var slowModel = DraftGate()
+        for r in 1...4 { slowModel.recordPass(rows: r, nanoseconds: 1_000_000) }
+        slowModel.recordModelStep(tokens: 1, nanoseconds: 1_000_000_000_000)
+        let (tokens2, stats2, _) = try decode(model, gate: slowModel, drafter: try drafter())
+        XCTAssertEqual(tokens2, plain)
+        XCTAssertGreaterThan(stats2.lookupSteps, stats2.modelSteps)
+        XCTAssertGreaterThan(stats2.modelSteps, 0)
+        XCTAssertGreaterThan(stats2.lookupRows, stats2.lookupSteps, "lookup steps verify drafts")
+
+        // The same with its record trusted and lookup's passes priced at 10^9 steps: plain decoding.
+        var neither = DraftGate()
+        neither.recordPass(rows: 1, nanoseconds: 1_000_000)
+        for r in 2...4 { neither.recordPass(rows: r, nanoseconds: 1_000_000_000_000_000) }
+        for _ in 0..<DraftGate.modelTrust { neither.recordModelStep(tokens: 1, nanoseconds: 1_000_000_000_000) }
+        let (tokens3, stats3, _) = try decode(model, gate: neither, drafter: try drafter())
+        XCTAssertEqual(tokens3, plain)
+        XCTAssertEqual(stats3.drafted, 0)
+        XCTAssertEqual(stats3.modelSteps, 0)
+        XCTAssertEqual(stats3.lookupSteps, 13)
+        XCTAssertEqual(stats3.lookupRows, 13)
     }
 }
