@@ -21,7 +21,8 @@ public struct Drafters {
     /// from this machine's pass times and the proposals' record (``DraftGate``), so drafting
     /// stops where verifying costs more than it gains. With a model drafter too, lookup takes the
     /// step only where that beats the model drafter's measured rate (until both are timed,
-    /// `lookupMinimumMatch` and `lookupScore` decide).
+    /// `lookupMinimumMatch` and `lookupScore` decide), and plain decoding takes the model
+    /// drafter's turn where that drafter measures slower than plain decoding.
     public var gate: DraftGate? = DraftGate()
     /// Without a gate, the most lookup drafts per pass when lookup drafts alone: +2 after a pass
     /// that kept them all, down to what was kept + 1 after one that did not, so weak matches cost
@@ -109,7 +110,7 @@ extension Session {
             var lookupDrafts = 0
             let alone = drafters.model == nil
             var gatedMatch = 0  // the match length of a proposal the gate weighed (0: none)
-            var plainStep = false  // beside a model drafter, the gate chose plain decoding
+            var plainStep = false  // the gate gave the model drafter's turn to plain decoding
             if room > 0, var lk = drafters.lookup {
                 let limit = alone && drafters.gate == nil ? min(room, drafters.lookupLimit) : room
                 lk.propose(after: history, limit: limit, into: &proposal)
@@ -125,6 +126,8 @@ extension Session {
                     lookupDrafts = proposal.count
                 }
                 for j in 0..<lookupDrafts { d[j + 1] = proposal[j] }
+            } else if room > 0, !alone, let c = drafters.gate?.choose(match: 0, proposed: 0) {
+                plainStep = c == .plain  // the model drafter alone, or plain decoding where it loses
             }
             let byLookup = lookupDrafts > 0 || alone || plainStep
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -132,9 +135,13 @@ extension Session {
                 drafted = lookupDrafts
                 rows = try fullPass(drafted, at: start)
                 let dt = DispatchTime.now().uptimeNanoseconds - t0
-                stats.lookupSteps += 1
-                stats.lookupRows += rows
-                stats.lookupNanoseconds += dt
+                if plainStep {
+                    stats.plainSteps += 1
+                } else {
+                    stats.lookupSteps += 1
+                    stats.lookupRows += rows
+                    stats.lookupNanoseconds += dt
+                }
                 drafters.gate?.recordPass(rows: rows, nanoseconds: dt)
             } else if let md = drafters.model {
                 // Draft one token at a time; without skipped layers, keep each exit state.

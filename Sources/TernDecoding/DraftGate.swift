@@ -168,10 +168,11 @@ public struct DraftGate: Sendable, Equatable {
     /// ``draftCount(match:proposed:)``), the model drafter, or plain decoding — whichever yields
     /// the most tokens per unit of time by the record. Plain decoding is weighed only once the
     /// model drafter has `modelTrust` steps on record, and every `modelProbe` steps without it the
-    /// model drafter gets one step, so a stale record is renewed. Nil until ``modelRate`` is
-    /// known: the caller's own rule decides, and its passes are timed.
+    /// model drafter gets one step, so a stale record is renewed. With the model drafter alone,
+    /// pass `proposed` 0. Nil until the model drafter has run once (the caller's own rule
+    /// decides); then, until a pass has been timed to compare with, plain decoding to time one.
     public mutating func choose(match: Int, proposed: Int) -> Choice? {
-        guard let model = modelRate else { return nil }
+        guard let model = modelRate else { return modelNanos > 0 ? .plain : nil }
         let (n, rate) = bestLookup(match: match, proposed: proposed)
         let trusted = modelSteps >= Self.modelTrust && sinceModel < Self.modelProbe
         let plain = trusted ? 1.0 : 0

@@ -22,9 +22,11 @@ public struct SpeculationStats: Sendable, Equatable {
     public var steps = 0
     public var drafted = 0
     public var accepted = 0
-    /// Steps drafted by lookup and by the model.
+    /// Steps drafted by lookup and by the model, and steps the gate gave to plain decoding in the
+    /// model drafter's place (one row, no drafts; lookup's own zero-draft passes count as lookup's).
     public var lookupSteps = 0
     public var modelSteps = 0
+    public var plainSteps = 0
     /// Where a speculative decode's time went (nanoseconds): lookup passes (one batched pass
     /// each), the model drafter's single-token passes (`draftRows` of them: the token fed plus
     /// each draft, through the draft's layers and head) and its verifications (the layers the
@@ -51,7 +53,8 @@ public struct SpeculationStats: Sendable, Equatable {
 
     /// Every count and every time above: the fields ``add(_:)`` sums.
     public static var counts: [WritableKeyPath<SpeculationStats, Int>] {
-        [\.steps, \.drafted, \.accepted, \.produced, \.lookupSteps, \.modelSteps, \.draftRows, \.verifyRows, \.lookupRows]
+        [\.steps, \.drafted, \.accepted, \.produced, \.lookupSteps, \.modelSteps, \.plainSteps, \.draftRows, \.verifyRows,
+         \.lookupRows]
     }
     public static var times: [WritableKeyPath<SpeculationStats, UInt64>] { [\.lookupNanoseconds, \.draftNanoseconds, \.verifyNanoseconds] }
 }

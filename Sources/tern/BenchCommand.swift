@@ -139,6 +139,7 @@ extension BenchCommand {
                                             speedup: r.speculativeTPS / max(r.plainTPS, 1e-9), acceptance: r.stats.acceptanceRate,
                                             mean_accepted: r.meanAccepted, tokens_per_pass: r.stats.tokensPerStep, drafted: r.stats.drafted,
                                             accepted: r.stats.accepted, lookup_passes: r.stats.lookupSteps, model_passes: r.stats.modelSteps,
+                                            plain_passes: r.stats.plainSteps,
                                             identical: r.identical, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0,
                                             times: SpeculationTimes(r)))
             return
@@ -146,9 +147,10 @@ extension BenchCommand {
         print("model: \(path)  threads: \(threads)  \(r.prompts) prompts x \(n) greedy tokens" + (budget.map { "  budget \(Planner.mib($0))" } ?? ""))
         print(String(format: "plain decoding:        %7.1f t/s", r.plainTPS))
         print(String(format: "speculative (%@): %7.1f t/s  = %.2fx plain", r.drafters, r.speculativeTPS, r.speculativeTPS / max(r.plainTPS, 1e-9)))
-        print(String(format: "drafts: %d, accepted %d (%.0f%%), %.2f accepted per pass, %.2f tokens per pass (%d lookup + %d model passes)",
+        print(String(format: "drafts: %d, accepted %d (%.0f%%), %.2f accepted per pass, %.2f tokens per pass (%d lookup + %d model passes, "
+                     + "%d plain steps)",
                      r.stats.drafted, r.stats.accepted, 100 * r.stats.acceptanceRate, r.meanAccepted, r.stats.tokensPerStep,
-                     r.stats.lookupSteps, r.stats.modelSteps))
+                     r.stats.lookupSteps, r.stats.modelSteps, r.stats.plainSteps))
         let t = SpeculationTimes(r)
         // Lines by the drafters in use, not by which of them happened to run: the same output for
         // any number of tokens (CLITests counts a whole run's mallocs at two lengths).
@@ -227,7 +229,7 @@ struct SpeculationReport: Encodable {
     let drafters: String
     let prompts, n_gen: Int
     let plain_tps, spec_tps, speedup, acceptance, mean_accepted, tokens_per_pass: Double
-    let drafted, accepted, lookup_passes, model_passes, identical, peak_rss_bytes, mem_budget_bytes: Int
+    let drafted, accepted, lookup_passes, model_passes, plain_passes, identical, peak_rss_bytes, mem_budget_bytes: Int
     /// Milliseconds, and the ceiling as a speedup.
     let times: SpeculationTimes
 }

@@ -153,4 +153,16 @@ final class DraftGateTests: XCTestCase {
         XCTAssertEqual(choices.firstIndex(of: .model), DraftGate.modelProbe - 2)
         XCTAssertEqual(choices.filter { $0 == .plain }.count, 2 * DraftGate.modelProbe - 2)
     }
+
+    /// A model step on record but no pass to compare it with: one plain step times a pass.
+    func testAPlainStepTimesAPassForTheModelDrafter() {
+        var g = DraftGate()
+        XCTAssertNil(g.choose(match: 0, proposed: 0), "nothing on record: the caller's rule")
+        g.recordModelStep(tokens: 3, nanoseconds: 30_000)
+        XCTAssertNil(g.modelRate)
+        XCTAssertEqual(g.choose(match: 0, proposed: 0), .plain)
+        g.recordPass(rows: 1, nanoseconds: 12_000)
+        XCTAssertEqual(try XCTUnwrap(g.modelRate), 1.2, accuracy: 1e-12)
+        XCTAssertEqual(g.choose(match: 0, proposed: 0), .model)
+    }
 }

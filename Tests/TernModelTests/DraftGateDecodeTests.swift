@@ -11,8 +11,8 @@ import XCTest
 final class DraftGateDecodeTests: XCTestCase {
     let ids: [Int32] = (0..<24).map { (i: Int) -> Int32 in Int32(4 + (i * 5 + i / 3) % 8) }
 
-    func decode(_ model: TernModel, gate: DraftGate?, plain: Bool = false, drafter: ModelDrafter? = nil)
-        throws -> ([Int32], SpeculationStats, DraftGate?) {
+    func decode(_ model: TernModel, gate: DraftGate?, plain: Bool = false, drafter: ModelDrafter? = nil,
+                lookup: Bool = true) throws -> ([Int32], SpeculationStats, DraftGate?) {
         let s = Session(model: model, parallel: Parallel(threads: 1), capacity: 64,
                         options: StateOptions(logitsRows: 4))
         try s.append(ids)
@@ -22,7 +22,7 @@ final class DraftGateDecodeTests: XCTestCase {
             try s.decode(maxTokens: 14, sampler: &sampler) { got.append($0); return true }
             return (got, stats, nil)
         }
-        var drafters = Drafters(lookup: LookupDrafter(), model: drafter)
+        var drafters = Drafters(lookup: lookup ? LookupDrafter() : nil, model: drafter)
         drafters.gate = gate
         var history = ids
         try s.decodeSpeculative(maxTokens: 14, sampler: &sampler, drafters: &drafters, maxDraft: 3,
@@ -116,7 +116,22 @@ final class DraftGateDecodeTests: XCTestCase {
         XCTAssertEqual(tokens3, plain)
         XCTAssertEqual(stats3.drafted, 0)
         XCTAssertEqual(stats3.modelSteps, 0)
-        XCTAssertEqual(stats3.lookupSteps, 13)
-        XCTAssertEqual(stats3.lookupRows, 13)
+        XCTAssertEqual(stats3.lookupSteps, 0)
+        XCTAssertEqual(stats3.lookupRows, 0)
+        XCTAssertEqual(stats3.plainSteps, 13)
+
+        // The model drafter alone: the same record gives its steps to plain decoding; a fresh gate
+        // gives it every step but one, the plain step that times a pass to compare it with.
+        let (tokens4, stats4, _) = try decode(model, gate: neither, drafter: try drafter(), lookup: false)
+        XCTAssertEqual(tokens4, plain)
+        XCTAssertEqual(stats4.plainSteps, 13)
+        XCTAssertEqual(stats4.modelSteps, 0)
+        let (tokens5, stats5, learned5) = try decode(model, gate: DraftGate(), drafter: try drafter(), lookup: false)
+        XCTAssertEqual(tokens5, plain)
+        XCTAssertEqual(stats5.plainSteps, 1)
+        XCTAssertEqual(stats5.lookupSteps, 0)
+        XCTAssertEqual(stats5.modelSteps, stats5.steps - 1)
+        XCTAssertGreaterThan(stats5.drafted, 0)
+        XCTAssertNotNil(try XCTUnwrap(learned5).modelRate)
     }
 }
