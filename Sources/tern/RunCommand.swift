@@ -34,7 +34,8 @@ enum RunCommand {
       --draft-max N        drafts per verification pass (default: calibrated, else 6); lookup
                            verifies only as many as its measured costs here say pay, and
                            beside a model drafter each step takes lookup's drafts, the
-                           model's or none, by their measured tokens per unit of time
+                           model's or none, by their measured tokens per unit of time (a
+                           model drafter alone: its drafts or none)
       --chat               PROMPT is a user message: apply the model's chat template (its
                            tokenizer.chat_template, else its family's default) first
       --system TEXT        with --chat: a system message before it
