@@ -230,9 +230,12 @@ public struct Calibrator {
         // model drafter that lookup merely equals, and lookup may still be clearly faster).
         let lookup = Setting.lookupAlone(layers: L), searchedBest = best
         var lookupSpeedup: Double?
+        // Lookup alone's verdict against plain decoding (the search's best's where that is lookup alone).
+        var lookupVerdict: SpeedupSearch<Setting>.Verdict? = best.lookupOnly ? verdict : nil
         if fixed == nil, !best.lookupOnly, [.slower, .equivalent, .undecided].contains(verdict) {
             let v = try confirm.versusPlain(lookup)
             progress("confirming \(lookup) (what auto drafts with uncalibrated) " + onFresh(lookup) + ")")
+            lookupVerdict = v
             if v == .faster || v == .tooNoisy { (best, verdict) = (lookup, v) } else { lookupSpeedup = confirm.speedup(lookup).speedup }
         }
         let (speedup, se) = confirm.speedup(best)
@@ -249,31 +252,59 @@ public struct Calibrator {
                               + "plain decoding spread ±%.0f%%", best.description, speedup, 100 * (exp(se) - 1),
                               confirm.roundsDone(best), searched, 100 * outcome.plainSpread)
         if let lookupSpeedup { measured += String(format: "; lookup alone %.2fx", lookupSpeedup) }
-        let losing = speedup < 1 && (lookupSpeedup ?? 0) < 1
-        // A setting given with --speculate is stored as asked; a searched one if clearly faster.
-        // Not faster, and both it and lookup alone measured slower than plain decoding: plain
-        // decoding is stored. Neither (or timings too noisy to tell): nothing is.
-        switch verdict {
-        case _ where fixed != nil, .faster where undecided.isEmpty:
+        switch Self.decision(given: fixed != nil, verdict: verdict, settled: undecided.isEmpty, speedup: speedup,
+                             lookupVerdict: lookupVerdict) {
+        case .store:
             if verdict != .faster { progress("note: \(measured); stored as asked") }
             outcome.calibration = DraftCalibration(
                 ranking: ranking, vocab: best.lookupOnly ? 0 : best.vocab, exitLayer: best.lookupOnly ? L : best.exitLayer,
                 skipLayers: best.lookupOnly ? [] : best.skip, maxDraft: best.maxDraft, minProbability: best.minProbability,
                 lookupMatch: best.lookupMatch, tokensPerSecond: plainAt.0 * speedup, plainTokensPerSecond: plainAt.0,
                 acceptance: acceptance[best] ?? 0)
-        case .faster:
+        case .unranked:
             outcome.declined = "the machine is too busy or noisy to rank the settings: \(undecided.count) comparison(s) "
                 + "stayed undecided after \(confirm.maxRounds) rounds (" + measured + ")"
-        case .slower where losing, .equivalent where losing, .undecided where losing:
+        case .plain:
             outcome.plainChosen = "drafting is slower than plain decoding on this machine (" + measured + ")"
             outcome.calibration = .plain(ranking: ranking, layers: L, plainTokensPerSecond: plainAt.0)
-        case .slower, .equivalent, .undecided:
-            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine, nor "
-                + "slower (" + measured + ")"
+        case .even:
+            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine, and lookup "
+                + "alone (what auto drafts with uncalibrated) is not clearly slower (" + measured + ")"
         case .tooNoisy:
             outcome.declined = "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
         }
         return outcome
+    }
+
+    /// What a calibration writes.
+    public enum Decision: Equatable, Sendable {
+        /// The setting (given with --speculate, or searched and clearly faster on fresh prompts).
+        case store
+        /// Nothing: the setting is faster, but the search left comparisons undecided.
+        case unranked
+        /// Plain decoding (`tern.draft.max` = 0).
+        case plain
+        /// Nothing: no setting clearly faster, and lookup alone not clearly slower.
+        case even
+        /// Nothing: too noisy to tell the setting from plain decoding.
+        case tooNoisy
+    }
+
+    /// The decision from the best setting's `verdict` and `speedup` against plain decoding on
+    /// the fresh prompts, whether it was `given` with --speculate, whether the search `settled`
+    /// every comparison, and lookup alone's verdict there (nil: not timed). Lookup alone is gated
+    /// (DraftGate): where its drafts do not pay it decodes plainly, so it loses little on text
+    /// that does not repeat and gains where text does. Plain decoding replaces it only where it
+    /// measured clearly slower, not where it merely measured even (within the 10% margin) on four
+    /// prompts whose text may not repeat.
+    public static func decision(given: Bool, verdict: SpeedupSearch<Setting>.Verdict, settled: Bool, speedup: Double,
+                                lookupVerdict: SpeedupSearch<Setting>.Verdict?) -> Decision {
+        if given { return .store }
+        switch verdict {
+        case .faster: return settled ? .store : .unranked
+        case .slower, .equivalent, .undecided: return speedup < 1 && lookupVerdict == .slower ? .plain : .even
+        case .tooNoisy: return .tooNoisy
+        }
     }
 
     /// The staged search (``SettingSearch``) on the timing prompts: the best setting, its

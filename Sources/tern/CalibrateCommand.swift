@@ -21,10 +21,11 @@ enum CalibrateCommand {
     to back, settings are compared on the same prompts (paired), and a comparison is repeated
     (up to 3 rounds) until it is decided at about 95% confidence; what stays undecided counts
     as no difference. A setting is stored only if it is clearly faster than plain decoding on
-    the fresh prompts. If it is not, and it and lookup alone (what `auto` drafts with until
-    calibrated) both measure slower than plain decoding there, plain decoding is stored:
-    `--speculate auto` then decodes without drafting on this checkpoint (named drafters still
-    use the stored token ranking). Otherwise (no clear winner either way, or a machine too
+    the fresh prompts. If it is not, it measures below plain decoding there, and lookup alone
+    (what `auto` drafts with until calibrated) measures clearly slower than plain decoding,
+    plain decoding is stored: `--speculate auto` then decodes without drafting on this
+    checkpoint (named drafters still use the stored token ranking). Lookup alone merely even
+    with plain decoding is kept: it drafts only where its measured costs say it pays. Otherwise (no clear winner either way, or a machine too
     noisy to tell) nothing is written, the checkpoint keeps its previous calibration, and the
     exit status is 3 with the reason.
 
