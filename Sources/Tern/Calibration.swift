@@ -268,8 +268,8 @@ public struct Calibrator {
             outcome.plainChosen = "drafting is slower than plain decoding on this machine (" + measured + ")"
             outcome.calibration = .plain(ranking: ranking, layers: L, plainTokensPerSecond: plainAt.0)
         case .even:
-            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine, and lookup "
-                + "alone (what auto drafts with uncalibrated) is not clearly slower (" + measured + ")"
+            outcome.declined = "no drafting setting is clearly faster than plain decoding on this machine, nor is "
+                + "drafting clearly slower (" + measured + ")"
         case .tooNoisy:
             outcome.declined = "the machine is too busy or noisy to tell whether drafting is faster (" + measured + ")"
         }
@@ -284,7 +284,8 @@ public struct Calibrator {
         case unranked
         /// Plain decoding (`tern.draft.max` = 0).
         case plain
-        /// Nothing: no setting clearly faster, and lookup alone not clearly slower.
+        /// Nothing: no setting clearly faster, nor drafting clearly slower (the best setting no
+        /// slower than plain decoding, or lookup alone not clearly slower).
         case even
         /// Nothing: too noisy to tell the setting from plain decoding.
         case tooNoisy

@@ -25,9 +25,9 @@ enum CalibrateCommand {
     (what `auto` drafts with until calibrated) measures clearly slower than plain decoding,
     plain decoding is stored: `--speculate auto` then decodes without drafting on this
     checkpoint (named drafters still use the stored token ranking). Lookup alone merely even
-    with plain decoding is kept: it drafts only where its measured costs say it pays. Otherwise (no clear winner either way, or a machine too
-    noisy to tell) nothing is written, the checkpoint keeps its previous calibration, and the
-    exit status is 3 with the reason.
+    with plain decoding is kept: it drafts only where its measured costs say it pays.
+    Otherwise (no clear winner either way, or a machine too noisy to tell) nothing is written,
+    the checkpoint keeps its previous calibration, and the exit status is 3 with the reason.
 
     With --speculate, nothing is searched: the vocabulary is ranked as above, and DRAFTERS (as
     `tern run --speculate` takes them; lookup always joins a model drafter) is checked against
