@@ -37,7 +37,8 @@ public enum MatMul {
         job.add(t0, cols: x.cols)
         if let t1 { job.add(t1, cols: x.cols) }
         if let t2 { job.add(t2, cols: x.cols) }
-        let n = parts ?? Self.parts(bytes: job.bytes, groups: job.groups, batch: batch, threads: parallel.threads)
+        let n = parts ?? Self.parts(bytes: job.bytes, groups: job.groups, batch: batch, threads: parallel.threads,
+                                    pairKernels: isa == .avx512vnni)
         parallel.pool.run(job: job, parts: n)
     }
 
@@ -45,17 +46,39 @@ public enum MatMul {
     /// threads.
     public static let partBytes = 1 << 20
 
+    /// Bytes of weights per part, at least, for a batch of 2-``smallBatchMax`` vectors where the
+    /// kernels run groups in pairs (AVX-512).
+    public static let smallBatchPartBytes = 256 << 10
+    /// The largest batch below the AVX-512 pair kernels' PAIR_MIN_BATCH (x86_avx512_pairs.inc): a
+    /// verification pass of up to 6 drafts.
+    public static let smallBatchMax = 7
+
     /// How many parts a dispatch over `bytes` of weights in `groups` row groups is cut into,
-    /// never parts of fewer than four groups. Decoding one vector is a stream over the weights:
-    /// one part per thread up to `partBytes` per thread, then up to four per thread (so a
-    /// descheduled thread holds up little), a multiple of the thread count. Each part starts a
-    /// new read stream the hardware prefetcher has to pick up, and each claim is an atomic on a
-    /// shared line: cutting SmolLM2-135M's 0.2-1 MB matrices into 8 parts instead of 2 cost 12%
-    /// of its decode speed at 2 threads (257.6 vs 306.1 t/s alternating, AVX-512 VM). A batch
-    /// (prefill, verification) is compute: four parts per thread balance it best.
-    public static func parts(bytes: Int, groups: Int, batch: Int, threads: Int) -> Int {
-        let wanted = batch > 1 ? 4 * threads : max(1, min(4, bytes / partBytes / threads)) * threads
-        return max(1, min(wanted, groups / 4))
+    /// never parts of fewer than four groups, a multiple of the thread count otherwise.
+    /// - Decoding one vector is a stream over the weights: one part per thread up to `partBytes`
+    ///   per thread, then up to four per thread (so a descheduled thread holds up little). Each
+    ///   part starts a new read stream the hardware prefetcher has to pick up, and each claim is an
+    ///   atomic on a shared line: cutting SmolLM2-135M's 0.2-1 MB matrices into 8 parts instead of
+    ///   2 cost 12% of its decode speed at 2 threads (257.6 vs 306.1 t/s alternating, AVX-512 VM).
+    /// - A batch of 8 and more (prefill) is compute: four parts per thread balance it best.
+    /// - A batch of 2-7 (a verification pass) where `pairKernels`: parts of at least
+    ///   `smallBatchPartBytes`, up to four per thread. Below 8 vectors the pair kernels pair a
+    ///   part's first half with its second only if the halves lie 128 KB apart (PAIR_MIN_DISTANCE),
+    ///   else they run four-row groups, which take twice the instructions per weight; four parts
+    ///   per thread cut small models' matrices below that. On the Zen 4 VM (`tern bench
+    ///   --batch-sweep -t 2`, 6-10 alternating runs, medians of the paired ratios) a pass of 2-7
+    ///   rows took 0.79-0.90x the time on SmolLM2-135M and 0.86-0.92x for 2-4 rows on
+    ///   Qwen2.5-Coder-1.5B, with Qwen2.5-Coder-0.5B within the noise (bench/README.md).
+    public static func parts(bytes: Int, groups: Int, batch: Int, threads: Int, pairKernels: Bool = false) -> Int {
+        let perThread: Int
+        if batch == 1 {
+            perThread = max(1, min(4, bytes / partBytes / threads))
+        } else if pairKernels && batch <= smallBatchMax {
+            perThread = max(1, min(4, bytes / smallBatchPartBytes / threads))
+        } else {
+            perThread = 4
+        }
+        return max(1, min(perThread * threads, groups / 4))
     }
 }
 

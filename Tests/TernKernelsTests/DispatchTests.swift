@@ -136,4 +136,20 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(MatMul.parts(bytes: 8 << 20, groups: 6, batch: 1, threads: 4), 1)
         XCTAssertEqual(MatMul.parts(bytes: 100, groups: 1, batch: 1, threads: 2), 1)
     }
+
+    /// A verification-sized batch on the pair kernels: parts of at least 256 KB (so that a part's
+    /// halves lie 128 KB apart and run in pairs), at least one and at most four per thread;
+    /// elsewhere, and from 8 vectors on, four per thread.
+    func testPartCountsForSmallBatches() {
+        // SmolLM2-135M's Q/K/V (345 KB), gate/up (1.1 MB), Qwen2.5-Coder-1.5B's gate/up (15.5 MB)
+        XCTAssertEqual(MatMul.parts(bytes: 345_600, groups: 240, batch: 3, threads: 2, pairKernels: true), 2)
+        XCTAssertEqual(MatMul.parts(bytes: 345_600, groups: 240, batch: 3, threads: 1, pairKernels: true), 1)
+        XCTAssertEqual(MatMul.parts(bytes: 1_105_920, groups: 768, batch: 7, threads: 2, pairKernels: true), 4)
+        XCTAssertEqual(MatMul.parts(bytes: 1_105_920, groups: 768, batch: 2, threads: 1, pairKernels: true), 4)
+        XCTAssertEqual(MatMul.parts(bytes: 15_482_880, groups: 4480, batch: 4, threads: 2, pairKernels: true), 8)
+        XCTAssertEqual(MatMul.parts(bytes: 345_600, groups: 240, batch: 8, threads: 2, pairKernels: true), 8,
+                       "from 8 vectors the pairs need no distance: balanced")
+        XCTAssertEqual(MatMul.parts(bytes: 345_600, groups: 240, batch: 3, threads: 2), 8, "four-row kernels: balanced")
+        XCTAssertEqual(MatMul.parts(bytes: 345_600, groups: 6, batch: 3, threads: 2, pairKernels: true), 1)
+    }
 }
