@@ -87,8 +87,8 @@ public final class QuantizedActivations: @unchecked Sendable {
         }
     }
 
-    /// The C kernels' view of these activations.
-    var cAct: tern_acts {
+    /// The C kernels' view of these activations (what a tern_gemm_fn reads).
+    public var cAct: tern_acts {
         tern_acts(q: UnsafePointer(q), scale: UnsafePointer(scale), ssum: UnsafePointer(sums), bias: UnsafePointer(bias),
                   hoff: UnsafePointer(hoff), q_stride: cols, s_stride: cols / 32,
                   sb_q: superBlocks.map { UnsafePointer($0.q) }, sb_scale: superBlocks.map { UnsafePointer($0.scale) },

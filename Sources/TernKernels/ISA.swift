@@ -152,4 +152,23 @@ public enum KernelISA: String, CaseIterable, Sendable {
         default: nil
         }
     }
+
+    /// The C kernel for a set of `kind` matrices sharing one range of groups, if this path has one
+    /// (tern_gemm_set_fn: the AVX-512 pairs across Q, K and V, or gate and up, at batches of 2-7).
+    func gemmSet(_ kind: QuantKind) -> tern_gemm_set_fn? {
+        #if arch(x86_64)
+        guard self == .avx512vnni else { return nil }
+        return switch kind {
+        case .q8: tern_gemm_set_q8_avx512vnni
+        case .q4: tern_gemm_set_q4_avx512vnni
+        case .q5: tern_gemm_set_q5_avx512vnni
+        case .q6: tern_gemm_set_q6_avx512vnni
+        case .q4k: tern_gemm_set_q4k_avx512vnni
+        case .q5k: tern_gemm_set_q5k_avx512vnni
+        case .q5_1: tern_gemm_set_q5_1_avx512vnni
+        }
+        #else
+        return nil
+        #endif
+    }
 }

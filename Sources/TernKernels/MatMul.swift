@@ -65,10 +65,11 @@ public enum MatMul {
     ///   `smallBatchPartBytes`, up to four per thread. Below 8 vectors the pair kernels pair a
     ///   part's first half with its second only if the halves lie 128 KB apart (PAIR_MIN_DISTANCE),
     ///   else they run four-row groups, which take twice the instructions per weight; four parts
-    ///   per thread cut small models' matrices below that. On the Zen 4 VM (`tern bench
-    ///   --batch-sweep -t 2`, 6-10 alternating runs, medians of the paired ratios) a pass of 2-7
-    ///   rows took 0.79-0.90x the time on SmolLM2-135M and 0.86-0.92x for 2-4 rows on
-    ///   Qwen2.5-Coder-1.5B, with Qwen2.5-Coder-0.5B within the noise (bench/README.md).
+    ///   per thread cut small models' matrices below that. With the set kernels (MatMulJob.run),
+    ///   which pair a part's groups across Q, K and V or gate and up, a pass of 2-7 rows took
+    ///   0.75-0.87x the time on SmolLM2-135M and 0.80-0.89x for 4-7 rows on Gemma 3 270M, the
+    ///   Qwen2.5-Coder models 0.90-1.02x (Zen 4 VM, `tern bench --batch-sweep -t 2`, 6-8
+    ///   alternating runs, medians of the paired ratios; bench/README.md).
     public static func parts(bytes: Int, groups: Int, batch: Int, threads: Int, pairKernels: Bool = false) -> Int {
         let perThread: Int
         if batch == 1 {
@@ -89,6 +90,9 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
     private var targets: (MatMul.Target, MatMul.Target, MatMul.Target)
     private var fns: (tern_gemm_fn?, tern_gemm_fn?, tern_gemm_fn?) = (nil, nil, nil)
     private var start = (0, 0, 0)
+    /// The targets as the set kernels take them (ISA.gemmSet), and those kernels for their kinds.
+    private let members = UnsafeMutablePointer<tern_gemm_part>.allocate(capacity: 3)
+    private var setFns: (tern_gemm_set_fn?, tern_gemm_set_fn?, tern_gemm_set_fn?) = (nil, nil, nil)
     var count = 0
     var acts = tern_acts()
     var batch = 0
@@ -103,14 +107,18 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
         targets = (none, none, none)
     }
 
+    deinit { members.deallocate() }
+
     func add(_ t: MatMul.Target, cols: Int) {
         precondition(count < 3 && t.w.cols == cols)
-        let first = groups, fn = isa.gemm(t.w.kind)
+        let first = groups, fn = isa.gemm(t.w.kind), setFn = isa.gemmSet(t.w.kind)
         switch count {
-        case 0: targets.0 = t; fns.0 = fn; start.0 = first; bytes = 0
-        case 1: targets.1 = t; fns.1 = fn; start.1 = first
-        default: targets.2 = t; fns.2 = fn; start.2 = first
+        case 0: targets.0 = t; fns.0 = fn; setFns.0 = setFn; start.0 = first; bytes = 0
+        case 1: targets.1 = t; fns.1 = fn; setFns.1 = setFn; start.1 = first
+        default: targets.2 = t; fns.2 = fn; setFns.2 = setFn; start.2 = first
         }
+        members[count] = tern_gemm_part(w: t.w.base.assumingMemoryBound(to: UInt8.self), groups: t.w.groups,
+                                        rows: t.w.rows, out: t.out, out_stride: t.outStride)
         bytes += t.w.byteSize
         count += 1
     }
@@ -123,21 +131,49 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
         }
     }
 
+    @inline(__always) private func setFn(_ i: Int) -> tern_gemm_set_fn? {
+        switch i {
+        case 0: setFns.0
+        case 1: setFns.1
+        default: setFns.2
+        }
+    }
+
     func run(part: Int, of parts: Int) {
         let share = Parallel.share(groups, part, parts)
-        for i in 0..<count {
-            let (t, fn, first) = slot(i)
-            let lo = max(share.lowerBound, first), hi = min(share.upperBound, first + t.w.groups)
-            if lo >= hi { continue }
-            let g = (lo - first)..<(hi - first)
-            if let fn {
-                withUnsafePointer(to: acts) { a in
-                    fn(t.w.base.assumingMemoryBound(to: UInt8.self), t.w.groupBytes, g.lowerBound, g.upperBound, t.w.rows,
-                       t.w.blocks, a, Int32(batch), t.out, t.outStride)
+        var i = 0
+        while i < count {
+            // Targets i ..< e are consecutive ones of one kind: at 2-7 vectors the set kernel takes
+            // their groups in this part as one range, paired across it (it declines where the
+            // range is too short for pairs); otherwise, or declined, each target's kernel its own.
+            var e = i + 1
+            while e < count && slot(e).target.w.kind == slot(i).target.w.kind { e += 1 }
+            if batch > 1 && batch <= MatMul.smallBatchMax, let setFn = setFn(i) {
+                let first = slot(i).start, end = slot(e - 1).start + slot(e - 1).target.w.groups, w = slot(i).target.w
+                let lo = max(share.lowerBound, first), hi = min(share.upperBound, end)
+                let ran = lo < hi && withUnsafePointer(to: acts) { a in
+                    setFn(members + i, Int32(e - i), w.groupBytes, lo - first, hi - first, w.blocks, a, Int32(batch)) != 0
                 }
-            } else {
-                portable(t, g)
+                if ran { i = e; continue }
             }
+            for k in i..<e { runTarget(k, share) }
+            i = e
+        }
+    }
+
+    /// Target i's groups in `share`, by its kind's kernel.
+    @inline(__always) private func runTarget(_ i: Int, _ share: Range<Int>) {
+        let (t, fn, first) = slot(i)
+        let lo = max(share.lowerBound, first), hi = min(share.upperBound, first + t.w.groups)
+        if lo >= hi { return }
+        let g = (lo - first)..<(hi - first)
+        if let fn {
+            withUnsafePointer(to: acts) { a in
+                fn(t.w.base.assumingMemoryBound(to: UInt8.self), t.w.groupBytes, g.lowerBound, g.upperBound, t.w.rows,
+                   t.w.blocks, a, Int32(batch), t.out, t.outStride)
+            }
+        } else {
+            portable(t, g)
         }
     }
 

@@ -1,3 +1,4 @@
+import CTernKernels
 import TernKernels
 import XCTest
 
@@ -46,6 +47,100 @@ final class DispatchTests: XCTestCase {
                 }
             } } }
         }
+    }
+
+    /// The AVX-512 set kernels (tern_gemm_set_fn), which pair a dispatch part's groups across the
+    /// matrices of a set (Q with K, the tail of Q with V, ...) at batches of 2-7, give every row the
+    /// bits of its matrix multiplied alone, on every kind: whole and in 2, 3 or 5 parts (pairs in
+    /// one matrix or across two, an odd last group, a ragged last matrix, parts too short to pair),
+    /// with and without software prefetch.
+    func testSetsPairAcrossMatrices() throws {
+        try XCTSkipUnless(KernelISA.avx512vnni.isSupported, "no AVX-512 VNNI on this CPU")
+        var rng = RNG(s: 23)
+        let cols = 1024, rows = [1040, 256, 263], par = Parallel(threads: 1)
+        for kind in QuantKind.allCases {
+            let ws = rows.map { r in
+                rng.floats(r * cols, 2).withUnsafeBufferPointer { QMatrix.quantize(kind, $0.baseAddress!, rows: r, cols: cols) }
+            }
+            ws[0].withUnsafeBytes { b0 in ws[1].withUnsafeBytes { b1 in ws[2].withUnsafeBytes { b2 in
+                let ms = zip(rows, [b0, b1, b2]).map { QMatrix(kind: kind, rows: $0, cols: cols, base: $1.baseAddress!) }
+                for batch in [1, 2, 3, 4, 5, 7, 8] {
+                    let acts = QuantizedActivations(cols: cols, capacity: batch)
+                    rng.floats(batch * cols, 3).withUnsafeBufferPointer {
+                        acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .avx512vnni)
+                    }
+                    let alone = ms.map { m in
+                        var o = [Float](repeating: .nan, count: batch * m.rows)
+                        MatMul.run(m, acts, batch: batch, out: &o, outStride: m.rows, parallel: par, isa: .avx512vnni)
+                        return o
+                    }
+                    let outs = ms.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: batch * $0.rows) }
+                    defer { outs.forEach { $0.deallocate() } }
+                    for parts in [1, 2, 3, 5] {
+                        for prefetch in [0, 4096] {
+                            outs.forEach { $0.initialize(repeating: .nan) }
+                            KernelISA.withPrefetch(prefetch) {
+                                MatMul.run(.init(ms[0], out: outs[0].baseAddress!, outStride: ms[0].rows),
+                                           .init(ms[1], out: outs[1].baseAddress!, outStride: ms[1].rows),
+                                           .init(ms[2], out: outs[2].baseAddress!, outStride: ms[2].rows),
+                                           acts, batch: batch, parallel: par, isa: .avx512vnni, parts: parts)
+                            }
+                            for i in 0..<3 {
+                                XCTAssertEqual(Array(outs[i]), alone[i],
+                                               "\(kind) batch \(batch) \(parts) parts prefetch \(prefetch) matrix \(i)")
+                            }
+                        }
+                    }
+                }
+                checkSetKernelDeclines(kind, ms)
+            } } }
+        }
+    }
+
+    /// A set kernel called directly runs where it applies (so the products above went through it)
+    /// and declines, writing nothing, at batches of 1 and 8, on halves under 128 KB apart, with a
+    /// ragged matrix before the last, and on a range past the set's end.
+    func checkSetKernelDeclines(_ kind: QuantKind, _ ms: [QMatrix]) {
+        #if arch(x86_64)
+        let set: tern_gemm_set_fn = switch kind {
+        case .q8: tern_gemm_set_q8_avx512vnni
+        case .q4: tern_gemm_set_q4_avx512vnni
+        case .q5: tern_gemm_set_q5_avx512vnni
+        case .q6: tern_gemm_set_q6_avx512vnni
+        case .q4k: tern_gemm_set_q4k_avx512vnni
+        case .q5k: tern_gemm_set_q5k_avx512vnni
+        case .q5_1: tern_gemm_set_q5_1_avx512vnni
+        }
+        let cols = ms[0].cols, total = ms.reduce(0) { $0 + $1.groups }
+        let acts = QuantizedActivations(cols: cols, capacity: 8)
+        var rng = RNG(s: 24)
+        rng.floats(8 * cols, 3).withUnsafeBufferPointer {
+            acts.quantize($0.baseAddress!, batch: 8, stride: cols, isa: .avx512vnni)
+        }
+        let outs = ms.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: 8 * $0.rows) }
+        defer { outs.forEach { $0.deallocate() } }
+        func call(_ rows: [Int], _ g: Range<Int>, batch: Int) -> (ran: Int32, wrote: Bool) {
+            outs.forEach { $0.initialize(repeating: .nan) }
+            let members = zip(ms, zip(rows, outs)).map { m, ro in
+                tern_gemm_part(w: m.base.assumingMemoryBound(to: UInt8.self), groups: m.groups, rows: ro.0,
+                               out: ro.1.baseAddress!, out_stride: ro.0)
+            }
+            let ran = withUnsafePointer(to: acts.cAct) { a in
+                set(members, Int32(members.count), ms[0].groupBytes, g.lowerBound, g.upperBound, ms[0].blocks, a, Int32(batch))
+            }
+            return (ran, outs.contains { $0.contains { !$0.isNaN } })
+        }
+        let rows = ms.map(\.rows)
+        XCTAssertEqual(call(rows, 0..<total, batch: 3).ran, 1, "\(kind): the whole set pairs")
+        XCTAssertTrue(call(rows, 0..<total, batch: 3).wrote, "\(kind)")
+        for (r, g, batch, why) in [(rows, 0..<total, 1, "one vector"), (rows, 0..<total, 8, "8 vectors"),
+                                   (rows, 0..<40, 3, "halves too close"), (rows, 1..<(total + 1), 3, "past the end"),
+                                   ([rows[0], rows[1] - 1, rows[2]], 0..<total, 3, "a ragged matrix before the last")] {
+            let (ran, wrote) = call(r, g, batch: batch)
+            XCTAssertEqual(ran, 0, "\(kind): \(why)")
+            XCTAssertFalse(wrote, "\(kind): \(why)")
+        }
+        #endif
     }
 
     /// A matrix multiplied whole (where the AVX-512 path runs its groups in pairs: first half with

@@ -87,6 +87,24 @@ ptrdiff_t tern_cpu_prefetch_default(void);
 int tern_cpu_has_neon_dotprod(void);  /* aarch64 ASIMD dot product */
 int tern_cpu_has_neon(void);          /* aarch64 Advanced SIMD (every ARMv8-A core) */
 
+/* One matrix of a set multiplied by the same activations (tern_gemm_set_fn): its four-row groups
+ * at w (group_bytes apart, `groups` of them for `rows` rows), its outputs at out as tern_gemm_fn's. */
+typedef struct tern_gemm_part {
+    const uint8_t *w;
+    ptrdiff_t groups;
+    ptrdiff_t rows;
+    float *out;
+    ptrdiff_t out_stride;
+} tern_gemm_part;
+/* The products of n (1-3) matrices of one kind and width with the same activations (Q, K and V;
+ * gate and up), whose groups in order form one range: groups g0 ..< g1 of it, each row's result
+ * the bits tern_gemm_fn gives, for a batch of 2-7 vectors, with the groups paired across the
+ * range's two halves whatever matrix each lies in. Returns 0 having computed nothing where it
+ * does not apply: another batch, halves under 128 KB apart, a matrix other than the last with
+ * rows not a multiple of 4, or a range outside the set. */
+typedef int (*tern_gemm_set_fn)(const tern_gemm_part *m, int n, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1,
+                                ptrdiff_t blocks, const tern_acts *a, int batch);
+
 #if defined(__x86_64__) || defined(__i386__)
 void tern_gemm_q8_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
@@ -102,6 +120,16 @@ void tern_gemm_q5k_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, p
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q5_1_avx2(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
+#define TERN_GEMM_SET(kind) int tern_gemm_set_##kind##_avx512vnni(const tern_gemm_part *m, int n, ptrdiff_t group_bytes, \
+    ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t blocks, const tern_acts *a, int batch);
+TERN_GEMM_SET(q8)
+TERN_GEMM_SET(q4)
+TERN_GEMM_SET(q5)
+TERN_GEMM_SET(q6)
+TERN_GEMM_SET(q4k)
+TERN_GEMM_SET(q5k)
+TERN_GEMM_SET(q5_1)
+#undef TERN_GEMM_SET
 void tern_gemm_q8_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
     ptrdiff_t blocks, const tern_acts *a, int batch, float *out, ptrdiff_t out_stride);
 void tern_gemm_q4_avx512vnni(const uint8_t *w, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t rows,
