@@ -155,7 +155,7 @@ public enum KernelISA: String, CaseIterable, Sendable {
 
     /// The C kernel for a set of `kind` matrices sharing one range of groups, if this path has one
     /// (tern_gemm_set_fn: the AVX-512 pairs across Q, K and V, or gate and up, at batches of 2-7).
-    func gemmSet(_ kind: QuantKind) -> tern_gemm_set_fn? {
+    public func gemmSet(_ kind: QuantKind) -> tern_gemm_set_fn? {
         #if arch(x86_64)
         guard self == .avx512vnni else { return nil }
         return switch kind {

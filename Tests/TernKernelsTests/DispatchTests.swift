@@ -101,16 +101,7 @@ final class DispatchTests: XCTestCase {
     /// and declines, writing nothing, at batches of 1 and 8, on halves under 128 KB apart, with a
     /// ragged matrix before the last, and on a range past the set's end.
     func checkSetKernelDeclines(_ kind: QuantKind, _ ms: [QMatrix]) {
-        #if arch(x86_64)
-        let set: tern_gemm_set_fn = switch kind {
-        case .q8: tern_gemm_set_q8_avx512vnni
-        case .q4: tern_gemm_set_q4_avx512vnni
-        case .q5: tern_gemm_set_q5_avx512vnni
-        case .q6: tern_gemm_set_q6_avx512vnni
-        case .q4k: tern_gemm_set_q4k_avx512vnni
-        case .q5k: tern_gemm_set_q5k_avx512vnni
-        case .q5_1: tern_gemm_set_q5_1_avx512vnni
-        }
+        guard let set = KernelISA.avx512vnni.gemmSet(kind) else { return XCTFail("\(kind): no set kernel") }
         let cols = ms[0].cols, total = ms.reduce(0) { $0 + $1.groups }
         let acts = QuantizedActivations(cols: cols, capacity: 8)
         var rng = RNG(s: 24)
@@ -140,7 +131,6 @@ final class DispatchTests: XCTestCase {
             XCTAssertEqual(ran, 0, "\(kind): \(why)")
             XCTAssertFalse(wrote, "\(kind): \(why)")
         }
-        #endif
     }
 
     /// A matrix multiplied whole (where the AVX-512 path runs its groups in pairs: first half with
