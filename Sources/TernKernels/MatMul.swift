@@ -90,9 +90,8 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
     private var targets: (MatMul.Target, MatMul.Target, MatMul.Target)
     private var fns: (tern_gemm_fn?, tern_gemm_fn?, tern_gemm_fn?) = (nil, nil, nil)
     private var start = (0, 0, 0)
-    /// The targets as the set kernels take them (ISA.gemmSet), and those kernels for their kinds.
+    /// The targets as the set kernels (ISA.gemmSet) take them.
     private let members = UnsafeMutablePointer<tern_gemm_part>.allocate(capacity: 3)
-    private var setFns: (tern_gemm_set_fn?, tern_gemm_set_fn?, tern_gemm_set_fn?) = (nil, nil, nil)
     var count = 0
     var acts = tern_acts()
     var batch = 0
@@ -111,14 +110,14 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
 
     func add(_ t: MatMul.Target, cols: Int) {
         precondition(count < 3 && t.w.cols == cols)
-        let first = groups, fn = isa.gemm(t.w.kind), setFn = isa.gemmSet(t.w.kind)
+        let first = groups, fn = isa.gemm(t.w.kind)
         switch count {
-        case 0: targets.0 = t; fns.0 = fn; setFns.0 = setFn; start.0 = first; bytes = 0
-        case 1: targets.1 = t; fns.1 = fn; setFns.1 = setFn; start.1 = first
-        default: targets.2 = t; fns.2 = fn; setFns.2 = setFn; start.2 = first
+        case 0: targets.0 = t; fns.0 = fn; start.0 = first; bytes = 0
+        case 1: targets.1 = t; fns.1 = fn; start.1 = first
+        default: targets.2 = t; fns.2 = fn; start.2 = first
         }
-        members[count] = tern_gemm_part(w: t.w.base.assumingMemoryBound(to: UInt8.self), groups: t.w.groups,
-                                        rows: t.w.rows, out: t.out, out_stride: t.outStride)
+        members[count] = tern_gemm_part(w: t.w.base.assumingMemoryBound(to: UInt8.self), rows: t.w.rows, out: t.out,
+                                        out_stride: t.outStride)
         bytes += t.w.byteSize
         count += 1
     }
@@ -131,14 +130,6 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
         }
     }
 
-    @inline(__always) private func setFn(_ i: Int) -> tern_gemm_set_fn? {
-        switch i {
-        case 0: setFns.0
-        case 1: setFns.1
-        default: setFns.2
-        }
-    }
-
     func run(part: Int, of parts: Int) {
         let share = Parallel.share(groups, part, parts)
         var i = 0
@@ -148,7 +139,7 @@ final class MatMulJob: PoolJob, @unchecked Sendable {
             // range is too short for pairs); otherwise, or declined, each target's kernel its own.
             var e = i + 1
             while e < count && slot(e).target.w.kind == slot(i).target.w.kind { e += 1 }
-            if batch > 1 && batch <= MatMul.smallBatchMax, let setFn = setFn(i) {
+            if batch > 1 && batch <= MatMul.smallBatchMax, let setFn = isa.gemmSet(slot(i).target.w.kind) {
                 let first = slot(i).start, end = slot(e - 1).start + slot(e - 1).target.w.groups, w = slot(i).target.w
                 let lo = max(share.lowerBound, first), hi = min(share.upperBound, end)
                 let ran = lo < hi && withUnsafePointer(to: acts) { a in

@@ -113,8 +113,8 @@ final class DispatchTests: XCTestCase {
         func call(_ rows: [Int], _ g: Range<Int>, batch: Int) -> (ran: Int32, wrote: Bool) {
             outs.forEach { $0.initialize(repeating: .nan) }
             let members = zip(ms, zip(rows, outs)).map { m, ro in
-                tern_gemm_part(w: m.base.assumingMemoryBound(to: UInt8.self), groups: m.groups, rows: ro.0,
-                               out: ro.1.baseAddress!, out_stride: ro.0)
+                tern_gemm_part(w: m.base.assumingMemoryBound(to: UInt8.self), rows: ro.0, out: ro.1.baseAddress!,
+                               out_stride: ro.0)
             }
             let ran = withUnsafePointer(to: acts.cAct) { a in
                 set(members, Int32(members.count), ms[0].groupBytes, g.lowerBound, g.upperBound, ms[0].blocks, a, Int32(batch))

@@ -88,10 +88,9 @@ int tern_cpu_has_neon_dotprod(void);  /* aarch64 ASIMD dot product */
 int tern_cpu_has_neon(void);          /* aarch64 Advanced SIMD (every ARMv8-A core) */
 
 /* One matrix of a set multiplied by the same activations (tern_gemm_set_fn): its four-row groups
- * at w (group_bytes apart, `groups` of them for `rows` rows), its outputs at out as tern_gemm_fn's. */
+ * at w (group_bytes apart, ceil(rows / 4) of them), its outputs at out as tern_gemm_fn's. */
 typedef struct tern_gemm_part {
     const uint8_t *w;
-    ptrdiff_t groups;
     ptrdiff_t rows;
     float *out;
     ptrdiff_t out_stride;
