@@ -21,7 +21,9 @@ enum CalibrateCommand {
     to back, settings are compared on the same prompts (paired), and a comparison is repeated
     (up to 3 rounds) until it is decided at about 95% confidence; what stays undecided counts
     as no difference. A setting is stored only if it is clearly faster than plain decoding on
-    the fresh prompts. If it is not, it measures below plain decoding there, and lookup alone
+    the fresh prompts. A setting that drafts with the model must also be clearly faster there
+    than lookup alone (paired), or lookup alone is stored where it is clearly faster than plain
+    decoding. If the best is not faster, it measures below plain decoding there, and lookup alone
     (what `auto` drafts with until calibrated) measures clearly slower than plain decoding,
     plain decoding is stored: `--speculate auto` then decodes without drafting on this
     checkpoint (named drafters still use the stored token ranking). Lookup alone merely even
