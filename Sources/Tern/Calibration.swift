@@ -87,8 +87,8 @@ public struct Calibrator {
         /// The best setting's speedup on the timing prompts that chose it. Picked as the largest
         /// of many noisy measurements, it overstates the setting (the winner's curse), which is
         /// why ``speedup`` is measured again on other prompts. Nil for a ``Calibrator/fixed`` setting.
-        /// (It is the search's best setting's; ``best`` is lookup alone instead where that, and
-        /// not the search's best, was clearly faster on the fresh prompts.)
+        /// (It is the search's best setting's; ``best`` is lookup alone instead where lookup
+        /// replaced it on the fresh prompts: see ``Calibrator/prefersLookup(drafterVersusLookup:lookupVersusPlain:)``.)
         public var searchSpeedup: Double?
         /// Why nothing is stored (when `calibration` is nil): the timings could not tell.
         public var declined: String?

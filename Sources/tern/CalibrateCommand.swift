@@ -37,8 +37,9 @@ enum CalibrateCommand {
     says when it was not clearly faster): a setting chosen with `tern bench --speculate`, or
     measured once on one board and stored for boards like it.
 
-    Time: --quick takes seconds (~15-30 s for Gemma 3 270M on 2 cores); the full search about
-    4 minutes there, and never times new settings for longer than --max-time.
+    Time: --quick takes ~10-45 s for models of 135M-500M parameters on 2 cores (~2 minutes for
+    a 1.5B); the full search about 4 minutes for Gemma 3 270M, and never times new settings for
+    longer than --max-time.
     The file is rewritten atomically: tensors are copied unchanged, and the new file replaces
     the old only after it was read back.
 
@@ -47,7 +48,7 @@ enum CalibrateCommand {
       -f, --file PATH      extra calibration text (UTF-8) to count tokens in
       -o, --output PATH    write the calibrated checkpoint here instead of over MODEL
       -t, --threads N      worker threads (default: physical cores)
-      --quick              compare a few likely settings on short runs (seconds)
+      --quick              compare a few likely settings on short runs (under a minute for small models)
       --max-time SECONDS   stop timing new settings after this long (default 300, quick 60)
       --speculate DRAFTERS store these drafters instead of searching (e.g. lookup, vocab:16384+lookup)
       --draft-max N        drafts per pass with --speculate (default 6)
