@@ -301,6 +301,8 @@ public struct Calibrator {
     /// there (`drafterVersusLookup`, paired on the same prompts) and lookup alone is clearly faster
     /// than plain decoding (`lookupVersusPlain`; nil: not timed). Lookup alone costs no draft
     /// memory and is gated (DraftGate), so a drafter is kept only for a lead the timings can show.
+    /// A drafter that measured even slower than lookup alone still stays where lookup alone was
+    /// not shown faster than plain decoding: of the two, only the drafter was.
     public static func prefersLookup(drafterVersusLookup: SpeedupSearch<Setting>.Verdict,
                                      lookupVersusPlain: SpeedupSearch<Setting>.Verdict?) -> Bool {
         drafterVersusLookup != .faster && lookupVersusPlain == .faster
