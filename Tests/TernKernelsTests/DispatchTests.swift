@@ -122,8 +122,9 @@ final class DispatchTests: XCTestCase {
             return (ran, outs.contains { $0.contains { !$0.isNaN } })
         }
         let rows = ms.map(\.rows)
-        XCTAssertEqual(call(rows, 0..<total, batch: 3).ran, 1, "\(kind): the whole set pairs")
-        XCTAssertTrue(call(rows, 0..<total, batch: 3).wrote, "\(kind)")
+        let whole = call(rows, 0..<total, batch: 3)
+        XCTAssertEqual(whole.ran, 1, "\(kind): the whole set pairs")
+        XCTAssertTrue(whole.wrote, "\(kind)")
         for (r, g, batch, why) in [(rows, 0..<total, 1, "one vector"), (rows, 0..<total, 8, "8 vectors"),
                                    (rows, 0..<40, 3, "halves too close"), (rows, 1..<(total + 1), 3, "past the end"),
                                    ([rows[0], rows[1] - 1, rows[2]], 0..<total, 3, "a ragged matrix before the last")] {
