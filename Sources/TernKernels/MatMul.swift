@@ -49,9 +49,9 @@ public enum MatMul {
     /// Bytes of weights per part, at least, for a batch of 2-``smallBatchMax`` vectors where the
     /// kernels run groups in pairs (AVX-512).
     public static let smallBatchPartBytes = 256 << 10
-    /// The largest batch below the AVX-512 pair kernels' PAIR_MIN_BATCH (x86_avx512_pairs.inc): a
+    /// The largest batch below the AVX-512 pair kernels' `TERN_PAIR_MIN_BATCH` (tern_kernels.h): a
     /// verification pass of up to 6 drafts.
-    public static let smallBatchMax = 7
+    public static let smallBatchMax = Int(TERN_PAIR_MIN_BATCH) - 1
 
     /// How many parts a dispatch over `bytes` of weights in `groups` row groups is cut into,
     /// never parts of fewer than four groups, a multiple of the thread count otherwise.

@@ -31,7 +31,7 @@ enum BenchCommand {
                             the time of lookup, draft and verification passes, and the most
                             model drafting could gain (its time per token with every draft kept)
       --draft-max N         drafts per pass with --speculate (default: calibrated, else 6)
-      -f, --file PATH       prompts for --speculate, one per line (\n for a newline)
+      -f, --file PATH       prompts for --speculate, one per line (\\n for a newline)
       --json                print one JSON object
     """
 

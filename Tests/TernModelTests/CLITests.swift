@@ -237,7 +237,12 @@ final class CLITests: XCTestCase {
             let r = try TestSupport.run(tern, args)
             XCTAssertEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.stdout.contains("usage: tern"), "\(args): \(r.stdout)")
+            for line in r.stdout.split(separator: "\n") where line.count > 100 {
+                XCTFail("\(args): a help line wider than 100 columns: \(line)")
+            }
         }
+        // The escape the prompts file takes is shown as typed, not as a line break.
+        XCTAssertTrue(try TestSupport.run(tern, ["bench", "--help"]).stdout.contains("one per line (\\n for a newline)"))
         let q = try TestSupport.run(quantize, ["--help"])
         XCTAssertEqual(q.status, 0)
         XCTAssertTrue(q.stdout.contains("--compress") && q.stdout.contains("Q4_K"))

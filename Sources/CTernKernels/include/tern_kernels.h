@@ -24,6 +24,10 @@ extern "C" {
 /* Query heads one attention call serves (see tern_attend_f16_*). */
 #define TERN_ATTEND_MAX_HEADS 8
 
+/* The smallest batch the AVX-512 pair kernels (x86_avx512_pairs.inc) run on groups next to each
+ * other; the set kernels (tern_gemm_set_*) take batches of 2 up to one less. Swift's MatMul reads it. */
+#define TERN_PAIR_MIN_BATCH 8
+
 /* Batch of int8-quantized activation vectors, 32 per group with a float scale,
  * scale * sum(q) per group (the q4 min term) and two int32 biases per group (at bias + 2g):
  * -128 times the sum of the activations each of a row's two int32 lanes multiplies (bytes
