@@ -9,7 +9,7 @@
 //   clang -O2 -shared -fPIC -I DIR/include DIR/x86_avx2.c DIR/x86_avx512vnni.c DIR/cpu.c -o DIR.so -lm
 // and this program once:
 //   clang -O2 -I Sources/CTernKernels/include bench/gemm-ab.c -o gemm-ab -ldl
-// Run: ./gemm-ab ROWS COLS BATCH KIND ./a.so ./b.so ...   (KIND: q8 q4 q5 q6 q4k; ISA=avx2 for
+// Run: ./gemm-ab ROWS COLS BATCH KIND ./a.so ./b.so ...   (KIND: q8 q4 q5 q5_1 q6 q4k; ISA=avx2 for
 // the AVX2 kernels, else the AVX-512 ones). E.g. Qwen2.5-Coder-1.5B's ffn_down at prefill:
 //   ./gemm-ab 1536 8960 128 q4k ./base.so ./new.so
 // Weights are synthetic bytes with small finite f16 factors; one thread; no software prefetch
@@ -37,6 +37,7 @@ enum { maxLibs = 8, passes = 21 };
 static int blockBytes(const char *kind) {
     if (!strcmp(kind, "q8")) return 136;
     if (!strcmp(kind, "q4")) return 80;
+    if (!strcmp(kind, "q5_1")) return 96;
     if (!strcmp(kind, "q5")) return 88;
     if (!strcmp(kind, "q6")) return 105;
     if (!strcmp(kind, "q4k")) return 72;
@@ -54,7 +55,7 @@ int main(int argc, char **argv) {
     const int copies = getenv("COPIES") ? atoi(getenv("COPIES")) : 1;
     if (!bb || rows < 4 || rows > 1 << 18 || cols < 32 || cols % (superBlocks ? 256 : 32) || cols > 1 << 16 ||
         batch < 1 || batch > 512 || copies < 1 || copies > 100000) {
-        fprintf(stderr, "gemm-ab: KIND one of q8 q4 q5 q6 q4k; 4 <= ROWS <= 2^18, COLS up to 65536 and a multiple of "
+        fprintf(stderr, "gemm-ab: KIND one of q8 q4 q5 q5_1 q6 q4k; 4 <= ROWS <= 2^18, COLS up to 65536 and a multiple of "
                         "256 (q6, q4k) or 32, 1 <= BATCH <= 512, 1 <= COPIES <= 100000\n");
         return 2;
     }
