@@ -97,9 +97,9 @@ final class DispatchTests: XCTestCase {
         }
     }
 
-    /// A set kernel called directly runs where it applies (so the products above went through it)
-    /// and declines, writing nothing, at batches of 1 and 8, on halves under 128 KB apart, with a
-    /// ragged matrix before the last, and on a range past the set's end.
+    /// A set kernel called directly runs where it applies (so the products above went through it,
+    /// and on halves 96 KB apart) and declines, writing nothing, at batches of 1 and 8, on halves
+    /// under 64 KB apart, with a ragged matrix before the last, and on a range past the set's end.
     func checkSetKernelDeclines(_ kind: QuantKind, _ ms: [QMatrix]) {
         guard let set = KernelISA.avx512vnni.gemmSet(kind) else { return XCTFail("\(kind): no set kernel") }
         let cols = ms[0].cols, total = ms.reduce(0) { $0 + $1.groups }
@@ -125,8 +125,11 @@ final class DispatchTests: XCTestCase {
         let whole = call(rows, 0..<total, batch: 3)
         XCTAssertEqual(whole.ran, 1, "\(kind): the whole set pairs")
         XCTAssertTrue(whole.wrote, "\(kind)")
+        // Halves 96 KB apart pair at 2-7 vectors (PAIR_MIN_DISTANCE_SMALL; 128 KB for one vector).
+        let near = call(rows, 0..<(2 * ((96 << 10) / ms[0].groupBytes)), batch: 3)
+        XCTAssertEqual(near.ran, 1, "\(kind): halves 96 KB apart pair")
         for (r, g, batch, why) in [(rows, 0..<total, 1, "one vector"), (rows, 0..<total, 8, "8 vectors"),
-                                   (rows, 0..<40, 3, "halves too close"), (rows, 1..<(total + 1), 3, "past the end"),
+                                   (rows, 0..<20, 3, "halves too close"), (rows, 1..<(total + 1), 3, "past the end"),
                                    ([rows[0], rows[1] - 1, rows[2]], 0..<total, 3, "a ragged matrix before the last")] {
             let (ran, wrote) = call(r, g, batch: batch)
             XCTAssertEqual(ran, 0, "\(kind): \(why)")
@@ -135,8 +138,8 @@ final class DispatchTests: XCTestCase {
     }
 
     /// A matrix multiplied whole (where the AVX-512 path runs its groups in pairs: first half with
-    /// second half, for batches of eight and more or groups 128 KB apart; batches of 5-8 in one
-    /// call per pair, larger ones four vectors at a time) equals the same matrix
+    /// second half, for batches of eight and more or groups 64 KB apart (128 KB for one vector);
+    /// batches of 5-8 in one call per pair, larger ones four vectors at a time) equals the same matrix
     /// multiplied one four-row group at a time, bit for bit, on every kind and ISA path: odd group
     /// counts (a last group alone), a partial last group inside a pair, every batch tail.
     func testGroupPairsEqualSingleGroups() {
@@ -224,7 +227,7 @@ final class DispatchTests: XCTestCase {
     }
 
     /// A verification-sized batch on the pair kernels: parts of at least 256 KB (so that a part's
-    /// halves lie 128 KB apart and run in pairs), at least one and at most four per thread;
+    /// halves lie 64 KB and more apart and run in pairs), at least one and at most four per thread;
     /// elsewhere, and from 8 vectors on, four per thread.
     func testPartCountsForSmallBatches() {
         // SmolLM2-135M's Q/K/V (345 KB), gate/up (1.1 MB), Qwen2.5-Coder-1.5B's gate/up (15.5 MB)
