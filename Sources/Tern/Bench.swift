@@ -68,7 +68,8 @@ extension Generator {
     public func batchSweep(batches: [Int], context: Int = 64, reps: Int = 5) throws -> [(Int, Double)] {
         let lm = model.model
         let maxB = batches.max() ?? 1
-        let seq = Session(model: model, parallel: parallel, capacity: context + maxB, options: StateOptions(logitsRows: maxB, kv: model.kvPrecision))
+        let seq = Session(model: model, parallel: parallel, capacity: context + maxB,
+                          options: StateOptions(logitsRows: maxB, kv: model.kvPrecision))
         let ids = (0..<context + maxB).map { Int32(($0 * 7919 + 1000) % lm.vocabSize) }
         try seq.append(Array(ids[0..<context]))
         return try batches.map { n in
@@ -76,7 +77,8 @@ extension Generator {
             var best = Double.infinity
             for _ in 0...reps {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                try lm.forward(tokens: toks, startPos: context, layers: 0..<lm.layerCount, embed: true, allLogits: true, state: seq.state, parallel: parallel)
+                try lm.forward(tokens: toks, startPos: context, layers: 0..<lm.layerCount, embed: true, allLogits: true,
+                               state: seq.state, parallel: parallel)
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
             }
             return (n, best)

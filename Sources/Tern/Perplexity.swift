@@ -17,7 +17,8 @@ public struct PerplexityResult: Sendable {
 }
 
 extension Generator {
-    public func perplexity(text: String, context: Int, maxChunks: Int? = nil, progress: (Int, Int, Double) -> Void = { _, _, _ in }) throws -> PerplexityResult {
+    public func perplexity(text: String, context: Int, maxChunks: Int? = nil,
+                           progress: (Int, Int, Double) -> Void = { _, _, _ in }) throws -> PerplexityResult {
         let tokens = model.tokenizer.encode(text)
         guard context >= 4, context <= model.model.contextLength else {
             throw TernError.usage("context \(context) must be between 4 and the model's \(model.model.contextLength)")

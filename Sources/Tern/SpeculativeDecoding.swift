@@ -172,7 +172,8 @@ extension Session {
                     // Verify: the rest of the layers over every kept exit state at once, then the head.
                     md.restore(state, rows: rows)
                     if md.exitLayer < L {
-                        try lm.forwardLayers(tokens: batches[rows], startPos: start, layers: md.exitLayer..<L, embed: false, state: state, parallel: parallel)
+                        try lm.forwardLayers(tokens: batches[rows], startPos: start, layers: md.exitLayer..<L, embed: false,
+                                             state: state, parallel: parallel)
                     }
                     try lm.logits(rows: 0..<rows, state: state, parallel: parallel)
                 } else {

@@ -77,7 +77,8 @@ public struct DraftCalibration: Sendable, Equatable {
         guard match >= 1, match <= 64 else { throw bad("lookup_match", "is \(match), expected 1...64") }
         let p = m.float(Self.prefix + "min_probability") ?? 0
         guard p >= 0, p <= 1 else { throw bad("min_probability", "is \(p), expected 0...1") }
-        self.init(ranking: ranking, vocab: vocab, exitLayer: exit, skipLayers: skip, maxDraft: maxDraft, minProbability: Float(p), lookupMatch: match,
+        self.init(ranking: ranking, vocab: vocab, exitLayer: exit, skipLayers: skip, maxDraft: maxDraft, minProbability: Float(p),
+                  lookupMatch: match,
                   tokensPerSecond: m.float(Self.prefix + "tokens_per_second") ?? 0,
                   plainTokensPerSecond: m.float(Self.prefix + "plain_tokens_per_second") ?? 0,
                   acceptance: m.float(Self.prefix + "acceptance") ?? 0)

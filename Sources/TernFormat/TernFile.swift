@@ -137,7 +137,8 @@ public final class TernFile: @unchecked Sendable {
         let f = "tensor \(name)"
         let dt = try r.u8(f + ": dtype")
         guard let dtype = DType(rawValue: dt) else {
-            throw FormatError(file: path, field: f + ": dtype", "unknown dtype \(dt) (known: \(DType.allCases.map(\.description).joined(separator: ", ")))")
+            let known = DType.allCases.map(\.description).joined(separator: ", ")
+            throw FormatError(file: path, field: f + ": dtype", "unknown dtype \(dt) (known: \(known))")
         }
         let cd = try r.u8(f + ": codec")
         guard let codec = Codec(rawValue: cd) else {

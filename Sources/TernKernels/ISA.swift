@@ -93,7 +93,8 @@ public enum KernelISA: String, CaseIterable, Sendable {
         setPrefetch(prefetchBytes)
         guard let env = ProcessInfo.processInfo.environment["TERN_ISA"], !env.isEmpty else { return best }
         guard let isa = KernelISA(rawValue: env) else {
-            FileHandle.standardError.write(Data("tern: TERN_ISA=\(env) is unknown (known: \(allCases.map(\.rawValue).joined(separator: ", "))); using \(best.rawValue)\n".utf8))
+            let known = allCases.map(\.rawValue).joined(separator: ", ")
+            FileHandle.standardError.write(Data("tern: TERN_ISA=\(env) is unknown (known: \(known)); using \(best.rawValue)\n".utf8))
             return best
         }
         guard isa.isSupported else {

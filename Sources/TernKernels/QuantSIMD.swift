@@ -48,7 +48,8 @@ enum QuantSIMD {
             let d = SIMD4<Float>(halfToFloat(loadU16(gb, 0)), halfToFloat(loadU16(gb, 2)), halfToFloat(loadU16(gb, 4)), halfToFloat(loadU16(gb, 6)))
             acc += d * a.scale[k] * SIMD4<Float>(s)
             if kind == .q4 || kind == .q5_1 {
-                let m = SIMD4<Float>(halfToFloat(loadU16(gb, 8)), halfToFloat(loadU16(gb, 10)), halfToFloat(loadU16(gb, 12)), halfToFloat(loadU16(gb, 14)))
+                let m = SIMD4<Float>(halfToFloat(loadU16(gb, 8)), halfToFloat(loadU16(gb, 10)),
+                                     halfToFloat(loadU16(gb, 12)), halfToFloat(loadU16(gb, 14)))
                 acc += m * a.scaledSum[k]
             }
         }

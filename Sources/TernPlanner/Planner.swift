@@ -110,7 +110,15 @@ public struct DraftRequest: Sendable, Equatable {
         var out: [DraftRequest] = [self]
         var r = self
         while r.maxDraft > 1 || r.vocab > 0 {
-            if r.maxDraft > 2 { r.maxDraft = max(2, r.maxDraft / 2) } else if r.vocab > 2048 { r.vocab /= 2 } else if r.vocab > 0 { r.vocab = 0 } else { r.maxDraft -= 1 }
+            if r.maxDraft > 2 {
+                r.maxDraft = max(2, r.maxDraft / 2)
+            } else if r.vocab > 2048 {
+                r.vocab /= 2
+            } else if r.vocab > 0 {
+                r.vocab = 0
+            } else {
+                r.maxDraft -= 1
+            }
             out.append(r)
         }
         return out

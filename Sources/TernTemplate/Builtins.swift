@@ -285,12 +285,14 @@ enum Builtins {
             }
             return .list(x + y)
         case ("*", .string(let x), _) where b.int != nil:
-            guard x.utf8.count.multipliedReportingOverflow(by: max(0, b.int!)).partialValue <= Template.maxOutput, b.int! <= Template.maxOutput else {
+            guard x.utf8.count.multipliedReportingOverflow(by: max(0, b.int!)).partialValue <= Template.maxOutput,
+                  b.int! <= Template.maxOutput else {
                 throw BuiltinError(.limit, "a string repeated \(b.int!) times exceeds \(Template.maxOutput) bytes")
             }
             return .string(String(repeating: x, count: max(0, b.int!)))
         case ("*", .list(let x), _) where b.int != nil:
-            guard x.count.multipliedReportingOverflow(by: max(0, b.int!)).partialValue <= Template.maxIterations, b.int! <= Template.maxIterations else {
+            guard x.count.multipliedReportingOverflow(by: max(0, b.int!)).partialValue <= Template.maxIterations,
+                  b.int! <= Template.maxIterations else {
                 throw BuiltinError(.limit, "a list repeated \(b.int!) times exceeds \(Template.maxIterations) items")
             }
             return .list(Array(repeatElement(x, count: max(0, b.int!)).joined()))

@@ -102,7 +102,11 @@ struct Lexer {
             if kind == UInt8(ascii: "#") {
                 while true {
                     guard i + 1 < src.count else { throw TemplateError(.syntax, line: tagLine, "unclosed comment") }
-                    if src[i] == UInt8(ascii: "#"), src[i + 1] == UInt8(ascii: "}") { rstrip = i > 0 && src[i - 1] == UInt8(ascii: "-"); i += 2; break }
+                    if src[i] == UInt8(ascii: "#"), src[i + 1] == UInt8(ascii: "}") {
+                        rstrip = i > 0 && src[i - 1] == UInt8(ascii: "-")
+                        i += 2
+                        break
+                    }
                     if src[i] == 10 { line += 1 }
                     i += 1
                 }
@@ -175,7 +179,10 @@ struct Lexer {
                 toks.append(number())
             } else if c == 95 || (65...90).contains(c) || (97...122).contains(c) {
                 let s = i
-                while i < src.count, src[i] == 95 || (48...57).contains(src[i]) || (65...90).contains(src[i]) || (97...122).contains(src[i]) { i += 1 }
+                while i < src.count,
+                      src[i] == 95 || (48...57).contains(src[i]) || (65...90).contains(src[i]) || (97...122).contains(src[i]) {
+                    i += 1
+                }
                 toks.append(.name(String(decoding: src[s..<i], as: UTF8.self)))
             } else {
                 let two = i + 1 < src.count ? String(decoding: src[i...i + 1], as: UTF8.self) : ""

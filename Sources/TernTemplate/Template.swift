@@ -236,10 +236,18 @@ final class Renderer: @unchecked Sendable {
             }
         case .filter(let base, let name, let args, let kwargs):
             let v = try eval(base), a = try args.map(eval), k = try kwargs.map { ($0.0, try eval($0.1)) }
-            do { return try Builtins.filter(name, v, a, k, self) } catch let b as BuiltinError { throw error(b.kind, "filter '\(name)': \(b.message)") }
+            do {
+                return try Builtins.filter(name, v, a, k, self)
+            } catch let b as BuiltinError {
+                throw error(b.kind, "filter '\(name)': \(b.message)")
+            }
         case .test(let base, let name, let args, let negated):
             let v = try eval(base), a = try args.map(eval)
-            do { return .bool(try Builtins.test(name, v, a) != negated) } catch let b as BuiltinError { throw error(b.kind, "test '\(name)': \(b.message)") }
+            do {
+                return .bool(try Builtins.test(name, v, a) != negated)
+            } catch let b as BuiltinError {
+                throw error(b.kind, "test '\(name)': \(b.message)")
+            }
         case .not(let x): return .bool(!(try eval(x).isTruthy))
         case .negate(let x):
             switch try eval(x) {

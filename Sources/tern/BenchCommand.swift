@@ -50,7 +50,9 @@ enum BenchCommand {
                     let cells = KernelISA.supported.map { isa in
                         String(format: "%-11.2f", rows.first { $0.isa == isa && $0.kind == kind && $0.batch == b }?.gmacs ?? 0)
                     }
-                    print("\("\(kind)".padding(toLength: 6, withPad: " ", startingAt: 0))\(String(b).padding(toLength: 7, withPad: " ", startingAt: 0))" + cells.joined())
+                    let label = "\(kind)".padding(toLength: 6, withPad: " ", startingAt: 0)
+                        + String(b).padding(toLength: 7, withPad: " ", startingAt: 0)
+                    print(label + cells.joined())
                 }
             }
             return
@@ -144,7 +146,8 @@ extension BenchCommand {
                                             times: SpeculationTimes(r)))
             return
         }
-        print("model: \(path)  threads: \(threads)  \(r.prompts) prompts x \(n) greedy tokens" + (budget.map { "  budget \(Planner.mib($0))" } ?? ""))
+        print("model: \(path)  threads: \(threads)  \(r.prompts) prompts x \(n) greedy tokens"
+              + (budget.map { "  budget \(Planner.mib($0))" } ?? ""))
         print(String(format: "plain decoding:        %7.1f t/s", r.plainTPS))
         print(String(format: "speculative (%@): %7.1f t/s  = %.2fx plain", r.drafters, r.speculativeTPS, r.speculativeTPS / max(r.plainTPS, 1e-9)))
         print(String(format: "drafts: %d, accepted %d (%.0f%%), %.2f accepted per pass, %.2f tokens per pass (%d lookup + %d model passes, "
@@ -157,7 +160,8 @@ extension BenchCommand {
         let used = (try? Speculation(parsing: r.drafters)) ?? Speculation()
         if used.lookup {
             print(String(format: "lookup passes: %d, %.2f ms each (%.1f tokens verified); plain decoding %.2f ms per token",
-                         r.stats.lookupSteps, t.lookupMsPerPass, Double(r.stats.lookupRows) / Double(max(1, r.stats.lookupSteps)), t.plainMsPerToken))
+                         r.stats.lookupSteps, t.lookupMsPerPass, Double(r.stats.lookupRows) / Double(max(1, r.stats.lookupSteps)),
+                         t.plainMsPerToken))
         }
         if used.usesModelDrafter {
             print(String(format: "model passes: %d, drafting %.2f ms (%.1f single-token passes of %.2f ms), verification %.2f ms (%.1f rows)",

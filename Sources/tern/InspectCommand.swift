@@ -50,12 +50,14 @@ enum InspectCommand {
         }
         print("sizes by dtype/codec:")
         for (k, v) in by.sorted(by: { $0.key < $1.key }) {
-            print("  \(k.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(v.0).leftPad(5)) tensors \(String(v.1).leftPad(12)) bytes in memory \(String(v.2).leftPad(12)) bytes stored")
+            print("  \(k.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(v.0).leftPad(5)) tensors "
+                  + "\(String(v.1).leftPad(12)) bytes in memory \(String(v.2).leftPad(12)) bytes stored")
         }
         if a.flags.contains("--tensors") {
             print("tensors:")
             for t in f.tensors {
-                print("  \(t.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(t.dtype) \(t.shape) \(t.codec) \(t.storedSize) bytes @ \(t.offset)")
+                let name = t.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                print("  \(name) \(t.dtype) \(t.shape) \(t.codec) \(t.storedSize) bytes @ \(t.offset)")
             }
         }
         if a.flags.contains("--verify") {

@@ -22,7 +22,8 @@ enum PerplexityCommand {
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-c", "--ctx-size"], ["--chunks"], ["-t", "--threads"], ["--mem-budget"], ["--kv"]],
+        let a = try Arguments(argv, valued: [["-m", "--model"], ["-f", "--file"], ["-c", "--ctx-size"], ["--chunks"],
+                                             ["-t", "--threads"], ["--mem-budget"], ["--kv"]],
                               flagNames: [["--json"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let file = a.string("-f") else { throw UsageError(message: "missing -f TEXT (see --help)") }
@@ -32,7 +33,9 @@ enum PerplexityCommand {
         let ctx = try a.int("-c", default: 512, range: 4...1 << 20)
         let maxChunks = a.string("--chunks") == nil ? nil : try a.int("--chunks", default: 0, range: 1...1 << 20)
         let threads = try threadCount(a)
-        let model = try TernModel(path: path, options: LoadOptions(memoryBudget: try memoryBudget(a), context: ctx, maxBatch: 32, logitsRows: 32, kv: try kvPrecision(a)))
+        let options = LoadOptions(memoryBudget: try memoryBudget(a), context: ctx, maxBatch: 32, logitsRows: 32,
+                                  kv: try kvPrecision(a))
+        let model = try TernModel(path: path, options: options)
         let gen = Generator(model: model, threads: threads)
         let json = a.flags.contains("--json")
         let r = try gen.perplexity(text: String(decoding: data, as: UTF8.self), context: ctx, maxChunks: maxChunks) { i, n, ppl in

@@ -125,13 +125,15 @@ enum PlanCommand {
         func row(_ what: String, _ bytes: Int, _ note: String = "") {
             print("  \(what.padding(toLength: 40, withPad: " ", startingAt: 0)) \(Planner.mib(bytes).leftPad(10))  \(note)")
         }
-        print("plan for \(path) (\(compressed ? "zstd-compressed" : "raw")), context \(ctx), batch \(batch), budget \(budget.map(Planner.mib) ?? "none")")
+        print("plan for \(path) (\(compressed ? "zstd-compressed" : "raw")), context \(ctx), batch \(batch), "
+              + "budget \(budget.map(Planner.mib) ?? "none")")
         row("weights mapped in place", plan.residentWeightBytes,
             "\(plan.layers.count - streamed.count) of \(plan.layers.count) layers\(plan.lmHead == .resident ? ", LM head" : ""), norms")
         row(plan.streamsInPlace ? "streamed in place (one chunk's folios)" : "streaming cache (\(plan.streamUnitsHeld) slots)",
             plan.streamUnitsHeld * plan.slotBytes,
             streamed.isEmpty && plan.lmHead == .resident ? "nothing streamed"
-                : "layers \(streamed.isEmpty ? "none" : "\(streamed.first!)...\(streamed.last!)")\(plan.lmHead == .streamed ? ", LM head in \(Planner.mib(plan.lmHeadChunkBytes)) chunks" : "")")
+                : "layers \(streamed.isEmpty ? "none" : "\(streamed.first!)...\(streamed.last!)")"
+                    + (plan.lmHead == .streamed ? ", LM head in \(Planner.mib(plan.lmHeadChunkBytes)) chunks" : ""))
         row("KV cache (\(plan.kvPrecision), ring buffers) + scratch", plan.stateBytes)
         row("runtime, tokenizer, metadata", plan.overheadBytes)
         row("speculation (drafts, draft head)", plan.draftBytes,
@@ -141,7 +143,8 @@ enum PlanCommand {
         row("streamed per token", plan.streamedBytesPerToken)
         if memBW > 0 {
             print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, %@ %.1f GB/s, kernels %.1f ms, %@%@)",
-                         tps, memBW / 1e9, plan.streamsInPlace ? "mapping in place" : "file reads", readBW / 1e9, compute * 1e3, given ? "memory bandwidth given" : "measured now",
+                         tps, memBW / 1e9, plan.streamsInPlace ? "mapping in place" : "file reads", readBW / 1e9, compute * 1e3,
+                         given ? "memory bandwidth given" : "measured now",
                          compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
             if attention > 0 {
                 print(String(format: "  at position %d: %.0f tokens/s (attention over the KV cache: %.2f ns per head "
@@ -175,7 +178,8 @@ extension PlanCommand {
                                           draft_bytes: plan.draftBytes))
             return
         }
-        print("plan for \(name) (computed from its published shape; no checkpoint read), context \(ctx), budget \(budget.map(Planner.mib) ?? "none")")
+        print("plan for \(name) (computed from its published shape; no checkpoint read), context \(ctx), "
+              + "budget \(budget.map(Planner.mib) ?? "none")")
         print("  weights \(Planner.mib(shape.layerBytes.reduce(0, +) + shape.lmHeadBytes)) (\(plan.layers.count) " +
             "layers of \(Planner.mib(shape.layerBytes[0])), LM head \(Planner.mib(shape.lmHeadBytes)))")
         print("  mapped in place \(Planner.mib(plan.residentWeightBytes)); streamed \(streamed.count) of \(plan.layers.count) layers"

@@ -111,9 +111,11 @@ enum RunCommand {
         writeStderr(String(format: "\ntern: prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | %d threads | peak RSS %.1f MiB%@\n",
                            stats.promptTokens.count, stats.promptTPS, stats.tokens.count, stats.generationTPS, threads,
                            Double(rss) / 1048576, budget.map { " (budget \(Planner.mib($0)))" } ?? "")
-                    + (stats.speculation.map { String(format: "tern: speculation (%@): %d drafted, %d accepted (%.0f%%), %.2f accepted and %.2f tokens per pass\n",
-                                                      stats.drafters ?? "", $0.drafted, $0.accepted, 100 * $0.acceptanceRate,
-                                                      Double($0.accepted) / Double(max(1, $0.steps)), $0.tokensPerStep) } ?? ""))
+                    + (stats.speculation.map {
+                        String(format: "tern: speculation (%@): %d drafted, %d accepted (%.0f%%), %.2f accepted and %.2f tokens "
+                                   + "per pass\n", stats.drafters ?? "", $0.drafted, $0.accepted, 100 * $0.acceptanceRate,
+                               Double($0.accepted) / Double(max(1, $0.steps)), $0.tokensPerStep)
+                    } ?? ""))
     }
 }
 

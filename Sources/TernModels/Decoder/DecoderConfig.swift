@@ -69,7 +69,9 @@ public struct DecoderConfig: Sendable {
         switch r.string("rope.scaling.type") {
         case nil, "none": break
         case "linear": ropeScale = 1 / r.float("rope.scaling.factor", default: 1)
-        case let t?: throw FormatError(file: r.file, field: "metadata '\(r.architecture).rope.scaling.type'", "'\(t)' is not supported (linear, none)")
+        case let t?:
+            throw FormatError(file: r.file, field: "metadata '\(r.architecture).rope.scaling.type'",
+                              "'\(t)' is not supported (linear, none)")
         }
         guard heads % kvHeads == 0, headDim % 32 == 0, width % 32 == 0, ffn % 32 == 0, ropeScale > 0, ropeScale.isFinite else {
             throw FormatError(file: r.file, field: field,
