@@ -103,7 +103,7 @@ typedef struct tern_gemm_part {
  * gate and up), whose groups in order form one range: groups g0 ..< g1 of it, each row's result
  * the bits tern_gemm_fn gives, for a batch of 2-7 vectors, with the groups paired across the
  * range's two halves whatever matrix each lies in. Returns 0 having computed nothing where it
- * does not apply: another batch, halves under 128 KB apart, a matrix other than the last with
+ * does not apply: another batch, halves under 64 KB apart, a matrix other than the last with
  * rows not a multiple of 4, or a range outside the set. */
 typedef int (*tern_gemm_set_fn)(const tern_gemm_part *m, int n, ptrdiff_t group_bytes, ptrdiff_t g0, ptrdiff_t g1,
                                 ptrdiff_t blocks, const tern_acts *a, int batch);
