@@ -66,8 +66,8 @@ public enum MatMul {
     ///   part's first half with its second only if the halves lie 64 KB apart
     ///   (PAIR_MIN_DISTANCE_SMALL; 128 KB when this was measured), else they run four-row groups,
     ///   which take twice the instructions per weight; four parts per thread cut small models'
-    ///   matrices below that. With the set kernels (MatMulJob.run),
-    ///   which pair a part's groups across Q, K and V or gate and up, a pass of 2-7 rows took
+    ///   matrices below that. With the set kernels (MatMulJob.run), which pair a part's groups
+    ///   across Q, K and V or gate and up, a pass of 2-7 rows took
     ///   0.75-0.87x the time on SmolLM2-135M and 0.80-0.89x for 4-7 rows on Gemma 3 270M, the
     ///   Qwen2.5-Coder models 0.90-1.02x (Zen 4 VM, `tern bench --batch-sweep -t 2`, 6-8
     ///   alternating runs, medians of the paired ratios; bench/README.md).
