@@ -24,18 +24,21 @@ static inline float32x4_t f16x4(const uint8_t *p) {
 
 /* The four rows' integer dots with the 8n activations of n weight chunks (n = 4: a block; 2: a
  * 16-column half): each chunk c holds rows 0,1 (w01) and rows 2,3 (w23) x 8 columns; sdot against
- * the 8 activations duplicated gives two lanes per row, pairwise-added into [r0 r1 r2 r3]. */
-TN static inline __attribute__((always_inline)) int32x4_t dotn_neon(const int8x16_t *w01, const int8x16_t *w23, const int8_t *aq,
-                                                                    const int n) {
-    int32x4_t s01 = vdupq_n_s32(0), s23 = vdupq_n_s32(0);
+ * the 8 activations duplicated gives two lanes per row, pairwise-added into [r0 r1 r2 r3]. The lanes
+ * start at init01, so its lanes 0 + 1 and 2 + 3 (the same sum) are added to every row. */
+TN static inline __attribute__((always_inline)) int32x4_t dotn_from_neon(const int32x4_t init01, const int8x16_t *w01,
+                                                                         const int8x16_t *w23, const int8_t *aq, const int n) {
+    int32x4_t s01 = init01, s23 = init01;
     for (int c = 0; c < n; c++) {
-        const int8x8_t a8 = vld1_s8(aq + 8 * c);
-        const int8x16_t a16 = vcombine_s8(a8, a8);
+        int64_t a8; /* the 8 activations in both halves: one load-and-replicate (LD1R) */
+        __builtin_memcpy(&a8, aq + 8 * c, 8);
+        const int8x16_t a16 = vreinterpretq_s8_s64(vdupq_n_s64(a8));
         s01 = vdotq_s32(s01, w01[c], a16);
         s23 = vdotq_s32(s23, w23[c], a16);
     }
     return vpaddq_s32(s01, s23);
 }
+#define dotn_neon(w01, w23, aq, n) dotn_from_neon(vdupq_n_s32(0), w01, w23, aq, n)
 
 #define dot4_neon(w01, w23, aq) vcvtq_f32_s32(dotn_neon(w01, w23, aq, 4))
 #define dot2_neon(w01, w23, aq) dotn_neon(w01, w23, aq, 2)
@@ -44,8 +47,12 @@ TN static inline __attribute__((always_inline)) int32x4_t dotn_neon(const int8x1
 #define ARM_NAME(x) x##_neon
 #define ARM_DOT4_Q8 dot4_neon
 #define ARM_DOT4_Q4 dot4_neon
+#define ARM_DOT4I_Q4(w01, w23, aq) dotn_neon(w01, w23, aq, 4)
+#define ARM_DOT4I_Q4_PAIR(p, w01, w23, aq) dotn_from_neon(vshrq_n_s32(p, 1), w01, w23, aq, 4)
+#define ARM_DOT2_OFF(o4, w01, w23, aq) dotn_from_neon(vshrq_n_s32(o4, 1), w01, w23, aq, 2)
 #define ARM_DOT2 dot2_neon
 #include "arm_groups.inc"
+#include "arm_sb_groups.inc"
 
 #include "gemm_body.h"
 
@@ -149,6 +156,36 @@ void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale,
         const int32_t f = vaddvq_s32(first);
         hoff[2 * g] = -32 * f;
         hoff[2 * g + 1] = -32 * (s - f);
+    }
+}
+/* The per-256 form (tern_kernels.h, tern_acts sb_*): per super-block of 256 columns the max |x|,
+ * D = max / 127 and q = round-half-even(x / D) as tern_quantize_neon rounds; per 32 columns D times
+ * the sum of q and that sum as int16, and per 16 columns the sums (hsum), byte for byte as
+ * Activations.swift and tern_quantize_sb_avx2. */
+void tern_quantize_sb_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int16_t *bsum, int16_t *hsum) {
+    for (ptrdiff_t s = 0; s < cols / 256; s++) {
+        const float *p = x + s * 256;
+        float32x4_t m = vdupq_n_f32(0);
+        for (int j = 0; j < 64; j++) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(p + 4 * j)));
+        const float d = vmaxvq_f32(m) / 127.0f;
+        const float inv = d == 0 ? 0 : 1.0f / d;
+        for (int g = 0; g < 8; g++) {
+            int32x4_t qi[8], first = vdupq_n_s32(0), second = vdupq_n_s32(0);
+            for (int j = 0; j < 8; j++) {
+                qi[j] = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(p + 32 * g + 4 * j), inv));
+                if (j < 4) first = vaddq_s32(first, qi[j]); else second = vaddq_s32(second, qi[j]);
+            }
+            for (int j = 0; j < 4; j++) {
+                const int16x8_t h = vcombine_s16(vqmovn_s32(qi[2 * j]), vqmovn_s32(qi[2 * j + 1]));
+                vst1_s8(q + s * 256 + 32 * g + 8 * j, vqmovn_s16(h));
+            }
+            const int32_t f = vaddvq_s32(first), sum = f + vaddvq_s32(second);
+            scale[8 * s + g] = d;
+            ssum[8 * s + g] = d * (float)sum;
+            bsum[8 * s + g] = (int16_t)sum;
+            hsum[16 * s + 2 * g] = (int16_t)f;
+            hsum[16 * s + 2 * g + 1] = (int16_t)(sum - f);
+        }
     }
 }
 #endif

@@ -36,9 +36,9 @@ static inline __attribute__((always_inline)) int32x4_t row_sums(const int8x8_t w
     return vpadalq_s16(vpaddlq_s16(p0), p1);
 }
 
-/* The four rows' integer dots with 32 activations, as floats [r0 r1 r2 r3]. */
-static inline __attribute__((always_inline)) float32x4_t dot4_v8(const int8x16_t w01[4], const int8x16_t w23[4], const int8_t *aq,
-                                                                 const int pairs) {
+/* The four rows' integer dots with 32 activations [r0 r1 r2 r3]. */
+static inline __attribute__((always_inline)) int32x4_t dot4i_v8(const int8x16_t w01[4], const int8x16_t w23[4], const int8_t *aq,
+                                                                const int pairs) {
     const int8x16_t alo = vld1q_s8(aq), ahi = vld1q_s8(aq + 16);
     const int8x8_t a[4] = {vget_low_s8(alo), vget_high_s8(alo), vget_low_s8(ahi), vget_high_s8(ahi)};
     const int8x8_t r0[4] = {vget_low_s8(w01[0]), vget_low_s8(w01[1]), vget_low_s8(w01[2]), vget_low_s8(w01[3])};
@@ -47,11 +47,12 @@ static inline __attribute__((always_inline)) float32x4_t dot4_v8(const int8x16_t
     const int8x8_t r3[4] = {vget_high_s8(w23[0]), vget_high_s8(w23[1]), vget_high_s8(w23[2]), vget_high_s8(w23[3])};
     const int32x4_t s01 = vpaddq_s32(row_sums(r0, a, pairs), row_sums(r1, a, pairs));
     const int32x4_t s23 = vpaddq_s32(row_sums(r2, a, pairs), row_sums(r3, a, pairs));
-    return vcvtq_f32_s32(vpaddq_s32(s01, s23));
+    return vpaddq_s32(s01, s23);
 }
+#define dot4_v8(w01, w23, aq, pairs) vcvtq_f32_s32(dot4i_v8(w01, w23, aq, pairs))
 
-/* The four rows' integer dots with 16 activations (chunks 0 and 1): |(q - 32) * a| <= 32 * 127,
- * so two products fit int16 before the widening add. */
+/* The four rows' integer dots with 16 activations (chunks 0 and 1): q6 values 0..63 (the offset
+ * of 32 is added apart), so |q * a| <= 63 * 128 and two products fit int16 before the widening add. */
 static inline __attribute__((always_inline)) int32x4_t dot2_v8(const int8x16_t w01[2], const int8x16_t w23[2], const int8_t *aq) {
     const int8x16_t a = vld1q_s8(aq);
     const int8x8_t a0 = vget_low_s8(a), a1 = vget_high_s8(a);
@@ -66,8 +67,12 @@ static inline __attribute__((always_inline)) int32x4_t dot2_v8(const int8x16_t w
 #define ARM_NAME(x) x##_v8
 #define ARM_DOT4_Q8(w01, w23, aq) dot4_v8(w01, w23, aq, 2)
 #define ARM_DOT4_Q4(w01, w23, aq) dot4_v8(w01, w23, aq, 4)
+#define ARM_DOT4I_Q4(w01, w23, aq) dot4i_v8(w01, w23, aq, 4)
+#define ARM_DOT4I_Q4_PAIR(p, w01, w23, aq) vaddq_s32(dot4i_v8(w01, w23, aq, 4), vshrq_n_s32(vpaddq_s32(p, p), 1))
+#define ARM_DOT2_OFF(o4, w01, w23, aq) vaddq_s32(dot2_v8(w01, w23, aq), o4)
 #define ARM_DOT2 dot2_v8
 #include "arm_groups.inc"
+#include "arm_sb_groups.inc"
 
 #include "gemm_body.h"
 

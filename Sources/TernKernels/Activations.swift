@@ -27,10 +27,10 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// sb_*), as llama.cpp's Q8_K: one scale D = max|x| / 127 per super-block (stored for each
     /// of its eight groups of 32, so it reads like any activations), q = round-half-even(x / D),
     /// per 32 columns D * sum(q) and sum(q) as int16, and per 16 columns sum(q) as int16 (`hsum`).
-    /// The AVX2 and AVX-512 q4k and q6 kernels read this form
+    /// The AVX2 and AVX-512 q4k and q6 kernels and the aarch64 q4k ones read this form
     /// (``KernelISA/readsSuperBlockActivations(_:)``). Kept when asked for
     /// (`superBlocks`), for widths that are multiples of 256, on CPUs with AVX2 (the kernels'
-    /// tests run there too); without it those kernels read the per-32 form.
+    /// tests run there too) and on aarch64; without it those kernels read the per-32 form.
     struct SuperBlocks {
         let q: UnsafeMutablePointer<Int8>
         let scale: UnsafeMutablePointer<Float>
@@ -58,9 +58,15 @@ public final class QuantizedActivations: @unchecked Sendable {
             : nil
     }
 
-    /// Whether activations of width `cols` keep the per-256 form when asked to (``SuperBlocks``).
+    /// Whether activations of width `cols` keep the per-256 form when asked to (``SuperBlocks``):
+    /// on CPUs with AVX2 and on aarch64, whose kernels read it.
     static func keepsSuperBlocks(cols: Int, asked: Bool) -> Bool {
-        asked && cols % 256 == 0 && KernelISA.supported.contains(.avx2)
+        #if arch(arm64)
+        let reader = true
+        #else
+        let reader = KernelISA.supported.contains(.avx2)
+        #endif
+        return asked && cols % 256 == 0 && reader
     }
 
     /// Whether activations keep the x86 q6 kernels' copy of q (`q6Order`): where those kernels run
@@ -169,6 +175,11 @@ public final class QuantizedActivations: @unchecked Sendable {
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni {
             tern_quantize_sb_avx2(src, cols, q, scale, sums, bsum, hsum)
+            return
+        }
+        #elseif arch(arm64)
+        if isa.isARM {
+            tern_quantize_sb_neon(src, cols, q, scale, sums, bsum, hsum)
             return
         }
         #endif

@@ -108,10 +108,13 @@ public enum KernelISA: String, CaseIterable, Sendable {
     /// Whether this path's `kind` kernel reads the activations' per-256 form
     /// (``QuantizedActivations``), where they keep it, rather than the per-32 one: q4k and q6 on
     /// AVX2 and AVX-512 (x86_gemm.inc q4k_sb_group and q6_sb_group, x86_avx512_pairs.inc
-    /// q4k_sb_pair and q6_sb_pair: the same bits on both), so x86 machines' GEMMs agree.
+    /// q4k_sb_pair and q6_sb_pair: the same bits on both), so x86 machines' GEMMs agree; q4k on
+    /// aarch64 (arm_sb_groups.inc), whose q6 kernel reads the per-32 form (a per-256 one executed
+    /// no fewer instructions under qemu).
     public func readsSuperBlockActivations(_ kind: QuantKind) -> Bool {
         switch kind {
-        case .q4k, .q6: self == .avx2 || self == .avx512vnni
+        case .q4k: self == .avx2 || self == .avx512vnni || isARM
+        case .q6: self == .avx2 || self == .avx512vnni
         default: false
         }
     }

@@ -312,6 +312,34 @@ static void test_elementwise(void) {
     }
     check(memcmp(q, rq, sizeof q) == 0 && memcmp(sc, rsc, sizeof sc) == 0 && memcmp(ss, rss, sizeof ss) == 0 &&
           memcmp(bias, rbias, sizeof bias) == 0 && memcmp(hs, rhs, sizeof hs) == 0, "quantize bit-exact (3 groups, one all zero)");
+
+    /* the per-256 form: one scale per 256 columns (Activations.swift quantizeSuperBlocks) */
+    enum { sbcols = 512 };
+    float xs[sbcols];
+    for (int i = 0; i < sbcols; i++) xs[i] = i < 256 ? frand(-3, 3) : 0; /* the second super-block all zero */
+    xs[40] = 5.5f; xs[41] = -xs[40];
+    int8_t sq[sbcols], rsq[sbcols];
+    float ssc[16], sss[16], rssc[16], rsss[16];
+    int16_t sbs[16], shs[32], rsbs[16], rshs[32];
+    tern_quantize_sb_neon(xs, sbcols, sq, ssc, sss, sbs, shs);
+    for (int s2 = 0; s2 < sbcols / 256; s2++) {
+        float amax = 0;
+        for (int i = 0; i < 256; i++) amax = fmaxf(amax, fabsf(xs[s2 * 256 + i]));
+        const float d = amax / 127, inv = d == 0 ? 0 : 1 / d;
+        for (int g2 = 8 * s2; g2 < 8 * s2 + 8; g2++) {
+            int s = 0, h0 = 0;
+            for (int i = 0; i < 32; i++) {
+                rsq[g2 * 32 + i] = (int8_t)nearbyintf(xs[g2 * 32 + i] * inv);
+                s += rsq[g2 * 32 + i];
+                if (i == 15) h0 = s;
+            }
+            rssc[g2] = d; rsss[g2] = d * (float)s; rsbs[g2] = (int16_t)s;
+            rshs[2 * g2] = (int16_t)h0; rshs[2 * g2 + 1] = (int16_t)(s - h0);
+        }
+    }
+    check(memcmp(sq, rsq, sizeof sq) == 0 && memcmp(ssc, rssc, sizeof ssc) == 0 && memcmp(sss, rsss, sizeof sss) == 0 &&
+          memcmp(sbs, rsbs, sizeof sbs) == 0 && memcmp(shs, rshs, sizeof shs) == 0,
+          "quantize per-256 bit-exact (2 super-blocks, one all zero)");
 }
 
 /* q5 / q6 / q4k / q5k / q5_1 (docs/format.md), decoded here from the byte layout on its own. q5 group block (88
@@ -405,8 +433,10 @@ static double ref_dot56(int six, const uint8_t *grp, int lane, int blocks, const
     return s;
 }
 
-/* kind 0: q5, 1: q6, 2: q4k, 3: q5k, 4: q5_1. */
-static void test_gemm56(const char *path, gemm_fn f, int kind, int rows, int cols, int batch) {
+/* kind 0: q5, 1: q6, 2: q4k, 3: q5k, 4: q5_1. sb (q6, q4k): the activations also in the per-256 form
+ * (tern_acts sb_*), which those kernels then read: one scale per super-block, so the per-32 fields the
+ * reference reads hold the same values; vector 0 all 127, the largest sums. */
+static void test_gemm56(const char *path, gemm_fn f, int kind, int rows, int cols, int batch, int sb) {
     static const char *names[] = {"q5", "q6", "q4k", "q5k", "q5_1"};
     const int six = kind == 1, sbytes = kind == 0 ? 88 : kind == 1 ? 840 : kind == 2 ? 576 : kind == 3 ? 704 : 96;
     const int per32 = kind == 0 || kind == 4;
@@ -428,20 +458,27 @@ static void test_gemm56(const char *path, gemm_fn f, int kind, int rows, int col
     int8_t *aq = malloc((size_t)batch * cols);
     float *as = malloc(sizeof(float) * batch * blocks), *ass = malloc(sizeof(float) * batch * blocks);
     int32_t *hs = malloc(sizeof(int32_t) * 2 * batch * blocks);
+    int16_t *bsum = malloc(sizeof(int16_t) * batch * blocks), *hsum = malloc(sizeof(int16_t) * 2 * batch * blocks);
     for (int b = 0; b < batch; b++)
         for (int k = 0; k < blocks; k++) {
             int h0 = 0, h1 = 0;
             for (int i = 0; i < 32; i++) {
-                const int8_t v = (int8_t)((int)(next() % 255) - 127);
+                const int8_t v = sb && b == 0 ? 127 : (int8_t)((int)(next() % 255) - 127);
                 aq[b * cols + k * 32 + i] = v;
                 if (i < 16) h0 += v; else h1 += v;
             }
-            as[b * blocks + k] = frand(0.01f, 0.1f);
+            as[b * blocks + k] = sb && k % 8 ? as[b * blocks + k - 1] : frand(0.01f, 0.1f);
             ass[b * blocks + k] = as[b * blocks + k] * (h0 + h1);
             int32_t *o = hs + 2 * (b * blocks + k);
             o[0] = -32 * h0; o[1] = -32 * h1;
+            bsum[b * blocks + k] = (int16_t)(h0 + h1);
+            hsum[2 * (b * blocks + k)] = (int16_t)h0;
+            hsum[2 * (b * blocks + k) + 1] = (int16_t)h1;
         }
     tern_acts a = {.q = aq, .scale = as, .ssum = ass, .bias = NULL, .hoff = hs, .q_stride = cols, .s_stride = blocks};
+    if (sb) {
+        a.sb_q = aq; a.sb_scale = as; a.sb_ssum = ass; a.sb_bsum = bsum; a.sb_hsum = hsum;
+    }
     float *out = malloc(sizeof(float) * (batch * rows + 1));
     for (int i = 0; i <= batch * rows; i++) out[i] = NAN;
     out[batch * rows] = 12345;
@@ -464,9 +501,9 @@ static void test_gemm56(const char *path, gemm_fn f, int kind, int rows, int col
             }
         }
     char what[96];
-    snprintf(what, sizeof what, "%s gemm %s %dx%d batch %d", path, names[kind], rows, cols, batch);
+    snprintf(what, sizeof what, "%s gemm %s%s %dx%d batch %d", path, names[kind], sb ? " per-256" : "", rows, cols, batch);
     check(ok, what);
-    free(w); free(aq); free(as); free(ass); free(hs); free(out);
+    free(w); free(aq); free(as); free(ass); free(hs); free(bsum); free(hsum); free(out);
 }
 
 static void test_paths56(const char *path, gemm_fn fq5, gemm_fn fq6, gemm_fn fq4k, gemm_fn fq5k, gemm_fn fq51) {
@@ -474,11 +511,13 @@ static void test_paths56(const char *path, gemm_fn fq5, gemm_fn fq6, gemm_fn fq4
     const int batches[] = {1, 2, 3, 4, 5, 17};
     for (unsigned s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (unsigned b = 0; b < sizeof batches / sizeof batches[0]; b++) {
-            test_gemm56(path, fq5, 0, shapes[s][0], shapes[s][1] == 256 ? 96 : shapes[s][1], batches[b]);
-            test_gemm56(path, fq6, 1, shapes[s][0], shapes[s][1], batches[b]);
-            test_gemm56(path, fq4k, 2, shapes[s][0], shapes[s][1], batches[b]);
-            test_gemm56(path, fq5k, 3, shapes[s][0], shapes[s][1], batches[b]);
-            test_gemm56(path, fq51, 4, shapes[s][0], shapes[s][1] == 256 ? 96 : shapes[s][1], batches[b]);
+            test_gemm56(path, fq5, 0, shapes[s][0], shapes[s][1] == 256 ? 96 : shapes[s][1], batches[b], 0);
+            for (int sb = 0; sb < 2; sb++) {
+                test_gemm56(path, fq6, 1, shapes[s][0], shapes[s][1], batches[b], sb);
+                test_gemm56(path, fq4k, 2, shapes[s][0], shapes[s][1], batches[b], sb);
+            }
+            test_gemm56(path, fq5k, 3, shapes[s][0], shapes[s][1], batches[b], 0);
+            test_gemm56(path, fq51, 4, shapes[s][0], shapes[s][1] == 256 ? 96 : shapes[s][1], batches[b], 0);
         }
 }
 

@@ -47,10 +47,11 @@ extern "C" {
  * as the scalar reference takes the form as it is); sb_q = round-half-even(x / D); sb_ssum =
  * D * sum(sb_q) and sb_bsum = sum(sb_q) (int16, |sum| <= 32 * 127) per 32 columns (at sb_scale,
  * sb_ssum, sb_bsum + b * s_stride; sb_q + b * q_stride), and sb_hsum = sum(sb_q) per 16 columns
- * (int16, at sb_hsum + 2 * b * s_stride). With one scale per super-block the x86 q4k and q6
- * kernels (tern_gemm_q4k_avx2, tern_gemm_q6_avx2 and their AVX-512 twins) sum a super-block's
- * eight blocks in int32 with the rows' scales as integers, and convert to float once: AVX2 and
- * AVX-512 hold the same int32 sums and give the same bits. */
+ * (int16, at sb_hsum + 2 * b * s_stride). With one scale per super-block the q4k and q6 kernels
+ * (tern_gemm_q4k_avx2, tern_gemm_q6_avx2, their AVX-512 twins and the aarch64 ones) sum a
+ * super-block's eight blocks in int32 with the rows' scales as integers, and convert to float once:
+ * AVX2 and AVX-512 hold the same int32 sums and give the same bits (the aarch64 kernels add each
+ * row's two lanes before converting, so their bits differ from x86's). */
 typedef struct tern_acts {
     const int8_t *q;
     const float *scale;
@@ -202,6 +203,8 @@ void tern_f32_to_f16_neon(const float *x, uint16_t *y, ptrdiff_t n);
 void tern_gelu_mul_neon(float *g, const float *u, ptrdiff_t n);
 void tern_silu_mul_neon(float *g, const float *u, ptrdiff_t n);
 void tern_quantize_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int32_t *bias, int32_t *hoff);
+void tern_quantize_sb_neon(const float *x, ptrdiff_t cols, int8_t *q, float *scale, float *ssum, int16_t *bsum,
+                           int16_t *hsum);
 void tern_attend_q8_neon(const float *q, ptrdiff_t heads, const uint8_t *k, const uint8_t *v, ptrdiff_t row_bytes,
                          ptrdiff_t count, ptrdiff_t dim, float scale, float *out, float *state);
 void tern_attend_f16_neon(const float *q, ptrdiff_t heads, const uint16_t *k, const uint16_t *v, ptrdiff_t kv_stride,
