@@ -19,9 +19,9 @@ enum PlanCommand {
 
     options:
       -m, --model PATH      checkpoint
-      --shape NAME          instead of a checkpoint, size a model Tern cannot load yet from its
-                            published shape, as tern-quantize would convert it (computed, no
-                            weights read): llama-3.2-1b
+      --shape NAME          instead of a checkpoint, size a model from its published shape, as
+                            tern-quantize would convert its Q4_K_M GGUF (computed, no weights
+                            read): llama-3.2-1b
       --mem-budget SIZE     budget, e.g. 160M or 1.5G (default: none, everything resident)
       --kv f16|q8          KV cache precision (default: f16 unless the budget needs q8)
       -c, --ctx-size N      positions a sequence may reach (default 2048)
@@ -238,9 +238,11 @@ func fileReadBandwidth(path: String, bytes: Int) -> Double {
     return best
 }
 
-/// Model shapes `tern plan --shape` can size without a checkpoint: architectures Tern cannot load
-/// yet, planned as tern-quantize would convert their Q4_K_M GGUF (Q4_K matrices -> q4 at 20 bytes
-/// per 32 weights; Q6_K attn_v, ffn_down and the tied embedding -> q8 at 34 bytes per 32).
+/// Model shapes `tern plan --shape` can size without a checkpoint, from their published
+/// configuration, as tern-quantize converts their Q4_K_M GGUF, keeping its bits: Q4_K matrices ->
+/// q4k (144 bytes per row and 256 weights), Q6_K -> q6 (210), taken here for every attn_v and
+/// ffn_down and the tied embedding (llama-quantize gives Q6_K to about half of those layers' attn_v
+/// and ffn_down, so the layers are an upper bound).
 enum HypotheticalShape {
     static let names = ["llama-3.2-1b"]
 
@@ -251,23 +253,27 @@ enum HypotheticalShape {
         guard name == "llama-3.2-1b" else { return nil }
         let layers = 16, width = 2048, ffn = 8192, heads = 32, kvHeads = 8, headDim = 64, vocab = 128_256
         let q = heads * headDim, kv = kvHeads * headDim
-        func q4(_ r: Int, _ c: Int) -> Int { (r + 3) / 4 * 4 * c / 32 * 20 }
-        func q8(_ r: Int, _ c: Int) -> Int { (r + 3) / 4 * 4 * c / 32 * 34 }
-        let layer = q4(q, width) + q4(kv, width) + q8(kv, width) + q4(width, q) + 2 * q4(ffn, width) + q8(width, ffn)
+        func q4k(_ r: Int, _ c: Int) -> Int { (r + 3) / 4 * 4 * c / 256 * 144 }
+        func q6(_ r: Int, _ c: Int) -> Int { (r + 3) / 4 * 4 * c / 256 * 210 }
+        let layer = q4k(q, width) + q4k(kv, width) + q6(kv, width) + q4k(width, q) + 2 * q4k(ffn, width) + q6(width, ffn)
         let kvBytes = layers * 2 * context * kv * 2  // f16 K and V for every position
         let scratch = 4 * batch * (3 * width + 2 * q + 2 * kv + 2 * ffn + 2 * headDim) + 4 * (batch + 1) * width
-        let acts = [width, q, ffn].reduce(0) { $0 + batch * ($1 + $1 / 32 * 16) }
+        // the quantized activations as a loaded model keeps them (DecoderConfig.activationWidths)
+        let acts = zip([width, q, ffn], [true, false, false]).reduce(0) {
+            $0 + batch * QuantizedActivations.bytesPerVector(cols: $1.0, superBlocks: $1.1)
+        }
         let logits = 4 * vocab
-        var s = MemoryShape(layerBytes: [Int](repeating: layer, count: layers), lmHeadBytes: q8(vocab, width),
-                            lmHeadGroupBytes: width / 32 * 4 * 34, residentBytes: 4 * width * (2 * layers + 1),
+        let headGroup = width / 256 * 840  // four q6 rows
+        var s = MemoryShape(layerBytes: [Int](repeating: layer, count: layers), lmHeadBytes: q6(vocab, width),
+                            lmHeadGroupBytes: headGroup, residentBytes: 4 * width * (2 * layers + 1),
                             stateBytes: kvBytes + scratch + acts + logits, stateBytesQ8KV: kvBytes * 34 / 64 + scratch + acts + logits,
                             tokenizerBytes: vocab * 48)
         // Streamed in place (Linux, raw tensors) in chunks of about the target size, each mapping
-        // whole 2 MiB folios (a q8 group of 8192 columns is 34 KiB).
+        // whole 2 MiB folios (a q6 group of 8192 columns is 26 KiB).
         s.streamsInPlace = true
         s.layerSlotBytes = s.layerBytes.map { min($0, Planner.mappedChunkTarget) + Planner.mappedSlack }
         s.logitsRowBytes = 4 * vocab
-        s.draftHeadRowBytes = width / 32 * 34 + 4
+        s.draftHeadRowBytes = headGroup / 4 + 4
         s.hiddenRowBytes = 4 * width
         return s
     }

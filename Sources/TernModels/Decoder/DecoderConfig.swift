@@ -112,7 +112,7 @@ public struct DecoderConfig: Sendable {
     var activationWidths: [Int] { [width, heads * headDim, ffn] }
 
     /// Which of them may keep activations quantized per 256 columns (QuantizedActivations), for the
-    /// x86 q4k kernels: the normed hidden state only. The attention output and the gated FFN
+    /// x86 and aarch64 q4k kernels: the normed hidden state only. The attention output and the gated FFN
     /// product have outlying values that one scale per 256 columns leaves the rest few levels of.
     /// Measured with `tern perplexity -f GPL-3 -c 512 --chunks 8 -t 2` (2026-12-03, AVX2), from
     /// per-32 activations everywhere (Gemma 3 270M 14.9097, Qwen2.5-Coder-1.5B 1.7946): all three
