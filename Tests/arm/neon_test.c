@@ -264,6 +264,15 @@ static float exp_ref(float x) {
     return y * e.f;
 }
 
+/* The quantizers' reference scale of n values: d = max|x| / 127, and its inverse (0 for all zeros). */
+static float ref_scale(const float *x, int n, float *inv) {
+    float amax = 0;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    const float d = amax / 127;
+    *inv = d == 0 ? 0 : 1 / d;
+    return d;
+}
+
 static void test_elementwise(void) {
     enum { n = 103 };
     float g[n], u[n], want[n];
@@ -299,9 +308,8 @@ static void test_elementwise(void) {
     int32_t bias[6], rbias[6], hs[6], rhs[6];
     tern_quantize_neon(x, cols, q, sc, ss, bias, hs);
     for (int g2 = 0; g2 < cols / 32; g2++) {
-        float amax = 0;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[g2 * 32 + i]));
-        const float d = amax / 127, inv = d == 0 ? 0 : 1 / d;
+        float inv;
+        const float d = ref_scale(x + g2 * 32, 32, &inv);
         int s = 0, even = 0;
         for (int i = 0; i < 32; i++) { rq[g2 * 32 + i] = (int8_t)nearbyintf(x[g2 * 32 + i] * inv); s += rq[g2 * 32 + i]; }
         for (int c = 0; c < 4; c++) for (int j = 0; j < 4; j++) even += rq[g2 * 32 + 8 * c + j];
@@ -323,9 +331,8 @@ static void test_elementwise(void) {
     int16_t sbs[16], shs[32], rsbs[16], rshs[32];
     tern_quantize_sb_neon(xs, sbcols, sq, ssc, sss, sbs, shs);
     for (int s2 = 0; s2 < sbcols / 256; s2++) {
-        float amax = 0;
-        for (int i = 0; i < 256; i++) amax = fmaxf(amax, fabsf(xs[s2 * 256 + i]));
-        const float d = amax / 127, inv = d == 0 ? 0 : 1 / d;
+        float inv;
+        const float d = ref_scale(xs + s2 * 256, 256, &inv);
         for (int g2 = 8 * s2; g2 < 8 * s2 + 8; g2++) {
             int s = 0, h0 = 0;
             for (int i = 0; i < 32; i++) {
