@@ -9,5 +9,5 @@ STUB(ggml_gemm_q1_0_4x8_q8_0_generic) STUB(ggml_gemm_q4_0_4x8_q8_0_generic) STUB
 STUB(ggml_gemm_q4_K_8x8_q8_K_generic) STUB(ggml_gemm_q5_K_8x8_q8_K_generic) STUB(ggml_gemm_q6_K_8x8_q8_K_generic)
 STUB(ggml_gemm_q8_0_4x8_q8_0_generic) STUB(ggml_gemv_q4_0_8x8_q8_0_generic)
 #ifdef GEMV_STUBS
-STUB(ggml_gemv_q4_0_4x4_q8_0) STUB(ggml_gemv_q4_K_8x4_q8_K) STUB(ggml_gemv_q6_K_8x4_q8_K)
+STUB(ggml_gemv_q4_K_8x4_q8_K) STUB(ggml_gemv_q6_K_8x4_q8_K)
 #endif
