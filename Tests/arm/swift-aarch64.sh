@@ -2,8 +2,10 @@
 # Builds Tern for aarch64-unknown-linux-gnu with a Swift toolchain from Debian (swiftlang, sid) and
 # runs the aarch64 `tern` under qemu-aarch64 on the real Gemma 3 270M checkpoint: the greedy golden
 # tokens on a CPU with the dot-product extension (-cpu max: the `neon` path must be chosen) and on
-# the Pi 4's Cortex-A72 (ARMv8.0: `neon-v8` must be chosen). Also what a user on a board meets:
-# the Swift code compiled for aarch64 by a distribution's compiler (6.2.3), not the newest.
+# the Pi 4's Cortex-A72 (ARMv8.0: `neon-v8` must be chosen), and on each the same tokens from
+# speculative decoding (batched verification) and from decoding under a --mem-budget that streams.
+# Also what a user on a board meets: the Swift code compiled for aarch64 by a distribution's
+# compiler (6.2.3), not the newest.
 #
 # How: Debian's sid suite carries swiftlang for amd64 and arm64. A throw-away apt configuration
 # (own sources list, state and cache, empty dpkg status) downloads the packages' closure for each
@@ -13,9 +15,9 @@
 # bind-mounted at /arm64 and this checkout at /src; `swift build --triple aarch64-unknown-linux-gnu
 # --sdk /arm64` builds into .build-arm64. qemu-aarch64 runs the result with -L the arm64 root.
 # Needs root (chroot, mounts). Usage: Tests/arm/swift-aarch64.sh MODEL.tern [QWEN15B.tern]
-#   With Qwen2.5-Coder 1.5B's checkpoint too: its first 11 greedy tokens on the `neon` path, llama.cpp's
-#   (RealModelTests); its width, 1536, is a multiple of 256, so its q4k products read the activations'
-#   per-256 form (arm_sb_groups.inc), which Gemma's 640 never gives.
+#   With Qwen2.5-Coder 1.5B's checkpoint too: its first 11 greedy tokens, llama.cpp's (RealModelTests),
+#   plainly on `neon` and speculatively on both paths; its width, 1536, is a multiple of 256, so its q4k
+#   products read the activations' per-256 form (arm_sb_groups.inc), which Gemma's 640 never gives.
 #   env: TERN_SID_SWIFT (swiftlang version, default the pinned 6.2.3-1+b1)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -86,31 +88,51 @@ bin=.build-arm64/aarch64-unknown-linux-gnu/release
 file "$bin/tern" | grep -q "ARM aarch64" || { echo "swift-aarch64: $bin/tern is not an aarch64 program" >&2; exit 1; }
 
 passed=0 failed=0
-for cpu_isa in max:neon cortex-a72:neon-v8; do
-  cpu=${cpu_isa%%:*} isa=${cpu_isa#*:}
-  run() { qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux "$bin/tern" "$@"; }
-  chosen=$(run bench -m "$model" -p 1 -n 1 -r 1 -t 1 --no-roofline --json 2>/dev/null | grep -o '"isa":"[^"]*"' | cut -d'"' -f4)
+# check WHAT WANT MINDRAFTS CPU TERN-RUN-ARGS...: one greedy `tern run --json` under qemu -cpu CPU must give the
+# tokens WANT and, with MINDRAFTS > 0, have kept at least that many drafts (so a batched verification pass
+# decided tokens: its bits must agree with a single token's, or speculation could fork from plain decoding).
+check() {
+  local what=$1 want=$2 mindrafts=$3 cpu=$4 start json tokens kept
+  shift 4
   start=$(date +%s)
-  tokens=$(run run -m "$model" -p "The capital of France is Paris. The capital of Germany is" -n 24 --temp 0 --speculate off \
-             -t 1 --json 2>/dev/null | grep -o '"tokens":\[[^]]*\]' | grep -o '[0-9][0-9 ,]*' | tr -d ' ' | tr ',' ' ')
-  secs=$(( $(date +%s) - start ))
-  if [ "$chosen" = "$isa" ] && [ "$tokens" = "$golden" ]; then
-    echo "aarch64 tern under qemu -cpu $cpu: kernel path $chosen, greedy golden tokens ($secs s)"; passed=$((passed + 1))
-  else
-    echo "aarch64 tern under qemu -cpu $cpu: FAIL: kernel path '$chosen' (want $isa), tokens '$tokens'"; failed=$((failed + 1))
-  fi
-done
-if [ -n "$qwen" ]; then
-  start=$(date +%s)
-  tokens=$(qemu-aarch64 -cpu max -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux "$bin/tern" \
-             run -m "$qwen" -p $'def fibonacci(n):\n    if n < 2:\n        return n\n    return' -n 11 --temp 0 --speculate off \
-             -t 2 --json 2>/dev/null | grep -o '"tokens":\[[^]]*\]' | grep -o '[0-9][0-9 ,]*' | tr -d ' ' | tr ',' ' ')
-  if [ "$tokens" = "$qwen_golden" ]; then
-    echo "aarch64 tern under qemu -cpu max: Qwen2.5-Coder 1.5B (per-256 q4k), llama.cpp's greedy tokens ($(( $(date +%s) - start )) s)"
+  json=$(qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux "$bin/tern" \
+           run --temp 0 --json "$@" 2>/dev/null) || true
+  tokens=$(grep -o '"tokens":\[[^]]*\]' <<<"$json" | grep -o '[0-9][0-9 ,]*' | tr -d ' ' | tr ',' ' ') || true
+  kept=$(grep -o '"accepted":[0-9]*' <<<"$json" | cut -d: -f2) || true  # none without speculation
+  if [ "$tokens" = "$want" ] && [ "${kept:-0}" -ge "$mindrafts" ]; then
+    echo "aarch64 tern under qemu -cpu $cpu: $what ($(( $(date +%s) - start )) s${kept:+, $kept drafts kept})"
     passed=$((passed + 1))
   else
-    echo "aarch64 tern under qemu -cpu max: FAIL: Qwen2.5-Coder 1.5B tokens '$tokens', want '$qwen_golden'"; failed=$((failed + 1))
+    echo "aarch64 tern under qemu -cpu $cpu: FAIL: $what: tokens '$tokens'${kept:+ ($kept drafts kept)}, want '$want'"
+    failed=$((failed + 1))
   fi
-fi
+}
+france="The capital of France is Paris. The capital of Germany is"
+fib=$'def fibonacci(n):\n    if n < 2:\n        return n\n    return'
+for cpu_isa in max:neon cortex-a72:neon-v8; do
+  cpu=${cpu_isa%%:*} isa=${cpu_isa#*:}
+  chosen=$(qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux "$bin/tern" \
+             bench -m "$model" -p 1 -n 1 -r 1 -t 1 --no-roofline --json 2>/dev/null | grep -o '"isa":"[^"]*"' | cut -d'"' -f4)
+  if [ "$chosen" = "$isa" ]; then
+    echo "aarch64 tern under qemu -cpu $cpu: kernel path $chosen"; passed=$((passed + 1))
+  else
+    echo "aarch64 tern under qemu -cpu $cpu: FAIL: kernel path '$chosen', want $isa"; failed=$((failed + 1))
+  fi
+  check "Gemma 3 greedy golden tokens" "$golden" 0 "$cpu" -m "$model" -p "$france" -n 24 --speculate off -t 1
+  # Speculative decoding (a reduced-vocabulary draft through every layer, verified in batches) and
+  # decoding under a budget that streams weights must give the same tokens on this path too.
+  check "Gemma 3 speculative (vocab:16384+lookup), the golden tokens" "$golden" 4 "$cpu" \
+    -m "$model" -p "$france" -n 24 --speculate vocab:16384+lookup -t 2
+  check "Gemma 3 under --mem-budget 160M (streamed), the golden tokens" "$golden" 0 "$cpu" \
+    -m "$model" -p "$france" -n 24 --speculate off --mem-budget 160M -t 2
+  if [ -n "$qwen" ]; then
+    # Its q4k products read the per-256 activations (arm_sb_groups.inc), plainly (neon) and in
+    # speculation's batches (both paths).
+    [ "$cpu" = max ] && check "Qwen2.5-Coder 1.5B (per-256 q4k), llama.cpp's greedy tokens" "$qwen_golden" 0 "$cpu" \
+      -m "$qwen" -p "$fib" -n 11 --speculate off -t 2
+    check "Qwen2.5-Coder 1.5B speculative (vocab:16384+lookup), llama.cpp's tokens" "$qwen_golden" 4 "$cpu" \
+      -m "$qwen" -p "$fib" -n 11 --speculate vocab:16384+lookup -t 2
+  fi
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
