@@ -162,7 +162,9 @@ final class DispatchTests: XCTestCase {
         for (asked, kept) in [(100, 64), (-5, 0), (1 << 30, 1 << 16), (4096, 4096)] {
             XCTAssertEqual(KernelISA.withPrefetch(asked) { KernelISA.prefetchDistance }, kept, "\(asked)")
         }
+        #if arch(x86_64)  // only the x86 kernels prefetch
         KernelISA.withPrefetch(0) { checkGroupPairsEqualSingleGroups(comparedTo: [64, 4096, 1 << 16]) }
+        #endif
     }
 
     /// Each product is also run with the kernels prefetching each distance of `comparedTo` ahead,
@@ -205,6 +207,54 @@ final class DispatchTests: XCTestCase {
                                     MatMul.run(m, acts, batch: batch, out: &ahead, outStride: rows, parallel: par, isa: isa)
                                 }
                                 XCTAssertEqual(ahead, whole, "\(isa) \(kind) \(rows)x\(cols) batch \(batch) prefetch \(prefetch)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each vector of a batch gets the bits it gets alone (a batch of one), on every kind and ISA
+    /// path, one thread and two, with and without the per-256 activations: a verification pass
+    /// then scores each drafted position exactly as plain decoding would, which is what makes
+    /// speculative decoding's tokens plain decoding's. Shapes: short rows (four-row groups), long
+    /// ones (pairs; x86's quads at one vector) and a ragged last group.
+    func testEveryVectorOfABatchHasItsOwnBits() {
+        var rng = RNG(s: 31)
+        for kind in QuantKind.allCases {
+            for (rows, cols) in [(26, 512), (518, 2048), (1030, 4096)] {
+                let w = rng.floats(rows * cols, 2).withUnsafeBufferPointer {
+                    QMatrix.quantize(kind, $0.baseAddress!, rows: rows, cols: cols)
+                }
+                let batch = 9, x = rng.floats(batch * cols, 3)
+                for superBlocks in [true, false] {
+                    let acts = QuantizedActivations(cols: cols, capacity: batch, superBlocks: superBlocks)
+                    x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
+                    let ones = (0..<batch).map { j in
+                        let one = QuantizedActivations(cols: cols, capacity: 1, superBlocks: superBlocks)
+                        x.withUnsafeBufferPointer { one.quantize($0.baseAddress! + j * cols, batch: 1, stride: cols, isa: .scalar) }
+                        return one
+                    }
+                    w.withUnsafeBytes { wb in
+                        let m = QMatrix(kind: kind, rows: rows, cols: cols, base: wb.baseAddress!)
+                        for isa in KernelISA.supported where isa != .scalar || rows < 100 {
+                            for threads in [1, 2] {
+                                let par = Parallel(threads: threads)
+                                let alone = ones.map { one in
+                                    var o = [Float](repeating: .nan, count: rows)
+                                    MatMul.run(m, one, batch: 1, out: &o, outStride: rows, parallel: par, isa: isa)
+                                    return o
+                                }
+                                for b in [2, 3, 4, 5, 7, 8, 9] {
+                                    var out = [Float](repeating: .nan, count: b * rows)
+                                    MatMul.run(m, acts, batch: b, out: &out, outStride: rows, parallel: par, isa: isa)
+                                    let what = "\(isa) \(kind) \(rows)x\(cols) batch \(b) \(threads) threads"
+                                    let differ = (0..<b).first { j in
+                                        (0..<rows).contains { out[j * rows + $0].bitPattern != alone[j][$0].bitPattern }
+                                    }
+                                    XCTAssertNil(differ, "\(what)\(superBlocks ? "" : ", per-32 only"): vector \(differ ?? -1)")
+                                }
                             }
                         }
                     }

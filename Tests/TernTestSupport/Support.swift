@@ -41,9 +41,14 @@ public enum TestSupport {
         return path
     }
 
-    /// The package root (derived from this source file's location).
+    /// The package root: derived from this source file's location, or where that holds no package
+    /// (tests built in another tree, as Tests/arm/swift-aarch64.sh builds them in a chroot's /src), the
+    /// current directory.
     public static var packageRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let built = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        if FileManager.default.fileExists(atPath: built.appendingPathComponent("Package.swift").path) { return built }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     }
 
     /// `../shared/peer/tokenizer` beside the package, when present.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds Tern for aarch64-unknown-linux-gnu with a Swift toolchain from Debian (swiftlang, sid) and
-# runs the aarch64 `tern` under qemu-aarch64 on the real Gemma 3 270M checkpoint: the greedy golden
+# Builds Tern and its tests for aarch64-unknown-linux-gnu with a Swift toolchain from Debian (swiftlang,
+# sid), runs the unit tests under qemu-aarch64 (all but the model tests: see below), and runs the
+# aarch64 `tern` under qemu-aarch64 on the real Gemma 3 270M checkpoint: the greedy golden
 # tokens on a CPU with the dot-product extension (-cpu max: the `neon` path must be chosen) and on
 # the Pi 4's Cortex-A72 (ARMv8.0: `neon-v8` must be chosen), and on each the same tokens from
 # speculative decoding (batched verification) and from decoding under a --mem-budget that streams.
@@ -78,16 +79,53 @@ mount --bind /proc "$cache/root-amd64/proc"
 mount --bind /dev "$cache/root-amd64/dev"
 mount --bind "$cache/root-arm64" "$cache/root-amd64/arm64"
 mount --bind "$src" "$cache/root-amd64/src"
+# The test bundle too. SwiftPM's generated test runner imports Testing beside Foundation, so it
+# autolinks their cross-import overlay, lib_Testing_Foundation.so, which Debian's arm64 package
+# lacks. Nothing in it is used (XCTest runs the tests; a used symbol would fail the link), so an
+# empty library of that name stands in, at link time and at run time.
 chroot "$cache/root-amd64" /bin/bash -c 'export PATH=/usr/libexec/swift/bin:/usr/bin:/bin HOME=/root; cd /src &&
   echo "swift-aarch64: building release for aarch64-unknown-linux-gnu with $(swift --version 2>&1 | head -n 1)" &&
+  mkdir -p .build-arm64/stub && : > /tmp/empty.c &&
+  clang --target=aarch64-unknown-linux-gnu -shared -nostdlib -fuse-ld=lld -Wl,-soname,lib_Testing_Foundation.so \
+    -o .build-arm64/stub/lib_Testing_Foundation.so /tmp/empty.c &&
   PKG_CONFIG_PATH=/arm64/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=/arm64 swift build -c release \
     --scratch-path /src/.build-arm64 --triple aarch64-unknown-linux-gnu --sdk /arm64 -Xswiftc -sdk -Xswiftc /arm64 \
-    -Xswiftc -resource-dir -Xswiftc /arm64/usr/libexec/swift/lib/swift -Xswiftc -use-ld=lld'
+    -Xswiftc -resource-dir -Xswiftc /arm64/usr/libexec/swift/lib/swift -Xswiftc -use-ld=lld \
+    --build-tests --disable-swift-testing -Xlinker -L/src/.build-arm64/stub'
 BUILD
 bin=.build-arm64/aarch64-unknown-linux-gnu/release
 file "$bin/tern" | grep -q "ARM aarch64" || { echo "swift-aarch64: $bin/tern is not an aarch64 program" >&2; exit 1; }
 
 passed=0 failed=0
+# The unit tests under qemu -cpu max, where every aarch64 path runs (neon, neon-v8, swift-simd,
+# scalar): every test class except TernModelTests', whose tests start `tern` and `tern-quantize`
+# as child processes, which this host cannot execute (they are aarch64 programs; the model runs
+# below cover them). Children the tests start on this host's own programs (python3, llama.cpp's)
+# run natively.
+xctest() {
+  qemu-aarch64 -cpu max -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux:$PWD/.build-arm64/stub \
+    "$bin/TernPackageTests.xctest" "$@"
+}
+classes=$(xctest --list-tests 2>/dev/null | grep -o '^Tern[A-Za-z]*Tests\.[A-Za-z0-9]*' | grep -v '^TernModelTests\.' | sort -u |
+            paste -sd, -) || true
+log="$bin/xctest-aarch64.log"
+start=$(date +%s)
+xctest "$classes" > "$log" 2>&1 || true
+summary=$(grep -E 'Executed [0-9]+ tests?' "$log" | tail -n 1) || true
+read -r ran skipped bad < <(awk '{ x = $2; sk = 0; f = 0
+  for (i = 4; i <= NF; i++) { if ($i == "skipped") sk = $(i - 2); if ($i ~ /^failures?$/) { f = $(i - 1); break } }
+  print x, sk, f }' <<<"${summary:-Executed 0 tests, with 1 failure}")
+if [ -n "$classes" ] && [ "$ran" -gt 0 ] && [ "$bad" -eq 0 ]; then
+  # its own words, not XCTest's "Executed" line, which scripts/test.sh reads as the x86 total
+  names=$(grep -o "Test Case '[A-Za-z0-9.]*' skipped" "$log" | cut -d"'" -f2 | paste -sd' ' -) || true
+  echo "aarch64 unit tests under qemu -cpu max: $((ran - skipped)) passed, $skipped skipped${names:+ ($names)}" \
+       "($(( $(date +%s) - start )) s)"
+  passed=$((passed + ran - skipped))
+else
+  echo "aarch64 unit tests under qemu -cpu max: FAIL: ${summary:-no summary} ($log):"
+  grep -E 'error:' "$log" | head -n 20 | sed 's/^/  /' || true
+  failed=$((failed + (bad > 0 ? bad : 1)))
+fi
 # check WHAT WANT MINDRAFTS CPU TERN-RUN-ARGS...: one greedy `tern run --json` under qemu -cpu CPU must give the
 # tokens WANT and, with MINDRAFTS > 0, have kept at least that many drafts (so a batched verification pass
 # decided tokens: its bits must agree with a single token's, or speculation could fork from plain decoding).
