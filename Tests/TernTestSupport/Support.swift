@@ -94,11 +94,23 @@ public enum TestSupport {
         public let stderr: String
     }
 
-    /// Runs a program to completion; `env` adds to the inherited environment.
+    /// `TERN_TEST_EMULATOR`: a command (words separated by spaces) that runs the built products
+    /// (`tern`, `tern-quantize`) when the tests are built for another architecture, as CMake's
+    /// CROSSCOMPILING_EMULATOR: Tests/arm/swift-aarch64.sh sets it to qemu-aarch64 and its options.
+    static let emulator: [String] = (ProcessInfo.processInfo.environment["TERN_TEST_EMULATOR"] ?? "")
+        .split(separator: " ").map(String.init)
+
+    /// Runs a program to completion; `env` adds to the inherited environment. The built products
+    /// run through `TERN_TEST_EMULATOR` where it is set.
     public static func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
+        if let first = emulator.first, path.hasPrefix(productsDir.path + "/") {
+            p.executableURL = URL(fileURLWithPath: first)
+            p.arguments = emulator.dropFirst() + [path] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: path)
+            p.arguments = args
+        }
         if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let o = Pipe(), e = Pipe()
         p.standardOutput = o
