@@ -229,13 +229,15 @@ final class DispatchTests: XCTestCase {
                 }
                 let batch = 9, x = rng.floats(batch * cols, 3)
                 for superBlocks in [true, false] {
-                    let acts = QuantizedActivations(cols: cols, capacity: batch, superBlocks: superBlocks)
-                    x.withUnsafeBufferPointer { acts.quantize($0.baseAddress!, batch: batch, stride: cols, isa: .scalar) }
-                    let ones = (0..<batch).map { j in
-                        let one = QuantizedActivations(cols: cols, capacity: 1, superBlocks: superBlocks)
-                        x.withUnsafeBufferPointer { one.quantize($0.baseAddress! + j * cols, batch: 1, stride: cols, isa: .scalar) }
-                        return one
+                    // vectors first ..< first + n of x, quantized by the scalar reference
+                    func quantized(_ first: Int, _ n: Int) -> QuantizedActivations {
+                        let a = QuantizedActivations(cols: cols, capacity: n, superBlocks: superBlocks)
+                        x.withUnsafeBufferPointer {
+                            a.quantize($0.baseAddress! + first * cols, batch: n, stride: cols, isa: .scalar)
+                        }
+                        return a
                     }
+                    let acts = quantized(0, batch), ones = (0..<batch).map { quantized($0, 1) }
                     w.withUnsafeBytes { wb in
                         let m = QMatrix(kind: kind, rows: rows, cols: cols, base: wb.baseAddress!)
                         for isa in KernelISA.supported where isa != .scalar || rows < 100 {
@@ -250,10 +252,11 @@ final class DispatchTests: XCTestCase {
                                     var out = [Float](repeating: .nan, count: b * rows)
                                     MatMul.run(m, acts, batch: b, out: &out, outStride: rows, parallel: par, isa: isa)
                                     let what = "\(isa) \(kind) \(rows)x\(cols) batch \(b) \(threads) threads"
+                                        + (superBlocks ? "" : ", per-32 only")
                                     let differ = (0..<b).first { j in
                                         (0..<rows).contains { out[j * rows + $0].bitPattern != alone[j][$0].bitPattern }
                                     }
-                                    XCTAssertNil(differ, "\(what)\(superBlocks ? "" : ", per-32 only"): vector \(differ ?? -1)")
+                                    XCTAssertNil(differ, "\(what): vector \(differ ?? -1)")
                                 }
                             }
                         }

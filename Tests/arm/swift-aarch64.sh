@@ -98,6 +98,10 @@ BUILD
 bin=.build-arm64/aarch64-unknown-linux-gnu/release
 file "$bin/tern" | grep -q "ARM aarch64" || { echo "swift-aarch64: $bin/tern is not an aarch64 program" >&2; exit 1; }
 
+# emu CPU PROGRAM ARGS...: an aarch64 program under qemu with the arm64 root's Swift runtime
+runtime=/usr/libexec/swift/lib/swift/linux
+emu() { local cpu=$1; shift; qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH="$runtime" "$@"; }
+
 passed=0 failed=0
 # The unit tests under qemu -cpu max, where every aarch64 path runs (neon, neon-v8, swift-simd,
 # scalar). Children the tests start on this host's programs (python3, llama.cpp's) run natively; the
@@ -106,12 +110,14 @@ passed=0 failed=0
 # tests that decode real models for minutes under qemu (the runs below check their tokens), read
 # peak RSS (qemu's own), time things, or start `tern` without TestSupport.run; and the 3-minute
 # statistical check of speculative sampling (Swift arithmetic on logits the family tests check).
-skip='^TernModelTests\.(BudgetTests|CLITests|ChatTests|CalibrateCLITests|GenerationTests|RealModelTests|SpeculationTests|SpeculativeSamplingTests)$'
+left_out=(BudgetTests CLITests ChatTests CalibrateCLITests GenerationTests RealModelTests SpeculationTests
+          SpeculativeSamplingTests)
+skip="^TernModelTests\\.($(IFS='|'; echo "${left_out[*]}"))\$"
 xctest() {
-  qemu-aarch64 -cpu max -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux:$PWD/.build-arm64/stub \
+  qemu-aarch64 -cpu max -L "$cache/root-arm64" -E LD_LIBRARY_PATH="$runtime:$PWD/.build-arm64/stub" \
     "$bin/TernPackageTests.xctest" "$@"
 }
-export TERN_TEST_EMULATOR="$(command -v qemu-aarch64) -cpu max -L $cache/root-arm64 -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux"
+export TERN_TEST_EMULATOR="$(command -v qemu-aarch64) -cpu max -L $cache/root-arm64 -E LD_LIBRARY_PATH=$runtime"
 classes=$(xctest --list-tests 2>/dev/null | grep -o '^Tern[A-Za-z]*Tests\.[A-Za-z0-9]*' | sort -u | grep -Ev "$skip" |
             paste -sd, -) || true
 log="$bin/xctest-aarch64.log"
@@ -139,8 +145,7 @@ check() {
   local what=$1 want=$2 mindrafts=$3 cpu=$4 start json tokens kept
   shift 4
   start=$(date +%s)
-  json=$(qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux "$bin/tern" \
-           run --temp 0 --json "$@" 2>/dev/null) || true
+  json=$(emu "$cpu" "$bin/tern" run --temp 0 --json "$@" 2>/dev/null) || true
   tokens=$(grep -o '"tokens":\[[^]]*\]' <<<"$json" | grep -o '[0-9][0-9 ,]*' | tr -d ' ' | tr ',' ' ') || true
   kept=$(grep -o '"accepted":[0-9]*' <<<"$json" | cut -d: -f2) || true  # none without speculation
   if [ "$tokens" = "$want" ] && [ "${kept:-0}" -ge "$mindrafts" ]; then
@@ -155,8 +160,8 @@ france="The capital of France is Paris. The capital of Germany is"
 fib=$'def fibonacci(n):\n    if n < 2:\n        return n\n    return'
 for cpu_isa in max:neon cortex-a72:neon-v8; do
   cpu=${cpu_isa%%:*} isa=${cpu_isa#*:}
-  chosen=$(qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH=/usr/libexec/swift/lib/swift/linux "$bin/tern" \
-             bench -m "$model" -p 1 -n 1 -r 1 -t 1 --no-roofline --json 2>/dev/null | grep -o '"isa":"[^"]*"' | cut -d'"' -f4)
+  chosen=$(emu "$cpu" "$bin/tern" bench -m "$model" -p 1 -n 1 -r 1 -t 1 --no-roofline --json 2>/dev/null |
+             grep -o '"isa":"[^"]*"' | cut -d'"' -f4)
   if [ "$chosen" = "$isa" ]; then
     echo "aarch64 tern under qemu -cpu $cpu: kernel path $chosen"; passed=$((passed + 1))
   else
