@@ -33,7 +33,7 @@ ctern="$(mktemp -d)"
 if ! bash Tests/c/run.sh "$ctern/gemma.tern" 2>&1 | tee -a "$log"; then echo "test.sh: C API tests failed" >&2; status=1; fi
 # The aarch64 NEON kernels (ARMv8.0 and sdot), cross-compiled and run under qemu against a scalar
 # reference; then all of Tern and its unit tests built for aarch64 with Debian's Swift, the unit tests
-# (but the model tests, which start child processes) run under qemu, and `tern` run under qemu on the real
+# (but the slow real-model ones) run under qemu, and `tern` run under qemu on the real
 # models (Gemma's golden tokens on both kernel paths, plain, speculative and under a budget;
 # Qwen2.5-Coder 1.5B's first tokens, plain on `neon` and speculative on both).
 if ! bash Tests/arm/run.sh 2>&1 | tee -a "$log"; then echo "test.sh: NEON kernel check failed" >&2; status=1; fi
