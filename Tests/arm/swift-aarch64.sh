@@ -98,9 +98,10 @@ BUILD
 bin=.build-arm64/aarch64-unknown-linux-gnu/release
 file "$bin/tern" | grep -q "ARM aarch64" || { echo "swift-aarch64: $bin/tern is not an aarch64 program" >&2; exit 1; }
 
-# emu CPU PROGRAM ARGS...: an aarch64 program under qemu with the arm64 root's Swift runtime
-runtime=/usr/libexec/swift/lib/swift/linux
-emu() { local cpu=$1; shift; qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH="$runtime" "$@"; }
+# emu CPU PROGRAM ARGS...: an aarch64 program under qemu with the arm64 root's Swift runtime (and the
+# test bundle's stand-in library)
+libs=/usr/libexec/swift/lib/swift/linux:$PWD/.build-arm64/stub
+emu() { local cpu=$1; shift; qemu-aarch64 -cpu "$cpu" -L "$cache/root-arm64" -E LD_LIBRARY_PATH="$libs" "$@"; }
 
 passed=0 failed=0
 # The unit tests under qemu -cpu max, where every aarch64 path runs (neon, neon-v8, swift-simd,
@@ -113,11 +114,8 @@ passed=0 failed=0
 left_out=(BudgetTests CLITests ChatTests CalibrateCLITests GenerationTests RealModelTests SpeculationTests
           SpeculativeSamplingTests)
 skip="^TernModelTests\\.($(IFS='|'; echo "${left_out[*]}"))\$"
-xctest() {
-  qemu-aarch64 -cpu max -L "$cache/root-arm64" -E LD_LIBRARY_PATH="$runtime:$PWD/.build-arm64/stub" \
-    "$bin/TernPackageTests.xctest" "$@"
-}
-export TERN_TEST_EMULATOR="$(command -v qemu-aarch64) -cpu max -L $cache/root-arm64 -E LD_LIBRARY_PATH=$runtime"
+xctest() { emu max "$bin/TernPackageTests.xctest" "$@"; }
+export TERN_TEST_EMULATOR="$(command -v qemu-aarch64) -cpu max -L $cache/root-arm64 -E LD_LIBRARY_PATH=$libs"
 # and of the left-out classes one test: the Gemma golden from a zstd-compressed checkpoint (26 s)
 also=TernModelTests.GenerationTests/testGreedyGoldenCompressed
 classes=$( (xctest --list-tests 2>/dev/null | grep -o '^Tern[A-Za-z]*Tests\.[A-Za-z0-9]*' | sort -u | grep -Ev "$skip";
@@ -125,18 +123,18 @@ classes=$( (xctest --list-tests 2>/dev/null | grep -o '^Tern[A-Za-z]*Tests\.[A-Z
 log="$bin/xctest-aarch64.log"
 start=$(date +%s)
 xctest "$classes" > "$log" 2>&1 || true
-summary=$(grep -E 'Executed [0-9]+ tests?' "$log" | tail -n 1) || true
-read -r ran skipped bad < <(awk '{ x = $2; sk = 0; f = 0
-  for (i = 4; i <= NF; i++) { if ($i == "skipped") sk = $(i - 2); if ($i ~ /^failures?$/) { f = $(i - 1); break } }
-  print x, sk, f }' <<<"${summary:-Executed 0 tests, with 1 failure}")
-if [ -n "$classes" ] && [ "$ran" -gt 0 ] && [ "$bad" -eq 0 ]; then
-  # its own words, not XCTest's "Executed" line, which scripts/test.sh reads as the x86 total
-  names=$(grep -o "Test Case '[A-Za-z0-9.]*' skipped" "$log" | cut -d"'" -f2 | paste -sd' ' -) || true
-  echo "aarch64 unit tests under qemu -cpu max: $((ran - skipped)) passed, $skipped skipped${names:+ ($names)}" \
+# Counted from XCTest's per-test lines; its "Executed" line (absent if the bundle crashed) must be
+# there too. Reported in this script's own words: scripts/test.sh reads "Executed" lines as the x86 total.
+ok=$(grep -c "^Test Case '.*' passed (" "$log") || true
+bad=$(grep -c "^Test Case '.*' failed (" "$log") || true
+names=$(grep -o "^Test Case '[A-Za-z0-9.]*' skipped (" "$log" | cut -d"'" -f2 | paste -sd' ' -) || true
+skipped=$(wc -w <<<"$names")
+if [ -n "$classes" ] && [ "$ok" -gt 0 ] && [ "$bad" -eq 0 ] && grep -q 'Executed [0-9]* tests\?, with' "$log"; then
+  echo "aarch64 unit tests under qemu -cpu max: $ok passed, $skipped skipped${names:+ ($names)}" \
        "($(( $(date +%s) - start )) s)"
-  passed=$((passed + ran - skipped))
+  passed=$((passed + ok))
 else
-  echo "aarch64 unit tests under qemu -cpu max: FAIL: ${summary:-no summary} ($log):"
+  echo "aarch64 unit tests under qemu -cpu max: FAIL: $ok passed, $bad failed ($log):"
   grep -E 'error:' "$log" | head -n 20 | sed 's/^/  /' || true
   failed=$((failed + (bad > 0 ? bad : 1)))
 fi
