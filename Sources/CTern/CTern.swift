@@ -25,7 +25,8 @@ func fail(_ status: tern_status, _ message: String) -> tern_status {
 func fail(_ error: Error) -> tern_status {
     switch error {
     case let e as FormatError:
-        return fail(["open", "stat", "read", "mmap", "create", "write"].contains(e.field) ? TERN_ERR_IO : TERN_ERR_FORMAT, e.description)
+        let io = ["open", "stat", "read", "mmap", "create", "write"].contains(e.field)
+        return fail(io ? TERN_ERR_IO : TERN_ERR_FORMAT, e.description)
     case let e as TernError:
         switch e {
         case .budget: return fail(TERN_ERR_BUDGET, e.description)
@@ -148,7 +149,8 @@ public func tern_sampling_init(_ s: UnsafeMutablePointer<tern_sampling>?) {
 }
 
 @_cdecl("tern_model_open")
-public func tern_model_open(_ options: UnsafePointer<tern_model_options>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tern_status {
+public func tern_model_open(_ options: UnsafePointer<tern_model_options>?,
+                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tern_status {
     guard let options, let out else {
         return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: options and out_model must not be NULL")
     }
@@ -177,10 +179,12 @@ public func tern_model_open(_ options: UnsafePointer<tern_model_options>?, _ out
         return fail(TERN_ERR_INVALID_ARGUMENT, "tern_model_open: mem_budget_bytes is too large")
     }
     do {
-        var options = LoadOptions(memoryBudget: o.mem_budget_bytes > 0 ? Int(o.mem_budget_bytes) : nil, context: Int(o.context), contextCap: 4096)
+        var options = LoadOptions(memoryBudget: o.mem_budget_bytes > 0 ? Int(o.mem_budget_bytes) : nil,
+                                  context: Int(o.context), contextCap: 4096)
         options.speculation = speculation
         let model = try TernModel(path: path, options: options)
-        let box = ModelBox(model: model, threads: o.threads > 0 ? Int(o.threads) : ThreadPool.physicalCores, speculation: speculation)
+        let box = ModelBox(model: model, threads: o.threads > 0 ? Int(o.threads) : ThreadPool.physicalCores,
+                           speculation: speculation)
         out.pointee = register(box)
         return TERN_OK
     } catch {
@@ -197,7 +201,8 @@ public func tern_model_close(_ model: OpaquePointer?) -> tern_status {
 
 @_cdecl("tern_tokenize")
 public func tern_tokenize(_ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ len: Int, _ addSpecial: Int32,
-                          _ tokens: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ nTokens: UnsafeMutablePointer<Int>?) -> tern_status {
+                          _ tokens: UnsafeMutablePointer<Int32>?, _ capacity: Int,
+                          _ nTokens: UnsafeMutablePointer<Int>?) -> tern_status {
     guard let box = lookup(model, as: ModelBox.self) else {
         return fail(TERN_ERR_INVALID_ARGUMENT, "tern_tokenize: not an open model")
     }
@@ -225,7 +230,8 @@ public func tern_tokenize(_ model: OpaquePointer?, _ text: UnsafePointer<CChar>?
 
 @_cdecl("tern_detokenize")
 public func tern_detokenize(_ model: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ n: Int,
-                            _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ len: UnsafeMutablePointer<Int>?) -> tern_status {
+                            _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
+                            _ len: UnsafeMutablePointer<Int>?) -> tern_status {
     guard let box = lookup(model, as: ModelBox.self) else {
         return fail(TERN_ERR_INVALID_ARGUMENT, "tern_detokenize: not an open model")
     }
@@ -389,7 +395,8 @@ func cText(_ p: UnsafePointer<CChar>?, _ what: String) -> Result<String, StringE
 struct StringError: Error { let m: String; init(_ m: String) { self.m = m } }
 
 @_cdecl("tern_chat_apply_template")
-public func tern_chat_apply_template(_ model: OpaquePointer?, _ source: UnsafePointer<CChar>?, _ messages: UnsafePointer<tern_chat_message>?,
+public func tern_chat_apply_template(_ model: OpaquePointer?, _ source: UnsafePointer<CChar>?,
+                                     _ messages: UnsafePointer<tern_chat_message>?,
                                      _ n: Int, _ addGenerationPrompt: Int32, _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
                                      _ len: UnsafeMutablePointer<Int>?) -> tern_status {
     let name = "tern_chat_apply_template"
@@ -426,8 +433,9 @@ public func tern_chat_apply_template(_ model: OpaquePointer?, _ source: UnsafePo
 }
 
 @_cdecl("tern_chat")
-public func tern_chat(_ session: OpaquePointer?, _ system: UnsafePointer<CChar>?, _ userMessage: UnsafePointer<CChar>?, _ maxTokens: Int,
-                      _ sampling: UnsafePointer<tern_sampling>?, _ callback: tern_token_callback?, _ user: UnsafeMutableRawPointer?,
+public func tern_chat(_ session: OpaquePointer?, _ system: UnsafePointer<CChar>?, _ userMessage: UnsafePointer<CChar>?,
+                      _ maxTokens: Int, _ sampling: UnsafePointer<tern_sampling>?, _ callback: tern_token_callback?,
+                      _ user: UnsafeMutableRawPointer?,
                       _ nGenerated: UnsafeMutablePointer<Int>?) -> tern_status {
     nGenerated?.pointee = 0
     guard let s = lookup(session, as: SessionBox.self) else {
@@ -460,7 +468,9 @@ public func tern_chat(_ session: OpaquePointer?, _ system: UnsafePointer<CChar>?
             produced += 1
             nGenerated?.pointee = produced
             var piece = decoder.push(next)
-            let stop = piece.withUTF8 { b in b.withMemoryRebound(to: CChar.self) { callback?(next, $0.baseAddress, $0.count, user) ?? 0 } }
+            let stop = piece.withUTF8 { b in
+                b.withMemoryRebound(to: CChar.self) { callback?(next, $0.baseAddress, $0.count, user) ?? 0 }
+            }
             return stop == 0
         }
         return wasCancelled ? fail(TERN_ERR_CANCELLED, "tern_chat: cancelled") : TERN_OK

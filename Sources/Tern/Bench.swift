@@ -107,7 +107,8 @@ extension Generator {
     /// Greedy decoding of `tokens` tokens after each prompt, plainly and with `speculation`,
     /// alternately (after one untimed warm-up of each when `warmUp`); tokens/s are total tokens
     /// over total decode time.
-    public func benchSpeculation(prompts: [String], tokens: Int, speculation: Speculation, warmUp: Bool = true) throws -> SpeculationBench {
+    public func benchSpeculation(prompts: [String], tokens: Int, speculation: Speculation,
+                                 warmUp: Bool = true) throws -> SpeculationBench {
         var r = SpeculationBench()
         r.prompts = prompts.count
         let greedy = SamplingParameters(temperature: 0)

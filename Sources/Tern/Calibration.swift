@@ -134,7 +134,8 @@ public struct Calibrator {
     /// Seed prompts for counting: prose, dialogue, code, lists, numbers, markup. (Distinct from
     /// the benchmark's bench/prompts.txt.)
     public static let seedPrompts = [
-        "The history of the printing press begins", "She opened the letter and read:", "Here is a recipe for bread.\n\nIngredients:\n",
+        "The history of the printing press begins", "She opened the letter and read:",
+        "Here is a recipe for bread.\n\nIngredients:\n",
         "class Stack:\n    def __init__(self):\n", "for (int i = 0; i < n; i++) {\n", "function add(a, b) {\n  return",
         "Chapter 1\n\nIt was a cold morning when", "The three primary colors are", "Q: How do airplanes fly?\nA:",
         "10, 20, 30, 40,", "January, February, March,", "{\n  \"name\": \"example\",\n  \"version\":",
@@ -163,7 +164,8 @@ public struct Calibrator {
         var sample: [Int32] = []
         let seeds = mode == .quick ? Array(Calibrator.seedPrompts.prefix(6)) : Calibrator.seedPrompts
         for (i, p) in seeds.enumerated() {
-            let s = try gen.generate(prompt: p, maxTokens: countTokens, sampling: SamplingParameters(temperature: 0), speculation: .off)
+            let s = try gen.generate(prompt: p, maxTokens: countTokens, sampling: SamplingParameters(temperature: 0),
+                                     speculation: .off)
             for id in s.promptTokens + s.tokens { counts[Int(id)] += 1 }
             if sample.count < 128 { sample += s.promptTokens + s.tokens }
             progress("counting tokens: seed prompt \(i + 1)/\(seeds.count)")
@@ -223,7 +225,8 @@ public struct Calibrator {
         }
         var verdict = try confirm.versusPlain(best)
         if let searchSpeedup {
-            progress("confirming \(best) " + onFresh(best) + String(format: "; %.2fx on the prompts that chose it)", searchSpeedup))
+            progress("confirming \(best) " + onFresh(best)
+                     + String(format: "; %.2fx on the prompts that chose it)", searchSpeedup))
         } else {
             progress("timing \(best) (given with --speculate) " + onFresh(best) + ")")
         }
@@ -256,7 +259,11 @@ public struct Calibrator {
             let v = try confirm.versusPlain(lookup)
             progress("confirming \(lookup) (what auto drafts with uncalibrated) " + onFresh(lookup) + ")")
             lookupVerdict = v
-            if v == .faster || v == .tooNoisy { (best, verdict) = (lookup, v) } else { lookupSpeedup = confirm.speedup(lookup).speedup }
+            if v == .faster || v == .tooNoisy {
+                (best, verdict) = (lookup, v)
+            } else {
+                lookupSpeedup = confirm.speedup(lookup).speedup
+            }
         }
         let (speedup, se) = confirm.speedup(best)
         let plainAt = BenchResult.meanSD(plainSpeeds)

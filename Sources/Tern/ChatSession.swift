@@ -94,7 +94,8 @@ public final class ChatSession {
 
     /// `messages` rendered by `template` with a generation prompt, as token ids: special-token
     /// text is parsed and nothing is added (the template writes any BOS itself).
-    public static func promptIds(_ messages: [ChatMessage], template: ChatTemplate, tokenizer tok: any Tokenizer) throws -> [Int32] {
+    public static func promptIds(_ messages: [ChatMessage], template: ChatTemplate,
+                                 tokenizer tok: any Tokenizer) throws -> [Int32] {
         tok.encode(try render(messages, template: template, tokenizer: tok), addSpecial: false, parseSpecial: true)
     }
 
@@ -102,7 +103,8 @@ public final class ChatSession {
     public static func render(_ messages: [ChatMessage], template: ChatTemplate, tokenizer tok: any Tokenizer,
                               addGenerationPrompt: Bool = true) throws -> String {
         let special = { (id: Int32?) in id.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? "" }
-        return try template.apply(messages, addGenerationPrompt: addGenerationPrompt, bosToken: special(tok.bos), eosToken: special(tok.eos))
+        return try template.apply(messages, addGenerationPrompt: addGenerationPrompt, bosToken: special(tok.bos),
+                                  eosToken: special(tok.eos))
     }
 
     /// The template `--chat-template FILE` names, else the model's own (``template(for:)``).

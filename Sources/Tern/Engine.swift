@@ -91,11 +91,13 @@ public final class TernModel: @unchecked Sendable {
             throw TernError.usage("context \(context) is outside the model's 1...\(ctxMax)")
         }
         let shape = try Architectures.memoryShape(file: file, vocab: tokenizer.count, capacity: context,
-                                                  maxBatch: min(options.maxBatch, context), options: StateOptions(logitsRows: options.logitsRows))
+                                                  maxBatch: min(options.maxBatch, context),
+                                                  options: StateOptions(logitsRows: options.logitsRows))
         let cal = try? DraftCalibration(metadata: file.metadata, file: path, vocabSize: tokenizer.count, layers: config.layers)
         do {
             let draft = options.speculation.request(calibration: cal, maxDraft: options.maxDraft)
-            return (try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue, draft: draft), file, tokenizer, context, cal)
+            let plan = try Planner.plan(shape, budget: options.memoryBudget, kv: options.kv?.rawValue, draft: draft)
+            return (plan, file, tokenizer, context, cal)
         } catch let e as PlanError {
             throw TernError.budget("--mem-budget: \(e.description)")
         }
@@ -182,8 +184,8 @@ public final class Generator: @unchecked Sendable {
     /// sampled output has the same distribution (speculative sampling).
     public func generate(prompt: String, maxTokens: Int, sampling: SamplingParameters, speculation: Speculation = .off,
                          onToken: (Int32) -> Bool = { _ in true }) throws -> GenerationStats {
-        try generate(promptIds: model.tokenizer.encode(prompt), maxTokens: maxTokens, sampling: sampling, speculation: speculation,
-                     onToken: onToken)
+        try generate(promptIds: model.tokenizer.encode(prompt), maxTokens: maxTokens, sampling: sampling,
+                     speculation: speculation, onToken: onToken)
     }
 
     /// ``generate(prompt:maxTokens:sampling:speculation:onToken:)`` from token ids (e.g. a rendered chat template).
@@ -200,7 +202,8 @@ public final class Generator: @unchecked Sendable {
                 + (model.options.memoryBudget != nil ? " planned for --mem-budget; raise -c" : ""))
         }
         let setup = try speculationSetup(speculation, capacity: capacity)
-        let seq = Session(model: model, parallel: parallel, capacity: capacity, options: stateOptions(verifying: setup?.maxDraft ?? 0))
+        let seq = Session(model: model, parallel: parallel, capacity: capacity,
+                          options: stateOptions(verifying: setup?.maxDraft ?? 0))
         var sampler = Sampler(sampling)
         let t0 = Date()
         try seq.append(ids)
@@ -217,8 +220,8 @@ public final class Generator: @unchecked Sendable {
             setup.drafters.gate = draftGate
             draftGate = nil
             defer { draftGate = setup.drafters.gate }
-            try seq.decodeSpeculative(maxTokens: maxTokens, sampler: &sampler, drafters: &setup.drafters, maxDraft: setup.maxDraft,
-                                      history: &history, stats: &spec) { next in
+            try seq.decodeSpeculative(maxTokens: maxTokens, sampler: &sampler, drafters: &setup.drafters,
+                                      maxDraft: setup.maxDraft, history: &history, stats: &spec) { next in
                 stats.tokens.append(next)
                 return onToken(next) && !stop.contains(next)
             }

@@ -34,7 +34,8 @@ extension Generator {
         if let m = maxChunks { chunks = min(chunks, m) }
         let first = context / 2
         let batch = min(32, model.options.maxBatch)
-        let state = lm.makeState(capacity: context, maxBatch: batch, options: StateOptions(logitsRows: batch, kv: model.kvPrecision))
+        let state = lm.makeState(capacity: context, maxBatch: batch,
+                                 options: StateOptions(logitsRows: batch, kv: model.kvPrecision))
         var nll = 0.0, nll2 = 0.0, count = 0
         var result = PerplexityResult()
         let t0 = Date()

@@ -89,7 +89,8 @@ extension Session {
         /// each row; returns the rows.
         func fullPass(_ n: Int, at start: Int) throws -> Int {
             for j in 0...n { batches[n + 1][j] = d[j] }
-            try lm.forward(tokens: batches[n + 1], startPos: start, layers: 0..<L, embed: true, allLogits: true, state: state, parallel: parallel)
+            try lm.forward(tokens: batches[n + 1], startPos: start, layers: 0..<L, embed: true, allLogits: true,
+                           state: state, parallel: parallel)
             return n + 1
         }
         var next = sampler.sample(logits)

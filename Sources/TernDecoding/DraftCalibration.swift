@@ -103,7 +103,8 @@ public struct DraftCalibration: Sendable, Equatable {
     /// skipping ids in `excluded` (control and unused tokens). At most `limit` ids.
     public static func rank(counts: [Int], scores: [Float], excluded: (Int) -> Bool, limit: Int) -> [Int32] {
         let n = counts.count
-        let seen = (0..<n).filter { counts[$0] > 0 && !excluded($0) }.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+        let seen = (0..<n).filter { counts[$0] > 0 && !excluded($0) }
+            .sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
         // Score descending, then id ascending. (Written out: Swift 6.2 gives up type-checking the
         // tuple-comparison closure this once was.)
         func score(_ i: Int) -> Float { scores.indices.contains(i) ? scores[i] : 0 }

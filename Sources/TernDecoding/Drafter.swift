@@ -56,5 +56,7 @@ public struct SpeculationStats: Sendable, Equatable {
         [\.steps, \.drafted, \.accepted, \.produced, \.lookupSteps, \.modelSteps, \.plainSteps, \.draftRows, \.verifyRows,
          \.lookupRows]
     }
-    public static var times: [WritableKeyPath<SpeculationStats, UInt64>] { [\.lookupNanoseconds, \.draftNanoseconds, \.verifyNanoseconds] }
+    public static var times: [WritableKeyPath<SpeculationStats, UInt64>] {
+        [\.lookupNanoseconds, \.draftNanoseconds, \.verifyNanoseconds]
+    }
 }

@@ -34,7 +34,8 @@ public final class ModelDrafter: @unchecked Sendable {
     public let maxDraft: Int
 
     /// `ids` nil drafts with the full LM head. `maxDraft` bounds the hidden rows kept.
-    public init(model: any LanguageModel, exitLayer: Int, skip: Set<Int> = [], ids: [Int32]?, maxDraft: Int, minProbability: Float = 0) throws {
+    public init(model: any LanguageModel, exitLayer: Int, skip: Set<Int> = [], ids: [Int32]?, maxDraft: Int,
+                minProbability: Float = 0) throws {
         self.exitLayer = max(1, min(model.layerCount, exitLayer))
         self.skip = skip.filter { $0 >= 0 && $0 < model.layerCount }
         var runs: [Range<Int>] = []
@@ -69,11 +70,13 @@ public final class ModelDrafter: @unchecked Sendable {
     public func run(_ tokens: [Int32], at position: Int, model: any LanguageModel, state: ModelState, parallel: Parallel) throws {
         guard !runs.isEmpty else {
             // Every layer skipped: the draft is the embedding straight into the head.
-            try model.forwardLayers(tokens: tokens, startPos: position, layers: 0..<0, embed: true, state: state, parallel: parallel)
+            try model.forwardLayers(tokens: tokens, startPos: position, layers: 0..<0, embed: true, state: state,
+                                    parallel: parallel)
             return
         }
         for (i, r) in runs.enumerated() {
-            try model.forwardLayers(tokens: tokens, startPos: position, layers: r, embed: i == 0, state: state, parallel: parallel)
+            try model.forwardLayers(tokens: tokens, startPos: position, layers: r, embed: i == 0, state: state,
+                                    parallel: parallel)
         }
     }
 
@@ -89,7 +92,8 @@ public final class ModelDrafter: @unchecked Sendable {
 
     /// The draft's logits after the hidden row 0 of `state`: over the reduced head's rows (index
     /// i is token ``ids``[i]) or, for the full head, over the vocabulary.
-    public func draftLogits(model: any LanguageModel, state: ModelState, parallel: Parallel) throws -> UnsafeBufferPointer<Float> {
+    public func draftLogits(model: any LanguageModel, state: ModelState,
+                            parallel: Parallel) throws -> UnsafeBufferPointer<Float> {
         if let head {
             model.logits(row: 0, head: head.matrix, out: draftLogits, state: state, parallel: parallel)
             return UnsafeBufferPointer(start: draftLogits, count: ids.count)
@@ -103,7 +107,8 @@ public final class ModelDrafter: @unchecked Sendable {
 
     /// The draft's greedy next token after the hidden row 0 of `state`, and its draft
     /// probability (computed only when ``minProbability`` is set; else 1).
-    public func draft(model: any LanguageModel, state: ModelState, parallel: Parallel) throws -> (token: Int32, probability: Float) {
+    public func draft(model: any LanguageModel, state: ModelState,
+                      parallel: Parallel) throws -> (token: Int32, probability: Float) {
         let logits = try draftLogits(model: model, state: state, parallel: parallel)
         var best = 0, top = -Float.infinity
         for i in logits.indices where logits[i] > top { top = logits[i]; best = i }

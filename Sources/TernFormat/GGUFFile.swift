@@ -120,7 +120,8 @@ public final class GGUFFile: @unchecked Sendable {
             infos.append((name, dims.reversed(), type, off))
         }
         // A vocabulary-only file may end right after the tensor infos, before any padding.
-        guard let dataStart = safeAdd(r.offset, alignment - 1).map({ $0 / alignment * alignment }), infos.isEmpty || dataStart <= file.count else {
+        guard let dataStart = safeAdd(r.offset, alignment - 1).map({ $0 / alignment * alignment }),
+              infos.isEmpty || dataStart <= file.count else {
             throw FormatError(file: path, field: "tensor data", "data section starts past the end of the file " +
                 "(truncated)")
         }
@@ -141,7 +142,8 @@ public final class GGUFFile: @unchecked Sendable {
                     "\(type) block size \(type.blockElements)")
             }
             guard let size = safeMul(elements / type.blockElements, type.blockBytes),
-                  off % alignment == 0, let start = safeAdd(dataStart, off), let end = safeAdd(start, size), end <= file.count else {
+                  off % alignment == 0, let start = safeAdd(dataStart, off), let end = safeAdd(start, size),
+                  end <= file.count else {
                 throw FormatError(file: path, field: f + ": offset", "data at offset \(off) is misaligned or runs " +
                     "past the end of the \(file.count)-byte file (truncated?)")
             }
@@ -195,7 +197,9 @@ public final class GGUFFile: @unchecked Sendable {
                 return .strings(a)
             case 6:
                 let raw = try r.bytes(try mul(n, 4, f, path), f)
-                return .floats((0..<n).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
+                return .floats((0..<n).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                })
             case 0...5, 7, 10, 11:
                 var a: [Int32] = []
                 a.reserveCapacity(n)

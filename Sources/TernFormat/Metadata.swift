@@ -115,11 +115,15 @@ public struct Metadata: Equatable, Sendable {
             case 5:
                 let c = try r.count(f + ": count", limit: r.remaining / 4)
                 let raw = try r.bytes(c * 4, f)
-                v = .ints((0..<c).map { Int32(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
+                v = .ints((0..<c).map {
+                    Int32(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                })
             case 6:
                 let c = try r.count(f + ": count", limit: r.remaining / 4)
                 let raw = try r.bytes(c * 4, f)
-                v = .floats((0..<c).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
+                v = .floats((0..<c).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                })
             case 7:
                 let c = try r.count(f + ": count", limit: r.remaining / 4)
                 var a: [String] = []

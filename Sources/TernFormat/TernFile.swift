@@ -78,8 +78,9 @@ public final class TernFile: @unchecked Sendable {
         }
         let ver = try r.u32("header: version")
         guard ver == TernContainer.version else {
-            let how = ver < TernContainer.version ? "it predates the interleaved q8/q4 layout; re-convert the GGUF with this tern-quantize"
-                                                  : "it is newer than this Tern; upgrade Tern or re-convert with this tern-quantize"
+            let how = ver < TernContainer.version
+                ? "it predates the interleaved q8/q4 layout; re-convert the GGUF with this tern-quantize"
+                : "it is newer than this Tern; upgrade Tern or re-convert with this tern-quantize"
             throw FormatError(file: path, field: "header: version", "format version \(ver) is not supported (this " +
                 "Tern reads version \(TernContainer.version)): \(how)")
         }
@@ -131,7 +132,8 @@ public final class TernFile: @unchecked Sendable {
         map.release(TernContainer.headerSize..<tableEnd)
     }
 
-    private static func readEntry(_ r: inout ByteReader, i: Int, map: MappedFile, dataStart: Int, lastEnd: inout Int) throws -> TensorInfo {
+    private static func readEntry(_ r: inout ByteReader, i: Int, map: MappedFile, dataStart: Int,
+                                  lastEnd: inout Int) throws -> TensorInfo {
         let file = map.bytes, path = map.path
         let name = try r.string("tensor[\(i)]: name", lengthBytes: 4)
         let f = "tensor \(name)"
@@ -170,7 +172,8 @@ public final class TernFile: @unchecked Sendable {
         let sum = try r.u64(f + ": checksum")
         let rpc = Int(try r.u32(f + ": rows per chunk"))
         _ = try r.u32(f + ": reserved")
-        guard offset % TernContainer.alignment == 0, offset >= lastEnd, let end = safeAdd(offset, stored), end <= file.count else {
+        guard offset % TernContainer.alignment == 0, offset >= lastEnd,
+              let end = safeAdd(offset, stored), end <= file.count else {
             throw FormatError(file: path, field: f + ": offset", "data [\(offset), +\(stored)) is unaligned, " +
                 "overlaps earlier data or runs past the end of the \(file.count)-byte file")
         }
@@ -255,7 +258,8 @@ public final class TernFile: @unchecked Sendable {
     /// Checks chunk `c`'s `compressed` bytes against its checksum, then decompresses them into
     /// `dst`, which must hold exactly the chunk's row groups. Every reader of zstd chunks (from the
     /// map or by pread) goes through here.
-    public func decodeChunk(_ t: TensorInfo, _ c: Int, compressed: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws {
+    public func decodeChunk(_ t: TensorInfo, _ c: Int, compressed: UnsafeRawBufferPointer,
+                            into dst: UnsafeMutableRawBufferPointer) throws {
         try checkChunk(t, c, compressed: compressed)
         let groups = t.chunkGroups(c)
         guard dst.count == groups.count * t.groupBytes, Zstd.decompress(compressed, into: dst) else {
@@ -301,7 +305,8 @@ public final class TernFile: @unchecked Sendable {
         }
         for c in 0..<t.chunkCount {
             let g = t.chunkGroups(c)
-            try readChunk(t, c, into: UnsafeMutableRawBufferPointer(rebasing: dst[g.lowerBound * t.groupBytes..<g.upperBound * t.groupBytes]))
+            let bytes = g.lowerBound * t.groupBytes..<g.upperBound * t.groupBytes
+            try readChunk(t, c, into: UnsafeMutableRawBufferPointer(rebasing: dst[bytes]))
         }
     }
 

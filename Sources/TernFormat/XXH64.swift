@@ -40,7 +40,9 @@ public enum XXH64 {
         }
 
         @inline(__always) mutating func stripe(_ p: UnsafeRawPointer) {
-            @inline(__always) func r64(_ o: Int) -> UInt64 { UInt64(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+            @inline(__always) func r64(_ o: Int) -> UInt64 {
+                UInt64(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+            }
             v = (round(v.0, r64(0)), round(v.1, r64(8)), round(v.2, r64(16)), round(v.3, r64(24)))
         }
 

@@ -52,7 +52,8 @@ public enum GGMLConvert {
     /// Uses the lossless mapping when there is one, otherwise dequantizes and requantizes with
     /// round-to-nearest (or stores floats for f32/f16). q8/q4 results are produced as row-major
     /// blocks, then interleaved into four-row groups; q5/q5_1/q6/q4k/q5k are written interleaved.
-    public static func convert(_ type: GGMLType, _ src: UnsafeRawBufferPointer, rows: Int, cols: Int, to target: DType) -> [UInt8] {
+    public static func convert(_ type: GGMLType, _ src: UnsafeRawBufferPointer, rows: Int, cols: Int,
+                               to target: DType) -> [UInt8] {
         let count = rows * cols
         if type == .q5_0 && target == .q5 { return GGMLQ5_0.toQ5(src.baseAddress!, rows: rows, cols: cols) }
         if type == .q6_K && target == .q6 { return GGMLQ6_K.toQ6(src.baseAddress!, rows: rows, cols: cols) }
@@ -85,7 +86,8 @@ public enum GGMLConvert {
                 let x = x.baseAddress!
                 switch target {
                 case .f32: d.copyMemory(from: x, byteCount: count * 4)
-                case .f16: for i in 0..<count { d.storeBytes(of: floatToHalf(x[i]).littleEndian, toByteOffset: i * 2, as: UInt16.self) }
+                case .f16:
+                    for i in 0..<count { d.storeBytes(of: floatToHalf(x[i]).littleEndian, toByteOffset: i * 2, as: UInt16.self) }
                 case .q8: Q8.quantize(x, count: count, into: d)
                 case .q4: Q4.quantize(x, count: count, into: d)
                 case .q5, .q6, .q4k, .q5k, .q5_1: fatalError("unreachable: written above")

@@ -4,7 +4,10 @@ import TernKernels
 enum GGMLFloat {
     static func dequantize(_ type: Int, _ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
         switch type {
-        case 0: for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+        case 0:
+            for i in 0..<count {
+                out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+            }
         case 1: for i in 0..<count { out[i] = halfToFloat(u16(src, i * 2)) }
         default: for i in 0..<count { out[i] = bf16ToFloat(u16(src, i * 2)) }
         }

@@ -94,7 +94,8 @@ public enum KernelISA: String, CaseIterable, Sendable {
         guard let env = ProcessInfo.processInfo.environment["TERN_ISA"], !env.isEmpty else { return best }
         guard let isa = KernelISA(rawValue: env) else {
             let known = allCases.map(\.rawValue).joined(separator: ", ")
-            FileHandle.standardError.write(Data("tern: TERN_ISA=\(env) is unknown (known: \(known)); using \(best.rawValue)\n".utf8))
+            let message = "tern: TERN_ISA=\(env) is unknown (known: \(known)); using \(best.rawValue)\n"
+            FileHandle.standardError.write(Data(message.utf8))
             return best
         }
         guard isa.isSupported else {

@@ -120,7 +120,8 @@ public enum Ops {
     }
 
     /// g[i] = gelu(g[i]) * u[i].
-    public static func geluMul(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count n: Int, isa: KernelISA = .active) {
+    public static func geluMul(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count n: Int,
+                               isa: KernelISA = .active) {
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni { tern_gelu_mul_avx2(g, u, n); return }
         #elseif arch(arm64)
@@ -152,7 +153,8 @@ public enum Ops {
     @inline(__always) public static func silu(_ x: Float) -> Float { x / (1 + expApprox(-x)) }
 
     /// g[i] = silu(g[i]) * u[i]: the SwiGLU gate of Llama-style FFNs.
-    public static func siluMul(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count n: Int, isa: KernelISA = .active) {
+    public static func siluMul(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count n: Int,
+                               isa: KernelISA = .active) {
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni { tern_silu_mul_avx2(g, u, n); return }
         #elseif arch(arm64)
@@ -162,7 +164,8 @@ public enum Ops {
     }
 
     /// f32 -> f16 (round to nearest even).
-    public static func toHalf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<UInt16>, count n: Int, isa: KernelISA = .active) {
+    public static func toHalf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<UInt16>, count n: Int,
+                              isa: KernelISA = .active) {
         #if arch(x86_64)
         if isa == .avx2 || isa == .avx512vnni { tern_f32_to_f16_avx2(x, y, n); return }
         #elseif arch(arm64)
@@ -297,7 +300,8 @@ public enum Ops {
         if isa.isARM { tern_attend_q8_neon(q, heads, k8, v8, rowBytes, count, dim, scale, out, st); return }
         #endif
         @inline(__always) func element(_ row: UnsafeRawPointer, _ i: Int) -> Float {
-            row.loadUnaligned(fromByteOffset: 4 * (i / 32), as: Float.self) * Float(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
+            row.loadUnaligned(fromByteOffset: 4 * (i / 32), as: Float.self)
+                * Float(row.load(fromByteOffset: dim / 8 + i, as: Int8.self))
         }
         for h in 0..<heads {
             onlineSoftmax(q + h * dim, count: count, dim: dim, scale: scale, out: out + h * dim, state: st + 2 * h,

@@ -27,7 +27,8 @@ public enum Q5K {
             let j = col / 32, l = col % 32
             let q = p.load(fromByteOffset: 48 + 32 * (j / 2) + l, as: UInt8.self)
             let h = p.load(fromByteOffset: 16 + l, as: UInt8.self) >> j & 1
-            Q5.store(UnsafeMutableRawPointer(mutating: q5Block(sb, j)), lane: lane, col: l, (j % 2 == 0 ? q & 0xF : q >> 4) | h << 4)
+            Q5.store(UnsafeMutableRawPointer(mutating: q5Block(sb, j)), lane: lane, col: l,
+                     (j % 2 == 0 ? q & 0xF : q >> 4) | h << 4)
         }
     }
 

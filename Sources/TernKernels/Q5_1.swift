@@ -43,7 +43,8 @@ public enum Q5_1 {
             let gb = group + k * groupBlockBytes
             var acc: Int32 = 0
             for i in 0..<32 { acc &+= Q5.value(q5Block(gb), lane: lane, col: i) &* Int32(a.q[k * 32 + i]) }
-            sum += halfToFloat(loadU16(gb, 2 * lane)) * a.scale[k] * Float(acc) + halfToFloat(loadU16(gb, 8 + 2 * lane)) * a.scaledSum[k]
+            sum += halfToFloat(loadU16(gb, 2 * lane)) * a.scale[k] * Float(acc)
+                + halfToFloat(loadU16(gb, 8 + 2 * lane)) * a.scaledSum[k]
         }
         return sum
     }

@@ -45,7 +45,8 @@ enum QuantSIMD {
                 }
                 s[lane] = v.wrappedSum()
             }
-            let d = SIMD4<Float>(halfToFloat(loadU16(gb, 0)), halfToFloat(loadU16(gb, 2)), halfToFloat(loadU16(gb, 4)), halfToFloat(loadU16(gb, 6)))
+            let d = SIMD4<Float>(halfToFloat(loadU16(gb, 0)), halfToFloat(loadU16(gb, 2)), halfToFloat(loadU16(gb, 4)),
+                                 halfToFloat(loadU16(gb, 6)))
             acc += d * a.scale[k] * SIMD4<Float>(s)
             if kind == .q4 || kind == .q5_1 {
                 let m = SIMD4<Float>(halfToFloat(loadU16(gb, 8)), halfToFloat(loadU16(gb, 10)),
@@ -84,12 +85,14 @@ enum QuantSIMD {
                 }
                 if six {
                     let sc = sb + 8 + 8 * (k % 8) + lane
-                    s[lane] = Int32(sc.load(as: Int8.self)) &* half[0] &+ Int32(sc.load(fromByteOffset: 4, as: Int8.self)) &* half[1]
+                    s[lane] = Int32(sc.load(as: Int8.self)) &* half[0]
+                        &+ Int32(sc.load(fromByteOffset: 4, as: Int8.self)) &* half[1]
                 } else {
                     s[lane] = half[0] &+ half[1]
                 }
             }
-            let d = SIMD4<Float>(halfToFloat(loadU16(sb, 0)), halfToFloat(loadU16(sb, 2)), halfToFloat(loadU16(sb, 4)), halfToFloat(loadU16(sb, 6)))
+            let d = SIMD4<Float>(halfToFloat(loadU16(sb, 0)), halfToFloat(loadU16(sb, 2)), halfToFloat(loadU16(sb, 4)),
+                                 halfToFloat(loadU16(sb, 6)))
             acc += d * a.scale[k] * SIMD4<Float>(s)
         }
         for r in 0..<valid { out[r * stride] = acc[r] }
@@ -112,7 +115,8 @@ enum QuantSIMD {
                 var v = SIMD8<Int32>(repeating: 0)
                 for c in 0..<4 {
                     let p = nib + (c / 2) * 32 + lane * 8, pos = lane * 8
-                    let w = five ? load8q(p, shift: UInt8(4 * (c % 2)), hb + pos % 16, hshift: UInt8(c + 4 * (pos / 16)), hmask: 1)
+                    let w = five ? load8q(p, shift: UInt8(4 * (c % 2)), hb + pos % 16,
+                                          hshift: UInt8(c + 4 * (pos / 16)), hmask: 1)
                         : load8u(p, shift: UInt8(4 * (c % 2)))
                     v &+= w &* load8(aq + c * 8)
                 }

@@ -98,7 +98,8 @@ public final class ThreadPool: @unchecked Sendable {
             let base = "/sys/devices/system/cpu/cpu\(cpu)/topology/"
             guard let core = try? String(contentsOfFile: base + "core_id", encoding: .utf8),
                   let pkg = try? String(contentsOfFile: base + "physical_package_id", encoding: .utf8) else { return logical }
-            cores.insert(pkg.trimmingCharacters(in: .whitespacesAndNewlines) + ":" + core.trimmingCharacters(in: .whitespacesAndNewlines))
+            let trim = { (s: String) in s.trimmingCharacters(in: .whitespacesAndNewlines) }
+            cores.insert(trim(pkg) + ":" + trim(core))
         }
         return max(1, min(logical, cores.count, availableCPUs))
     }

@@ -117,8 +117,8 @@ public final class ModelState: @unchecked Sendable {
     /// Declares every cached position stale (a sequence starting again from position 0).
     public func forgetPositions() { kvHighWater = 0 }
 
-    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], byteScratch: [Int], activationWidths: [Int],
-         superBlocks: [Bool]) {
+    init(capacity: Int, maxBatch: Int, width: Int, vocab: Int, logitsRows: Int, scratch: [Int], byteScratch: [Int],
+         activationWidths: [Int], superBlocks: [Bool]) {
         self.logitsRows = logitsRows
         raw = byteScratch.map { n in
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(64, n), alignment: 64)

@@ -45,7 +45,8 @@ final class TensorReader: @unchecked Sendable {
             let n = Glibc.pread(fd, dst + done, count - done, off_t(offset + done))
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                throw FormatError(file: file.path, field: "read", n < 0 ? String(cString: strerror(errno)) : "unexpected end of file")
+                throw FormatError(file: file.path, field: "read",
+                                  n < 0 ? String(cString: strerror(errno)) : "unexpected end of file")
             }
             done += n
         }
@@ -74,7 +75,8 @@ final class TensorReader: @unchecked Sendable {
             let bytes = UnsafeRawBufferPointer(rebasing: staging[0..<e.size])
             let lo = max(start, c0), hi = min(end, c1)
             if lo == c0 && hi == c1 {
-                try file.decodeChunk(t, c, compressed: bytes, into: UnsafeMutableRawBufferPointer(start: dst + (c0 - start), count: c1 - c0))
+                try file.decodeChunk(t, c, compressed: bytes,
+                                     into: UnsafeMutableRawBufferPointer(start: dst + (c0 - start), count: c1 - c0))
             } else {
                 ensure(&decoded, c1 - c0)
                 try file.decodeChunk(t, c, compressed: bytes, into: UnsafeMutableRawBufferPointer(rebasing: decoded[0..<c1 - c0]))

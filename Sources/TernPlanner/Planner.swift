@@ -101,7 +101,8 @@ public struct DraftRequest: Sendable, Equatable {
 
     /// Bytes of this request for `shape`.
     public func bytes(_ shape: MemoryShape) -> Int {
-        maxDraft <= 0 ? 0 : maxDraft * shape.logitsRowBytes + vocab * shape.draftHeadRowBytes + (maxDraft + 1) * shape.hiddenRowBytes
+        maxDraft <= 0 ? 0
+            : maxDraft * shape.logitsRowBytes + vocab * shape.draftHeadRowBytes + (maxDraft + 1) * shape.hiddenRowBytes
     }
 
     /// Smaller requests to try when this one does not fit, largest first: fewer drafts, then a

@@ -49,8 +49,13 @@ enum Builtins {
     /// checkers report).
     static var globals: [String: Value] { [
         "range": .function(.init(name: "range") { a, _ in
-            let n = try a.map { v -> Int in guard let i = v.int else { throw BuiltinError("arguments must be integers") }; return i }
-            let (lo, hi, step) = n.count == 1 ? (0, n[0], 1) : n.count == 2 ? (n[0], n[1], 1) : n.count == 3 ? (n[0], n[1], n[2]) : (0, 0, 0)
+            let n = try a.map { v -> Int in
+                guard let i = v.int else { throw BuiltinError("arguments must be integers") }
+                return i
+            }
+            let (lo, hi, step) = n.count == 1 ? (0, n[0], 1)
+                : n.count == 2 ? (n[0], n[1], 1)
+                : n.count == 3 ? (n[0], n[1], n[2]) : (0, 0, 0)
             guard !n.isEmpty, n.count <= 3, step != 0 else {
                 throw BuiltinError("expected 1 to 3 arguments and a nonzero step")
             }

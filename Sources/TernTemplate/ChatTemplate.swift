@@ -48,7 +48,9 @@ public struct ChatTemplate: Sendable {
     /// The default for a family when the checkpoint has no template: Gemma's turns for gemma3,
     /// Llama 3's headers for a vocabulary that has `<|start_header_id|>`, else ChatML.
     public static func fallback(architecture: String, hasToken: (String) -> Bool) -> ChatTemplate {
-        if architecture.hasPrefix("gemma") { return try! ChatTemplate(source: gemmaDefault, origin: "the gemma default (Gemma turns)") }
+        if architecture.hasPrefix("gemma") {
+            return try! ChatTemplate(source: gemmaDefault, origin: "the gemma default (Gemma turns)")
+        }
         if hasToken("<|start_header_id|>") { return try! ChatTemplate(source: llama3Default, origin: "the Llama 3 default") }
         return try! ChatTemplate(source: chatMLDefault, origin: "the ChatML default")
     }

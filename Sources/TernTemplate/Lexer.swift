@@ -111,7 +111,8 @@ struct Lexer {
                     i += 1
                 }
             } else {
-                let (tokens, r) = try tokens(until: kind == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "%"), tagLine: tagLine)
+                let (tokens, r) = try tokens(until: kind == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "%"),
+                                             tagLine: tagLine)
                 rstrip = r
                 if kind == UInt8(ascii: "{") {
                     out.append(.output(tokens, line: tagLine))

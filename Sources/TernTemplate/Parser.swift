@@ -67,7 +67,9 @@ struct Parser {
                 var e = ExprParser(toks, line: line)
                 out.append(.output(try e.parseAll(), line: line))
             case .statement(let toks, let line):
-                guard case .name(let kw)? = toks.first else { throw TemplateError(.syntax, line: line, "empty or malformed {% %} tag") }
+                guard case .name(let kw)? = toks.first else {
+                    throw TemplateError(.syntax, line: line, "empty or malformed {% %} tag")
+                }
                 if until.contains(kw) {
                     at -= 1
                     return (out, kw, line)

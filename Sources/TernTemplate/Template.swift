@@ -265,7 +265,11 @@ final class Renderer: @unchecked Sendable {
             let x = try eval(a)
             return x.isTruthy ? x : try eval(b)
         case .binary(let op, let a, let b):
-            do { return try Builtins.binary(op, try eval(a), try eval(b)) } catch let x as BuiltinError { throw error(x.kind, x.message) }
+            do {
+                return try Builtins.binary(op, try eval(a), try eval(b))
+            } catch let x as BuiltinError {
+                throw error(x.kind, x.message)
+            }
         case .compare(let first, let ops):
             var left = try eval(first)
             for (op, rhs) in ops {

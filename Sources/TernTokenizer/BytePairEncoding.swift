@@ -128,7 +128,8 @@ public final class BytePairTokenizer: Tokenizer, @unchecked Sendable {
     /// the words are cut from the original text at the same scalar offsets.
     func words(_ text: String) -> [Substring] {
         guard text.unicodeScalars.contains(where: BytePairTokenizer.isWideSpace) else { return split(text) }
-        let masked = String(String.UnicodeScalarView(text.unicodeScalars.map { BytePairTokenizer.isWideSpace($0) ? "\u{0B}" : $0 }))
+        let scalars = text.unicodeScalars.map { BytePairTokenizer.isWideSpace($0) ? "\u{0B}" : $0 }
+        let masked = String(String.UnicodeScalarView(scalars))
         var out: [Substring] = []
         var at = text.unicodeScalars.startIndex
         for w in split(masked) {

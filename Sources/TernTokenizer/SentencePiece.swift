@@ -25,7 +25,8 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             let name: [UInt8] = Array("<0x".utf8) + [hex[b >> 4], hex[b & 15]] + [UInt8(ascii: ">")]
             if let id = vocab.tokens.id(of: name) { byteTokens[b] = id }
         }
-        for (i, k) in vocab.kinds.enumerated() where (k == .control || k == .userDefined || k == .unknown) && !vocab.tokens[i].isEmpty {
+        for (i, k) in vocab.kinds.enumerated()
+        where (k == .control || k == .userDefined || k == .unknown) && !vocab.tokens[i].isEmpty {
             specials.append((Array(vocab.tokens[i]), Int32(i), k == .userDefined))
         }
         specials.sort { $0.0.count > $1.0.count }

@@ -29,7 +29,10 @@ public struct TokenTable: Sendable {
                 var duplicate = false
                 while slots[i] >= 0 {
                     let o = Int(slots[i])
-                    if UnsafeBufferPointer(rebasing: b[Int(offsets[o])..<Int(offsets[o + 1])]).elementsEqual(bytes) { duplicate = true; break }
+                    if UnsafeBufferPointer(rebasing: b[Int(offsets[o])..<Int(offsets[o + 1])]).elementsEqual(bytes) {
+                        duplicate = true
+                        break
+                    }
                     i = (i + 1) & (size - 1)
                 }
                 if !duplicate { slots[i] = Int32(id) }  // the first id wins, as a dictionary insert would

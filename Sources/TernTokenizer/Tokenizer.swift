@@ -27,7 +27,9 @@ public protocol Tokenizer: AnyObject, Sendable {
 extension Tokenizer {
     public func encode(_ text: String) -> [Int32] { encode(text, addSpecial: true, parseSpecial: false) }
     public func encode(_ text: String, addSpecial: Bool) -> [Int32] { encode(text, addSpecial: addSpecial, parseSpecial: false) }
-    public func encode(_ text: String, parseSpecial: Bool) -> [Int32] { encode(text, addSpecial: true, parseSpecial: parseSpecial) }
+    public func encode(_ text: String, parseSpecial: Bool) -> [Int32] {
+        encode(text, addSpecial: true, parseSpecial: parseSpecial)
+    }
     public func piece(_ id: Int32) -> [UInt8] { piece(id, special: false) }
     /// The bytes token `id` stands for in text (control tokens only when `special`).
     public func piece(_ id: Int32, special: Bool) -> [UInt8] {

@@ -43,7 +43,8 @@ enum BenchCommand {
                               flagNames: [["--json"], ["--no-roofline"], ["--kernels"], ["--batch-sweep"]], usage: usage)
         if a.flags.contains("--kernels") {
             print("single thread, 512 x 768 weights in cache; GMAC/s (int8 multiply-accumulates)")
-            print("kind  batch  " + KernelISA.supported.map { $0.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) }.joined())
+            let columns = KernelISA.supported.map { $0.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) }
+            print("kind  batch  " + columns.joined())
             let rows = KernelBenchmark.run()
             for kind in QuantKind.allCases {
                 for b in KernelBenchmark.batches {
@@ -79,7 +80,8 @@ enum BenchCommand {
             let rows = try gen.batchSweep(batches: Array(1...8) + [16], reps: reps)
             let base = rows[0].1
             for (n, ms) in rows {
-                print(String(format: "batch %2d: %7.2f ms  (%.2fx batch 1, %.1f tokens/s)", n, ms, ms / base, Double(n) / ms * 1000))
+                print(String(format: "batch %2d: %7.2f ms  (%.2fx batch 1, %.1f tokens/s)",
+                             n, ms, ms / base, Double(n) / ms * 1000))
             }
             return
         }
@@ -114,10 +116,12 @@ enum BenchCommand {
             }
             print(String(format: "weights read per decoded token: %.1f MB", Double(bpt) / 1e6))
             if bw > 0 {
-                print(String(format: "read bandwidth: %.1f GB/s -> roofline %.0f t/s; tg is %.0f%% of it", bw / 1e9, roof, 100 * tg / roof))
+                print(String(format: "read bandwidth: %.1f GB/s -> roofline %.0f t/s; tg is %.0f%% of it",
+                             bw / 1e9, roof, 100 * tg / roof))
             }
+            let streamed = Planner.mib(model.plan.streamedBytesPerToken)
             print(String(format: "peak RSS: %.1f MiB", Double(rss) / 1048576)
-                  + (budget.map { " (budget \(Planner.mib($0)), \(Planner.mib(model.plan.streamedBytesPerToken)) streamed per token)" } ?? ""))
+                  + (budget.map { " (budget \(Planner.mib($0)), \(streamed) streamed per token)" } ?? ""))
         }
     }
 }
@@ -126,7 +130,8 @@ extension BenchCommand {
     static func speculate(_ a: Arguments, path: String, mode: String, n: Int, threads: Int, budget: Int?) throws {
         var prompts = Calibrator.timingPrompts
         if let f = a.string("-f") {
-            prompts = try readUTF8Text(f, what: "prompts file").split(separator: "\n").map { $0.replacingOccurrences(of: "\\n", with: "\n") }
+            prompts = try readUTF8Text(f, what: "prompts file").split(separator: "\n")
+                .map { $0.replacingOccurrences(of: "\\n", with: "\n") }
         }
         var options = LoadOptions(memoryBudget: budget, context: 512 + n, kv: try kvPrecision(a))
         options.speculation = try Speculation(parsing: mode)
@@ -137,11 +142,13 @@ extension BenchCommand {
         let r = try gen.benchSpeculation(prompts: prompts, tokens: n, speculation: options.speculation)
         let rss = peakRSSBytes()
         if a.flags.contains("--json") {
-            try printJSON(SpeculationReport(drafters: r.drafters, prompts: r.prompts, n_gen: n, plain_tps: r.plainTPS, spec_tps: r.speculativeTPS,
-                                            speedup: r.speculativeTPS / max(r.plainTPS, 1e-9), acceptance: r.stats.acceptanceRate,
-                                            mean_accepted: r.meanAccepted, tokens_per_pass: r.stats.tokensPerStep, drafted: r.stats.drafted,
-                                            accepted: r.stats.accepted, lookup_passes: r.stats.lookupSteps, model_passes: r.stats.modelSteps,
-                                            plain_passes: r.stats.plainSteps,
+            try printJSON(SpeculationReport(drafters: r.drafters, prompts: r.prompts, n_gen: n,
+                                            plain_tps: r.plainTPS, spec_tps: r.speculativeTPS,
+                                            speedup: r.speculativeTPS / max(r.plainTPS, 1e-9),
+                                            acceptance: r.stats.acceptanceRate, mean_accepted: r.meanAccepted,
+                                            tokens_per_pass: r.stats.tokensPerStep, drafted: r.stats.drafted,
+                                            accepted: r.stats.accepted, lookup_passes: r.stats.lookupSteps,
+                                            model_passes: r.stats.modelSteps, plain_passes: r.stats.plainSteps,
                                             identical: r.identical, peak_rss_bytes: rss, mem_budget_bytes: budget ?? 0,
                                             times: SpeculationTimes(r)))
             return
@@ -149,9 +156,10 @@ extension BenchCommand {
         print("model: \(path)  threads: \(threads)  \(r.prompts) prompts x \(n) greedy tokens"
               + (budget.map { "  budget \(Planner.mib($0))" } ?? ""))
         print(String(format: "plain decoding:        %7.1f t/s", r.plainTPS))
-        print(String(format: "speculative (%@): %7.1f t/s  = %.2fx plain", r.drafters, r.speculativeTPS, r.speculativeTPS / max(r.plainTPS, 1e-9)))
-        print(String(format: "drafts: %d, accepted %d (%.0f%%), %.2f accepted per pass, %.2f tokens per pass (%d lookup + %d model passes, "
-                     + "%d plain steps)",
+        print(String(format: "speculative (%@): %7.1f t/s  = %.2fx plain",
+                     r.drafters, r.speculativeTPS, r.speculativeTPS / max(r.plainTPS, 1e-9)))
+        print(String(format: "drafts: %d, accepted %d (%.0f%%), %.2f accepted per pass, %.2f tokens per pass "
+                     + "(%d lookup + %d model passes, %d plain steps)",
                      r.stats.drafted, r.stats.accepted, 100 * r.stats.acceptanceRate, r.meanAccepted, r.stats.tokensPerStep,
                      r.stats.lookupSteps, r.stats.modelSteps, r.stats.plainSteps))
         let t = SpeculationTimes(r)
@@ -164,14 +172,17 @@ extension BenchCommand {
                          t.plainMsPerToken))
         }
         if used.usesModelDrafter {
-            print(String(format: "model passes: %d, drafting %.2f ms (%.1f single-token passes of %.2f ms), verification %.2f ms (%.1f rows)",
-                         r.stats.modelSteps, t.draftMsPerPass, Double(r.stats.draftRows) / Double(max(1, r.stats.modelSteps)), t.draftMsPerRow,
-                         t.verifyMsPerPass, Double(r.stats.verifyRows) / Double(max(1, r.stats.modelSteps))))
+            let passes = Double(max(1, r.stats.modelSteps))
+            print(String(format: "model passes: %d, drafting %.2f ms (%.1f single-token passes of %.2f ms), "
+                         + "verification %.2f ms (%.1f rows)",
+                         r.stats.modelSteps, t.draftMsPerPass, Double(r.stats.draftRows) / passes, t.draftMsPerRow,
+                         t.verifyMsPerPass, Double(r.stats.verifyRows) / passes))
             print(String(format: "model drafting's ceiling: with every draft kept, %.2f ms per token (a draft pass "
                          + "plus its share of verification) against plain decoding's %.2f: at most %.2fx plain",
                          t.modelFloorMs, t.plainMsPerToken, t.modelCeiling))
         }
-        print("identical output: \(r.identical) of \(r.prompts) prompts" + String(format: "; peak RSS %.1f MiB", Double(rss) / 1048576))
+        print("identical output: \(r.identical) of \(r.prompts) prompts"
+              + String(format: "; peak RSS %.1f MiB", Double(rss) / 1048576))
     }
 }
 

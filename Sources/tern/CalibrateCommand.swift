@@ -115,8 +115,8 @@ enum CalibrateCommand {
         let L = model.model.layerCount
         let best = outcome.best
         let chosen = outcome.plainChosen != nil ? "off" : best.lookupOnly ? "lookup"
-            : Speculation(lookup: true, earlyExit: best.exitLayer < L ? best.exitLayer : nil, vocab: best.vocab > 0 ? best.vocab : nil,
-                          skip: best.skip.isEmpty ? nil : best.skip).description
+            : Speculation(lookup: true, earlyExit: best.exitLayer < L ? best.exitLayer : nil,
+                          vocab: best.vocab > 0 ? best.vocab : nil, skip: best.skip.isEmpty ? nil : best.skip).description
         if let why = outcome.declined {
             writeStderr("not stored: \(why); \(path) keeps its previous calibration\n")
         } else if let why = outcome.plainChosen {

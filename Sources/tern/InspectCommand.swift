@@ -14,6 +14,11 @@ enum InspectCommand {
       --chat-template  print only the chat template (tokenizer.chat_template), whole
     """
 
+    /// An array value as its first eight items (`first`) and its length.
+    static func preview(_ first: [String], count: Int, _ what: String) -> String {
+        "[\(first.joined(separator: ", "))\(count > 8 ? ", ..." : "")] (\(count) \(what))"
+    }
+
     static func main(_ argv: [String]) throws {
         let a = try Arguments(argv, valued: [], flagNames: [["--verify"], ["--tensors"], ["--chat-template"]], usage: usage)
         guard a.positional.count == 1 else { throw UsageError(message: "expected one MODEL path (see --help)") }
@@ -35,10 +40,11 @@ enum InspectCommand {
             case .int(let x): v = String(x)
             case .float(let x): v = String(x)
             case .bool(let x): v = String(x)
-            case .string(let s): v = s.count > 80 ? jsonQuoted(String(s.prefix(80))) + "... (\(s.utf8.count) bytes)" : jsonQuoted(s)
-            case .ints(let x): v = "[\(x.prefix(8).map(String.init).joined(separator: ", "))\(x.count > 8 ? ", ..." : "")] (\(x.count) ints)"
-            case .floats(let x): v = "[\(x.prefix(8).map { String($0) }.joined(separator: ", "))\(x.count > 8 ? ", ..." : "")] (\(x.count) floats)"
-            case .strings(let x): v = "[\(x.prefix(8).map(jsonQuoted).joined(separator: ", "))\(x.count > 8 ? ", ..." : "")] (\(x.count) strings)"
+            case .string(let s):
+                v = s.count > 80 ? jsonQuoted(String(s.prefix(80))) + "... (\(s.utf8.count) bytes)" : jsonQuoted(s)
+            case .ints(let x): v = preview(x.prefix(8).map(String.init), count: x.count, "ints")
+            case .floats(let x): v = preview(x.prefix(8).map { String($0) }, count: x.count, "floats")
+            case .strings(let x): v = preview(x.prefix(8).map(jsonQuoted), count: x.count, "strings")
             }
             print("  \(k) = \(v)")
         }

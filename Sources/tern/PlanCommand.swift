@@ -41,9 +41,9 @@ enum PlanCommand {
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"], ["-b", "--batch"],
-                                             ["--speculate"], ["--draft-max"], ["--shape"], ["--mem-bw"], ["--read-bw"]],
-                              flagNames: [["--json"], ["--no-measure"]], usage: usage)
+        let valued = [["-m", "--model"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"], ["-b", "--batch"],
+                      ["--speculate"], ["--draft-max"], ["--shape"], ["--mem-bw"], ["--read-bw"]]
+        let a = try Arguments(argv, valued: valued, flagNames: [["--json"], ["--no-measure"]], usage: usage)
         if let name = a.string("--shape") {
             try hypothetical(a, name: name)
             return
@@ -64,7 +64,8 @@ enum PlanCommand {
             if memBW == 0 { memBW = childBandwidth(threads: ThreadPool.physicalCores) }
             if readBW == 0 {
                 let probe = min(file.map.bytes.count, 128 << 20)
-                readBW = plan.streamsInPlace ? mapInPlaceRate(path: path, bytes: probe) : fileReadBandwidth(path: path, bytes: probe)
+                readBW = plan.streamsInPlace ? mapInPlaceRate(path: path, bytes: probe)
+                                             : fileReadBandwidth(path: path, bytes: probe)
             }
         }
         // A streamed byte used in place costs the kernels' pass, like a resident byte, plus its
@@ -109,14 +110,17 @@ enum PlanCommand {
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
         let compressed = file.tensors.contains { $0.codec == .zstd }
         if a.flags.contains("--json") {
-            try printJSON(PlanReport(model: path, budget_bytes: budget ?? 0, context: ctx, batch: batch, minimum_bytes: plan.minimumBytes,
-                                     peak_bytes: plan.peakBytes, resident_weight_bytes: plan.residentWeightBytes,
-                                     streamed_bytes_per_token: plan.streamedBytesPerToken, streamed_layers: streamed, layers: plan.layers.count,
+            try printJSON(PlanReport(model: path, budget_bytes: budget ?? 0, context: ctx, batch: batch,
+                                     minimum_bytes: plan.minimumBytes, peak_bytes: plan.peakBytes,
+                                     resident_weight_bytes: plan.residentWeightBytes,
+                                     streamed_bytes_per_token: plan.streamedBytesPerToken, streamed_layers: streamed,
+                                     layers: plan.layers.count,
                                      lm_head: plan.lmHead.rawValue, lm_head_chunk_bytes: plan.lmHeadChunkBytes,
                                      stream_reads: plan.streamsInPlace ? "map" : "copy", slot_bytes: plan.slotBytes,
                                      stream_units_held: plan.streamUnitsHeld,
-                                     state_bytes: plan.stateBytes, overhead_bytes: plan.overheadBytes, kv_precision: "\(plan.kvPrecision)",
-                                     compressed: compressed, draft_max: plan.maxDraft, draft_vocab: plan.draftVocab, draft_bytes: plan.draftBytes,
+                                     state_bytes: plan.stateBytes, overhead_bytes: plan.overheadBytes,
+                                     kv_precision: "\(plan.kvPrecision)", compressed: compressed,
+                                     draft_max: plan.maxDraft, draft_vocab: plan.draftVocab, draft_bytes: plan.draftBytes,
                                      memory_bw_gbs: memBW / 1e9, read_bw_gbs: readBW / 1e9, compute_ms: compute * 1e3,
                                      predicted_tps: tps,
                                      attention_ns: attention * 1e9, predicted_tps_at_ctx: tpsAtCtx))
@@ -128,7 +132,8 @@ enum PlanCommand {
         print("plan for \(path) (\(compressed ? "zstd-compressed" : "raw")), context \(ctx), batch \(batch), "
               + "budget \(budget.map(Planner.mib) ?? "none")")
         row("weights mapped in place", plan.residentWeightBytes,
-            "\(plan.layers.count - streamed.count) of \(plan.layers.count) layers\(plan.lmHead == .resident ? ", LM head" : ""), norms")
+            "\(plan.layers.count - streamed.count) of \(plan.layers.count) layers"
+                + "\(plan.lmHead == .resident ? ", LM head" : ""), norms")
         row(plan.streamsInPlace ? "streamed in place (one chunk's folios)" : "streaming cache (\(plan.streamUnitsHeld) slots)",
             plan.streamUnitsHeld * plan.slotBytes,
             streamed.isEmpty && plan.lmHead == .resident ? "nothing streamed"
@@ -137,13 +142,16 @@ enum PlanCommand {
         row("KV cache (\(plan.kvPrecision), ring buffers) + scratch", plan.stateBytes)
         row("runtime, tokenizer, metadata", plan.overheadBytes)
         row("speculation (drafts, draft head)", plan.draftBytes,
-            plan.maxDraft == 0 ? "none" : "\(plan.maxDraft) drafts per pass" + (plan.draftVocab > 0 ? ", \(plan.draftVocab)-token draft head" : ""))
+            plan.maxDraft == 0 ? "none" : "\(plan.maxDraft) drafts per pass"
+                + (plan.draftVocab > 0 ? ", \(plan.draftVocab)-token draft head" : ""))
         row("predicted peak", plan.peakBytes, budget.map { "of \(Planner.mib($0))" } ?? "")
         row("minimum budget", plan.minimumBytes, "(everything streamed)")
         row("streamed per token", plan.streamedBytesPerToken)
         if memBW > 0 {
-            print(String(format: "  predicted decode speed: %.0f tokens/s (memory %.1f GB/s, %@ %.1f GB/s, kernels %.1f ms, %@%@)",
-                         tps, memBW / 1e9, plan.streamsInPlace ? "mapping in place" : "file reads", readBW / 1e9, compute * 1e3,
+            print(String(format: "  predicted decode speed: %.0f tokens/s "
+                                 + "(memory %.1f GB/s, %@ %.1f GB/s, kernels %.1f ms, %@%@)",
+                         tps, memBW / 1e9, plan.streamsInPlace ? "mapping in place" : "file reads", readBW / 1e9,
+                         compute * 1e3,
                          given ? "memory bandwidth given" : "measured now",
                          compressed && plan.streamedBytesPerToken > 0 ? "; zstd decompression not included" : ""))
             if attention > 0 {
@@ -159,22 +167,26 @@ extension PlanCommand {
         let ctx = try a.int("-c", default: 2048, range: 1...1 << 22)
         let batch = try a.int("-b", default: Generator.prefillBatch, range: 1...4096)
         guard let shape = HypotheticalShape.shape(name, context: ctx, batch: min(batch, ctx)) else {
-            throw UsageError(message: "unknown --shape '\(name)' (known: \(HypotheticalShape.names.joined(separator: ", ")))")
+            let known = HypotheticalShape.names.joined(separator: ", ")
+            throw UsageError(message: "unknown --shape '\(name)' (known: \(known))")
         }
         let budget = try memoryBudget(a)
         let plan: Plan
         do {
-            plan = try Planner.plan(shape, budget: budget, kv: try kvPrecision(a)?.rawValue, draft: DraftRequest(maxDraft: 6, vocab: 16384))
+            plan = try Planner.plan(shape, budget: budget, kv: try kvPrecision(a)?.rawValue,
+                                    draft: DraftRequest(maxDraft: 6, vocab: 16384))
         } catch let e as PlanError {
             throw TernError.budget("--mem-budget: \(e.description)")
         }
         let streamed = plan.layers.indices.filter { plan.layers[$0] == .streamed }
         if a.flags.contains("--json") {
-            try printJSON(ShapePlanReport(shape: name, computed: true, budget_bytes: budget ?? 0, context: ctx, minimum_bytes: plan.minimumBytes,
-                                          peak_bytes: plan.peakBytes, resident_weight_bytes: plan.residentWeightBytes,
+            try printJSON(ShapePlanReport(shape: name, computed: true, budget_bytes: budget ?? 0, context: ctx,
+                                          minimum_bytes: plan.minimumBytes, peak_bytes: plan.peakBytes,
+                                          resident_weight_bytes: plan.residentWeightBytes,
                                           streamed_bytes_per_token: plan.streamedBytesPerToken, streamed_layers: streamed.count,
                                           layers: plan.layers.count, lm_head: plan.lmHead.rawValue, state_bytes: plan.stateBytes,
-                                          kv_precision: "\(plan.kvPrecision)", draft_max: plan.maxDraft, draft_vocab: plan.draftVocab,
+                                          kv_precision: "\(plan.kvPrecision)", draft_max: plan.maxDraft,
+                                          draft_vocab: plan.draftVocab,
                                           draft_bytes: plan.draftBytes))
             return
         }
@@ -182,10 +194,12 @@ extension PlanCommand {
               + "budget \(budget.map(Planner.mib) ?? "none")")
         print("  weights \(Planner.mib(shape.layerBytes.reduce(0, +) + shape.lmHeadBytes)) (\(plan.layers.count) " +
             "layers of \(Planner.mib(shape.layerBytes[0])), LM head \(Planner.mib(shape.lmHeadBytes)))")
-        print("  mapped in place \(Planner.mib(plan.residentWeightBytes)); streamed \(streamed.count) of \(plan.layers.count) layers"
+        print("  mapped in place \(Planner.mib(plan.residentWeightBytes)); "
+              + "streamed \(streamed.count) of \(plan.layers.count) layers"
               + (plan.lmHead == .streamed ? " and the LM head" : "")
               + ", \(Planner.mib(plan.streamedBytesPerToken)) per token")
-        print("  KV cache (\(plan.kvPrecision)) + scratch \(Planner.mib(plan.stateBytes)); speculation \(Planner.mib(plan.draftBytes))"
+        print("  KV cache (\(plan.kvPrecision)) + scratch \(Planner.mib(plan.stateBytes)); "
+              + "speculation \(Planner.mib(plan.draftBytes))"
               + (plan.maxDraft > 0 ? " (\(plan.maxDraft) drafts, \(plan.draftVocab)-token head)" : " (none)"))
         print("  predicted peak \(Planner.mib(plan.peakBytes)); minimum budget \(Planner.mibUp(plan.minimumBytes))")
     }
@@ -266,7 +280,8 @@ enum HypotheticalShape {
         let headGroup = width / 256 * 840  // four q6 rows
         var s = MemoryShape(layerBytes: [Int](repeating: layer, count: layers), lmHeadBytes: q6(vocab, width),
                             lmHeadGroupBytes: headGroup, residentBytes: 4 * width * (2 * layers + 1),
-                            stateBytes: kvBytes + scratch + acts + logits, stateBytesQ8KV: kvBytes * 34 / 64 + scratch + acts + logits,
+                            stateBytes: kvBytes + scratch + acts + logits,
+                            stateBytesQ8KV: kvBytes * 34 / 64 + scratch + acts + logits,
                             tokenizerBytes: vocab * 48)
         // Streamed in place (Linux, raw tensors) in chunks of about the target size, each mapping
         // whole 2 MiB folios (a q6 group of 8192 columns is 26 KiB).
@@ -307,7 +322,8 @@ struct PlanReport: Encodable {
 struct ShapePlanReport: Encodable {
     let shape: String
     let computed: Bool
-    let budget_bytes, context, minimum_bytes, peak_bytes, resident_weight_bytes, streamed_bytes_per_token, streamed_layers, layers: Int
+    let budget_bytes, context, minimum_bytes, peak_bytes, resident_weight_bytes: Int
+    let streamed_bytes_per_token, streamed_layers, layers: Int
     let lm_head: String
     let state_bytes: Int
     let kv_precision: String

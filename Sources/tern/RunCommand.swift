@@ -44,10 +44,10 @@ enum RunCommand {
     """
 
     static func main(_ argv: [String]) throws {
-        let a = try Arguments(argv, valued: [["-m", "--model"], ["-p", "--prompt"], ["-n", "--n-predict"], ["-t", "--threads"],
-                                             ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"],
-                                             ["--speculate"], ["--draft-max"], ["--system"], ["--chat-template"]],
-                              flagNames: [["--json"], ["--chat"]], usage: usage)
+        let valued = [["-m", "--model"], ["-p", "--prompt"], ["-n", "--n-predict"], ["-t", "--threads"],
+                      ["--temp"], ["--top-k"], ["--top-p"], ["--seed"], ["--mem-budget"], ["--kv"], ["-c", "--ctx-size"],
+                      ["--speculate"], ["--draft-max"], ["--system"], ["--chat-template"]]
+        let a = try Arguments(argv, valued: valued, flagNames: [["--json"], ["--chat"]], usage: usage)
         guard let path = a.string("-m") else { throw UsageError(message: "missing -m MODEL (see --help)") }
         guard let prompt = a.string("-p") else { throw UsageError(message: "missing -p PROMPT (see --help)") }
         let n = try a.int("-n", default: 128, range: 0...1_000_000)
@@ -103,12 +103,14 @@ enum RunCommand {
                                       acceptance: $0.acceptanceRate, tokens_per_step: $0.tokensPerStep)
             }
             let report = RunReport(prompt_tokens: stats.promptTokens, tokens: stats.tokens, text: text, pieces: pieces,
-                                   prompt_tps: stats.promptTPS, gen_tps: stats.generationTPS, peak_rss_bytes: rss, speculation: spec)
+                                   prompt_tps: stats.promptTPS, gen_tps: stats.generationTPS, peak_rss_bytes: rss,
+                                   speculation: spec)
             try printJSON(report)
         } else {
             FileHandle.standardOutput.write(Data((rest + "\n").utf8))
         }
-        writeStderr(String(format: "\ntern: prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | %d threads | peak RSS %.1f MiB%@\n",
+        writeStderr(String(format: "\ntern: prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | %d threads "
+                                   + "| peak RSS %.1f MiB%@\n",
                            stats.promptTokens.count, stats.promptTPS, stats.tokens.count, stats.generationTPS, threads,
                            Double(rss) / 1048576, budget.map { " (budget \(Planner.mib($0)))" } ?? "")
                     + (stats.speculation.map {

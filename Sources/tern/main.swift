@@ -19,7 +19,8 @@ let topUsage = """
 usage: tern COMMAND [options]
 
 commands:
-\(commands.keys.sorted().map { "  \($0.padding(toLength: 12, withPad: " ", startingAt: 0))\(commands[$0]!.0)" }.joined(separator: "\n"))
+\(commands.keys.sorted().map { "  \($0.padding(toLength: 12, withPad: " ", startingAt: 0))\(commands[$0]!.0)" }
+    .joined(separator: "\n"))
 
 Run 'tern COMMAND --help' for a command's options.
 """

@@ -88,7 +88,9 @@ struct LayerPass {
             }
             if let qn = L.qNorm, let kn = L.kNorm {
                 for h in 0..<c.heads { Ops.rmsNorm(q + h * c.headDim, qn, count: c.headDim, eps: c.eps, out: q + h * c.headDim) }
-                for h in 0..<c.kvHeads { Ops.rmsNorm(k + h * c.headDim, kn, count: c.headDim, eps: c.eps, out: k + h * c.headDim) }
+                for h in 0..<c.kvHeads {
+                    Ops.rmsNorm(k + h * c.headDim, kn, count: c.headDim, eps: c.eps, out: k + h * c.headDim)
+                }
             }
             let r = rope.value + b * tables * c.headDim, half = c.headDim / 2
             switch c.rope {

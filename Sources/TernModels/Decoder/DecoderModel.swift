@@ -34,7 +34,9 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     public let bytesPerToken: Int
 
     /// The LM head's tensor name in `file`.
-    static func headName(_ file: TernFile) -> String { file.tensor("output.weight") != nil ? "output.weight" : "token_embd.weight" }
+    static func headName(_ file: TernFile) -> String {
+        file.tensor("output.weight") != nil ? "output.weight" : "token_embd.weight"
+    }
 
     /// Loads the model; `placement` says which layers and whether the LM head are streamed
     /// (read into a bounded cache of a few slots as they are used) instead of used in place.
@@ -117,18 +119,21 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// What the planner needs: decoded bytes per layer, of the LM head and of the small tensors,
     /// and the state for `capacity` positions in batches of `maxBatch`. An untied embedding
     /// table is not counted: it is read a row group per token and never held.
-    static func memoryShape(config c: DecoderConfig, file: TernFile, capacity: Int, maxBatch: Int, options: StateOptions) -> MemoryShape {
+    static func memoryShape(config c: DecoderConfig, file: TernFile, capacity: Int, maxBatch: Int,
+                            options: StateOptions) -> MemoryShape {
         func size(_ n: String) -> Int { file.tensor(n)?.byteSize ?? 0 }
         let shapes = DecoderLayer.matrixShapes(c)
         let layerBytes = (0..<c.layers).map { i in shapes.reduce(0) { $0 + size("blk.\(i).\($1.0).weight") } }
         let headName = headName(file)
-        let matrices = Set((0..<c.layers).flatMap { i in shapes.map { "blk.\(i).\($0.0).weight" } } + ["token_embd.weight", headName])
+        let layerMatrices = (0..<c.layers).flatMap { i in shapes.map { "blk.\(i).\($0.0).weight" } }
+        let matrices = Set(layerMatrices + ["token_embd.weight", headName])
         let small = file.tensors.filter { !matrices.contains($0.name) }.reduce(0) { $0 + $1.byteSize }
         let head = file.tensor(headName)
         var q8 = options
         q8.kv = .q8
         var shape = MemoryShape(layerBytes: layerBytes, lmHeadBytes: head?.byteSize ?? 0, lmHeadGroupBytes: head?.groupBytes ?? 1,
-                                residentBytes: small, stateBytes: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: options),
+                                residentBytes: small, stateBytes: c.stateBytes(capacity: capacity, maxBatch: maxBatch,
+                                                                               options: options),
                                 stateBytesQ8KV: c.stateBytes(capacity: capacity, maxBatch: maxBatch, options: q8),
                                 tokenizerBytes: c.vocab * 48)
         let inPlace = StreamReads.choose(file: file, matrices: matrices.compactMap { file.tensor($0) }) == .map
@@ -234,7 +239,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// what every head (full, streamed or a draft subset) multiplies.
     func headInput(_ rows: Range<Int>, _ s: ModelState) {
         let c = config, xn = s.buffers[B.xn]
-        for b in rows { Ops.rmsNorm(s.hidden + b * c.width, outputNorm, count: c.width, eps: c.eps, out: xn + (b - rows.lowerBound) * c.width) }
+        for b in rows {
+            Ops.rmsNorm(s.hidden + b * c.width, outputNorm, count: c.width, eps: c.eps,
+                        out: xn + (b - rows.lowerBound) * c.width)
+        }
         s.acts[0].quantize(xn, batch: rows.count, stride: c.width)
     }
 
@@ -275,7 +283,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             }
             if let st = streamed, !st.headUnits.isEmpty {
                 try rowReader!.read(st.head, from: Int(t) / 4 * gb, count: gb, into: buffer)
-                QMatrix.copyLane(head.kind, blocks: head.blocks, from: buffer, lane: Int(t) % 4, to: m.groupPointer(i / 4), lane: i % 4)
+                QMatrix.copyLane(head.kind, blocks: head.blocks, from: buffer, lane: Int(t) % 4,
+                                 to: m.groupPointer(i / 4), lane: i % 4)
             } else {
                 head.copyRow(Int(t), toGroup: m.groupPointer(i / 4), lane: i % 4)
             }

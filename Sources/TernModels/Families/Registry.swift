@@ -55,14 +55,17 @@ public enum Architectures {
     }
 
     /// Loads the model in `store` with the weights placed as `placement` says.
-    public static func load(store: WeightStore, vocab: Int, placement: WeightPlacement = WeightPlacement()) throws -> any LanguageModel {
+    public static func load(store: WeightStore, vocab: Int,
+                            placement: WeightPlacement = WeightPlacement()) throws -> any LanguageModel {
         let m = store.file.metadata, f = try family(m, file: store.file.path)
-        let c = try f.configuration(DecoderConfig.Reader(metadata: m, file: store.file.path, architecture: f.architecture), vocab: vocab)
+        let c = try f.configuration(DecoderConfig.Reader(metadata: m, file: store.file.path,
+                                                         architecture: f.architecture), vocab: vocab)
         return try DecoderModel(family: f, config: c, store: store, placement: placement)
     }
 
     /// What the planner needs to know of the model in `file` (see ``DecoderModel``).
-    public static func memoryShape(file: TernFile, vocab: Int, capacity: Int, maxBatch: Int, options: StateOptions) throws -> MemoryShape {
+    public static func memoryShape(file: TernFile, vocab: Int, capacity: Int, maxBatch: Int,
+                                   options: StateOptions) throws -> MemoryShape {
         let c = try configuration(file.metadata, file: file.path, vocab: vocab)
         return DecoderModel.memoryShape(config: c, file: file, capacity: capacity, maxBatch: maxBatch, options: options)
     }
