@@ -34,11 +34,14 @@ if ! bash Tests/c/run.sh "$ctern/gemma.tern" 2>&1 | tee -a "$log"; then echo "te
 # The aarch64 NEON kernels (ARMv8.0 and sdot), cross-compiled and run under qemu against a scalar
 # reference; then all of Tern and its unit tests built for aarch64 with Debian's Swift, the unit tests
 # (but the slow real-model ones) run under qemu, and `tern` run under qemu on the real
-# models (Gemma's golden tokens on both kernel paths, plain, speculative and under a budget;
-# Qwen2.5-Coder 1.5B's first tokens, plain on `neon` and speculative on both).
+# models (Gemma's, SmolLM2's and Qwen2.5-Coder 0.5B's golden tokens on both kernel paths, plain,
+# speculative and under a budget; Qwen2.5-Coder 1.5B's first tokens, plain on `neon` and speculative on both).
 if ! bash Tests/arm/run.sh 2>&1 | tee -a "$log"; then echo "test.sh: NEON kernel check failed" >&2; status=1; fi
-.build/release/tern-quantize "$(bash scripts/fetch-model.sh qwen2.5-coder-1.5b-instruct)" "$ctern/qwen15.tern" 2>/dev/null
-if ! bash Tests/arm/swift-aarch64.sh "$ctern/gemma.tern" "$ctern/qwen15.tern" 2>&1 | tee -a "$log"; then
+for m in qwen15:qwen2.5-coder-1.5b-instruct smol:smollm2-135m-instruct qwen05:qwen2.5-coder-0.5b-instruct; do
+  .build/release/tern-quantize "$(bash scripts/fetch-model.sh "${m#*:}")" "$ctern/${m%%:*}.tern" 2>/dev/null
+done
+if ! bash Tests/arm/swift-aarch64.sh "$ctern/gemma.tern" "$ctern/qwen15.tern" "$ctern/smol.tern" "$ctern/qwen05.tern" \
+    2>&1 | tee -a "$log"; then
   echo "test.sh: aarch64 build/run failed" >&2; status=1
 fi
 rm -rf "$ctern"

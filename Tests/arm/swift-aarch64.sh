@@ -15,17 +15,25 @@
 # runtime). In a private mount namespace the amd64 root is entered with chroot, the arm64 root
 # bind-mounted at /arm64 and this checkout at /src; `swift build --triple aarch64-unknown-linux-gnu
 # --sdk /arm64` builds into .build-arm64. qemu-aarch64 runs the result with -L the arm64 root.
-# Needs root (chroot, mounts). Usage: Tests/arm/swift-aarch64.sh MODEL.tern [QWEN15B.tern]
+# Needs root (chroot, mounts).
+# Usage: Tests/arm/swift-aarch64.sh MODEL.tern [QWEN15B.tern [SMOLLM2.tern QWEN05B.tern]]
 #   With Qwen2.5-Coder 1.5B's checkpoint too: its first 11 greedy tokens, llama.cpp's (RealModelTests),
 #   plainly on `neon` and speculatively on both paths; its width, 1536, is a multiple of 256, so its q4k
 #   products read the activations' per-256 form (arm_sb_groups.inc), which Gemma's 640 never gives.
+#   With SmolLM2-135M's and Qwen2.5-Coder 0.5B's too: llama.cpp's greedy tokens (RealModelTests' goldens:
+#   17 and 64 tokens) on both paths, plainly, speculatively and under a --mem-budget that streams. That
+#   is their q4 (Q4_1), q5 (Q5_0), q6 and q8 products, a tied and an untied head, and the llama and qwen2
+#   layer math on real weights.
 #   env: TERN_SID_SWIFT (swiftlang version, default the pinned 6.2.3-1+b1)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/common.sh
-[ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: Tests/arm/swift-aarch64.sh MODEL.tern [QWEN15B.tern]" >&2; exit 2; }
+[ $# -eq 1 ] || [ $# -eq 2 ] || [ $# -eq 4 ] || {
+  echo "usage: Tests/arm/swift-aarch64.sh MODEL.tern [QWEN15B.tern [SMOLLM2.tern QWEN05B.tern]]" >&2; exit 2; }
 model="$(readlink -f "$1")"
 qwen="${2:+$(readlink -f "$2")}"
+smol="${3:+$(readlink -f "$3")}"
+qwen05="${4:+$(readlink -f "$4")}"
 [ "$(id -u)" -eq 0 ] || { echo "swift-aarch64: needs root (chroot and bind mounts)" >&2; exit 1; }
 apt_install qemu-user util-linux debian-archive-keyring file
 # the unit tests' references (gguf-py and numpy; jinja2 for the template tests), as scripts/test.sh
@@ -34,6 +42,10 @@ version="${TERN_SID_SWIFT:-6.2.3-1+b1}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/tern-arm64/swiftlang-$version"
 golden="15687 236761 669 5279 529 506 3640 4184 563 7693 236764 622 236761 236780 236761 108 818 5279 529 506 3640 15305 563 5860"
 qwen_golden="75698 1445 12 16 8 488 75698 1445 12 17 692"
+smol_golden="2822 24 38572 46477 24 94 731 216 34 25 1232 216 33 28 304 25 198"
+qwen05_golden="75698 1445 12 16 8 488 75698 1445 12 17 692 2 13383 10431 198 77 284 220 16 15 198 1350 955 10022 \
+314 77 92 339 79683 1372 374 25 314 75326 39345 1445 9139 1138 13874 19324 1986 2038 18653 264 729 1565 75326 39345 63 \
+429 47417 279 55129 79683 1372 1667 50262 13 576 729 12341 421 279 1946"
 
 roots() {  # downloads and unpacks both roots once
   [ -f "$cache/ready" ] && return 0
@@ -181,6 +193,18 @@ for cpu_isa in max:neon cortex-a72:neon-v8; do
       -m "$qwen" -p "$fib" -n 11 --speculate off -t 2
     check "Qwen2.5-Coder 1.5B speculative (vocab:16384+lookup), llama.cpp's tokens" "$qwen_golden" 4 "$cpu" \
       -m "$qwen" -p "$fib" -n 11 --speculate vocab:16384+lookup -t 2
+  fi
+  if [ -n "$smol" ]; then
+    for m in "SmolLM2-135M (q4 from Q4_1, tied q8 head)|$smol|$smol_golden|80M" \
+             "Qwen2.5-Coder 0.5B (q5 from Q5_0, q6, untied q8 head)|$qwen05|$qwen05_golden|256M"; do
+      IFS='|' read -r name path want budget <<<"$m"
+      n=$(wc -w <<<"$want")
+      check "$name, llama.cpp's greedy tokens" "$want" 0 "$cpu" -m "$path" -p "$fib" -n "$n" --speculate off -t 2
+      check "$name speculative (vocab:16384+lookup), the same" "$want" 4 "$cpu" \
+        -m "$path" -p "$fib" -n "$n" --speculate vocab:16384+lookup -t 2
+      check "$name under --mem-budget $budget (streamed), the same" "$want" 0 "$cpu" \
+        -m "$path" -p "$fib" -n "$n" --speculate off --mem-budget "$budget" -t 2
+    done
   fi
 done
 echo "$passed passed, $failed failed"
