@@ -13,7 +13,7 @@
 // the AVX2 kernels, else the AVX-512 ones). E.g. Qwen2.5-Coder-1.5B's ffn_down at prefill:
 //   ./gemm-ab 1536 8960 128 q4k ./base.so ./new.so
 // Weights are synthetic bytes with small finite f16 factors; one thread; no software prefetch
-// unless PF=BYTES gives its distance (as tern_set_prefetch; Tern's default: 4096 on Intel and Zen 5, else 0).
+// unless PF=BYTES gives its distance (as tern_set_prefetch; Tern's default: 4096 on Intel and Zen 5, 2048 on Zen 3, else 0).
 // The weights lie on 2 MiB pages where Linux gives them, as Tern's do. COPIES=N keeps N copies of
 // the matrix and each call reads the next one, so with enough copies (N x the matrix beyond the
 // last-level cache) every call reads its weights from memory, as decoding does. Then each pass

@@ -4,6 +4,14 @@
 #include <immintrin.h>
 #endif
 
+/* Zen 3 is AMD family 0x19 models 0x00-0x0F (Milan), 0x20-0x2F (Vermeer), 0x40-0x5F (Rembrandt,
+ * Cezanne); Zen 4 shares the family (0x10-0x1F, 0x60-0x7F, 0xA0-0xAF). Zen 5 is family 0x1A. */
+ptrdiff_t tern_amd_prefetch_default(unsigned family, unsigned model) {
+    if (family >= 0x1A) return 4096;
+    const int zen3 = family == 0x19 && (model <= 0x0F || (model >= 0x20 && model <= 0x2F) || (model >= 0x40 && model <= 0x5F));
+    return zen3 ? 2048 : 0;
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 int tern_cpu_has_avx2(void) {
     __builtin_cpu_init();
@@ -29,11 +37,19 @@ static unsigned x86_family(void) {
     const unsigned base = (eax >> 8) & 0xF;
     return base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
 }
+/* The model from the same leaf: the base model, plus the extended model (bits 16-19) as its high
+ * nibble when the base family is 6 or 15 (same sources). */
+static unsigned x86_model(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned base = (eax >> 8) & 0xF, model = (eax >> 4) & 0xF;
+    return base == 0xF || base == 6 ? model + (((eax >> 16) & 0xF) << 4) : model;
+}
 
 ptrdiff_t tern_cpu_prefetch_default(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_is("intel")) return 4096;
-    if (__builtin_cpu_is("amd") && x86_family() >= 0x1A) return 4096;  /* Zen 5 and later */
+    if (__builtin_cpu_is("amd")) return tern_amd_prefetch_default(x86_family(), x86_model());
     return 0;
 }
 

@@ -52,13 +52,16 @@ public enum KernelISA: String, CaseIterable, Sendable {
     /// Bytes the x86 GEMM kernels are set to prefetch ahead of the weights they read (with
     /// ``active``; `tern_set_prefetch` keeps whole cache lines, ``prefetchDistance``):
     /// `TERN_PREFETCH=BYTES` (0: off), else 4096 on Intel CPUs and on AMD's from Zen 5 (family
-    /// 0x1A) on, 0 on others. Measured (bench/README.md, `bench/prefetch.sh`): on an Intel Xeon
+    /// 0x1A) on, 2048 on AMD Zen 3, 0 on others. Measured (bench/README.md, `bench/prefetch.sh`): on an Intel Xeon
     /// VM reading 9-11 GB/s at one thread, 4 KB ahead read a decode step's weights 16-34% faster
     /// than the hardware prefetchers alone; on an AMD Zen 5 VM (32-35 GB/s at one thread) decode
     /// ran 18-28% faster at one thread and 6-36% at two; on an AMD Zen 4 VM (30-35 GB/s) an
     /// earlier form, prefetching 1-8 KB ahead, gained nothing and 8 KB halved the speed, and with
     /// the branchless AVX2 kernels (an AVX2-only Zen 4 VM) 4 KB gave the 1.5B model +8-10% but
-    /// the three smaller ones 0.94-1.02x, so Zen 4 and older keep the hardware prefetchers alone.
+    /// the three smaller ones 0.94-1.02x, so Zen 4 keeps the hardware prefetchers alone. On an
+    /// AVX2-only AMD Zen 3 VM (EPYC family 0x19 model 1, 11-17 GB/s at one thread) 2 KB ahead made
+    /// decode 1.16-1.31x faster on all four models at 1 and 2 threads, 4 KB 1.10-1.29x. Zen 1 and
+    /// 2 are not measured and keep 0.
     /// The NEON kernels do not prefetch.
     public static let prefetchBytes: Int = {
         let fallback = Int(tern_cpu_prefetch_default())

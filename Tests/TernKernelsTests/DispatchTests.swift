@@ -167,6 +167,19 @@ final class DispatchTests: XCTestCase {
         #endif
     }
 
+    /// The per-CPU default distance on AMD, by cpuid family and model (bench/README.md measured
+    /// each): Zen 5 and later 4096, Zen 3 2048 (EPYC Milan, Ryzen 5000 and 6000), Zen 4 and Zen 1-2 0.
+    func testAMDPrefetchDefaults() {
+        let cases: [(family: UInt32, model: UInt32, bytes: Int)] = [
+            (0x1A, 0x02, 4096), (0x1A, 0x44, 4096), (0x19, 0x01, 2048), (0x19, 0x21, 2048), (0x19, 0x44, 2048),
+            (0x19, 0x50, 2048), (0x19, 0x11, 0), (0x19, 0x61, 0), (0x19, 0x74, 0), (0x19, 0xA0, 0), (0x17, 0x01, 0),
+            (0x17, 0x31, 0),
+        ]
+        for c in cases {
+            XCTAssertEqual(tern_amd_prefetch_default(c.family, c.model), c.bytes, "family \(c.family) model \(c.model)")
+        }
+    }
+
     /// Each product is also run with the kernels prefetching each distance of `comparedTo` ahead,
     /// which must give the same bits.
     func checkGroupPairsEqualSingleGroups(kinds: [QuantKind] = QuantKind.allCases, comparedTo distances: [Int] = []) {

@@ -87,8 +87,11 @@ int tern_set_gfni(int on);
 ptrdiff_t tern_set_prefetch(ptrdiff_t bytes);
 ptrdiff_t tern_get_prefetch(void);    /* the distance the kernels use now */
 /* The prefetch distance Tern starts with when TERN_PREFETCH is not set (TernKernels/ISA.swift:
- * why): 4096 on Intel CPUs and on AMD's from family 0x1A (Zen 5) on, 0 elsewhere. */
+ * why): 4096 on Intel CPUs and on AMD's from family 0x1A (Zen 5) on, 2048 on AMD Zen 3, 0
+ * elsewhere. */
 ptrdiff_t tern_cpu_prefetch_default(void);
+/* Its rule for an AMD CPU of this cpuid family and model (display values: extended parts added). */
+ptrdiff_t tern_amd_prefetch_default(unsigned family, unsigned model);
 int tern_cpu_has_neon_dotprod(void);  /* aarch64 ASIMD dot product */
 int tern_cpu_has_neon(void);          /* aarch64 Advanced SIMD (every ARMv8-A core) */
 
