@@ -8,7 +8,8 @@
  * Cezanne); Zen 4 shares the family (0x10-0x1F, 0x60-0x7F, 0xA0-0xAF). Zen 5 is family 0x1A. */
 ptrdiff_t tern_amd_prefetch_default(unsigned family, unsigned model) {
     if (family >= 0x1A) return 4096;
-    const int zen3 = family == 0x19 && (model <= 0x0F || (model >= 0x20 && model <= 0x2F) || (model >= 0x40 && model <= 0x5F));
+    const int zen3 = family == 0x19 &&
+                     (model <= 0x0F || (model >= 0x20 && model <= 0x2F) || (model >= 0x40 && model <= 0x5F));
     return zen3 ? 2048 : 0;
 }
 
