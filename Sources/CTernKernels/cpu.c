@@ -30,28 +30,26 @@ int tern_cpu_has_gfni(void) {
 int tern_cpu_has_neon_dotprod(void) { return 0; }
 int tern_cpu_has_neon(void) { return 0; }
 
-/* The x86 family from cpuid leaf 1: the base family, plus the extended family when the base is 15
- * (Intel SDM vol. 2A, CPUID; AMD's CPUID specification, Fn0000_0001_EAX). */
-static unsigned x86_family(void) {
+/* The x86 family and model from cpuid leaf 1 (0 and 0 without it): the base family, plus the
+ * extended family when the base is 15; the base model, plus the extended model as its high nibble
+ * when the base family is 6 or 15 (Intel SDM vol. 2A, CPUID; AMD's CPUID specification,
+ * Fn0000_0001_EAX). */
+static void x86_family_model(unsigned *family, unsigned *model) {
     unsigned eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    *family = *model = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return;
     const unsigned base = (eax >> 8) & 0xF;
-    return base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
-}
-/* The model from the same leaf: the base model, plus the extended model (bits 16-19) as its high
- * nibble when the base family is 6 or 15 (same sources). */
-static unsigned x86_model(void) {
-    unsigned eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
-    const unsigned base = (eax >> 8) & 0xF, model = (eax >> 4) & 0xF;
-    return base == 0xF || base == 6 ? model + (((eax >> 16) & 0xF) << 4) : model;
+    *family = base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
+    *model = ((eax >> 4) & 0xF) + (base == 0xF || base == 6 ? ((eax >> 16) & 0xF) << 4 : 0);
 }
 
 ptrdiff_t tern_cpu_prefetch_default(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_is("intel")) return 4096;
-    if (__builtin_cpu_is("amd")) return tern_amd_prefetch_default(x86_family(), x86_model());
-    return 0;
+    if (!__builtin_cpu_is("amd")) return 0;
+    unsigned family, model;
+    x86_family_model(&family, &model);
+    return tern_amd_prefetch_default(family, model);
 }
 
 __attribute__((target("avx2")))

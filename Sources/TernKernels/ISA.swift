@@ -52,8 +52,8 @@ public enum KernelISA: String, CaseIterable, Sendable {
     /// Bytes the x86 GEMM kernels are set to prefetch ahead of the weights they read (with
     /// ``active``; `tern_set_prefetch` keeps whole cache lines, ``prefetchDistance``):
     /// `TERN_PREFETCH=BYTES` (0: off), else 4096 on Intel CPUs and on AMD's from Zen 5 (family
-    /// 0x1A) on, 2048 on AMD Zen 3, 0 on others. Measured (bench/README.md, `bench/prefetch.sh`): on an Intel Xeon
-    /// VM reading 9-11 GB/s at one thread, 4 KB ahead read a decode step's weights 16-34% faster
+    /// 0x1A) on, 2048 on AMD Zen 3, 0 on others. Measured (bench/README.md, `bench/prefetch.sh`):
+    /// on an Intel Xeon VM reading 9-11 GB/s at one thread, 4 KB ahead read a decode step's weights 16-34% faster
     /// than the hardware prefetchers alone; on an AMD Zen 5 VM (32-35 GB/s at one thread) decode
     /// ran 18-28% faster at one thread and 6-36% at two; on an AMD Zen 4 VM (30-35 GB/s) an
     /// earlier form, prefetching 1-8 KB ahead, gained nothing and 8 KB halved the speed, and with
