@@ -41,8 +41,19 @@ TK static inline __m256i widen_avx2(__m256i acc, __m256i p) {
 /* x86_gemm.inc q4k_sb_group's hooks: a block's scale vector (row r's 6-bit scale in the int16
  * lanes 4r..4r+3 where the madd pairs of row r lie) and its four chunks' pair sums (4 maddubs)
  * widened by the one madd that multiplies them by the scales. Bounds: four chunks' pair sums
- * <= 4 * 2 * 15 * 127 = 15240 fit int16; a lane's madd <= 2 * 15240 * 63 per block. */
-#define Q4K_SB_SCALES(plane, k) _mm256_cvtepu8_epi16(NAME(row_bytes)(plane, k))
+ * <= 4 * 2 * 15 * 127 = 15240 fit int16; a lane's madd <= 2 * 15240 * 63 per block.
+ * The plane doubled into both 128-bit halves once per super-block (Q4K_SB_PLANE), then one in-lane
+ * vpshufb per block whose indexes 0x80 zero each int16's high byte. Widening row_bytes' 16 bytes
+ * with vpmovzxbw, a lane-crossing op, took three shuffles per block; one gave 1.04-1.06x in cache
+ * at batch 1 on a Zen 3 core (bench/gemm-ab.c; bench/README.md). */
+#define Q4K_SB_PLANE(plane) _mm256_broadcastsi128_si256(plane)
+TK static inline __m256i q4k_sb_scales_avx2(__m256i plane2, int k) {
+    const short z = (short)0x8000; /* low byte: the index (row r of block k at 4k + r); high: 0x80, a zero */
+    const __m256i idx = _mm256_setr_epi16(z, z, z, z, z + 1, z + 1, z + 1, z + 1,
+                                          z + 2, z + 2, z + 2, z + 2, z + 3, z + 3, z + 3, z + 3);
+    return _mm256_shuffle_epi8(plane2, _mm256_add_epi16(idx, _mm256_set1_epi16((short)(4 * k))));
+}
+#define Q4K_SB_SCALES(plane2, k) q4k_sb_scales_avx2(plane2, k)
 TK static inline __m256i q4k_sb_dot_avx2(__m256i sum, const __m256i w[4], const int8_t *aq, __m256i sc) {
     const __m256i p = _mm256_add_epi16(pairs2_avx2(w[0], w[1], aq), pairs2_avx2(w[2], w[3], aq + 16));
     return _mm256_add_epi32(sum, _mm256_madd_epi16(p, sc));

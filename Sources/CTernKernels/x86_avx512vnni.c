@@ -37,6 +37,7 @@ TK static inline __m256i q4k_sb_scales_avx512(__m128i plane, int k) {
     const __m128i pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0);
     return _mm256_cvtepu8_epi32(_mm_shuffle_epi8(plane, _mm_add_epi8(pairs, _mm_set1_epi8((char)(4 * k)))));
 }
+#define Q4K_SB_PLANE(plane) (plane)
 #define Q4K_SB_SCALES(plane, k) q4k_sb_scales_avx512(plane, k)
 #define Q4K_SB_DOT(sum, w, aq, sc) _mm256_dpwssd_epi32(sum, Q4_DOT4(_mm256_setzero_si256(), w, aq), sc)
 /* x86_gemm.inc q6_sb_group's: AVX2's madd and add in one vpdpwssd (the same int32 sums). */
